@@ -1,0 +1,87 @@
+# PromptLab: `make run` sets everything up and serves the app; `make test` sets
+# everything up and runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PORT ?= 8000
+HOST ?= 127.0.0.1
+VENV := .venv
+BIN := $(VENV)/bin
+# Django 6 needs Python 3.12+; take the newest one on this machine.
+PYTHON ?= $(shell for p in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bin/python3 $$HOME/.pyenv/versions/3.12*/bin/python3 python3; do \
+	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
+VENDOR := static/vendor/htmx.min.js static/vendor/htmx-ext-sse.js
+
+.PHONY: help run setup test lint format messages bench clean .gettext .chromium
+
+help:
+	@echo "make run     set up and serve PromptLab on http://$(HOST):$(PORT) (web + Celery worker)"
+	@echo "make test    set up and run the whole test suite"
+	@echo "make lint    ruff check and format check"
+	@echo "make bench   run the benchmarks in bench/"
+
+$(BIN)/.installed: requirements.txt
+	@if [ -z "$(PYTHON)" ]; then echo "PromptLab needs Python 3.12 or newer (Django 6); none was found on PATH or under pyenv." >&2; exit 1; fi
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node.js) is needed for the front-end assets." >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+static/vendor/htmx.min.js: node_modules/.installed
+	@mkdir -p static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js $@
+
+static/vendor/htmx-ext-sse.js: node_modules/.installed
+	@mkdir -p static/vendor
+	cp node_modules/htmx-ext-sse/dist/sse.js $@
+
+# gettext's msgfmt compiles the translations; install it where it is missing.
+.gettext:
+	@command -v msgfmt >/dev/null || { echo "Installing gettext (msgfmt)…"; apt-get update -qq && apt-get install -y -qq gettext >/dev/null; }
+
+# Everything both commands need, in order; each step is quick when already done.
+setup: $(BIN)/.installed $(VENDOR) .gettext
+	@DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.venv --ignore=node_modules -v0
+	@DEBUG=1 $(BIN)/python manage.py collectstatic --noinput -v0
+
+run: setup
+	DEBUG=1 $(BIN)/python manage.py migrate --noinput -v0
+	DEBUG=1 $(BIN)/python manage.py createcachetable
+	DEBUG=1 $(BIN)/python manage.py seed_demo
+	@echo "PromptLab is starting on http://$(HOST):$(PORT)/ (Ctrl-C stops the web server and the worker)"
+	DEBUG=$${DEBUG:-1} HOST=$(HOST) PORT=$(PORT) WEB_WORKERS=$${WEB_WORKERS:-2} WORKER_CONCURRENCY=$${WORKER_CONCURRENCY:-2} \
+		$(BIN)/honcho --no-prefix start --procfile Procfile --no-colour 2>&1 || true
+
+.chromium:
+	@command -v chromium >/dev/null || { echo "Installing Debian's chromium for the browser tests…"; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+test: setup $(BIN)/.installed-dev .chromium
+	@if [ -z "$$DATABASE_URL$$REDIS_URL" ]; then \
+		echo "NOTE: DATABASE_URL and REDIS_URL are not set: the suite runs on the embedded defaults (SQLite, filesystem broker)."; \
+		echo "      Tests that need PostgreSQL or Redis are skipped and say so. .ci/run sets both."; fi
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+messages:
+	DEBUG=1 $(BIN)/python manage.py makemessages -l pt_BR --no-location --no-obsolete --ignore=.venv --ignore=node_modules --ignore=staticfiles --ignore=var
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor staticfiles var

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+from django_ratelimit.decorators import ratelimit
+
+from jobs.models import Job
+
+from .forms import EmailAuthenticationForm, RegistrationForm
+
+# Tight limits on the doors guessers knock at; the cache is shared between
+# processes, so the limits hold across web workers.
+AUTH_RATE = "10/m"
+
+
+def _too_many_attempts(request: HttpRequest, template: str, form: object) -> HttpResponse:
+    form.add_error(None, _("Too many attempts. Wait a minute and try again."))  # type: ignore[attr-defined]
+    return render(request, template, {"form": form}, status=429, headers={"Retry-After": "60"})
+
+
+@require_http_methods(["GET", "POST"])
+@ratelimit(key="ip", rate=AUTH_RATE, method="POST", block=False)
+def register(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("templates_app:home")
+    form = RegistrationForm(request.POST or None)
+    if request.method == "POST":
+        if getattr(request, "limited", False):
+            return _too_many_attempts(request, "accounts/register.html", form)
+        if form.is_valid():
+            anonymous_session = request.session.session_key
+            user = form.save()
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            Job.objects.adopt_anonymous(anonymous_session, user)
+            messages.success(request, _("Welcome to PromptLab. Your account is ready."))
+            return redirect("templates_app:home")
+    return render(request, "accounts/register.html", {"form": form})
+
+
+@method_decorator(ratelimit(key="ip", rate=AUTH_RATE, method="POST", block=False), name="post")
+class LoginView(auth_views.LoginView):
+    form_class = EmailAuthenticationForm
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if getattr(request, "limited", False):
+            return _too_many_attempts(request, self.template_name, self.get_form())
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form: EmailAuthenticationForm) -> HttpResponse:
+        # Jobs run before signing in follow the person into their account.
+        anonymous_session = self.request.session.session_key
+        response = super().form_valid(form)
+        Job.objects.adopt_anonymous(anonymous_session, form.get_user())
+        return response

@@ -1,0 +1,16 @@
+"""Test settings: the real settings with a var folder of its own, so that the
+test worker and `make run` never share a broker folder or a SQLite file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("PROMPTLAB_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+
+from .settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+OFFLINE_PROVIDER_DELAY = float(os.environ.get("OFFLINE_PROVIDER_DELAY", "0.005"))
+JOB_OUTPUT_FLUSH_INTERVAL = 0.05

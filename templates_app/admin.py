@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from .models import Template, TemplateVersion
+
+
+class TemplateVersionInline(admin.TabularInline):
+    model = TemplateVersion
+    extra = 0
+    fields = ("number", "provider", "model", "created_by", "created_at")
+    readonly_fields = fields
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Template)
+class TemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "owner", "visibility", "published_version", "updated_at")
+    list_filter = ("visibility",)
+    search_fields = ("name", "slug", "description", "owner__email")
+    prepopulated_fields = {"slug": ("name",)}
+    raw_id_fields = ("owner",)
+    inlines = (TemplateVersionInline,)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "published_version":
+            object_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+            kwargs["queryset"] = TemplateVersion.objects.filter(template_id=object_id or 0)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(TemplateVersion)
+class TemplateVersionAdmin(admin.ModelAdmin):
+    """Versions are immutable: they can be added (and so published), never edited."""
+
+    list_display = ("template", "number", "provider", "model", "created_by", "created_at")
+    list_filter = ("provider",)
+    search_fields = ("template__name", "template__slug")
+    fields = (
+        "template",
+        "system_prompt",
+        "body",
+        "parameters",
+        "provider",
+        "model",
+        "temperature",
+        "max_tokens",
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.fields if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: TemplateVersion, form: Any, change: bool) -> None:
+        if change:
+            return
+        content = {name: getattr(obj, name) for name in self.fields if name != "template"}
+        created = obj.template.create_version(author=request.user, **content)
+        obj.pk, obj.number = created.pk, created.number

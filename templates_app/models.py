@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models, transaction
+from django.db.models import Max, Q
+from django.urls import reverse
+from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
+
+from .rendering import PromptRenderError, referenced_names, render_prompt
+from .schema import ParameterSchema, SchemaError
+
+
+class Visibility(models.TextChoices):
+    PRIVATE = "private", _("Private (only me)")
+    SIGNED_IN = "signed_in", _("Signed-in users")
+    PUBLIC = "public", _("Public (anyone with the link)")
+
+
+class TemplateQuerySet(models.QuerySet["Template"]):
+    def visible_to(self, user: Any) -> TemplateQuerySet:
+        if user is None or not user.is_authenticated:
+            return self.filter(visibility=Visibility.PUBLIC)
+        return self.filter(Q(visibility__in=[Visibility.PUBLIC, Visibility.SIGNED_IN]) | Q(owner=user))
+
+    def runnable(self) -> TemplateQuerySet:
+        return self.filter(published_version__isnull=False)
+
+
+class Template(models.Model):
+    """A prompt template; its content lives in immutable TemplateVersions."""
+
+    slug = models.SlugField(_("slug"), max_length=80, unique=True)
+    name = models.CharField(_("name"), max_length=120)
+    description = models.TextField(_("description"), blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="templates",
+        help_text=_("Empty for templates that ship with PromptLab."),
+    )
+    visibility = models.CharField(
+        _("visibility"), max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE
+    )
+    published_version = models.ForeignKey(
+        "TemplateVersion",
+        verbose_name=_("published version"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = TemplateQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("template")
+        verbose_name_plural = _("templates")
+        ordering = ("name",)
+        indexes = [models.Index(fields=["visibility", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("templates_app:run", args=[self.slug])
+
+    @transaction.atomic
+    def create_version(self, *, author: Any = None, publish: bool = True, **content: Any) -> TemplateVersion:
+        """Add the next numbered version (validated) and, by default, publish it."""
+        # Lock the template so two editors can't take the same number.
+        Template.objects.select_for_update().filter(pk=self.pk).first()
+        latest = self.versions.aggregate(latest=Max("number"))["latest"] or 0
+        version = TemplateVersion(template=self, number=latest + 1, created_by=author, **content)
+        version.full_clean()
+        version.save()
+        if publish:
+            self.published_version = version
+            self.save(update_fields=["published_version", "updated_at"])
+        return version
+
+
+class TemplateVersion(models.Model):
+    """One immutable state of a template: prompt, parameter schema, model settings."""
+
+    template = models.ForeignKey(
+        Template, verbose_name=_("template"), on_delete=models.CASCADE, related_name="versions"
+    )
+    number = models.PositiveIntegerField(_("number"))
+    system_prompt = models.TextField(_("system prompt"), blank=True)
+    body = models.TextField(
+        _("prompt body"), help_text=_("Jinja2 syntax: {{ parameter_name }} inserts a value.")
+    )
+    parameters = models.JSONField(_("parameter schema"), default=list, blank=True)
+    provider = models.CharField(_("provider"), max_length=40, default="offline")
+    model = models.CharField(_("model"), max_length=100, default="offline-echo")
+    temperature = models.DecimalField(
+        _("temperature"),
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("0.70"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("2"))],
+    )
+    max_tokens = models.PositiveIntegerField(
+        _("max tokens"), default=1024, validators=[MinValueValidator(1), MaxValueValidator(200_000)]
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("template version")
+        verbose_name_plural = _("template versions")
+        ordering = ("template", "-number")
+        constraints = [models.UniqueConstraint(fields=["template", "number"], name="unique_version_number")]
+
+    def __str__(self) -> str:
+        return f"{self.template} v{self.number}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ValueError("Template versions are immutable; create a new version instead.")
+        super().save(*args, **kwargs)
+
+    @cached_property
+    def schema(self) -> ParameterSchema:
+        return ParameterSchema.parse(self.parameters)
+
+    def clean(self) -> None:
+        try:
+            schema = ParameterSchema.parse(self.parameters)
+        except SchemaError as exc:
+            raise ValidationError({"parameters": exc.errors}) from None
+        errors: dict[str, list[str]] = {}
+        for field_name in ("system_prompt", "body"):
+            source = getattr(self, field_name) or ""
+            try:
+                unknown = referenced_names(source) - schema.names
+                if unknown:
+                    errors[field_name] = [
+                        _("Uses parameter(s) the schema does not define: %(names)s.")
+                        % {"names": ", ".join(sorted(unknown))}
+                    ]
+                    continue
+                render_prompt(source, schema.sample_inputs())
+            except PromptRenderError as exc:
+                errors[field_name] = [str(exc)]
+        if errors:
+            raise ValidationError(errors)
+
+    def render(self, inputs: dict[str, Any]) -> tuple[str, str]:
+        """The (system prompt, user prompt) for validated inputs."""
+        return render_prompt(self.system_prompt, inputs), render_prompt(self.body, inputs)
+
+    @property
+    def model_settings(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "temperature": str(self.temperature),
+            "max_tokens": self.max_tokens,
+        }

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import get_language
+from django.views.decorators.http import require_http_methods
+
+from jobs.services import SubmissionError, submit_generation
+
+from .models import Template
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    templates = (
+        Template.objects.visible_to(request.user)
+        .runnable()
+        .select_related("published_version")
+        .order_by("name")
+    )
+    return render(request, "templates_app/home.html", {"templates": templates})
+
+
+@require_http_methods(["GET", "POST"])
+def run_template(request: HttpRequest, slug: str) -> HttpResponse:
+    template = get_object_or_404(
+        Template.objects.visible_to(request.user).runnable().select_related("published_version"),
+        slug=slug,
+    )
+    version = template.published_version
+    assert version is not None
+    form_class = version.schema.form_class(get_language())
+    form = form_class(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if not request.session.session_key:
+            # An anonymous visitor's jobs are tied to this browser session.
+            request.session["anonymous"] = True
+            request.session.save()
+        try:
+            job = submit_generation(
+                version, form.cleaned_data, owner=request.user, session_key=request.session.session_key or ""
+            )
+        except SubmissionError as exc:
+            messages.error(request, str(exc))
+        else:
+            return redirect(job)
+    return render(
+        request,
+        "templates_app/run.html",
+        {"template": template, "version": version, "form": form},
+    )
