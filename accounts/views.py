@@ -21,7 +21,9 @@ AUTH_RATE = "10/m"
 
 def _too_many_attempts(request: HttpRequest, template: str, form: object) -> HttpResponse:
     form.add_error(None, _("Too many attempts. Wait a minute and try again."))  # type: ignore[attr-defined]
-    return render(request, template, {"form": form}, status=429, headers={"Retry-After": "60"})
+    response = render(request, template, {"form": form}, status=429)
+    response["Retry-After"] = "60"
+    return response
 
 
 @require_http_methods(["GET", "POST"])

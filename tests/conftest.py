@@ -1,0 +1,260 @@
+"""Shared fixtures: users, templates, and the real moving parts.
+
+``worker`` starts a real Celery worker process and ``live_server_url`` a real
+uvicorn process serving promptlab.asgi (the same entry point `make run` uses),
+both on the test database and the configured broker.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings
+
+from accounts.models import User
+from templates_app.models import Template, Visibility
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the
+# tests make around it are still plain synchronous code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+HAS_REDIS = bool(settings.REDIS_URL)
+HAS_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_redis = pytest.mark.skip(reason="needs Redis: REDIS_URL is not set (embedded defaults)")
+    skip_postgres = pytest.mark.skip(reason="needs PostgreSQL: DATABASE_URL is not set (embedded defaults)")
+    for item in items:
+        if "needs_redis" in item.keywords and not HAS_REDIS:
+            item.add_marker(skip_redis)
+        if "needs_postgres" in item.keywords and not HAS_POSTGRES:
+            item.add_marker(skip_postgres)
+
+
+def wait_until(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.02) -> Any:
+    """Poll until ``predicate`` returns something truthy, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+# --- Data ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def owner(db: None) -> User:
+    return User.objects.create_user("owner@example.com", "correct horse battery")
+
+
+@pytest.fixture
+def other_user(db: None) -> User:
+    return User.objects.create_user("other@example.com", "correct horse battery")
+
+
+SIMPLE_SCHEMA = [
+    {"name": "topic", "type": "string", "label": {"en": "Topic", "pt": "Assunto"}, "max_length": 50},
+    {"name": "count", "type": "integer", "label": "Count", "min": 1, "max": 5, "default": 3},
+]
+
+
+@pytest.fixture
+def make_template(db: None) -> Callable[..., Template]:
+    def make(
+        *,
+        slug: str = "haiku",
+        owner: User | None = None,
+        visibility: str = Visibility.PUBLIC,
+        parameters: list[dict[str, Any]] | None = None,
+        body: str = "Write {{ count }} lines about {{ topic }}.",
+    ) -> Template:
+        template = Template.objects.create(slug=slug, name=slug.title(), owner=owner, visibility=visibility)
+        template.create_version(
+            body=body, parameters=SIMPLE_SCHEMA if parameters is None else parameters, author=owner
+        )
+        return template
+
+    return make
+
+
+# --- Processes ----------------------------------------------------------------
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    from urllib.parse import quote
+
+    credentials = quote(db.get("USER") or "")
+    if db.get("PASSWORD"):
+        credentials += ":" + quote(db["PASSWORD"])
+    host = f"{db.get('HOST') or 'localhost'}:{db.get('PORT') or 5432}"
+    return f"postgres://{credentials}@{host}/{db['NAME']}"
+
+
+def _service_env(**extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "promptlab.settings_test",
+        "DATABASE_URL": _database_url(),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.update(extra)
+    return env
+
+
+class ServiceProcess:
+    """A child process whose output goes to a log file the tests can read."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            args, cwd=BASE_DIR, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 60.0) -> None:
+        def ready() -> Any:
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.name} exited early:\n{self.log()[-3000:]}")
+            return predicate()
+
+        wait_until(ready, timeout=timeout, interval=0.1)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def service_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+def start_worker(log_dir: Path, name: str = "worker", **env: str) -> ServiceProcess:
+    worker = ServiceProcess(
+        name,
+        [
+            sys.executable, "-m", "celery", "-A", "promptlab", "worker", "--loglevel", "INFO",
+            "--queues", "generation,celery", "--concurrency", "2", "--without-gossip", "--without-mingle",
+            "--hostname", f"{name}-{os.getpid()}@%h",
+        ],
+        _service_env(OFFLINE_PROVIDER_DELAY=os.environ.get("TEST_OFFLINE_DELAY", "0.03"), **env),
+        log_dir,
+    )  # fmt: skip
+    worker.wait_for(lambda: " ready." in worker.log())
+    return worker
+
+
+@pytest.fixture(scope="session")
+def worker(django_db_setup: None, django_db_blocker: Any, service_log_dir: Path) -> Iterator[ServiceProcess]:
+    """A real Celery worker process on the test database and the real broker."""
+    process = start_worker(service_log_dir)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server_url(
+    django_db_setup: None, django_db_blocker: Any, service_log_dir: Path, worker: ServiceProcess
+) -> Iterator[str]:
+    """uvicorn serving promptlab.asgi, as `make run` does."""
+    port = _free_port()
+    server = ServiceProcess(
+        "web",
+        [
+            sys.executable, "-m", "uvicorn", "promptlab.asgi:application", "--host", "127.0.0.1",
+            "--port", str(port), "--no-access-log",
+        ],
+        _service_env(),
+        service_log_dir,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(f"{url}/health/", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    server.wait_for(answers)
+    yield url
+    server.stop()
+
+
+# --- Browser ------------------------------------------------------------------
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("Debian's chromium is not on PATH; `make test` installs it.")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+AXE_SOURCE = BASE_DIR / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def assert_accessible(page: Any) -> None:
+    """Run axe-core on the page as it is now; fail listing every violation."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        # evaluate, not add_script_tag: the page's CSP forbids inline scripts.
+        page.evaluate(AXE_SOURCE.read_text())
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    violations = [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:5]}"
+        for v in result["violations"]
+    ]
+    assert not violations, f"axe-core violations on {page.url}:\n" + "\n".join(violations)

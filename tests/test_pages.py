@@ -1,0 +1,198 @@
+"""The pages, through Django's test client: forms, access, and the job pages."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from jobs.models import Job, JobStatus
+from templates_app.models import Visibility
+
+pytestmark = pytest.mark.django_db
+
+
+def test_home_lists_public_templates_to_anonymous_visitors(client: Client, make_template) -> None:
+    make_template(slug="public-one")
+    make_template(slug="secret", visibility=Visibility.PRIVATE)
+    make_template(slug="members", visibility=Visibility.SIGNED_IN)
+    page = client.get("/").content.decode()
+    assert "Public-One" in page
+    assert "Secret" not in page and "Members" not in page
+
+
+def test_home_shows_signed_in_and_own_private_templates(
+    client: Client, make_template, owner, other_user
+) -> None:
+    make_template(slug="mine", owner=owner, visibility=Visibility.PRIVATE)
+    make_template(slug="members", visibility=Visibility.SIGNED_IN)
+    client.force_login(other_user)
+    page = client.get("/").content.decode()
+    assert "Members" in page and "Mine" not in page
+    client.force_login(owner)
+    assert "Mine" in client.get("/").content.decode()
+
+
+def test_private_template_is_404_for_everyone_but_its_owner(
+    client: Client, make_template, owner, other_user
+) -> None:
+    template = make_template(slug="mine", owner=owner, visibility=Visibility.PRIVATE)
+    url = template.get_absolute_url()
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"topic": "x", "count": 2}).status_code == 404
+    client.force_login(other_user)
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"topic": "x", "count": 2}).status_code == 404
+    client.force_login(owner)
+    assert client.get(url).status_code == 200
+    assert Job.objects.count() == 0
+
+
+def test_signed_in_template_needs_an_account(client: Client, make_template, other_user) -> None:
+    url = make_template(slug="members", visibility=Visibility.SIGNED_IN).get_absolute_url()
+    assert client.get(url).status_code == 404
+    client.force_login(other_user)
+    assert client.get(url).status_code == 200
+
+
+def test_form_is_generated_from_the_schema(client: Client, make_template) -> None:
+    page = client.get(make_template().get_absolute_url()).content.decode()
+    assert 'name="topic"' in page and 'maxlength="50"' in page
+    assert 'name="count"' in page and 'min="1"' in page and 'max="5"' in page and 'value="3"' in page
+
+
+def test_form_labels_follow_accept_language(client: Client, make_template) -> None:
+    url = make_template().get_absolute_url()
+    assert ">Topic<" in client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert ">Assunto<" in client.get(url, HTTP_ACCEPT_LANGUAGE="pt-BR").content.decode()
+
+
+def test_invalid_input_keeps_the_form_and_creates_no_job(client: Client, make_template) -> None:
+    url = make_template().get_absolute_url()
+    response = client.post(url, {"topic": "", "count": "9"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert Job.objects.count() == 0
+    assert "<title>Error:" in page
+    # The summary names each field; each error sits at its field and is tied to it.
+    assert "Topic: This field is required." in page
+    assert 'id="id_topic_error"' in page and 'aria-invalid="true"' in page
+    assert 'aria-describedby="id_count_error"' in page
+    assert 'value="9"' in page  # what the person typed is kept
+
+
+def test_invalid_input_errors_are_translated(client: Client, make_template) -> None:
+    response = client.post(make_template().get_absolute_url(), {"topic": ""}, HTTP_ACCEPT_LANGUAGE="pt-BR")
+    page = response.content.decode()
+    assert "Assunto: Este campo é obrigatório." in page
+    assert "<title>Erro:" in page
+
+
+def test_valid_submission_creates_one_queued_job_and_redirects(client: Client, make_template, owner) -> None:
+    client.force_login(owner)
+    template = make_template()
+    response = client.post(template.get_absolute_url(), {"topic": "autumn", "count": "2"})
+    job = Job.objects.get()
+    assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
+    assert job.owner == owner and job.inputs == {"topic": "autumn", "count": 2}
+    assert job.prompt == "Write 2 lines about autumn."
+    assert job.template_version == template.published_version
+    assert len(job.input_hash) == 64
+
+
+def test_job_pages_are_private_to_their_owner(client: Client, make_template, owner, other_user) -> None:
+    client.force_login(owner)
+    client.post(make_template().get_absolute_url(), {"topic": "autumn", "count": "2"})
+    job = Job.objects.get()
+    assert client.get(job.get_absolute_url()).status_code == 200
+    assert "Haiku" in client.get(reverse("jobs:list")).content.decode()
+    client.force_login(other_user)
+    assert client.get(job.get_absolute_url()).status_code == 404
+    assert client.post(reverse("jobs:cancel", args=[job.id])).status_code == 404
+    assert "Haiku" not in client.get(reverse("jobs:list")).content.decode()
+    client.logout()
+    assert client.get(job.get_absolute_url()).status_code == 404
+
+
+def test_anonymous_jobs_belong_to_the_browser_session(client: Client, make_template) -> None:
+    response = client.post(make_template().get_absolute_url(), {"topic": "rain", "count": "1"})
+    job = Job.objects.get()
+    assert job.owner is None and job.session_key
+    assert client.get(response["Location"]).status_code == 200
+    assert "Haiku" in client.get(reverse("jobs:list")).content.decode()
+    stranger = Client()
+    assert stranger.get(response["Location"]).status_code == 404
+    assert "Haiku" not in stranger.get(reverse("jobs:list")).content.decode()
+
+
+def test_signing_up_keeps_the_jobs_of_the_session(client: Client, make_template) -> None:
+    client.post(make_template().get_absolute_url(), {"topic": "rain", "count": "1"})
+    response = client.post(
+        reverse("accounts:register"),
+        {
+            "email": "New@Example.com",
+            "name": "",
+            "password1": "a long passphrase 42",
+            "password2": "a long passphrase 42",
+        },
+    )
+    assert response.status_code == 302
+    job = Job.objects.get()
+    assert job.owner is not None and job.owner.email == "new@example.com"
+    assert client.get(job.get_absolute_url()).status_code == 200
+
+
+def test_cancel_stops_a_queued_job(client: Client, make_template, owner) -> None:
+    client.force_login(owner)
+    client.post(make_template().get_absolute_url(), {"topic": "x", "count": "1"})
+    job = Job.objects.get()
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED)
+    client.post(reverse("jobs:cancel", args=[job.id]))
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED and job.finished_at is not None
+    assert not job.claim()  # a worker that picks it up later leaves it alone
+
+
+def test_model_output_is_escaped_on_the_job_page(client: Client, make_template, owner) -> None:
+    client.force_login(owner)
+    client.post(make_template().get_absolute_url(), {"topic": "x", "count": "1"})
+    job = Job.objects.get()
+    Job.objects.filter(pk=job.pk).update(output="<script>alert(1)</script>", status=JobStatus.SUCCEEDED)
+    page = client.get(job.get_absolute_url()).content.decode()
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_login_with_email_is_case_insensitive(client: Client, owner) -> None:
+    response = client.post(
+        reverse("accounts:login"), {"username": "OWNER@example.com", "password": "correct horse battery"}
+    )
+    assert response.status_code == 302
+
+
+def test_login_is_rate_limited(client: Client, owner) -> None:
+    url = reverse("accounts:login")
+    # An address of its own, so other tests' sign-ins don't share the bucket.
+    statuses = [
+        client.post(
+            url, {"username": "owner@example.com", "password": "wrong"}, REMOTE_ADDR="203.0.113.9"
+        ).status_code
+        for _ in range(12)
+    ]
+    assert statuses[0] == 200 and statuses[-1] == 429
+    assert (
+        "Too many attempts"
+        in client.post(
+            url, {"username": "owner@example.com", "password": "wrong"}, REMOTE_ADDR="203.0.113.9"
+        ).content.decode()
+    )
+
+
+def test_logout_needs_post(client: Client, owner) -> None:
+    client.force_login(owner)
+    assert client.get(reverse("accounts:logout")).status_code == 405
+    assert client.post(reverse("accounts:logout")).status_code == 302
+
+
+def test_health(client: Client) -> None:
+    assert client.get("/health/").json() == {"status": "ok", "database": "ok"}
