@@ -20,6 +20,7 @@ import redis
 from django.conf import settings
 
 OUTPUT_TTL_SECONDS = 3600
+TERMINAL_OUTPUT_TTL_SECONDS = 60
 
 
 def channel_name(job_id: object) -> str:
@@ -60,9 +61,15 @@ class JobPublisher:
         pipe.publish(channel_name(self.job_id), message)
         pipe.execute()
 
-    def status(self, status: str) -> None:
-        if self.enabled:
-            _client().publish(channel_name(self.job_id), json.dumps({"type": "status", "status": status}))
+    def status(self, status: str, *, terminal: bool = False) -> None:
+        if not self.enabled:
+            return
+        pipe = _client().pipeline(transaction=True)
+        pipe.publish(channel_name(self.job_id), json.dumps({"type": "status", "status": status}))
+        if terminal:
+            # The database holds the whole output now; late readers use it.
+            pipe.expire(output_key(self.job_id), TERMINAL_OUTPUT_TTL_SECONDS)
+        pipe.execute()
 
 
 def decode(message: dict[str, Any]) -> dict[str, Any] | None:

@@ -53,12 +53,12 @@ def run_job(job_id: str) -> None:
                     job.record_partial_usage(
                         output="".join(parts), input_tokens=None, output_tokens=len(parts)
                     )
-                    publisher.status(JobStatus.CANCELLED)
+                    publisher.status(JobStatus.CANCELLED, terminal=True)
                     return
     except ProviderError as exc:
         logger.warning("job %s failed: %s (%s)", job.id, exc, exc.code)
         job.mark_failed(code=exc.code, message=str(exc), output="".join(parts))
-        publisher.status(JobStatus.FAILED)
+        publisher.status(JobStatus.FAILED, terminal=True)
         return
     except Exception:
         logger.exception("job %s failed unexpectedly", job.id)
@@ -67,7 +67,7 @@ def run_job(job_id: str) -> None:
             message="The generation failed unexpectedly; the error was logged.",
             output="".join(parts),
         )
-        publisher.status(JobStatus.FAILED)
+        publisher.status(JobStatus.FAILED, terminal=True)
         return
     output = "".join(parts)
     cost = provider.cost(job.model, usage) if usage else None
@@ -77,6 +77,6 @@ def run_job(job_id: str) -> None:
         output_tokens=usage.output_tokens if usage else None,
         cost=cost,
     ):
-        publisher.status(JobStatus.SUCCEEDED)
+        publisher.status(JobStatus.SUCCEEDED, terminal=True)
     else:
-        publisher.status(Job.objects.values_list("status", flat=True).get(pk=job.pk))
+        publisher.status(Job.objects.values_list("status", flat=True).get(pk=job.pk), terminal=True)

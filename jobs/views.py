@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from .models import Job, JobStatus
-from .streaming import channel_name, decode, output_key, streaming_enabled
+from .streaming import JobPublisher, channel_name, decode, output_key, streaming_enabled
 
 
 def _get_job_for_user(request: HttpRequest, job_id: UUID) -> Job:
@@ -60,9 +60,7 @@ def job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
 def cancel_job(request: HttpRequest, job_id: UUID) -> HttpResponse:
     job = _get_job_for_user(request, job_id)
     if job.cancel():
-        from .streaming import JobPublisher
-
-        JobPublisher(job.id).status(JobStatus.CANCELLED)
+        JobPublisher(job.id).status(JobStatus.CANCELLED, terminal=True)
         messages.success(request, _("The job was cancelled."))
     else:
         messages.info(request, _("The job had already finished."))

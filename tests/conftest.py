@@ -7,6 +7,7 @@ both on the test database and the configured broker.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -54,6 +55,23 @@ def wait_until(predicate: Callable[[], Any], *, timeout: float = 20.0, interval:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Rate-limit counters live in the shared cache; start every test with none."""
+    from django.core.cache import cache
+
+    if HAS_REDIS:
+        client = cache._cache.get_client()  # type: ignore[attr-defined]
+        keys = list(client.scan_iter(match="*:rl:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    else:
+        # Tests without database access can't reach the cache table; they
+        # can't be rate limited either.
+        with contextlib.suppress(Exception):
+            cache.clear()
 
 
 # --- Data ---------------------------------------------------------------------
