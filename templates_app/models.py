@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +16,12 @@ from django.utils.translation import gettext_lazy as _
 
 from .rendering import PromptRenderError, referenced_names, render_prompt
 from .schema import ParameterSchema, SchemaError
+
+
+@lru_cache(maxsize=1024)
+def parsed_schema(schema_key: str) -> ParameterSchema:
+    """Parse once per distinct schema; keyed by content, so never stale."""
+    return ParameterSchema.parse(json.loads(schema_key))
 
 
 class Visibility(models.TextChoices):
@@ -139,8 +147,13 @@ class TemplateVersion(models.Model):
         super().save(*args, **kwargs)
 
     @cached_property
+    def schema_key(self) -> str:
+        """The schema as canonical JSON: the cache key of everything derived from it."""
+        return json.dumps(self.parameters, sort_keys=True)
+
+    @property
     def schema(self) -> ParameterSchema:
-        return ParameterSchema.parse(self.parameters)
+        return parsed_schema(self.schema_key)
 
     def clean(self) -> None:
         try:

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods
 
 from jobs.services import SubmissionError, submit_generation
 
+from .forms import parameter_fields_html, parameter_form_class
 from .models import Template
 
 
@@ -29,8 +30,8 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
     )
     version = template.published_version
     assert version is not None
-    form_class = version.schema.form_class(get_language())
-    form = form_class(request.POST or None)
+    language = get_language()
+    form = parameter_form_class(version, language)(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if not request.session.session_key:
             # An anonymous visitor's jobs are tied to this browser session.
@@ -47,5 +48,10 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "templates_app/run.html",
-        {"template": template, "version": version, "form": form},
+        {
+            "template": template,
+            "version": version,
+            "form": form,
+            "fields_html": parameter_fields_html(version, language, form),
+        },
     )

@@ -56,7 +56,8 @@ def watch_output_until_terminal(page: Any) -> list[int]:
                 if (done()) { observer.disconnect(); resolve(lengths); }
             };
             const observer = new MutationObserver(sample);
-            observer.observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+            observer.observe(document.body,
+                {subtree: true, childList: true, characterData: true, attributes: true});
             sample();
             setTimeout(() => reject(new Error('job did not finish in 30 s')), 30000);
         })"""
