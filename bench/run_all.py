@@ -1,0 +1,18 @@
+"""Run every benchmark in bench/ and print its figures (see README, "Benchmarks")."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+if __name__ == "__main__":
+    subprocess.run([sys.executable, HERE / "serving.py"], check=True)
+    if os.environ.get("REDIS_URL"):
+        subprocess.run([sys.executable, HERE / "latency.py"], check=True)
+    else:
+        print("latency.py skipped: it measures the SSE path and needs REDIS_URL.")
+    subprocess.run([HERE / "cold_start.sh"], check=True)
