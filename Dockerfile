@@ -1,0 +1,21 @@
+# Production-like image: the same entry point `make run` serves, plus a worker.
+FROM node:20-slim AS assets
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
+FROM python:3.12-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+RUN apt-get update && apt-get install -y --no-install-recommends gettext && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY requirements.txt ./
+RUN pip install -r requirements.txt
+COPY . .
+COPY --from=assets /app/node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
+COPY --from=assets /app/node_modules/htmx-ext-sse/dist/sse.js static/vendor/htmx-ext-sse.js
+RUN DEBUG=1 python manage.py compilemessages --ignore=.venv -v0 \
+ && DEBUG=1 python manage.py collectstatic --noinput -v0
+RUN useradd --create-home promptlab && mkdir -p /app/var && chown promptlab /app/var
+USER promptlab
+EXPOSE 8000
+CMD ["uvicorn", "promptlab.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--proxy-headers"]
