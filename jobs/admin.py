@@ -4,8 +4,9 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
-from .models import Job
+from .models import Job, ModelPrice, ProviderConnection
 
 
 @admin.register(Job)
@@ -36,3 +37,22 @@ class JobAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(ModelPrice)
+class ModelPriceAdmin(admin.ModelAdmin):
+    list_display = ("provider", "model", "input_per_million", "output_per_million", "updated_at")
+    list_filter = ("provider",)
+    search_fields = ("model",)
+
+
+@admin.register(ProviderConnection)
+class ProviderConnectionAdmin(admin.ModelAdmin):
+    list_display = ("name", "base_url", "api_key_env", "enabled", "available")
+    list_filter = ("enabled",)
+
+    @admin.display(boolean=True, description=_("key configured"))
+    def available(self, obj: ProviderConnection) -> bool:
+        from .services import provider_is_available
+
+        return obj.enabled and provider_is_available(obj.name)

@@ -3,15 +3,18 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import models
-from django.db.models import F
+from django.db import models, transaction
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from .errors import describe_error
 
 
 class JobStatus(models.TextChoices):
@@ -23,6 +26,7 @@ class JobStatus(models.TextChoices):
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
 
 def input_hash(*, version_id: int, model_settings: dict[str, Any], inputs: dict[str, Any]) -> str:
@@ -51,9 +55,27 @@ class JobQuerySet(models.QuerySet["Job"]):
             return 0
         return self.filter(owner__isnull=True, session_key=session_key).update(owner=user, session_key="")
 
+    def reusable_result(self, digest: str, ttl_seconds: int) -> Job | None:
+        """A recent successful run with the same determining inputs, if any."""
+        if ttl_seconds <= 0:
+            return None
+        since = timezone.now() - timedelta(seconds=ttl_seconds)
+        return (
+            self.filter(input_hash=digest, status=JobStatus.SUCCEEDED, finished_at__gte=since)
+            .filter(cached_from__isnull=True, leader__isnull=True)
+            .order_by("-finished_at")
+            .first()
+        )
+
 
 class Job(models.Model):
-    """One generation: a template version run on some inputs by a provider."""
+    """One generation: a template version run on some inputs by a provider.
+
+    A job is answered in one of three ways: its own provider call (a *leader*,
+    holding ``active_key`` while queued or running, so at most one call per
+    distinct input runs at a time), by following a leader already running the
+    same inputs (``leader``), or from a recent identical result (``cached_from``).
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     template_version = models.ForeignKey(
@@ -73,6 +95,30 @@ class Job(models.Model):
     session_key = models.CharField(_("browser session"), max_length=64, blank=True, db_index=True)
     inputs = models.JSONField(_("inputs"), default=dict)
     input_hash = models.CharField(_("input hash"), max_length=64, db_index=True)
+    active_key = models.CharField(
+        _("running key"),
+        max_length=64,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text=_("The input hash while this job's own provider call is queued or running."),
+    )
+    leader = models.ForeignKey(
+        "self",
+        verbose_name=_("answered together with"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="followers",
+    )
+    cached_from = models.ForeignKey(
+        "self",
+        verbose_name=_("answered from the result of"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     system_prompt = models.TextField(_("rendered system prompt"), blank=True)
     prompt = models.TextField(_("rendered prompt"))
     provider = models.CharField(_("provider"), max_length=40)
@@ -82,6 +128,8 @@ class Job(models.Model):
     error_code = models.CharField(_("error code"), max_length=64, blank=True)
     error_message = models.TextField(_("error message"), blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    attempt_log = models.JSONField(_("attempt log"), default=list, blank=True)
+    task_id = models.CharField(_("worker task"), max_length=64, blank=True)
     input_tokens = models.PositiveIntegerField(_("input tokens"), null=True, blank=True)
     output_tokens = models.PositiveIntegerField(_("output tokens"), null=True, blank=True)
     cost = models.DecimalField(
@@ -94,6 +142,7 @@ class Job(models.Model):
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    first_token_at = models.DateTimeField(_("first token"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
@@ -106,6 +155,7 @@ class Job(models.Model):
             models.Index(fields=["owner", "-created_at"], name="job_owner_recent"),
             models.Index(fields=["session_key", "-created_at"], name="job_session_recent"),
             models.Index(fields=["status", "created_at"], name="job_status_age"),
+            models.Index(fields=["input_hash", "status", "-finished_at"], name="job_result_lookup"),
         ]
 
     def __str__(self) -> str:
@@ -119,63 +169,177 @@ class Job(models.Model):
         return self.status in TERMINAL_STATUSES
 
     @property
+    def stream_job_id(self) -> uuid.UUID:
+        """Whose live output this job shows: its leader's while following one."""
+        return self.leader_id if self.leader_id and not self.is_terminal else self.id
+
+    @property
     def total_tokens(self) -> int | None:
         if self.input_tokens is None and self.output_tokens is None:
             return None
         return (self.input_tokens or 0) + (self.output_tokens or 0)
 
+    @property
+    def error_text(self) -> str:
+        """The error, translated, for people."""
+        return describe_error(self.error_code, self.error_message)
+
+    @property
+    def time_to_first_token(self) -> float | None:
+        if self.started_at and self.first_token_at:
+            return (self.first_token_at - self.started_at).total_seconds()
+        return None
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        if self.first_token_at and self.finished_at and self.output_tokens:
+            seconds = (self.finished_at - self.first_token_at).total_seconds()
+            return self.output_tokens / seconds if seconds > 0 else None
+        return None
+
     # State changes are conditional UPDATEs: whoever changes the row first
-    # wins, and the loser learns it from the row count.
-    def _transition(self, allowed: set[str] | frozenset[str], **changes: Any) -> bool:
-        updated = Job.objects.filter(pk=self.pk, status__in=allowed).update(**changes)
-        if updated:
+    # wins, and the loser learns it from the row count. A worker's writes are
+    # also fenced by its attempt number, so a worker that lost its claim (it
+    # was presumed dead and the job re-run) can never overwrite the new run.
+
+    def claim(self, task_id: str) -> int | None:
+        """Take the job for running; the attempt number, or None if it isn't ours to run.
+
+        A queued job is claimed by anyone. A running job is taken over only by a
+        redelivery of the very message that started it: the worker that ran it
+        died (acks_late put the message back).
+        """
+        now = timezone.now()
+        claimable = Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, task_id=task_id)
+        with transaction.atomic():
+            updated = (
+                Job.objects.filter(claimable, pk=self.pk)
+                .filter(leader__isnull=True)
+                .update(
+                    status=JobStatus.RUNNING,
+                    started_at=now,
+                    first_token_at=None,
+                    attempts=F("attempts") + 1,
+                    task_id=task_id,
+                    output="",
+                )
+            )
+            if not updated:
+                return None
             self.refresh_from_db()
-        return bool(updated)
+            self.followers.filter(status=JobStatus.QUEUED).update(status=JobStatus.RUNNING, started_at=now)
+        return self.attempts
 
-    def claim(self) -> bool:
-        """Take a queued job for running; False if it is not queued any more."""
-        return self._transition(
-            {JobStatus.QUEUED},
-            status=JobStatus.RUNNING,
-            started_at=timezone.now(),
-            attempts=F("attempts") + 1,
-            output="",
+    def _owned(self, attempt: int) -> models.QuerySet[Job]:
+        return Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING, attempts=attempt)
+
+    def save_progress(self, attempt: int, output: str, *, first_token: bool = False) -> bool:
+        """Persist partial output; False if the job is no longer this attempt's (cancelled)."""
+        changes: dict[str, Any] = {"output": output}
+        if first_token:
+            changes["first_token_at"] = timezone.now()
+        return bool(self._owned(attempt).update(**changes))
+
+    def _finish(self, attempt: int | None, status: str, **changes: Any) -> bool:
+        """End the job (and its followers) in one transaction."""
+        now = timezone.now()
+        rows = (
+            self._owned(attempt)
+            if attempt is not None
+            else Job.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES)
         )
-
-    def save_progress(self, output: str) -> bool:
-        """Persist partial output; False if the job stopped running (cancelled)."""
-        return bool(Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING).update(output=output))
+        with transaction.atomic():
+            if not rows.update(status=status, active_key=None, finished_at=now, **changes):
+                return False
+            follower_changes = {
+                key: value
+                for key, value in changes.items()
+                if key in ("output", "error_code", "error_message")
+            }
+            self.followers.filter(status__in=ACTIVE_STATUSES).update(
+                status=status, finished_at=now, input_tokens=0, output_tokens=0, cost=Decimal("0"),
+                **follower_changes,
+            )  # fmt: skip
+        self.refresh_from_db()
+        return True
 
     def mark_succeeded(
-        self, *, output: str, input_tokens: int | None, output_tokens: int | None, cost: Decimal | None
+        self,
+        attempt: int,
+        *,
+        output: str,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        cost: Decimal | None,
     ) -> bool:
-        return self._transition(
-            {JobStatus.RUNNING},
-            status=JobStatus.SUCCEEDED,
+        return self._finish(
+            attempt,
+            JobStatus.SUCCEEDED,
             output=output,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cost=cost,
-            finished_at=timezone.now(),
+            error_code="",
+            error_message="",
         )
 
-    def mark_failed(self, *, code: str, message: str, output: str | None = None) -> bool:
-        changes: dict[str, Any] = {
-            "status": JobStatus.FAILED,
-            "error_code": code,
-            "error_message": message,
-            "finished_at": timezone.now(),
-        }
+    def mark_failed(
+        self,
+        attempt: int | None,
+        *,
+        code: str,
+        message: str,
+        output: str | None = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+    ) -> bool:
+        changes: dict[str, Any] = {"error_code": code, "error_message": message}
         if output is not None:
             changes["output"] = output
-        return self._transition({JobStatus.QUEUED, JobStatus.RUNNING}, **changes)
+        if input_tokens is not None or output_tokens is not None:
+            changes.update(input_tokens=input_tokens, output_tokens=output_tokens)
+        return self._finish(attempt, JobStatus.FAILED, **changes)
+
+    def requeue_after_failure(self, attempt: int, *, code: str, message: str, retry_in: float) -> bool:
+        """Put the job back in the queue after a failed attempt that may succeed if retried."""
+        entry = {
+            "attempt": attempt,
+            "code": code,
+            "message": message,
+            "at": timezone.now().isoformat(),
+            "retry_in": round(retry_in, 2),
+        }
+        updated = self._owned(attempt).update(
+            status=JobStatus.QUEUED, attempt_log=self.attempt_log + [entry], output=""
+        )
+        if updated:
+            self.refresh_from_db()
+        return bool(updated)
 
     def cancel(self) -> bool:
-        return self._transition(
-            {JobStatus.QUEUED, JobStatus.RUNNING},
-            status=JobStatus.CANCELLED,
-            finished_at=timezone.now(),
+        """Cancel a queued or running job; a leader hands its followers a new leader."""
+        with transaction.atomic():
+            if not Job.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES).update(
+                status=JobStatus.CANCELLED, finished_at=timezone.now(), active_key=None, leader=None
+            ):
+                return False
+            self._hand_over_followers()
+        self.refresh_from_db()
+        return True
+
+    def _hand_over_followers(self) -> Job | None:
+        followers = list(self.followers.filter(status__in=ACTIVE_STATUSES).order_by("created_at"))
+        if not followers:
+            return None
+        successor, others = followers[0], followers[1:]
+        Job.objects.filter(pk=successor.pk).update(
+            leader=None, active_key=self.input_hash, status=JobStatus.QUEUED, output=""
         )
+        Job.objects.filter(pk__in=[job.pk for job in others]).update(leader=successor)
+        from .services import enqueue_job  # the queue belongs to the services layer
+
+        transaction.on_commit(lambda: enqueue_job(successor))
+        return successor
 
     def record_partial_usage(
         self, *, output: str, input_tokens: int | None, output_tokens: int | None
@@ -184,3 +348,76 @@ class Job(models.Model):
         Job.objects.filter(pk=self.pk).update(
             output=output, input_tokens=input_tokens, output_tokens=output_tokens
         )
+
+
+class ModelPrice(models.Model):
+    """List price of one model, per million tokens (kept as data: admins edit it)."""
+
+    provider = models.CharField(_("provider"), max_length=40)
+    model = models.CharField(_("model"), max_length=100)
+    input_per_million = models.DecimalField(
+        _("input, US$ per million tokens"), max_digits=10, decimal_places=4
+    )
+    output_per_million = models.DecimalField(
+        _("output, US$ per million tokens"), max_digits=10, decimal_places=4
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("model price")
+        verbose_name_plural = _("model prices")
+        ordering = ("provider", "model")
+        constraints = [models.UniqueConstraint(fields=["provider", "model"], name="unique_model_price")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} · {self.model}"
+
+    def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
+        million = Decimal(1_000_000)
+        return (input_tokens * self.input_per_million + output_tokens * self.output_per_million) / million
+
+
+# Providers that never charge: PromptLab's own offline one.
+FREE_PROVIDERS = frozenset({"offline"})
+
+
+def price_of(
+    provider: str, model: str, input_tokens: int | None, output_tokens: int | None
+) -> Decimal | None:
+    """What a call cost, or None when the model has no price: never a made-up zero."""
+    if provider in FREE_PROVIDERS:
+        return Decimal("0")
+    if input_tokens is None or output_tokens is None:
+        return None
+    price = ModelPrice.objects.filter(provider=provider, model=model).first()
+    return price.cost(input_tokens, output_tokens).quantize(Decimal("0.000001")) if price else None
+
+
+class ProviderConnection(models.Model):
+    """A named OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio…)."""
+
+    name = models.SlugField(
+        _("name"), max_length=40, unique=True, help_text=_("Used as the provider name in templates.")
+    )
+    base_url = models.URLField(_("base URL"), help_text=_("Including /v1, e.g. http://127.0.0.1:11434/v1"))
+    api_key_env = models.CharField(
+        _("API key variable"),
+        max_length=100,
+        blank=True,
+        help_text=_("The environment variable that holds the key; empty for servers that need none."),
+    )
+    model_list = models.TextField(_("models"), blank=True, help_text=_("One model name per line."))
+    enabled = models.BooleanField(_("enabled"), default=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("provider connection")
+        verbose_name_plural = _("provider connections")
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def model_names(self) -> list[str]:
+        return [line.strip() for line in self.model_list.splitlines() if line.strip()]

@@ -1,17 +1,27 @@
-"""Submitting a generation: the one road for the browser form and the API."""
+"""Submitting a generation: the one road for the browser form and the API.
+
+Identical work is done once. A submission whose determining inputs (the input
+hash) match a recent success is answered from it at once; one that matches a
+job already queued or running follows that job and shares its answer. The
+database decides races: ``Job.active_key`` is unique, so of many identical
+submissions arriving together exactly one becomes the leader.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from templates_app.models import TemplateVersion
 from templates_app.rendering import PromptRenderError
 
-from .models import Job, input_hash
+from .models import Job, JobStatus, input_hash
+from .providers import ProviderError, get_provider
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +34,13 @@ class SubmissionError(Exception):
         self.code = code
 
 
+def provider_is_available(name: str) -> bool:
+    try:
+        return get_provider(name).is_available()
+    except ProviderError:
+        return False
+
+
 def submit_generation(
     version: TemplateVersion,
     inputs: dict[str, Any],
@@ -31,34 +48,81 @@ def submit_generation(
     owner: Any = None,
     session_key: str = "",
 ) -> Job:
-    """Create a queued job for validated inputs and enqueue it once committed."""
+    """Create a job for validated inputs: answered from cache, following a twin, or queued."""
+    if not provider_is_available(version.provider):
+        raise SubmissionError(
+            _("This template's provider (%(provider)s) is not configured here, so it can't run.")
+            % {"provider": version.provider},
+            code="provider_unavailable",
+        )
     try:
         system_prompt, prompt = version.render(inputs)
     except PromptRenderError as exc:
         raise SubmissionError(
             _("This template could not be filled in: %(problem)s") % {"problem": exc}, code="render_error"
         ) from None
+    signed_in = owner is not None and owner.is_authenticated
+    fields: dict[str, Any] = {
+        "template_version": version,
+        "owner": owner if signed_in else None,
+        "session_key": "" if signed_in else session_key,
+        "inputs": inputs,
+        "input_hash": input_hash(version_id=version.pk, model_settings=version.model_settings, inputs=inputs),
+        "system_prompt": system_prompt,
+        "prompt": prompt,
+        "provider": version.provider,
+        "model": version.model,
+    }
+    if not version.template.cache_results:
+        return _create_leader(fields, active_key=None)
+    for _attempt in range(3):  # a twin may finish between our lookups: look again
+        if job := _answer_from_cache(fields):
+            return job
+        try:
+            return _create_leader(fields, active_key=fields["input_hash"])
+        except IntegrityError:
+            if job := _follow_running_twin(fields):
+                return job
+    return _create_leader(fields, active_key=None)
+
+
+def _answer_from_cache(fields: dict[str, Any]) -> Job | None:
+    source = Job.objects.reusable_result(fields["input_hash"], settings.JOB_CACHE_TTL)
+    if source is None:
+        return None
+    now = timezone.now()
+    return Job.objects.create(
+        **fields,
+        status=JobStatus.SUCCEEDED,
+        cached_from=source,
+        output=source.output,
+        input_tokens=0,
+        output_tokens=0,
+        cost=0,
+        started_at=now,
+        finished_at=now,
+    )
+
+
+def _follow_running_twin(fields: dict[str, Any]) -> Job | None:
     with transaction.atomic():
-        job = Job.objects.create(
-            template_version=version,
-            owner=owner if owner is not None and owner.is_authenticated else None,
-            session_key="" if owner is not None and owner.is_authenticated else session_key,
-            inputs=inputs,
-            input_hash=input_hash(
-                version_id=version.pk, model_settings=version.model_settings, inputs=inputs
-            ),
-            system_prompt=system_prompt,
-            prompt=prompt,
-            provider=version.provider,
-            model=version.model,
-        )
-        transaction.on_commit(lambda: _enqueue(job))
-    if job.status == "failed":
-        raise SubmissionError(job.error_message, code=job.error_code)
+        leader = Job.objects.select_for_update().filter(active_key=fields["input_hash"]).first()
+        if leader is None:
+            return None
+        return Job.objects.create(**fields, leader=leader, status=leader.status, started_at=leader.started_at)
+
+
+def _create_leader(fields: dict[str, Any], *, active_key: str | None) -> Job:
+    with transaction.atomic():
+        job = Job.objects.create(**fields, active_key=active_key)
+        transaction.on_commit(lambda: enqueue_job(job))
+    if job.status == JobStatus.FAILED:  # the queue refused it (on_commit ran already)
+        raise SubmissionError(job.error_text, code=job.error_code)
     return job
 
 
-def _enqueue(job: Job) -> None:
+def enqueue_job(job: Job) -> None:
+    """Hand a committed job to the workers; if the queue is down, fail it visibly."""
     from .tasks import run_job
 
     try:
@@ -66,7 +130,4 @@ def _enqueue(job: Job) -> None:
     except Exception:
         # A job that can never run must not sit "queued" forever.
         logger.exception("could not enqueue job %s", job.id)
-        job.mark_failed(
-            code="broker_unavailable",
-            message=_("The job queue is unavailable right now. Nothing was run; please try again."),
-        )
+        job.mark_failed(None, code="broker_unavailable", message="")

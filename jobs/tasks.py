@@ -1,82 +1,156 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
+from datetime import timedelta
 from uuid import UUID
 
+import pybreaker
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.utils import timezone
 
-from .models import Job, JobStatus
+from .circuit import breaker_for
+from .models import Job, JobStatus, price_of
 from .providers import GenerationRequest, ProviderError, TextDelta, Usage, get_provider
 from .streaming import JobPublisher
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, ignore_result=True)
-def run_job(job_id: str) -> None:
-    """Run one queued job on its provider, streaming chunks as they come."""
+def retry_delay(attempt: int, retry_after: float | None) -> float:
+    """Exponential backoff with jitter (about 1 s, 3 s, 10 s), never sooner than Retry-After."""
+    delays = settings.JOB_RETRY_DELAYS
+    base = delays[min(attempt - 1, len(delays) - 1)]
+    delay = base * random.uniform(0.8, 1.2)
+    return max(delay, retry_after or 0.0)
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Run one job on its provider, streaming chunks as they come.
+
+    Failures a retry may fix put the job back in the queue with a delay, up to
+    JOB_MAX_ATTEMPTS attempts; other failures end it at once.
+    """
     job = Job.objects.select_related("template_version").filter(pk=UUID(job_id)).first()
-    if job is None or not job.claim():
-        return  # gone, cancelled, or already taken by another worker
-    publisher = JobPublisher(job.id)
+    if job is None:
+        return  # deleted meanwhile
+    attempt = job.claim(self.request.id or "")
+    if attempt is None:
+        return  # cancelled, finished, following another job, or taken by another worker
+    publisher = JobPublisher(job.id, attempt)
     publisher.reset()
     publisher.status(JobStatus.RUNNING)
 
-    version = job.template_version
-    request = GenerationRequest(
-        system_prompt=job.system_prompt,
-        prompt=job.prompt,
-        model=job.model,
-        temperature=float(version.temperature),
-        max_tokens=version.max_tokens,
-    )
     parts: list[str] = []
-    offset = 0
     usage: Usage | None = None
-    last_flush = time.monotonic()
     try:
         provider = get_provider(job.provider)
-        for event in provider.stream(request):
-            if isinstance(event, Usage):
-                usage = event
-                continue
-            assert isinstance(event, TextDelta)
-            parts.append(event.text)
-            publisher.chunk(offset, event.text)
-            offset += len(event.text)
-            if time.monotonic() - last_flush >= settings.JOB_OUTPUT_FLUSH_INTERVAL:
-                last_flush = time.monotonic()
-                if not job.save_progress("".join(parts)):
-                    # Cancelled meanwhile: stop at once, keep what was spent.
-                    job.record_partial_usage(
-                        output="".join(parts), input_tokens=None, output_tokens=len(parts)
-                    )
-                    publisher.status(JobStatus.CANCELLED, terminal=True)
-                    return
+        request = GenerationRequest(
+            system_prompt=job.system_prompt,
+            prompt=job.prompt,
+            model=job.model,
+            temperature=float(job.template_version.temperature),
+            max_tokens=job.template_version.max_tokens,
+        )
+        with breaker_for(job.provider).calling():
+            usage = _stream_into(job, attempt, provider.stream(request), parts, publisher)
+    except _Cancelled:
+        job.record_partial_usage(output="".join(parts), input_tokens=None, output_tokens=len(parts))
+        publisher.status(JobStatus.CANCELLED, terminal=True)
+        return
+    except pybreaker.CircuitBreakerError:
+        job.mark_failed(attempt, code="provider_unavailable", message="", output="")
+        publisher.status(JobStatus.FAILED, terminal=True)
+        return
     except ProviderError as exc:
-        logger.warning("job %s failed: %s (%s)", job.id, exc, exc.code)
-        job.mark_failed(code=exc.code, message=str(exc), output="".join(parts))
+        _handle_provider_error(job, attempt, exc, parts, publisher)
+        return
+    except SoftTimeLimitExceeded:
+        job.mark_failed(attempt, code="time_limit", message="", output="".join(parts))
         publisher.status(JobStatus.FAILED, terminal=True)
         return
     except Exception:
         logger.exception("job %s failed unexpectedly", job.id)
-        job.mark_failed(
-            code="internal_error",
-            message="The generation failed unexpectedly; the error was logged.",
-            output="".join(parts),
-        )
+        job.mark_failed(attempt, code="internal_error", message="", output="".join(parts))
         publisher.status(JobStatus.FAILED, terminal=True)
         return
-    output = "".join(parts)
-    cost = provider.cost(job.model, usage) if usage else None
+    input_tokens = usage.input_tokens if usage else None
+    output_tokens = usage.output_tokens if usage else None
     if job.mark_succeeded(
-        output=output,
-        input_tokens=usage.input_tokens if usage else None,
-        output_tokens=usage.output_tokens if usage else None,
-        cost=cost,
+        attempt,
+        output="".join(parts),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost=price_of(job.provider, job.model, input_tokens, output_tokens),
     ):
         publisher.status(JobStatus.SUCCEEDED, terminal=True)
-    else:
-        publisher.status(Job.objects.values_list("status", flat=True).get(pk=job.pk), terminal=True)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _stream_into(job: Job, attempt: int, events, parts: list[str], publisher: JobPublisher) -> Usage | None:  # type: ignore[no-untyped-def]
+    usage: Usage | None = None
+    offset = 0
+    last_flush = time.monotonic()
+    for event in events:
+        if isinstance(event, Usage):
+            usage = event
+            continue
+        assert isinstance(event, TextDelta)
+        parts.append(event.text)
+        publisher.chunk(offset, event.text)
+        offset += len(event.text)
+        first = len(parts) == 1
+        if first or time.monotonic() - last_flush >= settings.JOB_OUTPUT_FLUSH_INTERVAL:
+            last_flush = time.monotonic()
+            if not job.save_progress(attempt, "".join(parts), first_token=first):
+                raise _Cancelled
+    return usage
+
+
+def _handle_provider_error(
+    job: Job, attempt: int, exc: ProviderError, parts: list[str], publisher: JobPublisher
+) -> None:
+    logger.warning("job %s attempt %s failed: %s (%s)", job.id, attempt, exc, exc.code)
+    if exc.retryable and attempt < settings.JOB_MAX_ATTEMPTS:
+        delay = retry_delay(attempt, exc.retry_after)
+        if job.requeue_after_failure(attempt, code=exc.code, message=str(exc), retry_in=delay):
+            publisher.status(JobStatus.QUEUED)
+            run_job.apply_async(args=[str(job.id)], countdown=delay)
+        return
+    if job.mark_failed(attempt, code=exc.code, message=str(exc)[:2000], output="".join(parts)):
+        publisher.status(JobStatus.FAILED, terminal=True)
+
+
+@shared_task(ignore_result=True)
+def sweep_stuck_jobs() -> int:
+    """Find jobs no worker will finish, and re-queue them or fail them with a reason.
+
+    A running job past its hard time limit lost its worker (a kill, a lost
+    connection); a queued job that waited far longer than any retry delay lost
+    its message. Either is run again while attempts remain.
+    """
+    now = timezone.now()
+    limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    stale_queue = timedelta(seconds=settings.JOB_QUEUE_STALE_AFTER)
+    stuck = Job.objects.filter(leader__isnull=True).filter(
+        status=JobStatus.RUNNING, started_at__lt=now - limit
+    ) | Job.objects.filter(leader__isnull=True, status=JobStatus.QUEUED, created_at__lt=now - stale_queue)
+    handled = 0
+    for job in stuck.order_by("created_at")[:500]:
+        handled += 1
+        if job.status == JobStatus.RUNNING:
+            if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+                job.mark_failed(job.attempts, code="worker_lost", message="")
+                JobPublisher(job.id, job.attempts).status(JobStatus.FAILED, terminal=True)
+                continue
+            if not job.requeue_after_failure(job.attempts, code="worker_lost", message="", retry_in=0):
+                continue
+        run_job.delay(str(job.id))
+    return handled

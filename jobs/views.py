@@ -19,15 +19,23 @@ from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from .models import Job, JobStatus
-from .streaming import JobPublisher, channel_name, decode, output_key, streaming_enabled
+from .models import TERMINAL_STATUSES, Job, JobStatus
+from .streaming import (
+    channel_name,
+    decode,
+    event_id,
+    output_key,
+    parse_event_id,
+    publish_status,
+    streaming_enabled,
+)
 
 
 def _get_job_for_user(request: HttpRequest, job_id: UUID) -> Job:
     """The job if this user (or, for anonymous jobs, this browser session) may see it; else 404."""
     job = (
         Job.objects.visible_to(request.user, request.session.session_key)
-        .select_related("template_version__template")
+        .select_related("template_version__template", "leader")
         .filter(pk=job_id)
         .first()
     )
@@ -50,7 +58,14 @@ def job_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
     job = _get_job_for_user(request, job_id)
-    context = {"job": job, "streaming": streaming_enabled()}
+    streaming = streaming_enabled()
+    if job.is_terminal:
+        output = job.output
+    elif streaming:
+        output = ""  # the stream sends everything so far as its first event
+    else:
+        output = job.leader.output if job.leader_id else job.output
+    context = {"job": job, "streaming": streaming, "output": output}
     if request.htmx:
         return render(request, "jobs/detail.html#job", context)
     return render(request, "jobs/detail.html", context)
@@ -60,7 +75,7 @@ def job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
 def cancel_job(request: HttpRequest, job_id: UUID) -> HttpResponse:
     job = _get_job_for_user(request, job_id)
     if job.cancel():
-        JobPublisher(job.id).status(JobStatus.CANCELLED, terminal=True)
+        publish_status(job.pk, job.attempts, JobStatus.CANCELLED, terminal=True)
         messages.success(request, _("The job was cancelled."))
     else:
         messages.info(request, _("The job had already finished."))
@@ -70,10 +85,10 @@ def cancel_job(request: HttpRequest, job_id: UUID) -> HttpResponse:
 # --- Event stream (served under ASGI) ---------------------------------------
 
 
-def _sse(event: str, data: str, event_id: int | None = None) -> bytes:
+def _sse(event: str, data: str, id_: str | None = None) -> bytes:
     lines = [f"event: {event}"]
-    if event_id is not None:
-        lines.append(f"id: {event_id}")
+    if id_ is not None:
+        lines.append(f"id: {id_}")
     lines.extend(f"data: {line}" for line in data.split("\n"))
     return ("\n".join(lines) + "\n\n").encode()
 
@@ -90,14 +105,6 @@ def _summary_renderer(language: str, csrf_token: str):  # type: ignore[no-untype
     return sync_to_async(render_summary)
 
 
-def _resume_offset(request: HttpRequest) -> int:
-    raw = request.headers.get("Last-Event-ID") or request.GET.get("from") or "0"
-    try:
-        return max(int(raw), 0)
-    except ValueError:
-        return 0
-
-
 async def job_events(request: HttpRequest, job_id: UUID) -> HttpResponse:
     """Server-Sent Events for one job: output chunks (escaped HTML) and status.
 
@@ -106,18 +113,13 @@ async def job_events(request: HttpRequest, job_id: UUID) -> HttpResponse:
     if not streaming_enabled():
         raise Http404
     user = await request.auser()
-    session_key = request.session.session_key
-    job = (
-        await Job.objects.visible_to(user, session_key)
-        .select_related("template_version__template")
-        .filter(pk=job_id)
-        .afirst()
-    )
+    job = await Job.objects.visible_to(user, request.session.session_key).filter(pk=job_id).afirst()
     if job is None:
         raise Http404
     summary = _summary_renderer(translation.get_language(), get_token(request))
+    resume = parse_event_id(request.headers.get("Last-Event-ID"))
     response = StreamingHttpResponse(
-        _job_event_stream(job, _resume_offset(request), summary), content_type="text/event-stream"
+        _job_event_stream(job, resume, summary), content_type="text/event-stream"
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
@@ -128,21 +130,27 @@ async def _reload(job: Job) -> Job:
     return await Job.objects.select_related("template_version__template").aget(pk=job.pk)
 
 
-async def _job_event_stream(job: Job, sent: int, summary) -> AsyncIterator[bytes]:  # type: ignore[no-untyped-def]
+async def _job_event_stream(  # type: ignore[no-untyped-def]
+    job: Job, resume: tuple[str, int, int] | None, summary
+) -> AsyncIterator[bytes]:
     client = aioredis.Redis.from_url(settings.REDIS_URL)
     pubsub = client.pubsub()
     try:
+        yield b"retry: 1000\n\n"
         # Subscribe before reading what exists, so nothing falls in between.
-        await pubsub.subscribe(channel_name(job.pk))
+        source_id = job.leader_id or job.pk
+        await pubsub.subscribe(channel_name(source_id))
         job = await _reload(job)
         if job.is_terminal:
-            backlog = job.output
+            source_id, attempt, backlog = job.pk, job.attempts, job.output
         else:
-            stored = await client.get(output_key(job.pk))
-            backlog = stored.decode() if stored is not None else job.output
-        if len(backlog) > sent:
-            yield _sse("chunk", escape(backlog[sent:]), len(backlog))
-            sent = len(backlog)
+            source = job if job.leader_id is None else await Job.objects.aget(pk=job.leader_id)
+            source_id, attempt = source.pk, source.attempts
+            stored = await client.get(output_key(source_id, attempt))
+            backlog = stored.decode() if stored is not None else source.output
+        stream = _OutputStream(source_id, attempt)
+        yield stream.resume(resume)
+        yield stream.text(0, backlog)
         yield _sse("status", await summary(job))
         if job.is_terminal:
             yield _sse("done", job.status)
@@ -157,24 +165,59 @@ async def _job_event_stream(job: Job, sent: int, summary) -> AsyncIterator[bytes
             event = decode(message)
             if event is None:
                 continue
-            if event["type"] == "chunk":
-                end = event["offset"] + len(event["text"])
-                if end > sent:
-                    yield _sse("chunk", escape(event["text"][max(sent - event["offset"], 0) :]), end)
-                    sent = end
-            elif event["type"] == "status":
-                if event["status"] in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
-                    job = await _reload(job)
-                    if len(job.output) > sent:
-                        yield _sse("chunk", escape(job.output[sent:]), len(job.output))
-                    yield _sse("status", await summary(job))
-                    yield _sse("done", job.status)
+            if event["type"] == "reset" or event["attempt"] > stream.attempt:
+                yield stream.restart(event["attempt"])
+            if event["type"] == "chunk" and event["attempt"] == stream.attempt:
+                yield stream.text(event["offset"], event["text"])
+            elif event["type"] == "status" and event["status"] in TERMINAL_STATUSES:
+                job = await _reload(job)
+                yield _sse("status", await summary(job))
+                if not job.is_terminal:
+                    # Its leader was cancelled and it was handed on: end this stream,
+                    # and the browser's reconnect follows the new source.
                     return
+                if stream.source_id == job.pk and stream.attempt == job.attempts:
+                    yield stream.text(0, job.output)
+                else:
+                    yield stream.restart(job.attempts) + stream.text(0, job.output)
+                yield _sse("done", job.status)
+                return
+            elif event["type"] == "status":
                 job.status = event["status"]
                 yield _sse("status", await summary(job))
     finally:
         with contextlib.suppress(Exception):
             await asyncio.shield(_close(pubsub, client))
+
+
+class _OutputStream:
+    """What one browser has been sent of one source's output; never sends a character twice."""
+
+    def __init__(self, source_id: object, attempt: int) -> None:
+        self.source_id = source_id
+        self.attempt = attempt
+        self.sent = 0
+
+    def resume(self, last: tuple[str, int, int] | None) -> bytes:
+        """Continue where the browser's Last-Event-ID says; otherwise start it afresh."""
+        if last is not None and last[:2] == (str(self.source_id)[:8], self.attempt):
+            self.sent = last[2]
+            return b""
+        return self.restart(self.attempt)
+
+    def restart(self, attempt: int) -> bytes:
+        """Clear what the browser shows (a new attempt, or a browser we can't place)."""
+        self.attempt, self.sent = attempt, 0
+        # Emptied in place (the output element keeps its listeners). A comment,
+        # because EventSource drops events whose data is empty.
+        return _sse("reset", "<!-- reset -->")
+
+    def text(self, offset: int, text: str) -> bytes:
+        end = offset + len(text)
+        if end <= self.sent or offset > self.sent:
+            return b""  # already sent, or (never expected) a gap
+        new, self.sent = text[self.sent - offset :], end
+        return _sse("chunk", escape(new), event_id(self.source_id, self.attempt, end))
 
 
 async def _close(pubsub: aioredis.client.PubSub, client: aioredis.Redis) -> None:

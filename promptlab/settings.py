@@ -174,10 +174,26 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.5,
 }
 
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stuck-jobs": {
+        "task": "jobs.tasks.sweep_stuck_jobs",
+        "schedule": envfloat("JOB_SWEEP_INTERVAL", 60.0),
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
 # --- Generation -------------------------------------------------------------
 OFFLINE_PROVIDER_DELAY = envfloat("OFFLINE_PROVIDER_DELAY", 0.03)
 JOB_OUTPUT_FLUSH_INTERVAL = envfloat("JOB_OUTPUT_FLUSH_INTERVAL", 0.5)
 JOB_STREAM_KEEPALIVE = envfloat("JOB_STREAM_KEEPALIVE", 15.0)
+JOB_CACHE_TTL = envint("JOB_CACHE_TTL", 3600)
+JOB_MAX_ATTEMPTS = envint("JOB_MAX_ATTEMPTS", 3)
+JOB_RETRY_DELAYS = tuple(float(d) for d in envlist("JOB_RETRY_DELAYS", "1,3,10"))
+JOB_QUEUE_STALE_AFTER = envint("JOB_QUEUE_STALE_AFTER", 900)
+PROVIDER_CONNECT_TIMEOUT = envfloat("PROVIDER_CONNECT_TIMEOUT", 5.0)
+PROVIDER_READ_TIMEOUT = envfloat("PROVIDER_READ_TIMEOUT", 60.0)
+PROVIDER_BREAKER_FAIL_MAX = envint("PROVIDER_BREAKER_FAIL_MAX", 5)
+PROVIDER_BREAKER_RESET_TIMEOUT = envfloat("PROVIDER_BREAKER_RESET_TIMEOUT", 30.0)
 
 # --- Accounts ---------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

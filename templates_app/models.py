@@ -58,6 +58,14 @@ class Template(models.Model):
     visibility = models.CharField(
         _("visibility"), max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE
     )
+    cache_results = models.BooleanField(
+        _("reuse identical results"),
+        default=True,
+        help_text=_(
+            "Answer a submission identical to a recent one from its result, and run identical "
+            "submissions that arrive together once. Turn off when every run should differ."
+        ),
+    )
     published_version = models.ForeignKey(
         "TemplateVersion",
         verbose_name=_("published version"),

@@ -1,14 +1,19 @@
 """LLM providers behind one small interface.
 
 A provider streams ``TextDelta`` events and ends with one ``Usage`` event. It
-raises ``ProviderError`` for every failure, saying whether a retry may help.
+raises ``ProviderError`` for every failure, saying whether a retry may help
+(and, when the provider said so, after how long).
+
+Providers: ``offline`` (built in), ``anthropic`` and ``openai`` (configured by
+the SDKs' own environment variables), and any OpenAI-compatible server added
+as a ProviderConnection in the admin, under its connection name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Protocol
 
 
@@ -38,10 +43,11 @@ StreamEvent = TextDelta | Usage
 class ProviderError(Exception):
     """A failed generation. ``retryable`` says whether trying again may help."""
 
-    def __init__(self, message: str, *, code: str, retryable: bool) -> None:
+    def __init__(self, message: str, *, code: str, retryable: bool, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class Provider(Protocol):
@@ -51,7 +57,81 @@ class Provider(Protocol):
 
     def stream(self, request: GenerationRequest) -> Iterator[StreamEvent]: ...
 
-    def cost(self, model: str, usage: Usage) -> Decimal | None: ...
+
+def error_for_status(status: int, message: str, retry_after: str | None = None) -> ProviderError:
+    """Map an HTTP status from any provider to a ProviderError."""
+    delay = _parse_retry_after(retry_after)
+    if status == 429:
+        return ProviderError(message, code="rate_limited", retryable=True, retry_after=delay)
+    if status == 529:
+        return ProviderError(message, code="overloaded", retryable=True, retry_after=delay)
+    if status >= 500 or status in (408, 409):
+        return ProviderError(message, code="provider_error", retryable=True, retry_after=delay)
+    if status == 401:
+        return ProviderError(message, code="authentication_failed", retryable=False)
+    if status == 403:
+        return ProviderError(message, code="permission_denied", retryable=False)
+    if status == 404:
+        return ProviderError(message, code="unknown_model", retryable=False)
+    return ProviderError(message, code="invalid_request", retryable=False)
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None  # an HTTP date: rare from these APIs; our own backoff applies
+
+
+def builtin_provider_names() -> list[str]:
+    return ["offline", "anthropic", "openai"]
+
+
+def provider_names() -> list[str]:
+    from jobs.models import ProviderConnection
+
+    return builtin_provider_names() + list(
+        ProviderConnection.objects.filter(enabled=True).values_list("name", flat=True)
+    )
+
+
+_instances: dict[tuple[str, ...], Provider] = {}
+
+
+def get_provider(name: str) -> Provider:
+    """The provider of that name, one pooled client per process and configuration."""
+    if name == "offline":
+        key: tuple[str, ...] = ("offline",)
+        factory = _offline
+    elif name == "anthropic":
+        key = ("anthropic", os.environ.get("ANTHROPIC_API_KEY", ""), os.environ.get("ANTHROPIC_BASE_URL", ""))
+        factory = _anthropic
+    elif name == "openai":
+        key = ("openai", os.environ.get("OPENAI_API_KEY", ""), os.environ.get("OPENAI_BASE_URL", ""))
+        factory = _openai
+    else:
+        from jobs.models import ProviderConnection
+
+        connection = ProviderConnection.objects.filter(name=name, enabled=True).first()
+        if connection is None:
+            raise ProviderError(f"Unknown provider “{name}”.", code="unknown_provider", retryable=False)
+        key = ("connection", name, connection.base_url, connection.api_key_env, str(connection.updated_at))
+
+        def factory() -> Provider:
+            from .openai import OpenAIProvider
+
+            return OpenAIProvider(
+                name=connection.name,
+                base_url=connection.base_url,
+                api_key_env=connection.api_key_env or None,
+                compatible=True,
+            )
+
+    if key not in _instances:
+        _instances[key] = factory()
+    return _instances[key]
 
 
 def _offline() -> Provider:
@@ -60,18 +140,13 @@ def _offline() -> Provider:
     return OfflineProvider()
 
 
-# Lazily built, one instance per process (real providers keep a pooled client).
-_FACTORIES: dict[str, Callable[[], Provider]] = {"offline": _offline}
-_instances: dict[str, Provider] = {}
+def _anthropic() -> Provider:
+    from .anthropic import AnthropicProvider
+
+    return AnthropicProvider()
 
 
-def provider_names() -> list[str]:
-    return list(_FACTORIES)
+def _openai() -> Provider:
+    from .openai import OpenAIProvider
 
-
-def get_provider(name: str) -> Provider:
-    if name not in _FACTORIES:
-        raise ProviderError(f"Unknown provider “{name}”.", code="unknown_provider", retryable=False)
-    if name not in _instances:
-        _instances[name] = _FACTORIES[name]()
-    return _instances[name]
+    return OpenAIProvider()

@@ -11,7 +11,6 @@ import hashlib
 import re
 import time
 from collections.abc import Iterator
-from decimal import Decimal
 
 from django.conf import settings
 
@@ -61,6 +60,3 @@ class OfflineProvider:
             input_tokens=len(tokenize(request.system_prompt)) + len(tokenize(request.prompt)),
             output_tokens=len(tokens),
         )
-
-    def cost(self, model: str, usage: Usage) -> Decimal | None:
-        return Decimal("0")

@@ -1,0 +1,40 @@
+"""What each job error code means, in words people read (translated)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+MESSAGES = {
+    "rate_limited": _("The provider is rate-limiting requests; PromptLab retried and gave up."),
+    "provider_error": _("The provider had an internal error; PromptLab retried and gave up."),
+    "overloaded": _("The provider is overloaded; PromptLab retried and gave up."),
+    "connection_error": _("PromptLab could not reach the provider; it retried and gave up."),
+    "timeout": _("The provider did not answer in time; PromptLab retried and gave up."),
+    "stream_interrupted": _("The provider's answer was cut off; PromptLab retried and gave up."),
+    "authentication_failed": _(
+        "The provider refused PromptLab's API key. An administrator must fix the key."
+    ),
+    "permission_denied": _("The provider does not allow this request with PromptLab's API key."),
+    "invalid_request": _("The provider rejected the request as invalid."),
+    "unknown_model": _("The provider does not know this model."),
+    "content_refused": _("The provider declined to answer this prompt."),
+    "provider_unavailable": _(
+        "The provider is unavailable right now (too many recent failures). Try again later."
+    ),
+    "provider_not_configured": _("This provider is not configured on this PromptLab."),
+    "unknown_provider": _("This template names a provider PromptLab does not know."),
+    "broker_unavailable": _("The job queue is unavailable right now. Nothing was run; please try again."),
+    "worker_lost": _("The worker running this job stopped, and the retries ran out."),
+    "time_limit": _("The generation took longer than the time limit."),
+    "internal_error": _("The generation failed unexpectedly; the error was logged."),
+}
+
+
+def describe_error(code: str, detail: str = "") -> str:
+    """The translated message for an error code, with the provider's own words when they add something."""
+    if not code:
+        return ""
+    message = MESSAGES.get(code)
+    if message is None:
+        return detail
+    return f"{message} ({detail})" if detail and detail not in str(message) else str(message)
