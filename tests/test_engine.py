@@ -1,0 +1,191 @@
+"""The generation engine's rules, without a worker: dedupe, coalescing, hand-over,
+retries' timing, the sweep, prices and provider availability."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from jobs.models import Job, JobStatus, ModelPrice, price_of
+from jobs.services import SubmissionError, submit_generation
+from jobs.tasks import retry_delay, sweep_stuck_jobs
+
+# Transactional: the queue is handed jobs on commit.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+INPUTS = {"topic": "rain", "count": 2}
+
+
+@pytest.fixture
+def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Capture what would go to the broker, so no worker runs these jobs."""
+    sent: list[str] = []
+    monkeypatch.setattr("jobs.tasks.run_job.delay", lambda job_id: sent.append(job_id))
+    monkeypatch.setattr("jobs.tasks.run_job.apply_async", lambda args, countdown: sent.append(args[0]))
+    return sent
+
+
+def finish(job: Job, output: str = "done") -> None:
+    attempt = job.claim("task-1")
+    assert attempt is not None
+    assert job.mark_succeeded(attempt, output=output, input_tokens=3, output_tokens=1, cost=Decimal("0"))
+
+
+def test_identical_submission_after_success_is_answered_from_it(make_template, enqueued) -> None:
+    version = make_template().published_version
+    first = submit_generation(version, INPUTS, session_key="s1")
+    finish(first, "the answer")
+    second = submit_generation(version, dict(reversed(INPUTS.items())), session_key="s2")
+    assert second.status == JobStatus.SUCCEEDED
+    assert second.cached_from == first and second.output == "the answer"
+    assert second.cost == 0 and second.output_tokens == 0
+    assert enqueued == [str(first.id)]  # no second provider call
+
+
+def test_cached_results_expire(make_template, enqueued, settings) -> None:
+    version = make_template().published_version
+    first = submit_generation(version, INPUTS, session_key="s1")
+    finish(first)
+    Job.objects.filter(pk=first.pk).update(
+        finished_at=timezone.now() - timedelta(seconds=settings.JOB_CACHE_TTL + 1)
+    )
+    second = submit_generation(version, INPUTS, session_key="s2")
+    assert second.cached_from is None and second.status == JobStatus.QUEUED
+    assert len(enqueued) == 2
+
+
+def test_different_inputs_are_not_shared(make_template, enqueued) -> None:
+    version = make_template().published_version
+    finish(submit_generation(version, INPUTS, session_key="s1"))
+    other = submit_generation(version, {**INPUTS, "count": 3}, session_key="s1")
+    assert other.cached_from is None and other.leader is None
+
+
+def test_identical_submissions_while_running_follow_the_first(make_template, enqueued) -> None:
+    version = make_template().published_version
+    leader = submit_generation(version, INPUTS, session_key="s1")
+    followers = [submit_generation(version, INPUTS, session_key=f"s{n}") for n in range(2, 5)]
+    assert all(f.leader == leader for f in followers)
+    assert enqueued == [str(leader.id)]
+    finish(leader, "shared answer")
+    for follower in followers:
+        follower.refresh_from_db()
+        assert follower.status == JobStatus.SUCCEEDED and follower.output == "shared answer"
+        assert follower.cost == 0
+    assert leader.active_key is None
+
+
+def test_template_can_opt_out_of_sharing(make_template, enqueued) -> None:
+    template = make_template()
+    template.cache_results = False
+    template.save()
+    version = template.published_version
+    first = submit_generation(version, INPUTS, session_key="s1")
+    finish(first)
+    second = submit_generation(version, INPUTS, session_key="s1")
+    third = submit_generation(version, INPUTS, session_key="s1")
+    assert second.cached_from is None and third.leader is None
+    assert len(enqueued) == 3
+
+
+def test_cancelling_a_leader_hands_its_followers_a_new_one(
+    make_template, enqueued, django_capture_on_commit_callbacks
+) -> None:
+    version = make_template().published_version
+    leader = submit_generation(version, INPUTS, session_key="s1")
+    a = submit_generation(version, INPUTS, session_key="s2")
+    b = submit_generation(version, INPUTS, session_key="s3")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert leader.cancel()
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert a.leader is None and a.status == JobStatus.QUEUED and a.active_key == leader.input_hash
+    assert b.leader == a
+    assert enqueued[-1] == str(a.id)
+
+
+def test_a_follower_cannot_be_claimed_by_a_worker(make_template, enqueued) -> None:
+    version = make_template().published_version
+    submit_generation(version, INPUTS, session_key="s1")
+    follower = submit_generation(version, INPUTS, session_key="s2")
+    assert follower.claim("any") is None
+
+
+def test_attempt_fencing_stops_a_presumed_dead_worker(make_template, enqueued) -> None:
+    job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    first = job.claim("task-1")
+    # The same message redelivered (its worker died) takes the job over.
+    second = job.claim("task-1")
+    assert (first, second) == (1, 2)
+    assert not job.save_progress(first, "stale text")
+    assert not job.mark_succeeded(first, output="stale", input_tokens=1, output_tokens=1, cost=None)
+    assert job.save_progress(second, "fresh")
+    # Another message for the same job never takes a running job.
+    assert job.claim("task-2") is None
+
+
+def test_sweep_requeues_a_job_whose_worker_vanished(make_template, enqueued, settings) -> None:
+    job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    job.claim("task-1")
+    long_ago = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 120)
+    Job.objects.filter(pk=job.pk).update(started_at=long_ago)
+    assert sweep_stuck_jobs() == 1
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED
+    assert job.attempt_log[-1]["code"] == "worker_lost"
+    assert enqueued[-1] == str(job.id)
+
+
+def test_sweep_fails_a_vanished_job_out_of_attempts(make_template, enqueued, settings) -> None:
+    job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    for n in range(settings.JOB_MAX_ATTEMPTS):
+        job.claim("task-1")
+    Job.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(days=1))
+    sweep_stuck_jobs()
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.error_code == "worker_lost"
+
+
+def test_retry_delays_back_off_with_jitter_and_honour_retry_after(settings) -> None:
+    settings.JOB_RETRY_DELAYS = (1.0, 3.0, 10.0)
+    for attempt, base in ((1, 1.0), (2, 3.0), (3, 10.0)):
+        delays = {retry_delay(attempt, None) for _ in range(20)}
+        assert all(0.8 * base <= d <= 1.2 * base for d in delays)
+        assert len(delays) > 1  # jitter
+    assert retry_delay(1, 7.0) == 7.0
+
+
+def test_cost_is_computed_in_decimal_from_the_price_table() -> None:
+    ModelPrice.objects.create(
+        provider="anthropic",
+        model="test-model",
+        input_per_million=Decimal("3"),
+        output_per_million=Decimal("15"),
+    )
+    assert price_of("anthropic", "test-model", 1000, 2000) == Decimal("0.033000")
+    assert price_of("anthropic", "unpriced-model", 1000, 2000) is None
+    assert price_of("anthropic", "test-model", None, None) is None
+    assert price_of("offline", "anything", 10, 10) == Decimal("0")
+
+
+def test_unconfigured_provider_is_refused_with_a_clear_error(
+    make_template, monkeypatch, client: Client
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    template = make_template()
+    template.create_version(
+        body="{{ topic }} {{ count }}",
+        parameters=template.published_version.parameters,
+        provider="anthropic",
+        model="claude-haiku-4-5",
+    )
+    with pytest.raises(SubmissionError) as caught:
+        submit_generation(template.published_version, INPUTS, session_key="s")
+    assert caught.value.code == "provider_unavailable"
+    page = client.post(template.get_absolute_url(), {"topic": "x", "count": "2"}).content.decode()
+    assert "is not configured here" in page
+    assert Job.objects.count() == 0
