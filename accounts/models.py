@@ -1,10 +1,22 @@
 from __future__ import annotations
 
+import hashlib
+import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+
+class Plan(models.TextChoices):
+    FREE = "free", _("Free")
+    STARTER = "starter", _("Starter")
+    PROFESSIONAL = "professional", _("Professional")
+    ENTERPRISE = "enterprise", _("Enterprise")
 
 
 class UserManager(BaseUserManager["User"]):
@@ -41,6 +53,7 @@ class User(AbstractUser):
     last_name = None  # type: ignore[assignment]
     email = models.EmailField(_("email address"), unique=True)
     name = models.CharField(_("name"), max_length=150, blank=True)
+    plan = models.CharField(_("plan"), max_length=16, choices=Plan.choices, default=Plan.FREE)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
@@ -59,3 +72,70 @@ class User(AbstractUser):
 
     def get_short_name(self) -> str:
         return self.name or self.email
+
+
+TOKEN_PREFIX = "pl_"
+
+
+def hash_token(raw: str) -> str:
+    # Tokens are 256 random bits, so a fast hash is as safe as a slow one here.
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class PersonalTokenQuerySet(models.QuerySet["PersonalToken"]):
+    def usable(self) -> PersonalTokenQuerySet:
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+
+class PersonalToken(models.Model):
+    """A long-lived API token for scripts: shown once, stored only as a hash."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(
+        _("prefix"), max_length=12, help_text=_("The token's first characters, to recognise it.")
+    )
+    key_hash = models.CharField(_("key hash"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    objects = PersonalTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("personal API token")
+        verbose_name_plural = _("personal API tokens")
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def issue(cls, user: User, name: str, expires_at: datetime | None = None) -> tuple[PersonalToken, str]:
+        """Create a token; the raw value is returned once and never stored."""
+        raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(
+            user=user, name=name, prefix=raw[:10], key_hash=hash_token(raw), expires_at=expires_at
+        )
+        return token, raw
+
+    @property
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+
+    def touch(self) -> None:
+        """Record use, at most once a minute (not a write per request)."""
+        now = timezone.now()
+        if self.last_used_at is None or now - self.last_used_at > timedelta(minutes=1):
+            PersonalToken.objects.filter(pk=self.pk).update(last_used_at=now)

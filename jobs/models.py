@@ -130,6 +130,7 @@ class Job(models.Model):
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     attempt_log = models.JSONField(_("attempt log"), default=list, blank=True)
     task_id = models.CharField(_("worker task"), max_length=64, blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=200, null=True, blank=True)
     input_tokens = models.PositiveIntegerField(_("input tokens"), null=True, blank=True)
     output_tokens = models.PositiveIntegerField(_("output tokens"), null=True, blank=True)
     cost = models.DecimalField(
@@ -156,6 +157,14 @@ class Job(models.Model):
             models.Index(fields=["session_key", "-created_at"], name="job_session_recent"),
             models.Index(fields=["status", "created_at"], name="job_status_age"),
             models.Index(fields=["input_hash", "status", "-finished_at"], name="job_result_lookup"),
+        ]
+        constraints = [
+            # A retried API call with the same Idempotency-Key gets the same job.
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="unique_idempotency_key",
+            )
         ]
 
     def __str__(self) -> str:

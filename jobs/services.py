@@ -47,12 +47,20 @@ def submit_generation(
     *,
     owner: Any = None,
     session_key: str = "",
+    provider: str | None = None,
+    model: str | None = None,
+    idempotency_key: str | None = None,
 ) -> Job:
-    """Create a job for validated inputs: answered from cache, following a twin, or queued."""
-    if not provider_is_available(version.provider):
+    """Create a job for validated inputs: answered from cache, following a twin, or queued.
+
+    ``provider`` and ``model`` override the version's (the API allows it).
+    """
+    model_settings = {**version.model_settings, "provider": provider or version.provider}
+    model_settings["model"] = model or version.model
+    if not provider_is_available(model_settings["provider"]):
         raise SubmissionError(
-            _("This template's provider (%(provider)s) is not configured here, so it can't run.")
-            % {"provider": version.provider},
+            _("The provider “%(provider)s” is not configured here, so this can't run.")
+            % {"provider": model_settings["provider"]},
             code="provider_unavailable",
         )
     try:
@@ -67,11 +75,12 @@ def submit_generation(
         "owner": owner if signed_in else None,
         "session_key": "" if signed_in else session_key,
         "inputs": inputs,
-        "input_hash": input_hash(version_id=version.pk, model_settings=version.model_settings, inputs=inputs),
+        "input_hash": input_hash(version_id=version.pk, model_settings=model_settings, inputs=inputs),
         "system_prompt": system_prompt,
         "prompt": prompt,
-        "provider": version.provider,
-        "model": version.model,
+        "provider": model_settings["provider"],
+        "model": model_settings["model"],
+        "idempotency_key": idempotency_key or None,
     }
     if not version.template.cache_results:
         return _create_leader(fields, active_key=None)

@@ -12,6 +12,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
+from promptlab.views import record_worker_heartbeat
+
 from .circuit import breaker_for
 from .models import Job, JobStatus, price_of
 from .providers import GenerationRequest, ProviderError, TextDelta, Usage, get_provider
@@ -38,6 +40,7 @@ def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
     job = Job.objects.select_related("template_version").filter(pk=UUID(job_id)).first()
     if job is None:
         return  # deleted meanwhile
+    record_worker_heartbeat()
     attempt = job.claim(self.request.id or "")
     if attempt is None:
         return  # cancelled, finished, following another job, or taken by another worker
@@ -136,6 +139,7 @@ def sweep_stuck_jobs() -> int:
     connection); a queued job that waited far longer than any retry delay lost
     its message. Either is run again while attempts remain.
     """
+    record_worker_heartbeat()
     now = timezone.now()
     limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     stale_queue = timedelta(seconds=settings.JOB_QUEUE_STALE_AFTER)

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import views
+from .api_router import urlpatterns as api_urlpatterns
 
 urlpatterns = [
     path("", include("templates_app.urls")),
@@ -12,4 +14,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("health/", views.health, name="health"),
+    path("metrics", views.metrics, name="metrics"),
+    path("api/v1/", include((api_urlpatterns, "api"))),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+handler404 = "promptlab.api.json_404"
+handler500 = "promptlab.api.json_500"

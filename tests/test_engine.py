@@ -142,7 +142,7 @@ def test_sweep_requeues_a_job_whose_worker_vanished(make_template, enqueued, set
 
 def test_sweep_fails_a_vanished_job_out_of_attempts(make_template, enqueued, settings) -> None:
     job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
-    for n in range(settings.JOB_MAX_ATTEMPTS):
+    for _attempt in range(settings.JOB_MAX_ATTEMPTS):
         job.claim("task-1")
     Job.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(days=1))
     sweep_stuck_jobs()

@@ -194,5 +194,21 @@ def test_logout_needs_post(client: Client, owner) -> None:
     assert client.post(reverse("accounts:logout")).status_code == 302
 
 
-def test_health(client: Client) -> None:
-    assert client.get("/health/").json() == {"status": "ok", "database": "ok"}
+def test_health_reports_each_part(client: Client) -> None:
+    from promptlab.views import record_worker_heartbeat
+
+    body = client.get("/health/").json()
+    assert body["status"] == "ok"
+    assert (body["database"], body["cache"], body["broker"]) == ("ok", "ok", "ok")
+    record_worker_heartbeat()
+    assert client.get("/health/").json()["worker"] == "ok"
+
+
+def test_health_is_degraded_when_the_broker_is_down(client: Client, monkeypatch) -> None:
+    def broker_down() -> None:
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr("promptlab.views._broker", broker_down)
+    response = client.get("/health/")
+    assert response.status_code == 503
+    assert response.json()["broker"] == "unavailable"

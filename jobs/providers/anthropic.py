@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from functools import cached_property
 
 import anthropic
+import httpx2
 from django.conf import settings
 
 from . import GenerationRequest, ProviderError, StreamEvent, TextDelta, Usage, error_for_status
@@ -66,7 +67,11 @@ class AnthropicProvider:
             ) from exc
         except anthropic.APITimeoutError as exc:
             raise ProviderError(str(exc), code="timeout", retryable=True) from exc
-        except anthropic.APIConnectionError as exc:
+        except (anthropic.APIConnectionError, httpx2.TransportError) as exc:
+            # The SDK wraps transport errors when it opens the stream, but not
+            # while it is read (a cut stream, a read timeout): catch both.
+            if isinstance(exc, httpx2.TimeoutException):
+                raise ProviderError(str(exc), code="timeout", retryable=True) from exc
             code = "stream_interrupted" if input_tokens else "connection_error"
             raise ProviderError(str(exc), code=code, retryable=True) from exc
         if not finished:

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.password_validation import validate_password
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from promptlab.api import StrictFieldsMixin
+
+from ..models import PersonalToken, User
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ("id", "email", "name", "plan", "date_joined")
+        read_only_fields = fields
+
+
+class RegisterSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    password = serializers.CharField(write_only=True, style={"input_type": "password"})
+
+    class Meta:
+        model = User
+        fields = ("email", "name", "password")
+
+    def validate_email(self, value: str) -> str:
+        value = value.lower()
+        if User.objects.filter(email__iexact=value).exists():
+            raise serializers.ValidationError(_("An account with this email address already exists."))
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            validate_password(attrs["password"], User(email=attrs["email"], name=attrs.get("name", "")))
+        except Exception as exc:  # django.core.exceptions.ValidationError
+            raise serializers.ValidationError(
+                {"password": list(getattr(exc, "messages", [str(exc)]))}
+            ) from None
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> User:
+        return User.objects.create_user(**validated_data)
+
+
+class PersonalTokenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    token = serializers.SerializerMethodField(
+        help_text=_("The token itself: shown only in the creation response.")
+    )
+
+    class Meta:
+        model = PersonalToken
+        fields = ("id", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at", "token")
+        read_only_fields = ("id", "prefix", "created_at", "last_used_at", "revoked_at", "token")
+
+    def get_token(self, obj: PersonalToken) -> str | None:
+        return self.context.get("raw_token")

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, mixins, permissions, serializers, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from promptlab.api import AuthAttemptThrottle
+
+from ..models import PersonalToken
+from .serializers import PersonalTokenSerializer, RegisterSerializer, UserSerializer
+
+
+class RegisterView(generics.CreateAPIView):
+    """Create an account; sign in with POST auth/token afterwards."""
+
+    serializer_class = RegisterSerializer
+    permission_classes = (permissions.AllowAny,)
+    authentication_classes = ()
+    throttle_classes = (AuthAttemptThrottle,)
+
+    @extend_schema(responses={201: UserSerializer})
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = serializer.save()
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class TokenView(TokenObtainPairView):
+    """Email and password → a short-lived access JWT and a refresh JWT."""
+
+    throttle_classes = (AuthAttemptThrottle,)
+
+
+class TokenRefresh(TokenRefreshView):
+    """A refresh JWT → a new access JWT and a new refresh JWT; the old refresh token stops working."""
+
+    throttle_classes = (AuthAttemptThrottle,)
+
+
+class MeView(generics.RetrieveAPIView):
+    """The signed-in account."""
+
+    serializer_class = UserSerializer
+
+    def get_object(self) -> Any:
+        return self.request.user
+
+
+class PersonalTokenViewSet(
+    mixins.ListModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    """Personal API tokens for long-running scripts: created here, shown once, revoked with DELETE."""
+
+    serializer_class = PersonalTokenSerializer
+
+    def get_queryset(self) -> Any:
+        return PersonalToken.objects.filter(user=self.request.user)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        expires_at = serializer.validated_data.get("expires_at")
+        if expires_at is not None and expires_at <= timezone.now():
+            raise serializers.ValidationError({"expires_at": [_("Must be in the future.")]})
+        token, raw = PersonalToken.issue(request.user, serializer.validated_data["name"], expires_at)
+        data = self.get_serializer(token, context={**self.get_serializer_context(), "raw_token": raw}).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: PersonalToken) -> None:
+        instance.revoke()  # kept, revoked, so its use shows up as revoked rather than unknown

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from promptlab.api import SelectableFieldsMixin
+
+from ..models import Job
+
+
+class JobErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class JobSerializer(SelectableFieldsMixin, serializers.ModelSerializer):
+    template = serializers.SlugField(source="template_version.template.slug", read_only=True)
+    template_version = serializers.IntegerField(source="template_version.number", read_only=True)
+    cost = serializers.DecimalField(max_digits=12, decimal_places=6, read_only=True, allow_null=True)
+    cached = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = (
+            "id",
+            "status",
+            "template",
+            "template_version",
+            "provider",
+            "model",
+            "inputs",
+            "output",
+            "error",
+            "attempts",
+            "input_tokens",
+            "output_tokens",
+            "cost",
+            "cached",
+            "created_at",
+            "started_at",
+            "first_token_at",
+            "finished_at",
+            "links",
+        )
+        read_only_fields = fields
+
+    def get_cached(self, obj: Job) -> bool:
+        return obj.cached_from_id is not None or obj.leader_id is not None
+
+    def get_error(self, obj: Job) -> dict[str, str] | None:
+        if not obj.error_code:
+            return None
+        return {"code": obj.error_code, "message": obj.error_text}
+
+    def get_links(self, obj: Job) -> dict[str, str]:
+        return {
+            "self": reverse("api:job-detail", args=[obj.pk]),
+            "events": reverse("api:job-events", args=[obj.pk]),
+            "cancel": reverse("api:job-cancel", args=[obj.pk]),
+            "page": obj.get_absolute_url(),
+        }

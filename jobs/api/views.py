@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from promptlab.api import NewestFirstCursorPagination
+
+from ..events import ApiEvents, event_stream_response
+from ..models import Job, JobStatus
+from ..streaming import publish_status, streaming_enabled
+from .serializers import JobSerializer
+
+FILTERS = [
+    OpenApiParameter(
+        "status", OpenApiTypes.STR, enum=[s.value for s in JobStatus], description="Only this status."
+    ),
+    OpenApiParameter("template", OpenApiTypes.STR, description="Only jobs of this template (slug)."),
+    OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="ISO 8601."),
+    OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="ISO 8601."),
+    OpenApiParameter(
+        "fields", OpenApiTypes.STR, description="Comma-separated fields to return, e.g. id,status."
+    ),
+]
+
+
+def _datetime(request: Request, name: str) -> datetime | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        value = parse_datetime(raw)
+    except ValueError:
+        value = None
+    if value is None:
+        raise serializers.ValidationError({name: [_("Enter a date and time in ISO 8601 format.")]})
+    return value
+
+
+@extend_schema(parameters=FILTERS)
+class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Your jobs, newest first (cursor pagination)."""
+
+    serializer_class = JobSerializer
+    pagination_class = NewestFirstCursorPagination
+
+    def get_queryset(self) -> Any:
+        jobs = Job.objects.filter(owner=self.request.user).select_related("template_version__template")
+        if self.action != "list":
+            return jobs
+        status = self.request.query_params.get("status")
+        if status is not None:
+            if status not in JobStatus.values:
+                raise serializers.ValidationError({"status": [_("Unknown status.")]})
+            jobs = jobs.filter(status=status)
+        if template := self.request.query_params.get("template"):
+            jobs = jobs.filter(template_version__template__slug=template)
+        if after := _datetime(self.request, "created_after"):
+            jobs = jobs.filter(created_at__gte=after)
+        if before := _datetime(self.request, "created_before"):
+            jobs = jobs.filter(created_at__lt=before)
+        return jobs
+
+    @extend_schema(request=None, responses=JobSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Cancel a queued or running job (a finished one is returned unchanged)."""
+        job = self.get_object()
+        if job.cancel():
+            publish_status(job.pk, job.attempts, JobStatus.CANCELLED, terminal=True)
+        return Response(self.get_serializer(job).data)
+
+    @extend_schema(
+        responses={(200, "text/event-stream"): OpenApiTypes.STR},
+        description=(
+            'Server-Sent Events: `status` (JSON job), `chunk` (JSON `{"text"}`), `reset` (a retry '
+            "starts over), `done` (the final status). Resume with `Last-Event-ID`. Served by the "
+            "stream server; this schema entry documents it."
+        ),
+    )
+    @action(detail=True, methods=["get"])
+    def events(self, request: Request, pk: str | None = None) -> Response:
+        # Reached only when the stream server is not in front (plain WSGI): say so.
+        self.get_object()
+        return Response(
+            {
+                "error": {
+                    "code": "not_found",
+                    "message": _("Event streams are served by the ASGI server."),
+                    "details": {},
+                }
+            },
+            status=404,
+        )
+
+
+async def job_events_api(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """SSE for scripts (JSON events), authenticated like the rest of the API."""
+    from django.http import JsonResponse
+
+    from promptlab.api import error_body
+
+    if not streaming_enabled():
+        return JsonResponse(
+            error_body("not_found", _("Live event streams need Redis; poll GET jobs/{id} instead.")),
+            status=404,
+        )
+    user = await sync_to_async(_api_user)(request)
+    if user is None:
+        return JsonResponse(
+            error_body("not_authenticated", _("Authentication credentials were not provided.")), status=401
+        )
+    job = await Job.objects.filter(owner=user, pk=pk).afirst()
+    if job is None:
+        return JsonResponse(error_body("not_found", _("Not found.")), status=404)
+    return event_stream_response(job, request.headers.get("Last-Event-ID"), ApiEvents())
+
+
+def _api_user(request: HttpRequest) -> Any:
+    """Run the API's authenticators (token, JWT, session) once, for the stream."""
+    from rest_framework.exceptions import APIException
+    from rest_framework.settings import api_settings
+
+    drf_request = Request(
+        request, authenticators=[cls() for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+    )
+    try:
+        user = drf_request.user
+    except APIException:
+        return None
+    return user if user.is_authenticated else None

@@ -1,0 +1,191 @@
+"""The job event stream (Server-Sent Events), shared by the page and the API.
+
+The stream subscribes to the job's Redis channel *before* reading what exists
+(the output so far), so nothing falls in between; ``_OutputStream`` then makes
+sure no character is sent twice, across retries (``reset``) and reconnects
+(``Last-Event-ID``). Formatters decide how events look: escaped HTML for htmx
+on the job page, JSON for scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.html import escape
+
+from .models import TERMINAL_STATUSES, Job
+from .streaming import channel_name, decode, event_id, output_key, parse_event_id
+
+
+def sse(event: str, data: str, id_: str | None = None) -> bytes:
+    lines = [f"event: {event}"]
+    if id_ is not None:
+        lines.append(f"id: {id_}")
+    lines.extend(f"data: {line}" for line in data.split("\n"))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+class EventFormatter(Protocol):
+    def chunk(self, text: str) -> str: ...
+
+    def reset(self, attempt: int) -> str: ...
+
+    async def status(self, job: Job) -> str: ...
+
+
+class PageEvents:
+    """For htmx on the job page: escaped text and the rendered summary fragment."""
+
+    def __init__(self, language: str, csrf_token: str) -> None:
+        self.language = language
+        self.csrf_token = csrf_token
+
+    def chunk(self, text: str) -> str:
+        return escape(text)
+
+    def reset(self, attempt: int) -> str:
+        # The output is emptied in place (it keeps its listeners). A comment,
+        # because EventSource drops events whose data is empty.
+        return "<!-- reset -->"
+
+    async def status(self, job: Job) -> str:
+        return await sync_to_async(self._render)(job)
+
+    def _render(self, job: Job) -> str:
+        with translation.override(self.language):
+            context = {"job": job, "streaming": True, "csrf_token": self.csrf_token}
+            return render_to_string("jobs/detail.html#summary", context)
+
+
+class ApiEvents:
+    """For scripts: JSON."""
+
+    def chunk(self, text: str) -> str:
+        return json.dumps({"text": text})
+
+    def reset(self, attempt: int) -> str:
+        return json.dumps({"attempt": attempt})
+
+    async def status(self, job: Job) -> str:
+        from .api.serializers import JobSerializer
+
+        fields = ("id", "status", "attempts", "input_tokens", "output_tokens", "cost", "error", "finished_at")
+        data = await sync_to_async(lambda: JobSerializer(job).data)()
+        return json.dumps({key: data[key] for key in fields}, default=str)
+
+
+def event_stream_response(
+    job: Job, last_event_id: str | None, formatter: EventFormatter
+) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(
+        _job_event_stream(job, parse_event_id(last_event_id), formatter), content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+class _OutputStream:
+    """What one client has been sent of one source's output; never sends a character twice."""
+
+    def __init__(self, source_id: object, attempt: int, formatter: EventFormatter) -> None:
+        self.source_id = source_id
+        self.attempt = attempt
+        self.formatter = formatter
+        self.sent = 0
+
+    def resume(self, last: tuple[str, int, int] | None) -> bytes:
+        """Continue where the client's Last-Event-ID says; otherwise start it afresh."""
+        if last is not None and last[:2] == (str(self.source_id)[:8], self.attempt):
+            self.sent = last[2]
+            return b""
+        return self.restart(self.attempt)
+
+    def restart(self, attempt: int) -> bytes:
+        """Clear what the client shows (a new attempt, or a client we can't place)."""
+        self.attempt, self.sent = attempt, 0
+        return sse("reset", self.formatter.reset(attempt))
+
+    def text(self, offset: int, text: str) -> bytes:
+        end = offset + len(text)
+        if end <= self.sent or offset > self.sent:
+            return b""  # already sent, or (never expected) a gap
+        new, self.sent = text[self.sent - offset :], end
+        return sse("chunk", self.formatter.chunk(new), event_id(self.source_id, self.attempt, end))
+
+
+async def _reload(job: Job) -> Job:
+    return await Job.objects.select_related("template_version__template").aget(pk=job.pk)
+
+
+async def _job_event_stream(
+    job: Job, resume: tuple[str, int, int] | None, formatter: EventFormatter
+) -> AsyncIterator[bytes]:
+    client = aioredis.Redis.from_url(settings.REDIS_URL)
+    pubsub = client.pubsub()
+    try:
+        yield b"retry: 1000\n\n"
+        await pubsub.subscribe(channel_name(job.leader_id or job.pk))
+        job = await _reload(job)
+        if job.is_terminal:
+            source_id, attempt, backlog = job.pk, job.attempts, job.output
+        else:
+            source = job if job.leader_id is None else await Job.objects.aget(pk=job.leader_id)
+            source_id, attempt = source.pk, source.attempts
+            stored = await client.get(output_key(source_id, attempt))
+            backlog = stored.decode() if stored is not None else source.output
+        stream = _OutputStream(source_id, attempt, formatter)
+        yield stream.resume(resume)
+        yield stream.text(0, backlog)
+        yield sse("status", await formatter.status(job))
+        if job.is_terminal:
+            yield sse("done", job.status)
+            return
+        while True:
+            message = await pubsub.get_message(
+                ignore_subscribe_messages=True, timeout=settings.JOB_STREAM_KEEPALIVE
+            )
+            if message is None:
+                yield b": keep-alive\n\n"
+                continue
+            event: dict[str, Any] | None = decode(message)
+            if event is None:
+                continue
+            if event["type"] == "reset" or event["attempt"] > stream.attempt:
+                yield stream.restart(event["attempt"])
+            if event["type"] == "chunk" and event["attempt"] == stream.attempt:
+                yield stream.text(event["offset"], event["text"])
+            elif event["type"] == "status" and event["status"] in TERMINAL_STATUSES:
+                job = await _reload(job)
+                yield sse("status", await formatter.status(job))
+                if not job.is_terminal:
+                    # Its leader was cancelled and it was handed on: end this stream,
+                    # and the client's reconnect follows the new source.
+                    return
+                if stream.source_id == job.pk and stream.attempt == job.attempts:
+                    yield stream.text(0, job.output)
+                else:
+                    yield stream.restart(job.attempts) + stream.text(0, job.output)
+                yield sse("done", job.status)
+                return
+            elif event["type"] == "status":
+                job.status = event["status"]
+                yield sse("status", await formatter.status(job))
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(_close(pubsub, client))
+
+
+async def _close(pubsub: Any, client: aioredis.Redis) -> None:
+    await pubsub.aclose()
+    await client.aclose()

@@ -1,0 +1,189 @@
+"""What every API endpoint shares: the error envelope, rate limits, pagination."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, pagination, serializers, status
+from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
+
+from . import ratelimits
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+
+STATUS_CODES = {
+    400: "validation_error",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "validation_error",
+    406: "validation_error",
+    409: "conflict",
+    413: "validation_error",
+    415: "validation_error",
+    429: "rate_limited",
+    503: "provider_unavailable",
+}
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Conflict."
+    default_code = "conflict"
+
+
+class ProviderUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The provider is unavailable."
+    default_code = "provider_unavailable"
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _flatten(detail: Any) -> Any:
+    """DRF's ErrorDetail lists → plain strings, keyed by field."""
+    if isinstance(detail, dict):
+        return {key: _flatten(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_flatten(item) for item in detail]
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every API error in one envelope: {"error": {"code", "message", "details"}}."""
+    # Imported here: rest_framework.views reads the throttle setting, which names this module.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # unexpected: Django's handler500 answers in the envelope
+    code = STATUS_CODES.get(response.status_code, "validation_error")
+    if isinstance(exc, exceptions.ValidationError):
+        details = _flatten(exc.detail)
+        if isinstance(details, list):
+            details = {"non_field_errors": details}
+        message = _("Some fields are not valid: %(fields)s.") % {"fields": ", ".join(details)}
+    else:
+        details = {}
+        message = str(_flatten(exc.detail)) if hasattr(exc, "detail") else str(exc)
+    response.data = error_body(code, message, details)
+    return response
+
+
+def json_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse(error_body("not_found", _("Not found.")), status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)  # type: ignore[arg-type]
+
+
+def json_500(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse(error_body("internal_error", _("Something went wrong on our side.")), status=500)
+    from django.views.defaults import server_error
+
+    return server_error(request)
+
+
+class ApiGuardMiddleware:
+    """For /api/: refuse oversized bodies with 413 before anything reads them,
+    and add the rate-limit headers the throttle computed."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(API_PREFIX):
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > settings.API_MAX_BODY_BYTES:
+                return JsonResponse(
+                    error_body(
+                        "validation_error",
+                        _("The request body is too large (at most %(limit)d bytes).")
+                        % {"limit": settings.API_MAX_BODY_BYTES},
+                    ),
+                    status=413,
+                )
+        response = self.get_response(request)
+        for header, value in getattr(request, "ratelimit_headers", {}).items():
+            response[header] = value
+        return response
+
+
+class PlanRateThrottle(BaseThrottle):
+    """Per user by plan tier (per minute and per hour), per IP when anonymous."""
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        limit = ratelimits.check_request(request._request, request.user, group="api")
+        request._request.ratelimit_headers = ratelimits.headers_for(limit)
+        self._wait = limit.reset
+        return not limit.exceeded
+
+    def wait(self) -> float | None:
+        return max(self._wait, 1)
+
+
+class AuthAttemptThrottle(BaseThrottle):
+    """Tight limits on sign-in, registration and token endpoints: per IP and per account."""
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        account = request.data.get("email") if hasattr(request.data, "get") else None
+        limit = ratelimits.check_auth_attempt(request._request, account if isinstance(account, str) else None)
+        request._request.ratelimit_headers = ratelimits.headers_for(limit)
+        self._wait = limit.reset
+        return not limit.exceeded
+
+    def wait(self) -> float | None:
+        return max(self._wait, 1)
+
+
+class NewestFirstCursorPagination(pagination.CursorPagination):
+    ordering = "-created_at"
+    page_size = 25
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class StrictFieldsMixin:
+    """Unknown fields in a request body are an error, not silently dropped."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = {name for name, field in self.fields.items() if not field.read_only}  # type: ignore[attr-defined]
+            unknown = sorted(set(data) - known)
+            if unknown:
+                raise serializers.ValidationError({name: [_("Unknown field.")] for name in unknown})
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class SelectableFieldsMixin:
+    """``?fields=id,status`` returns only those fields."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request") if hasattr(self, "context") else None  # type: ignore[attr-defined]
+        wanted = request.query_params.get("fields") if request is not None else None
+        if wanted:
+            keep = {name.strip() for name in wanted.split(",") if name.strip()}
+            for name in list(self.fields):  # type: ignore[attr-defined]
+                if name not in keep:
+                    self.fields.pop(name)  # type: ignore[attr-defined]

@@ -1,0 +1,89 @@
+"""Rate limits, on django-ratelimit and the shared cache (so they hold across processes).
+
+Signed-in users are limited by their plan, per minute and per hour; anonymous
+clients by IP address; sign-in, registration and token endpoints by IP *and*
+by the account they name.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django_ratelimit.core import get_usage
+
+PLAN_RATES: dict[str, tuple[str, str]] = {
+    "free": ("60/m", "1000/h"),
+    "starter": ("300/m", "10000/h"),
+    "professional": ("1000/m", "50000/h"),
+    "enterprise": ("10000/m", "500000/h"),
+}
+ANONYMOUS_RATES = ("30/m", "500/h")
+AUTH_RATE = "10/m"
+
+
+@dataclass(frozen=True)
+class Limit:
+    limit: int
+    remaining: int
+    reset: int  # seconds until the window resets
+    exceeded: bool
+
+
+def _check(request: Any, group: str, key: str, rate: str, increment: bool = True) -> Limit:
+    usage = get_usage(request, group=group, key=lambda _g, _r: key, rate=rate, increment=increment)
+    if usage is None:  # ratelimiting disabled
+        return Limit(0, 0, 0, False)
+    return Limit(
+        limit=usage["limit"],
+        remaining=max(usage["limit"] - usage["count"], 0),
+        reset=int(usage["time_left"]),
+        exceeded=usage["should_limit"],
+    )
+
+
+def client_ip(request: Any) -> str:
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def check_request(request: Any, user: Any, group: str = "requests") -> Limit:
+    """Count one request against every window that applies; the tightest result."""
+    if not settings.RATELIMIT_ENABLE:
+        return Limit(0, 0, 0, False)
+    if user is not None and user.is_authenticated:
+        rates = PLAN_RATES.get(getattr(user, "plan", "free"), PLAN_RATES["free"])
+        key = f"user:{user.pk}"
+    else:
+        rates = ANONYMOUS_RATES
+        key = f"ip:{client_ip(request)}"
+    results = [_check(request, f"{group}:{rate}", key, rate) for rate in rates]
+    exceeded = [r for r in results if r.exceeded]
+    if exceeded:
+        return max(exceeded, key=lambda r: r.reset)
+    return min(results, key=lambda r: r.remaining)
+
+
+def check_auth_attempt(request: Any, account: str | None) -> Limit:
+    """Tight limits on guessable doors: per client IP and per named account."""
+    if not settings.RATELIMIT_ENABLE:
+        return Limit(0, 0, 0, False)
+    results = [_check(request, "auth:ip", f"ip:{client_ip(request)}", AUTH_RATE)]
+    if account:
+        results.append(_check(request, "auth:account", f"account:{account.strip().lower()}", AUTH_RATE))
+    exceeded = [r for r in results if r.exceeded]
+    return max(exceeded, key=lambda r: r.reset) if exceeded else min(results, key=lambda r: r.remaining)
+
+
+def headers_for(limit: Limit) -> dict[str, str]:
+    if not limit.limit:
+        return {}
+    headers = {
+        "X-RateLimit-Limit": str(limit.limit),
+        "X-RateLimit-Remaining": str(limit.remaining),
+        "X-RateLimit-Reset": str(int(time.time()) + limit.reset),
+    }
+    if limit.exceeded:
+        headers["Retry-After"] = str(max(limit.reset, 1))
+    return headers

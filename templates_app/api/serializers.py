@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from jobs.providers import provider_names
+from promptlab.api import Conflict, StrictFieldsMixin
+
+from ..models import Template, TemplateVersion, Visibility
+
+CONTENT_FIELDS = ("system_prompt", "body", "parameters")
+
+
+class ModelSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
+    provider = serializers.CharField(max_length=40, default="offline")
+    model = serializers.CharField(max_length=100, default="offline-echo")
+    temperature = serializers.DecimalField(
+        max_digits=3,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        max_value=Decimal("2"),
+        default=Decimal("0.70"),
+    )
+    max_tokens = serializers.IntegerField(min_value=1, max_value=200_000, default=1024)
+
+    def validate_provider(self, value: str) -> str:
+        if value not in provider_names():
+            raise serializers.ValidationError(
+                _("Unknown provider. Known: %(names)s.") % {"names": ", ".join(provider_names())}
+            )
+        return value
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "object", "additionalProperties": True},
+        "description": "The parameter schema: a list of parameters (see docs/schema.md).",
+    }
+)
+class ParameterSchemaField(serializers.JSONField):
+    pass
+
+
+class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    system_prompt = serializers.CharField(allow_blank=True, default="", max_length=100_000)
+    body = serializers.CharField(max_length=100_000)
+    parameters = ParameterSchemaField(default=list)
+    model_settings = ModelSettingsSerializer(default=dict)
+    version = serializers.IntegerField(source="published_version.number", read_only=True, allow_null=True)
+    owner = serializers.EmailField(source="owner.email", read_only=True, allow_null=True)
+    links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Template
+        fields = (
+            "slug",
+            "name",
+            "description",
+            "visibility",
+            "system_prompt",
+            "body",
+            "parameters",
+            "model_settings",
+            "version",
+            "owner",
+            "created_at",
+            "updated_at",
+            "links",
+        )
+        read_only_fields = ("created_at", "updated_at")
+        extra_kwargs = {"visibility": {"default": Visibility.PRIVATE}, "slug": {"validators": []}}
+
+    def get_links(self, obj: Template) -> dict[str, str]:
+        return {
+            "self": reverse("api:template-detail", args=[obj.slug]),
+            "form": obj.get_absolute_url(),
+            "generate": reverse("api:template-generate", args=[obj.slug]),
+            "versions": reverse("api:template-versions", args=[obj.slug]),
+            "schema": reverse("api:template-schema", args=[obj.slug]),
+        }
+
+    def to_representation(self, instance: Template) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        version = instance.published_version
+        data["system_prompt"] = version.system_prompt if version else ""
+        data["body"] = version.body if version else ""
+        data["parameters"] = version.parameters if version else []
+        data["model_settings"] = version.model_settings if version else None
+        return data
+
+    def validate_slug(self, value: str) -> str:
+        if self.instance is not None and value != self.instance.slug:
+            raise serializers.ValidationError(_("The slug can't be changed."))
+        return value
+
+    def _content(self, validated: dict[str, Any], base: TemplateVersion | None) -> dict[str, Any] | None:
+        """The new version's content, or None when nothing that versions changed."""
+        content = {field: validated[field] for field in CONTENT_FIELDS if field in validated}
+        settings = validated.get("model_settings")
+        if settings:
+            content.update(settings)
+        if base is not None:
+            current = {
+                field: getattr(base, field)
+                for field in (*CONTENT_FIELDS, "provider", "model", "temperature", "max_tokens")
+            }
+            if all(current[key] == value for key, value in content.items()):
+                return None
+            return {**current, **content}
+        return content
+
+    def _save_version(self, template: Template, content: dict[str, Any]) -> None:
+        try:
+            template.create_version(author=self.context["request"].user, **content)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+
+    def create(self, validated: dict[str, Any]) -> Template:
+        content = self._content(validated, None) or {}
+        meta = {
+            key: value for key, value in validated.items() if key not in (*CONTENT_FIELDS, "model_settings")
+        }
+        try:
+            with transaction.atomic():
+                template = Template.objects.create(owner=self.context["request"].user, **meta)
+                self._save_version(template, content)
+        except IntegrityError:
+            raise Conflict(_("A template with this slug already exists.")) from None
+        return template
+
+    def update(self, template: Template, validated: dict[str, Any]) -> Template:
+        with transaction.atomic():
+            for key in ("name", "description", "visibility"):
+                if key in validated:
+                    setattr(template, key, validated[key])
+            template.save()
+            content = self._content(validated, template.published_version)
+            if content is not None:
+                self._save_version(template, content)
+        template.refresh_from_db()
+        return template
+
+
+class TemplateVersionSerializer(serializers.ModelSerializer):
+    created_by = serializers.EmailField(source="created_by.email", read_only=True, allow_null=True)
+    model_settings = serializers.JSONField(read_only=True)
+    published = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TemplateVersion
+        fields = (
+            "number",
+            "system_prompt",
+            "body",
+            "parameters",
+            "model_settings",
+            "created_by",
+            "created_at",
+            "published",
+        )
+
+    def get_published(self, obj: TemplateVersion) -> bool:
+        return obj.template.published_version_id == obj.pk
+
+
+class GenerateSerializer(StrictFieldsMixin, serializers.Serializer):
+    inputs = serializers.DictField(child=serializers.JSONField(), default=dict)
+    provider = serializers.CharField(max_length=40, required=False)
+    model = serializers.CharField(max_length=100, required=False)
