@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from django.urls import path
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
 from accounts.api.views import MeView, PersonalTokenViewSet, RegisterView, TokenRefresh, TokenView
 from jobs.api.views import JobViewSet, job_events_api
 from templates_app.api.views import TemplateViewSet
 
-router = DefaultRouter(trailing_slash="/?")
-router.include_root_view = False
+router = SimpleRouter(trailing_slash=False)
 router.register("templates", TemplateViewSet, basename="template")
 router.register("jobs", JobViewSet, basename="job")
 router.register("auth/tokens", PersonalTokenViewSet, basename="personal-token")
@@ -23,6 +22,5 @@ urlpatterns = [
     # The stream is an async view served under ASGI; it shadows the router's
     # `events` action, which is there to document it in the OpenAPI schema.
     path("jobs/<uuid:pk>/events", job_events_api, name="job-events-stream"),
-    path("jobs/<uuid:pk>/events/", job_events_api),
     *router.urls,
 ]

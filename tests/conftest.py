@@ -26,6 +26,8 @@ from django.conf import settings
 from accounts.models import User
 from templates_app.models import Template, Visibility
 
+from .fakes.llm_server import FakeLLMServer
+
 # Playwright's sync API runs an event loop in this thread; the ORM calls the
 # tests make around it are still plain synchronous code.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -199,10 +201,61 @@ def start_worker(log_dir: Path, name: str = "worker", **env: str) -> ServiceProc
     return worker
 
 
+DEFAULT_REPLY = "Crisp leaves drift down; the river carries autumn past the sleeping town."
+
+
 @pytest.fixture(scope="session")
-def worker(django_db_setup: None, django_db_blocker: Any, service_log_dir: Path) -> Iterator[ServiceProcess]:
+def fake_llm() -> Iterator[FakeLLMServer]:
+    """One fake provider server speaking Anthropic's and OpenAI's wire protocols.
+
+    The SDKs find it through their own environment variables, in this process
+    (which checks that a provider is configured) and in the worker's.
+    """
+    server = FakeLLMServer(reply=DEFAULT_REPLY).start()
+    settings_env = {
+        "ANTHROPIC_API_KEY": "test-anthropic-key",
+        "ANTHROPIC_BASE_URL": server.base_url,
+        "OPENAI_API_KEY": "test-openai-key",
+        "OPENAI_BASE_URL": server.openai_base_url,
+    }
+    previous = {name: os.environ.get(name) for name in settings_env}
+    os.environ.update(settings_env)
+    yield server
+    server.stop()
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture
+def llm(fake_llm: FakeLLMServer) -> Iterator[FakeLLMServer]:
+    """The fake provider, with no leftover script, calls, or open circuit."""
+    fake_llm.reset(reply=DEFAULT_REPLY)
+    if HAS_REDIS:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        keys = list(client.scan_iter(match="promptlab:breaker:*"))
+        if keys:
+            client.delete(*keys)
+    yield fake_llm
+    fake_llm.reset()
+
+
+@pytest.fixture(scope="session")
+def worker(
+    django_db_setup: None, django_db_blocker: Any, service_log_dir: Path, fake_llm: FakeLLMServer
+) -> Iterator[ServiceProcess]:
     """A real Celery worker process on the test database and the real broker."""
-    process = start_worker(service_log_dir)
+    process = start_worker(
+        service_log_dir,
+        JOB_RETRY_DELAYS="0.2,0.4,0.8",
+        PROVIDER_READ_TIMEOUT="2",
+        PROVIDER_BREAKER_FAIL_MAX="5",
+        PROVIDER_BREAKER_RESET_TIMEOUT="3",
+    )
     yield process
     process.stop()
 

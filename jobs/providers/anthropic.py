@@ -40,7 +40,7 @@ class AnthropicProvider:
         kwargs = {
             "model": request.model,
             "max_tokens": request.max_tokens,
-            "temperature": min(request.temperature, 1.0),  # Anthropic's range is 0–1
+            # No temperature: the current Messages API (SDK 2.x) has no sampling parameters.
             "messages": [{"role": "user", "content": request.prompt}],
             "stream": True,
         }

@@ -50,10 +50,13 @@ class ParameterSchemaField(serializers.JSONField):
 
 
 class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    system_prompt = serializers.CharField(allow_blank=True, default="", max_length=100_000)
-    body = serializers.CharField(max_length=100_000)
-    parameters = ParameterSchemaField(default=list)
-    model_settings = ModelSettingsSerializer(default=dict)
+    # The content lives in the published version; written, it makes a new one.
+    system_prompt = serializers.CharField(
+        source="published_version.system_prompt", allow_blank=True, default="", max_length=100_000
+    )
+    body = serializers.CharField(source="published_version.body", max_length=100_000)
+    parameters = ParameterSchemaField(source="published_version.parameters", default=list)
+    model_settings = ModelSettingsSerializer(source="published_version.model_settings", default=dict)
     version = serializers.IntegerField(source="published_version.number", read_only=True, allow_null=True)
     owner = serializers.EmailField(source="owner.email", read_only=True, allow_null=True)
     links = serializers.SerializerMethodField()
@@ -87,15 +90,6 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "schema": reverse("api:template-schema", args=[obj.slug]),
         }
 
-    def to_representation(self, instance: Template) -> dict[str, Any]:
-        data = super().to_representation(instance)
-        version = instance.published_version
-        data["system_prompt"] = version.system_prompt if version else ""
-        data["body"] = version.body if version else ""
-        data["parameters"] = version.parameters if version else []
-        data["model_settings"] = version.model_settings if version else None
-        return data
-
     def validate_slug(self, value: str) -> str:
         if self.instance is not None and value != self.instance.slug:
             raise serializers.ValidationError(_("The slug can't be changed."))
@@ -103,8 +97,9 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     def _content(self, validated: dict[str, Any], base: TemplateVersion | None) -> dict[str, Any] | None:
         """The new version's content, or None when nothing that versions changed."""
-        content = {field: validated[field] for field in CONTENT_FIELDS if field in validated}
-        settings = validated.get("model_settings")
+        written = validated.get("published_version", {})
+        content = {field: written[field] for field in CONTENT_FIELDS if field in written}
+        settings = written.get("model_settings")
         if settings:
             content.update(settings)
         if base is not None:
@@ -125,9 +120,7 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     def create(self, validated: dict[str, Any]) -> Template:
         content = self._content(validated, None) or {}
-        meta = {
-            key: value for key, value in validated.items() if key not in (*CONTENT_FIELDS, "model_settings")
-        }
+        meta = {key: value for key, value in validated.items() if key != "published_version"}
         try:
             with transaction.atomic():
                 template = Template.objects.create(owner=self.context["request"].user, **meta)

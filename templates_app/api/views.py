@@ -26,7 +26,11 @@ from .serializers import GenerateSerializer, TemplateSerializer, TemplateVersion
 
 class IsOwnerOrReadOnly(permissions.BasePermission):
     def has_object_permission(self, request: Request, view: Any, obj: Template) -> bool:
-        if request.method in permissions.SAFE_METHODS or view.action in ("generate", "versions", "schema"):
+        if request.method in permissions.SAFE_METHODS or view.action in (
+            "generate",
+            "versions",
+            "input_schema",
+        ):
             return True
         return obj.owner_id is not None and obj.owner_id == request.user.pk
 
@@ -61,8 +65,9 @@ class TemplateViewSet(viewsets.ModelViewSet):
         return Response(TemplateVersionSerializer(versions, many=True).data)
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
-    @action(detail=True, methods=["get"])
-    def schema(self, request: Request, slug: str | None = None) -> Response:
+    # Not named `schema`: that attribute is the view's OpenAPI inspector.
+    @action(detail=True, methods=["get"], url_path="schema", url_name="schema")
+    def input_schema(self, request: Request, slug: str | None = None) -> Response:
         """The JSON Schema of the template's inputs, derived from its parameter schema."""
         template = self.get_object()
         if template.published_version is None:
@@ -118,7 +123,9 @@ class TemplateViewSet(viewsets.ModelViewSet):
 def _validated_inputs(version: Any, raw: dict[str, Any]) -> dict[str, Any]:
     """Validate with the very form class the browser form uses: same rules, same messages."""
     unknown = sorted(set(raw) - version.schema.names)
-    form = parameter_form_class(version, get_language())(data=raw)
+    # An omitted parameter takes its default, as the form shows it pre-filled.
+    defaults = {p.name: p.default for p in version.schema.parameters if p.default is not None}
+    form = parameter_form_class(version, get_language())(data={**defaults, **raw})
     if unknown or not form.is_valid():
         details: dict[str, list[str]] = {name: list(errors) for name, errors in form.errors.items()}
         for name in unknown:

@@ -642,6 +642,14 @@ class FakeLLMServer:
         with self._lock:
             self._script.extend(steps)
 
+    def reset(self, reply: str | None = None) -> None:
+        """Forget calls and queued behaviours (between tests sharing one server)."""
+        with self._lock:
+            self._calls.clear()
+            self._script.clear()
+            if reply is not None:
+                self.reply = reply
+
     @property
     def calls(self) -> list[dict[str, Any]]:
         """A snapshot of every request so far: ``{"path", "headers" (lower-case keys), "body"}``.

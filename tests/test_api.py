@@ -1,0 +1,485 @@
+"""The REST API: auth, templates, generation, jobs, the error envelope and rate limits."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.models import PersonalToken, User
+from jobs.models import Job, JobStatus
+from templates_app.models import Template, Visibility
+
+from .conftest import SIMPLE_SCHEMA
+
+pytestmark = pytest.mark.django_db
+
+API = "/api/v1"
+
+
+class Caller:
+    """One way of calling the API: a label and the headers it sends."""
+
+    def __init__(self, label: str, headers: dict[str, str]) -> None:
+        self.label = label
+        self.headers = headers
+
+    def __call__(self, client: Client, method: str, path: str, body: Any = None) -> Any:
+        kwargs: dict[str, Any] = {"headers": self.headers}
+        if body is not None:
+            kwargs.update(data=json.dumps(body), content_type="application/json")
+        return getattr(client, method)(f"{API}{path}", **kwargs)
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+def jwt_for(user: User) -> str:
+    return str(AccessToken.for_user(user))
+
+
+def expired_jwt_for(user: User) -> str:
+    token = AccessToken.for_user(user)
+    token.set_exp(lifetime=-timedelta(minutes=1))
+    return str(token)
+
+
+@pytest.fixture
+def callers(owner: User, other_user: User) -> dict[str, Caller]:
+    _token, owner_raw = PersonalToken.issue(owner, "script")
+    revoked, revoked_raw = PersonalToken.issue(owner, "old script")
+    revoked.revoke()
+    return {
+        "owner": Caller("owner (JWT)", {"Authorization": f"Bearer {jwt_for(owner)}"}),
+        "owner_token": Caller("owner (personal token)", {"Authorization": f"Bearer {owner_raw}"}),
+        "other": Caller("another user", {"Authorization": f"Bearer {jwt_for(other_user)}"}),
+        "anonymous": Caller("anonymous", {}),
+        "expired": Caller("expired JWT", {"Authorization": f"Bearer {expired_jwt_for(owner)}"}),
+        "revoked": Caller("revoked token", {"Authorization": f"Bearer {revoked_raw}"}),
+    }
+
+
+@pytest.fixture
+def private_template(owner: User) -> Template:
+    template = Template.objects.create(slug="mine", name="Mine", owner=owner, visibility=Visibility.PRIVATE)
+    template.create_version(body="Write {{ count }} lines about {{ topic }}.", parameters=SIMPLE_SCHEMA)
+    return template
+
+
+@pytest.fixture
+def owner_job(private_template: Template, owner: User) -> Job:
+    from jobs.services import submit_generation
+
+    return submit_generation(private_template.published_version, {"topic": "x", "count": 2}, owner=owner)
+
+
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.content.decode()[:500]
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code and body["error"]["message"]
+    return body["error"]
+
+
+# --- The access matrix: every endpoint, five kinds of caller ------------------
+
+ENDPOINTS: list[tuple[str, str, Any, int, int]] = [
+    # method, path, body, owner's status, another user's status
+    ("get", "/templates", None, 200, 200),
+    ("post", "/templates", {"slug": "new-one", "name": "New", "body": "Hi"}, 201, 201),
+    ("get", "/templates/mine", None, 200, 404),
+    ("patch", "/templates/mine", {"name": "Renamed"}, 200, 404),
+    ("get", "/templates/mine/versions", None, 200, 404),
+    ("get", "/templates/mine/schema", None, 200, 404),
+    ("post", "/templates/mine/generate", {"inputs": {"topic": "rain", "count": 2}}, 202, 404),
+    ("get", "/jobs", None, 200, 200),
+    ("get", "/jobs/{job}", None, 200, 404),
+    ("post", "/jobs/{job}/cancel", None, 200, 404),
+    ("get", "/auth/me", None, 200, 200),
+    ("get", "/auth/tokens", None, 200, 200),
+    ("post", "/auth/tokens", {"name": "ci"}, 201, 201),
+    ("delete", "/templates/mine", None, 409, 404),  # it has a job: kept, not deleted
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "owner_status", "other_status"), ENDPOINTS)
+def test_access_matrix(
+    client: Client,
+    callers,
+    owner_job: Job,
+    method: str,
+    path: str,
+    body: Any,
+    owner_status: int,
+    other_status: int,
+) -> None:
+    path = path.replace("{job}", str(owner_job.pk))
+    for name in ("anonymous", "expired", "revoked"):
+        assert_error(callers[name](client, method, path, body), 401, "not_authenticated")
+    if path == "/templates" and method == "post":
+        body = {**body, "slug": "by-other"}
+    other = callers["other"](client, method, path, body)
+    assert other.status_code == other_status, other.content
+    if other_status == 200 and path == "/jobs":
+        assert other.json()["results"] == []  # never another user's jobs
+    for name in ("owner", "owner_token"):
+        if path == "/templates" and method == "post":
+            body = {**body, "slug": f"by-{name}"}
+        response = callers[name](client, method, path, body)
+        assert response.status_code in (owner_status, 200 if owner_status == 202 else owner_status), (
+            response.content
+        )
+
+
+def test_public_template_is_readable_but_not_writable_by_others(client: Client, callers, owner: User) -> None:
+    template = Template.objects.create(slug="pub", name="Pub", owner=owner, visibility=Visibility.PUBLIC)
+    template.create_version(body="Hi")
+    assert callers["other"](client, "get", "/templates/pub").status_code == 200
+    assert_error(
+        callers["other"](client, "patch", "/templates/pub", {"name": "Mine now"}), 403, "permission_denied"
+    )
+    assert_error(callers["other"](client, "delete", "/templates/pub"), 403, "permission_denied")
+
+
+# --- Templates ----------------------------------------------------------------
+
+
+def test_create_template_with_schema_and_read_it_back(client: Client, callers) -> None:
+    body = {
+        "slug": "tagline",
+        "name": "Tagline",
+        "visibility": "signed_in",
+        "system_prompt": "Be brief.",
+        "body": "A tagline for {{ product }}.",
+        "parameters": [{"name": "product", "type": "string", "max_length": 40}],
+        "model_settings": {
+            "provider": "offline",
+            "model": "offline-echo",
+            "temperature": "0.3",
+            "max_tokens": 100,
+        },
+    }
+    created = callers["owner"](client, "post", "/templates", body)
+    assert created.status_code == 201, created.content
+    data = callers["owner"](client, "get", "/templates/tagline").json()
+    assert data["parameters"] == body["parameters"] and data["version"] == 1
+    assert data["model_settings"] == {
+        "provider": "offline",
+        "model": "offline-echo",
+        "temperature": "0.30",
+        "max_tokens": 100,
+    }
+    schema = callers["owner"](client, "get", "/templates/tagline/schema").json()
+    assert schema["properties"]["product"]["maxLength"] == 40
+
+
+def test_patch_of_content_creates_a_version_and_of_name_does_not(
+    client: Client, callers, private_template
+) -> None:
+    callers["owner"](client, "patch", "/templates/mine", {"name": "Renamed"})
+    assert private_template.versions.count() == 1
+    response = callers["owner"](client, "patch", "/templates/mine", {"body": "Now {{ topic }} x{{ count }}."})
+    assert response.status_code == 200 and response.json()["version"] == 2
+    versions = callers["owner"](client, "get", "/templates/mine/versions").json()
+    assert [v["number"] for v in versions] == [2, 1] and versions[0]["published"]
+
+
+def test_schema_errors_name_the_parameter_and_change_nothing(
+    client: Client, callers, private_template
+) -> None:
+    response = callers["owner"](
+        client, "patch", "/templates/mine", {"parameters": [{"name": "a", "type": "nope"}]}
+    )
+    error = assert_error(response, 400, "validation_error")
+    assert "unknown type" in error["details"]["parameters"][0]
+    assert private_template.versions.count() == 1
+    response = callers["owner"](
+        client, "post", "/templates", {"slug": "bad", "name": "Bad", "body": "{{ missing }}"}
+    )
+    assert "missing" in assert_error(response, 400, "validation_error")["details"]["body"][0]
+    assert not Template.objects.filter(slug="bad").exists()  # no half-written template
+
+
+def test_duplicate_slug_is_a_conflict(client: Client, callers, private_template) -> None:
+    assert_error(
+        callers["other"](client, "post", "/templates", {"slug": "mine", "name": "X", "body": "x"}),
+        409,
+        "conflict",
+    )
+
+
+def test_unknown_fields_are_refused(client: Client, callers) -> None:
+    error = assert_error(
+        callers["owner"](
+            client, "post", "/templates", {"slug": "s", "name": "S", "body": "b", "colour": "red"}
+        ),
+        400,
+        "validation_error",
+    )
+    assert "colour" in error["details"]
+
+
+# --- Generation ----------------------------------------------------------------
+
+
+def test_generate_validates_inputs_with_the_forms_own_rules(
+    client: Client, callers, private_template
+) -> None:
+    error = assert_error(
+        callers["owner"](client, "post", "/templates/mine/generate", {"inputs": {"count": 9, "extra": 1}}),
+        400,
+        "validation_error",
+    )
+    assert error["details"]["inputs"]["topic"] == ["This field is required."]
+    assert "5" in error["details"]["inputs"]["count"][0]
+    assert error["details"]["inputs"]["extra"] == ["Unknown parameter."]
+    assert Job.objects.count() == 0
+
+
+def test_generate_errors_follow_accept_language(client: Client, callers, private_template) -> None:
+    caller = Caller("pt", {**callers["owner"].headers, "Accept-Language": "pt-BR"})
+    error = assert_error(
+        caller(client, "post", "/templates/mine/generate", {"inputs": {}}), 400, "validation_error"
+    )
+    assert error["details"]["inputs"]["topic"] == ["Este campo é obrigatório."]
+
+
+def test_generate_returns_202_with_links_and_idempotency(client: Client, callers, private_template) -> None:
+    caller = Caller("idem", {**callers["owner"].headers, "Idempotency-Key": "run-42"})
+    first = caller(client, "post", "/templates/mine/generate", {"inputs": {"topic": "rain", "count": 2}})
+    assert first.status_code == 202
+    job = first.json()
+    assert job["status"] == "queued" and job["links"]["events"] == f"{API}/jobs/{job['id']}/events"
+    again = caller(client, "post", "/templates/mine/generate", {"inputs": {"topic": "other", "count": 1}})
+    assert again.status_code == 200 and again.json()["id"] == job["id"]
+    assert Job.objects.count() == 1
+
+
+def test_generate_with_an_unconfigured_provider_is_refused(
+    client: Client, callers, private_template, monkeypatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    response = callers["owner"](
+        client,
+        "post",
+        "/templates/mine/generate",
+        {"inputs": {"topic": "x", "count": 1}, "provider": "openai"},
+    )
+    assert_error(response, 503, "provider_unavailable")
+
+
+# --- Jobs ------------------------------------------------------------------------
+
+
+def test_jobs_list_filters_selects_fields_and_paginates_by_cursor(
+    client: Client, callers, owner_job, private_template
+) -> None:
+    Job.objects.filter(pk=owner_job.pk).update(status=JobStatus.SUCCEEDED)
+    from jobs.services import submit_generation
+
+    for n in range(3):
+        submit_generation(
+            private_template.published_version, {"topic": f"t{n}", "count": 1}, owner=owner_job.owner
+        )
+    page = callers["owner"](client, "get", "/jobs?page_size=2&fields=id,status").json()
+    assert len(page["results"]) == 2 and set(page["results"][0]) == {"id", "status"}
+    assert page["next"] and "cursor=" in page["next"]
+    done = callers["owner"](client, "get", "/jobs?status=succeeded").json()["results"]
+    assert [j["id"] for j in done] == [str(owner_job.pk)]
+    assert callers["owner"](client, "get", "/jobs?template=nope").json()["results"] == []
+    assert_error(callers["owner"](client, "get", "/jobs?status=weird"), 400, "validation_error")
+    assert_error(callers["owner"](client, "get", "/jobs?created_after=yesterday"), 400, "validation_error")
+
+
+def test_cancel_a_queued_job(client: Client, callers, owner_job) -> None:
+    response = callers["owner"](client, "post", f"/jobs/{owner_job.pk}/cancel")
+    assert response.json()["status"] == "cancelled"
+
+
+# --- Auth --------------------------------------------------------------------------
+
+
+def test_register_then_token_then_me(client: Client) -> None:
+    created = client.post(
+        f"{API}/auth/register",
+        data={"email": "Script@Example.com", "password": "a long passphrase 42"},
+        content_type="application/json",
+    )
+    assert created.status_code == 201 and created.json()["email"] == "script@example.com"
+    tokens = client.post(
+        f"{API}/auth/token", data={"email": "script@example.com", "password": "a long passphrase 42"},
+        content_type="application/json",
+    ).json()  # fmt: skip
+    me = client.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {tokens['access']}"})
+    assert me.json()["email"] == "script@example.com" and me.json()["plan"] == "free"
+
+
+def test_weak_password_and_taken_email_are_refused(client: Client, owner) -> None:
+    weak = client.post(
+        f"{API}/auth/register", data={"email": "a@b.co", "password": "123"}, content_type="application/json"
+    )
+    assert "password" in assert_error(weak, 400, "validation_error")["details"]
+    taken = client.post(
+        f"{API}/auth/register", data={"email": owner.email, "password": "a long passphrase 42"},
+        content_type="application/json",
+    )  # fmt: skip
+    assert "email" in assert_error(taken, 400, "validation_error")["details"]
+
+
+def test_refresh_rotates_and_a_reused_refresh_token_is_refused(client: Client, owner) -> None:
+    tokens = client.post(
+        f"{API}/auth/token", data={"email": owner.email, "password": "correct horse battery"},
+        content_type="application/json",
+    ).json()  # fmt: skip
+    rotated = client.post(
+        f"{API}/auth/token/refresh", data={"refresh": tokens["refresh"]}, content_type="application/json"
+    )
+    assert rotated.status_code == 200 and rotated.json()["refresh"] != tokens["refresh"]
+    reused = client.post(
+        f"{API}/auth/token/refresh", data={"refresh": tokens["refresh"]}, content_type="application/json"
+    )
+    assert_error(reused, 401, "not_authenticated")
+
+
+def test_wrong_password_is_not_authenticated(client: Client, owner) -> None:
+    response = client.post(
+        f"{API}/auth/token", data={"email": owner.email, "password": "wrong"}, content_type="application/json"
+    )
+    assert_error(response, 401, "not_authenticated")
+
+
+def test_personal_token_is_shown_once_stored_hashed_and_revocable(client: Client, callers, owner) -> None:
+    created = callers["owner"](client, "post", "/auth/tokens", {"name": "nightly", "expires_at": None})
+    raw = created.json()["token"]
+    assert raw.startswith("pl_")
+    token = PersonalToken.objects.get(pk=created.json()["id"])
+    assert raw not in (token.key_hash, token.prefix) and token.key_hash != raw
+    listed = callers["owner"](client, "get", "/auth/tokens").json()
+    assert all(item["token"] is None for item in listed)
+    use = Caller("new token", {"Authorization": f"Bearer {raw}"})
+    assert use(client, "get", "/auth/me").status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+    assert callers["owner"](client, "delete", f"/auth/tokens/{token.pk}").status_code == 204
+    assert_error(use(client, "get", "/auth/me"), 401, "not_authenticated")
+
+
+def test_expired_personal_token_is_refused(client: Client, owner) -> None:
+    _token, raw = PersonalToken.issue(owner, "short", expires_at=timezone.now() - timedelta(seconds=1))
+    assert_error(
+        Caller("x", {"Authorization": f"Bearer {raw}"})(client, "get", "/auth/me"), 401, "not_authenticated"
+    )
+
+
+def test_token_endpoints_are_tightly_rate_limited(client: Client, owner) -> None:
+    statuses = [
+        client.post(
+            f"{API}/auth/token", data={"email": owner.email, "password": "wrong"},
+            content_type="application/json", REMOTE_ADDR="198.51.100.7",
+        ).status_code
+        for _ in range(12)
+    ]  # fmt: skip
+    assert statuses[0] == 401 and statuses[-1] == 429
+    # The account itself is protected too, from any address.
+    again = client.post(
+        f"{API}/auth/token", data={"email": owner.email, "password": "wrong"},
+        content_type="application/json", REMOTE_ADDR="198.51.100.8",
+    )  # fmt: skip
+    error = assert_error(again, 429, "rate_limited")
+    assert error["message"] and int(again["Retry-After"]) >= 1
+
+
+# --- Errors and limits ---------------------------------------------------------------
+
+
+def test_malformed_json_wrong_type_and_oversized_bodies_get_clear_4xx(
+    client: Client, callers, settings
+) -> None:
+    headers = callers["owner"].headers
+    bad_json = client.post(
+        f"{API}/templates", data="{not json", content_type="application/json", headers=headers
+    )
+    assert_error(bad_json, 400, "validation_error")
+    form = client.post(
+        f"{API}/templates", data="a=b", content_type="application/x-www-form-urlencoded", headers=headers
+    )
+    assert_error(form, 415, "validation_error")
+    big = "x" * (settings.API_MAX_BODY_BYTES + 1)
+    huge = client.post(
+        f"{API}/templates", data=json.dumps({"body": big}), content_type="application/json", headers=headers
+    )
+    assert_error(huge, 413, "validation_error")
+    assert not Template.objects.exists()
+
+
+def test_unknown_api_url_is_a_json_404(client: Client) -> None:
+    assert_error(client.get(f"{API}/nothing-here"), 404, "not_found")
+
+
+def test_rate_limit_headers_and_429_by_plan(client: Client, callers, owner, settings) -> None:
+    from promptlab import ratelimits
+
+    ok = callers["owner"](client, "get", "/auth/me")
+    assert ok["X-RateLimit-Limit"] == "60" and int(ok["X-RateLimit-Remaining"]) <= 59
+    assert int(ok["X-RateLimit-Reset"]) > 0
+    owner.plan = "starter"
+    owner.save()
+    assert callers["owner"](client, "get", "/auth/me")["X-RateLimit-Limit"] == "300"
+    owner.plan = "free"
+    owner.save()
+    monkey_rates = {"free": ("3/m", "1000/h")}
+    original = ratelimits.PLAN_RATES
+    ratelimits.PLAN_RATES = {**original, **monkey_rates}
+    try:
+        statuses = [callers["owner"](client, "get", "/auth/me").status_code for _ in range(5)]
+    finally:
+        ratelimits.PLAN_RATES = original
+    assert statuses[-1] == 429
+    limited = callers["owner"]
+    assert limited  # the envelope and headers of a 429:
+    ratelimits.PLAN_RATES = {**original, **monkey_rates}
+    try:
+        response = callers["owner"](client, "get", "/auth/me")
+    finally:
+        ratelimits.PLAN_RATES = original
+    assert_error(response, 429, "rate_limited")
+    assert response["X-RateLimit-Remaining"] == "0" and int(response["Retry-After"]) >= 1
+
+
+def test_openapi_document_and_docs_are_served(client: Client) -> None:
+    schema = client.get("/api/schema/", headers={"Accept": "application/json"})
+    assert schema.status_code == 200
+    document = schema.json() if schema["Content-Type"].startswith("application/json") else None
+    if document is None:
+        import yaml
+
+        document = yaml.safe_load(schema.content)
+    paths = document["paths"]
+    for path in (
+        "/api/v1/templates/{slug}/generate",
+        "/api/v1/jobs",
+        "/api/v1/jobs/{id}/events",
+        "/api/v1/auth/token",
+    ):
+        assert path in paths, sorted(paths)
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+def test_metrics_are_for_loopback_or_a_token(client: Client, settings, owner_job) -> None:
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.1").status_code == 403
+    local = client.get("/metrics", REMOTE_ADDR="127.0.0.1")
+    assert local.status_code == 200 and 'promptlab_jobs{status="queued"} 1.0' in local.content.decode()
+    settings.METRICS_TOKEN = "s3cret"
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+    assert (
+        client.get(
+            "/metrics", headers={"Authorization": "Bearer s3cret"}, REMOTE_ADDR="203.0.113.1"
+        ).status_code
+        == 200
+    )
