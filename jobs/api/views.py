@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -41,7 +41,10 @@ def _datetime(request: Request, name: str) -> datetime | None:
         return None
     try:
         value = parse_datetime(raw)
-    except ValueError:
+        if value is not None:
+            # In UTC: the database refuses offsets beyond ±15:59 that ISO 8601 allows.
+            value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         value = None
     if value is None:
         raise serializers.ValidationError({name: [_("Enter a date and time in ISO 8601 format.")]})
