@@ -11,4 +11,6 @@ urlpatterns = [
     path("register/", views.register, name="register"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("tokens/", views.api_tokens, name="tokens"),
+    path("tokens/<int:token_id>/revoke/", views.revoke_api_token, name="revoke-token"),
 ]

@@ -1,18 +1,23 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
 
 from jobs.models import Job
 
-from .forms import EmailAuthenticationForm, RegistrationForm
+from .forms import EmailAuthenticationForm, PersonalTokenForm, RegistrationForm
+from .models import PersonalToken
 
 # Tight limits on the doors guessers knock at; the cache is shared between
 # processes, so the limits hold across web workers.
@@ -62,3 +67,27 @@ class LoginView(auth_views.LoginView):
         response = super().form_valid(form)
         Job.objects.adopt_anonymous(anonymous_session, form.get_user())
         return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """Personal API tokens: create one (shown once, here) and see or revoke the others."""
+    form = PersonalTokenForm(request.POST or None)
+    new_token = None
+    if request.method == "POST" and form.is_valid():
+        days = form.cleaned_data["expires_in_days"]
+        expires_at = timezone.now() + timedelta(days=days) if days else None
+        _token, new_token = PersonalToken.issue(request.user, form.cleaned_data["name"], expires_at)
+        form = PersonalTokenForm()
+    tokens = PersonalToken.objects.filter(user=request.user)
+    return render(request, "accounts/tokens.html", {"form": form, "tokens": tokens, "new_token": new_token})
+
+
+@login_required
+@require_POST
+def revoke_api_token(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = get_object_or_404(PersonalToken, pk=token_id, user=request.user)
+    token.revoke()
+    messages.success(request, _("The token “%(name)s” was revoked.") % {"name": token.name})
+    return redirect("accounts:tokens")

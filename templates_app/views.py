@@ -4,9 +4,11 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from jobs.services import SubmissionError, submit_generation
+from jobs.services import SubmissionError, provider_is_available, submit_generation
+from promptlab import ratelimits
 
 from .forms import parameter_fields_html, parameter_form_class
 from .models import Template
@@ -32,7 +34,20 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
     assert version is not None
     language = get_language()
     form = parameter_form_class(version, language)(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    status = 200
+    limit_headers: dict[str, str] = {}
+    if request.method == "POST":
+        # The same limits as the API: by plan when signed in, by IP when not.
+        limit = ratelimits.check_request(request, request.user, group="runs")
+        limit_headers = ratelimits.headers_for(limit)
+        if limit.exceeded:
+            messages.error(
+                request,
+                _("You have run templates too often. Try again in %(seconds)d seconds.")
+                % {"seconds": max(limit.reset, 1)},
+            )
+            status = 429
+    if request.method == "POST" and status == 200 and form.is_valid():
         if not request.session.session_key:
             # An anonymous visitor's jobs are tied to this browser session.
             request.session["anonymous"] = True
@@ -45,7 +60,7 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
             messages.error(request, str(exc))
         else:
             return redirect(job)
-    return render(
+    response = render(
         request,
         "templates_app/run.html",
         {
@@ -53,5 +68,10 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
             "version": version,
             "form": form,
             "fields_html": parameter_fields_html(version, language, form),
+            "provider_available": provider_is_available(version.provider),
         },
+        status=status,
     )
+    for header, value in limit_headers.items():
+        response[header] = value
+    return response

@@ -254,7 +254,7 @@ def worker(
         JOB_RETRY_DELAYS="0.2,0.4,0.8",
         PROVIDER_READ_TIMEOUT="2",
         PROVIDER_BREAKER_FAIL_MAX="5",
-        PROVIDER_BREAKER_RESET_TIMEOUT="3",
+        PROVIDER_BREAKER_RESET_TIMEOUT="8",
     )
     yield process
     process.stop()

@@ -212,3 +212,39 @@ def test_health_is_degraded_when_the_broker_is_down(client: Client, monkeypatch)
     response = client.get("/health/")
     assert response.status_code == 503
     assert response.json()["broker"] == "unavailable"
+
+
+def test_form_runs_are_rate_limited_with_a_translated_message(
+    client: Client, make_template, monkeypatch
+) -> None:
+    from promptlab import ratelimits
+
+    monkeypatch.setattr(ratelimits, "ANONYMOUS_RATES", ("2/m", "100/h"))
+    url = make_template().get_absolute_url()
+    data = {"topic": "x", "count": "1"}
+    statuses = [client.post(url, data, REMOTE_ADDR="192.0.2.44").status_code for _ in range(3)]
+    assert statuses == [302, 302, 429]
+    response = client.post(url, data, REMOTE_ADDR="192.0.2.44", HTTP_ACCEPT_LANGUAGE="pt-BR")
+    assert response.status_code == 429 and int(response["Retry-After"]) >= 1
+    assert "Você executou modelos vezes demais" in response.content.decode()
+    assert Job.objects.count() == 2
+
+
+def test_api_tokens_page_creates_shows_once_and_revokes(client: Client, owner, other_user) -> None:
+    from accounts.models import PersonalToken
+
+    assert client.get(reverse("accounts:tokens")).status_code == 302  # sign in first
+    client.force_login(owner)
+    page = client.post(
+        reverse("accounts:tokens"), {"name": "nightly", "expires_in_days": "30"}
+    ).content.decode()
+    token = PersonalToken.objects.get()
+    raw = page.split('id="new-token">')[1].split("<")[0]
+    assert raw.startswith("pl_") and token.is_usable
+    assert raw not in client.get(reverse("accounts:tokens")).content.decode()  # shown once
+    client.force_login(other_user)
+    assert client.post(reverse("accounts:revoke-token", args=[token.pk])).status_code == 404
+    client.force_login(owner)
+    client.post(reverse("accounts:revoke-token", args=[token.pk]))
+    token.refresh_from_db()
+    assert not token.is_usable

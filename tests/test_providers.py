@@ -171,16 +171,19 @@ def test_circuit_opens_after_repeated_failures_and_a_probe_closes_it(client: Cli
             and job
         ),
         timeout=30,
+        interval=0.3,
     )
     assert tripped.status == JobStatus.FAILED
     assert "unavailable right now" in tripped.error_text
     calls = llm.call_count
     assert run(client, template, "while open").error_code == "provider_unavailable"
     assert llm.call_count == calls  # failed fast: no call reached the provider
-    # After the reset timeout (3 s for the test worker), one probe goes through and closes it.
+    # After the reset timeout (8 s for the test worker), one probe goes through and closes it.
     llm.reset()
     wait_until(
-        lambda: run(client, template, f"probe {llm.call_count}").status == JobStatus.SUCCEEDED, timeout=15
+        lambda: run(client, template, f"probe {llm.call_count}").status == JobStatus.SUCCEEDED,
+        timeout=30,
+        interval=1.0,  # each try is a form run, and those are rate limited
     )
     assert run(client, template, "closed again").status == JobStatus.SUCCEEDED
 
