@@ -486,3 +486,39 @@ def test_metrics_are_for_loopback_or_a_token(client: Client, settings, owner_job
         ).status_code
         == 200
     )
+
+
+def test_tokens_never_appear_in_logs(client: Client, owner, caplog) -> None:
+    _token, raw = PersonalToken.issue(owner, "secret")
+    access = jwt_for(owner)
+    with caplog.at_level("DEBUG"):
+        client.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {raw}"})
+        client.get(f"{API}/templates/missing", headers={"Authorization": f"Bearer {access}"})
+        client.get(
+            f"{API}/auth/me", headers={"Authorization": f"Bearer {raw}x"}
+        )  # a 401, logged as a warning
+        client.post(
+            f"{API}/auth/token", data={"email": owner.email, "password": "correct horse battery"},
+            content_type="application/json",
+        )  # fmt: skip
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert logged  # the requests were logged…
+    for secret in (raw, access, "correct horse battery"):
+        assert secret not in logged  # …without their secrets
+
+
+def test_session_auth_needs_csrf_for_writes(owner) -> None:
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(owner)
+    assert browser.get(f"{API}/auth/me").status_code == 200
+    refused = browser.post(f"{API}/auth/tokens", data={"name": "x"}, content_type="application/json")
+    assert_error(refused, 403, "permission_denied")
+    browser.get("/")  # sets the CSRF cookie, as the site's pages do
+    token = browser.cookies["csrftoken"].value
+    allowed = browser.post(
+        f"{API}/auth/tokens",
+        data={"name": "x"},
+        content_type="application/json",
+        headers={"X-CSRFToken": token},
+    )
+    assert allowed.status_code == 201
