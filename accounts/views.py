@@ -9,37 +9,37 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
-from django_ratelimit.decorators import ratelimit
 
 from jobs.models import Job
+from promptlab import ratelimits
 
 from .forms import EmailAuthenticationForm, PersonalTokenForm, RegistrationForm
 from .models import PersonalToken
 
-# Tight limits on the doors guessers knock at; the cache is shared between
-# processes, so the limits hold across web workers.
-AUTH_RATE = "10/m"
 
-
-def _too_many_attempts(request: HttpRequest, template: str, form: object) -> HttpResponse:
+def _too_many_attempts(request: HttpRequest, template: str, form: object) -> HttpResponse | None:
+    """Tight limits on the doors guessers knock at, per IP and per account: the same
+    limits as the API's auth endpoints, on the shared cache."""
+    limit = ratelimits.check_auth_attempt(request, request.POST.get("username") or request.POST.get("email"))
+    if not limit.exceeded:
+        return None
     form.add_error(None, _("Too many attempts. Wait a minute and try again."))  # type: ignore[attr-defined]
     response = render(request, template, {"form": form}, status=429)
-    response["Retry-After"] = "60"
+    for header, value in ratelimits.headers_for(limit).items():
+        response[header] = value
     return response
 
 
 @require_http_methods(["GET", "POST"])
-@ratelimit(key="ip", rate=AUTH_RATE, method="POST", block=False)
 def register(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("templates_app:home")
     form = RegistrationForm(request.POST or None)
     if request.method == "POST":
-        if getattr(request, "limited", False):
-            return _too_many_attempts(request, "accounts/register.html", form)
+        if limited := _too_many_attempts(request, "accounts/register.html", form):
+            return limited
         if form.is_valid():
             anonymous_session = request.session.session_key
             user = form.save()
@@ -50,15 +50,14 @@ def register(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/register.html", {"form": form})
 
 
-@method_decorator(ratelimit(key="ip", rate=AUTH_RATE, method="POST", block=False), name="post")
 class LoginView(auth_views.LoginView):
     form_class = EmailAuthenticationForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        if getattr(request, "limited", False):
-            return _too_many_attempts(request, self.template_name, self.get_form())
+        if limited := _too_many_attempts(request, self.template_name, self.get_form()):
+            return limited
         return super().post(request, *args, **kwargs)
 
     def form_valid(self, form: EmailAuthenticationForm) -> HttpResponse:

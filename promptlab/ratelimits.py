@@ -58,11 +58,7 @@ def check_request(request: Any, user: Any, group: str = "requests") -> Limit:
     else:
         rates = ANONYMOUS_RATES
         key = f"ip:{client_ip(request)}"
-    results = [_check(request, f"{group}:{rate}", key, rate) for rate in rates]
-    exceeded = [r for r in results if r.exceeded]
-    if exceeded:
-        return max(exceeded, key=lambda r: r.reset)
-    return min(results, key=lambda r: r.remaining)
+    return _tightest([_check(request, f"{group}:{rate}", key, rate) for rate in rates])
 
 
 def check_auth_attempt(request: Any, account: str | None) -> Limit:
@@ -72,8 +68,15 @@ def check_auth_attempt(request: Any, account: str | None) -> Limit:
     results = [_check(request, "auth:ip", f"ip:{client_ip(request)}", AUTH_RATE)]
     if account:
         results.append(_check(request, "auth:account", f"account:{account.strip().lower()}", AUTH_RATE))
+    return _tightest(results)
+
+
+def _tightest(results: list[Limit]) -> Limit:
+    """Of several windows: the exceeded one that frees up last, else the one with least left."""
     exceeded = [r for r in results if r.exceeded]
-    return max(exceeded, key=lambda r: r.reset) if exceeded else min(results, key=lambda r: r.remaining)
+    if exceeded:
+        return max(exceeded, key=lambda r: r.reset)
+    return min(results, key=lambda r: r.remaining)
 
 
 def headers_for(limit: Limit) -> dict[str, str]:
