@@ -80,7 +80,8 @@ format:
 messages:
 	DEBUG=1 $(BIN)/python manage.py makemessages -l pt_BR --no-location --no-obsolete --ignore=.venv --ignore=node_modules --ignore=staticfiles --ignore=var
 
-bench: setup
+bench: setup $(BIN)/.installed-dev
+	@command -v wrk >/dev/null || { echo "Installing wrk for the benchmarks…"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python bench/run_all.py
 
 clean:
