@@ -22,6 +22,7 @@ from templates_app.rendering import PromptRenderError
 
 from .models import Job, JobStatus, input_hash
 from .providers import ProviderError, get_provider
+from .streaming import publish_status
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +129,14 @@ def _create_leader(fields: dict[str, Any], *, active_key: str | None) -> Job:
     if job.status == JobStatus.FAILED:  # the queue refused it (on_commit ran already)
         raise SubmissionError(job.error_text, code=job.error_code)
     return job
+
+
+def cancel_job(job: Job) -> bool:
+    """Cancel a queued or running job and tell its open streams; False if it had finished."""
+    if not job.cancel():
+        return False
+    publish_status(job.pk, job.attempts, JobStatus.CANCELLED, terminal=True)
+    return True
 
 
 def enqueue_job(job: Job) -> None:

@@ -12,7 +12,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
-from promptlab.views import record_worker_heartbeat
+from promptlab.heartbeat import record_worker_heartbeat
 
 from .circuit import breaker_for
 from .models import Job, JobStatus, price_of
@@ -40,7 +40,6 @@ def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
     job = Job.objects.select_related("template_version").filter(pk=UUID(job_id)).first()
     if job is None:
         return  # deleted meanwhile
-    record_worker_heartbeat()
     attempt = job.claim(self.request.id or "")
     if attempt is None:
         return  # cancelled, finished, following another job, or taken by another worker

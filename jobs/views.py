@@ -11,9 +11,10 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from . import services
 from .events import PageEvents, event_stream_response
-from .models import Job, JobStatus
-from .streaming import publish_status, streaming_enabled
+from .models import Job
+from .streaming import streaming_enabled
 
 
 def _get_job_for_user(request: HttpRequest, job_id: UUID) -> Job:
@@ -59,8 +60,7 @@ def job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
 @require_POST
 def cancel_job(request: HttpRequest, job_id: UUID) -> HttpResponse:
     job = _get_job_for_user(request, job_id)
-    if job.cancel():
-        publish_status(job.pk, job.attempts, JobStatus.CANCELLED, terminal=True)
+    if services.cancel_job(job):
         messages.success(request, _("The job was cancelled."))
     else:
         messages.info(request, _("The job had already finished."))

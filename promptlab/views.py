@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import hmac
-import time
 from typing import Any
 
 from django.conf import settings
@@ -13,12 +12,7 @@ from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-WORKER_HEARTBEAT_KEY = "promptlab:worker:heartbeat"
-WORKER_FRESH_SECONDS = 180
-
-
-def record_worker_heartbeat() -> None:
-    cache.set(WORKER_HEARTBEAT_KEY, time.time(), timeout=None)
+from .heartbeat import worker_seen_recently
 
 
 def _check(probe: Any) -> str:
@@ -49,11 +43,7 @@ def _broker() -> None:
 def health(request: HttpRequest) -> JsonResponse:
     """Database, cache, broker, and whether a worker was seen recently."""
     checks = {"database": _check(_database), "cache": _check(_cache), "broker": _check(_broker)}
-    try:
-        seen = cache.get(WORKER_HEARTBEAT_KEY)
-    except Exception:
-        seen = None
-    checks["worker"] = "ok" if seen and time.time() - seen < WORKER_FRESH_SECONDS else "not seen recently"
+    checks["worker"] = "ok" if worker_seen_recently() else "not seen recently"
     healthy = all(checks[name] == "ok" for name in ("database", "cache", "broker"))
     body = {"status": "ok" if healthy else "degraded", **checks}
     return JsonResponse(body, status=200 if healthy else 503)

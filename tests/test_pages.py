@@ -195,7 +195,7 @@ def test_logout_needs_post(client: Client, owner) -> None:
 
 
 def test_health_reports_each_part(client: Client) -> None:
-    from promptlab.views import record_worker_heartbeat
+    from promptlab.heartbeat import record_worker_heartbeat
 
     body = client.get("/health/").json()
     assert body["status"] == "ok"

@@ -15,11 +15,12 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from promptlab.api import NewestFirstCursorPagination
+from promptlab.api import NewestFirstCursorPagination, error_body
 
 from ..events import ApiEvents, event_stream_response
 from ..models import Job, JobStatus
-from ..streaming import publish_status, streaming_enabled
+from ..services import cancel_job
+from ..streaming import streaming_enabled
 from .serializers import JobSerializer
 
 FILTERS = [
@@ -80,8 +81,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Cancel a queued or running job (a finished one is returned unchanged)."""
         job = self.get_object()
-        if job.cancel():
-            publish_status(job.pk, job.attempts, JobStatus.CANCELLED, terminal=True)
+        cancel_job(job)
         return Response(self.get_serializer(job).data)
 
     @extend_schema(
@@ -97,22 +97,13 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         # Reached only when the stream server is not in front (plain WSGI): say so.
         self.get_object()
         return Response(
-            {
-                "error": {
-                    "code": "not_found",
-                    "message": _("Event streams are served by the ASGI server."),
-                    "details": {},
-                }
-            },
-            status=404,
+            error_body("not_found", _("Event streams are served by the ASGI server.")), status=404
         )
 
 
 async def job_events_api(request: HttpRequest, pk: UUID) -> HttpResponse:
     """SSE for scripts (JSON events), authenticated like the rest of the API."""
     from django.http import JsonResponse
-
-    from promptlab.api import error_body
 
     if not streaming_enabled():
         return JsonResponse(

@@ -18,6 +18,14 @@ from ..models import Template, TemplateVersion, Visibility
 CONTENT_FIELDS = ("system_prompt", "body", "parameters")
 
 
+def validate_provider_name(value: str) -> str:
+    if value not in provider_names():
+        raise serializers.ValidationError(
+            _("Unknown provider. Known: %(names)s.") % {"names": ", ".join(provider_names())}
+        )
+    return value
+
+
 class ModelSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
     provider = serializers.CharField(max_length=40, default="offline")
     model = serializers.CharField(max_length=100, default="offline-echo")
@@ -31,11 +39,7 @@ class ModelSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
     max_tokens = serializers.IntegerField(min_value=1, max_value=200_000, default=1024)
 
     def validate_provider(self, value: str) -> str:
-        if value not in provider_names():
-            raise serializers.ValidationError(
-                _("Unknown provider. Known: %(names)s.") % {"names": ", ".join(provider_names())}
-            )
-        return value
+        return validate_provider_name(value)
 
 
 @extend_schema_field(
@@ -166,5 +170,5 @@ class TemplateVersionSerializer(serializers.ModelSerializer):
 
 class GenerateSerializer(StrictFieldsMixin, serializers.Serializer):
     inputs = serializers.DictField(child=serializers.JSONField(), default=dict)
-    provider = serializers.CharField(max_length=40, required=False)
+    provider = serializers.CharField(max_length=40, required=False, validators=[validate_provider_name])
     model = serializers.CharField(max_length=100, required=False)

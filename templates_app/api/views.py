@@ -16,7 +16,6 @@ from rest_framework.response import Response
 
 from jobs.api.serializers import JobSerializer
 from jobs.models import Job
-from jobs.providers import provider_names
 from jobs.services import SubmissionError, submit_generation
 from promptlab.api import Conflict, ProviderUnavailable
 
@@ -99,15 +98,6 @@ class TemplateViewSet(viewsets.ModelViewSet):
         version = template.published_version
         if version is None:
             raise serializers.ValidationError({"template": [_("This template has no published version.")]})
-        provider = payload.validated_data.get("provider")
-        if provider is not None and provider not in provider_names():
-            raise serializers.ValidationError(
-                {
-                    "provider": [
-                        _("Unknown provider. Known: %(names)s.") % {"names": ", ".join(provider_names())}
-                    ]
-                }
-            )
         inputs = _validated_inputs(version, payload.validated_data["inputs"])
         try:
             job = submit_generation(
