@@ -157,6 +157,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR),
         "data_folder_out": str(CELERY_BROKER_DIR),
+        # kombu's default is ./control, which would litter the checkout.
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
         # The default 1 s poll would add up to a second before every job starts.
         "polling_interval": 0.01,
