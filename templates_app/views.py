@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import get_language
@@ -10,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 from jobs.services import SubmissionError, provider_is_available, submit_generation
 from promptlab import ratelimits
 
-from .forms import parameter_fields_html, parameter_form_class
+from .forms import TemplateImportForm, parameter_fields_html, parameter_form_class
 from .models import Template
 
 
@@ -75,3 +76,22 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
     for header, value in limit_headers.items():
         response[header] = value
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def import_template_file(request: HttpRequest) -> HttpResponse:
+    """Upload a template file; the page then shows the new template and what could not be imported."""
+    form = TemplateImportForm(request.POST or None, request.FILES or None)
+    imported = None
+    if request.method == "POST" and form.is_valid():
+        imported = form.import_for(request.user)
+        if imported is not None:
+            form = TemplateImportForm()
+    template, warnings = imported if imported else (None, [])
+    return render(
+        request,
+        "templates_app/import.html",
+        {"form": form, "imported": template, "warnings": warnings},
+        status=400 if form.errors else 200,
+    )

@@ -73,6 +73,8 @@ def _property(raw: dict[str, Any], warnings: list[str]) -> tuple[str, dict[str, 
     if "example" in prop:
         prop["examples"] = [prop.pop("example")]
     required = raw.get("required", False)
+    if isinstance(required, list) and prop.get("type") == "object":
+        prop["required"], required = required, False  # the object's required keys
     if not isinstance(required, bool):
         raise FormatError(
             _("Parameter “%(name)s”: “required” must be true or false.") % {"name": raw.get("name")}
@@ -156,6 +158,11 @@ def dump(version: Any, warnings: list[str] | None = None) -> str:
                     context.lost(parameter, _("the earliest and latest dates"))
         entry: dict[str, Any] = {"name": parameter["name"], "type": prop.pop("type", "object")}
         entry["required"] = bool(parameter.get("required", True))
+        if isinstance(prop.get("required"), list):
+            # Prompd's own convention: on an object, "required" lists the object's required keys.
+            if entry["required"]:
+                context.lost(parameter, _("that it is required (“required” lists the object's keys)"))
+            entry["required"] = prop.pop("required")
         if "description" in prop:
             entry["description"] = prop.pop("description")
         entry.update(prop)

@@ -77,7 +77,7 @@ def dump(version: Any, warnings: list[str] | None = None) -> str:
         "slug": template.slug,
         "name": template.name,
         "description": template.description,
-        "visibility": template.visibility,
+        "visibility": str(template.visibility),
         "model": {
             "provider": version.provider,
             "model": version.model,

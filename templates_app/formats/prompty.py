@@ -229,7 +229,7 @@ def dump(version: Any, warnings: list[str] | None = None) -> str:
             entry["example"] = prop.pop("examples")[0]
         if "enum" in prop:
             entry["enumValues"] = prop.pop("enum")
-        if entry["kind"] == "array" and isinstance(prop.get("items"), dict):
+        if parameter.get("type") == "multichoice" and isinstance(prop.get("items"), dict):
             items = prop.pop("items")
             entry["items"] = {
                 "kind": items.get("type", "string"),
