@@ -65,9 +65,7 @@ class TemplateAdmin(admin.ModelAdmin):
             "imported": template,
             "warnings": warnings,
         }
-        return TemplateResponse(
-            request, "admin/templates_app/template/import.html", context, status=400 if form.errors else 200
-        )
+        return TemplateResponse(request, "admin/templates_app/template/import.html", context)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "published_version":

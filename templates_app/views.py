@@ -93,5 +93,4 @@ def import_template_file(request: HttpRequest) -> HttpResponse:
         request,
         "templates_app/import.html",
         {"form": form, "imported": template, "warnings": warnings},
-        status=400 if form.errors else 200,
     )

@@ -455,7 +455,7 @@ def test_import_page_shows_a_broken_file_as_a_field_error(client: Client, owner)
     client.force_login(owner)
     with (DATA / "broken" / "prompd-unknown-type.prmd").open("rb") as upload:
         response = client.post("/import/", {"file": upload}, headers={"Accept-Language": "pt-br"})
-    assert response.status_code == 400
+    assert response.status_code == 200
     html = response.content.decode()
     assert "Erro:" in html and "datetime" in html and 'href="#id_file"' in html
     assert not Template.objects.exists()
@@ -471,7 +471,7 @@ def test_admin_import_page(client: Client, django_user_model) -> None:
             "/admin/templates_app/template/import/", {"file": upload, "visibility": "public"}
         )
     if needs_full_schema(parse_file(DATA / "prompty" / "triage-v2.prompty").parameters):
-        assert response.status_code == 400 and "multichoice" in response.content.decode()
+        assert "multichoice" in response.content.decode() and not Template.objects.exists()
         return
     assert response.status_code == 200
     template = Template.objects.get(slug="ticket-triage")
