@@ -480,3 +480,23 @@ def test_every_demo_template_saves_without_warnings() -> None:
     every_key = set(COMMON_KEYS).union(*TYPE_KEYS.values())
     assert every_key <= used_keys, every_key - used_keys
     assert {"widget:select", "widget:"} <= used_keys
+
+
+@pytest.mark.parametrize("pattern", ["[a-z-]", "[-a]", "[/x]", "[a|b]", "[a&&b]", "[(]"])
+def test_a_pattern_browsers_would_ignore_is_refused(pattern: str) -> None:
+    with pytest.raises(SchemaError) as caught:
+        ParameterSchema.parse([{"name": "a", "pattern": pattern}])
+    assert "“a”: “pattern” would be ignored by browsers" in str(caught.value)
+
+
+def test_date_bounds_are_exact_in_json_schema_too() -> None:
+    from jsonschema import Draft202012Validator
+
+    schema = ParameterSchema.parse([{"name": "d", "type": "date", "min": "2024-02-29", "max": "2024-03-10"}])
+    validator = Draft202012Validator(schema.json_schema()["properties"]["d"])
+    accepted = [
+        day
+        for day in ("2024-02-28", "2024-02-29", "2024-03-01", "2024-03-10", "2024-03-11")
+        if validator.is_valid(day)
+    ]
+    assert accepted == ["2024-02-29", "2024-03-01", "2024-03-10"]

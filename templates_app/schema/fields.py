@@ -23,19 +23,39 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 # The HTML standard's "valid email address" (what <input type=email> checks).
+# Written so that browsers, which compile `pattern` with the `v` flag, accept it:
+# inside a class, `-`, `/`, `{`, `|` and `}` are escaped.
 EMAIL_PATTERN = (
-    r"[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
-    r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*"
+    r"[a-zA-Z0-9.!#$%&'*+\/=?^_`\{\|\}~\-]+@[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?"
+    r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?)*"
 )
 # An http(s) URL whose host is a name (the last label starts with a letter, so no
 # browser reads it as an IP address). Every such string is also a URL to the
 # browser's own parser, so the browser, the form and JSON Schema agree on it.
-_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?"
 URL_PATTERN = (
-    rf"https?://(?:{_LABEL}\.)*[a-zA-Z](?:[a-zA-Z0-9-]{{0,61}}[a-zA-Z0-9])?(?::[0-9]{{1,4}})?"
-    r"(?:[/?#][!-~]*)?"
+    rf"https?://(?:{_LABEL}\.)*[a-zA-Z](?:[a-zA-Z0-9\-]{{0,61}}[a-zA-Z0-9])?(?::[0-9]{{1,4}})?"
+    r"(?:[\/?#][!-~]*)?"
 )
 DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+
+
+def date_bound_pattern(bound: str, *, upper: bool) -> str:
+    """A regular expression for YYYY-MM-DD texts on or after (or before) ``bound``.
+
+    Such texts sort as their dates do, so "on or after" is "equal, or equal up to
+    some digit that is larger, then anything": this lets JSON Schema, which can't
+    compare dates, state a date range exactly.
+    """
+    alternatives = [bound]  # digits and "-" only: literal in every dialect
+    for index, char in enumerate(bound):
+        if char == "-" or char == ("0" if upper else "9"):
+            continue
+        digit = int(char)
+        allowed = f"[0-{digit - 1}]" if upper else f"[{digit + 1}-9]"
+        rest = "".join("-" if c == "-" else "[0-9]" for c in bound[index + 1 :])
+        alternatives.append(f"{bound[:index]}{allowed}{rest}")
+    return "|".join(alternatives)
 
 
 def full_match(pattern: str) -> re.Pattern[str]:
@@ -85,6 +105,29 @@ class ItemCountValidator:
                 "Choose at least %(limit)d option.", "Choose at least %(limit)d options.", "limit"
             )
             raise ValidationError(message, code="min_items", params={"limit": self.limit})
+
+
+def unique_items(value: list[str]) -> None:
+    """Each option once (a browser can't send one twice; JSON Schema says uniqueItems)."""
+    if len(set(value)) != len(value):
+        raise ValidationError(_("Choose each option only once."), code="unique")
+
+
+class IntegerValueField(forms.IntegerField):
+    """A whole number however the browser's number input may write it ("100",
+    "1e2", "100.0"); "2.5" is not one."""
+
+    def to_python(self, value: Any) -> int | None:
+        if value in self.empty_values:
+            return None
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+        # Beyond 18 digits is refused outright: int() of "1e999999999" would take ages.
+        if not number.is_finite() or number.adjusted() > 18 or number != number.to_integral_value():
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return int(number)
 
 
 class PlainTextField(forms.CharField):

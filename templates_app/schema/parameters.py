@@ -208,7 +208,7 @@ class Parameter:
                 validators.append(MaxValueValidator(self.max))
             if self.step:
                 validators.append(schema_fields.DecimalStepValidator(self.step))
-            field_class = forms.IntegerField if kind == "integer" else forms.FloatField
+            field_class = schema_fields.IntegerValueField if kind == "integer" else forms.FloatField
             return field_class(widget=forms.NumberInput(attrs), validators=validators, **common)
         if kind == "date":
             validators = []
@@ -240,7 +240,7 @@ class Parameter:
             )
         choices = [(choice.value, localize(choice.label, language)) for choice in self.choices]
         if kind == "multichoice":
-            validators = []
+            validators = [schema_fields.unique_items]
             if self.min_items:
                 validators.append(schema_fields.ItemCountValidator(self.min_items, most=False))
             if self.max_items is not None:
@@ -322,13 +322,16 @@ class Parameter:
             schema["type"] = "boolean"
         elif kind == "date":
             schema["format"] = "date"
-            schema["pattern"] = f"^{schema_fields.DATE_PATTERN}$"
-            # JSON Schema can't compare dates; these annotations (ajv-formats' keywords)
-            # document the bounds, which the API enforces (docs/schema.md).
+            patterns = [schema_fields.DATE_PATTERN]
+            # JSON Schema can't compare dates, but YYYY-MM-DD texts sort as dates do.
             if self.min is not None:
-                schema["formatMinimum"] = self.min
+                patterns.append(schema_fields.date_bound_pattern(self.min, upper=False))
             if self.max is not None:
-                schema["formatMaximum"] = self.max
+                patterns.append(schema_fields.date_bound_pattern(self.max, upper=True))
+            if len(patterns) == 1:
+                schema["pattern"] = f"^(?:{patterns[0]})$"
+            else:
+                schema["allOf"] = [{"pattern": f"^(?:{p})$"} for p in patterns]
         elif kind == "choice":
             schema["enum"] = [choice.value for choice in self.choices]
         elif kind == "multichoice":

@@ -40,6 +40,38 @@ EXTENSION_PATTERN = re.compile(r"^\.[a-z0-9][a-z0-9._-]{0,19}$")
 NON_PORTABLE_REGEX = re.compile(r"\(\?P|\(\?#|\(\?[aiLmsux-]+[):]|\\[AZz]|[*+?}][+]")
 
 
+_CLASS_SYNTAX = frozenset("()[{}/|")
+_DOUBLE_PUNCTUATORS = frozenset(c * 2 for c in "&!#$%*+,.:;<=>?@^`~")
+
+
+def breaks_in_browsers(pattern: str) -> bool:
+    """Whether browsers, which compile `pattern` with the `v` flag, would refuse it
+    (and so silently not check it): inside a class, `( ) [ { } / |` and a `-` that
+    is not a range must be escaped, and doubled punctuation is reserved."""
+    in_class = False
+    start = 0
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if not in_class:
+            if char == "[":
+                in_class = True
+                start = i + 2 if pattern[i + 1 : i + 2] == "^" else i + 1
+                i = start
+                continue
+        elif char == "]" and i > start:
+            in_class = False
+        elif char in _CLASS_SYNTAX or pattern[i : i + 2] in _DOUBLE_PUNCTUATORS:
+            return True
+        elif char == "-" and (i == start or pattern[i + 1 : i + 2] == "]"):
+            return True
+        i += 1
+    return False
+
+
 def parse_parameters(data: Any) -> tuple[Parameter, ...]:
     if data in (None, ""):
         return ()
@@ -253,6 +285,14 @@ def _parse_pattern(pattern: Any, problems: _Problems) -> str | None:
             _(
                 "“pattern” uses syntax browsers don't share (named groups as (?P…), inline flags, "
                 "\\A, \\Z or possessive quantifiers); write it as a JavaScript regular expression would."
+            )
+        )
+        return None
+    if breaks_in_browsers(pattern):
+        problems.add(
+            _(
+                "“pattern” would be ignored by browsers: inside [ ], escape - (unless it makes a "
+                "range), /, |, (, ), [, { and } with a backslash."
             )
         )
         return None
