@@ -64,10 +64,10 @@ def breaks_in_browsers(pattern: str) -> bool:
                 continue
         elif char == "]" and i > start:
             in_class = False
-        elif char in _CLASS_SYNTAX or pattern[i : i + 2] in _DOUBLE_PUNCTUATORS:
-            return True
-        elif char == "-" and (i == start or pattern[i + 1 : i + 2] == "]"):
-            return True
+        else:
+            lone_dash = char == "-" and (i == start or pattern[i + 1 : i + 2] == "]")
+            if lone_dash or char in _CLASS_SYNTAX or pattern[i : i + 2] in _DOUBLE_PUNCTUATORS:
+                return True
         i += 1
     return False
 
