@@ -34,7 +34,8 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
     version = template.published_version
     assert version is not None
     language = get_language()
-    form = parameter_form_class(version, language)(request.POST or None)
+    form_class = parameter_form_class(version, language)
+    form = form_class(request.POST, request.FILES) if request.method == "POST" else form_class()
     status = 200
     limit_headers: dict[str, str] = {}
     if request.method == "POST":

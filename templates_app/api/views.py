@@ -253,13 +253,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
 
 def _validated_inputs(version: Any, raw: dict[str, Any]) -> dict[str, Any]:
     """Validate with the very form class the browser form uses: same rules, same messages."""
-    unknown = sorted(set(raw) - version.schema.names)
-    # An omitted parameter takes its default, as the form shows it pre-filled.
-    defaults = {p.name: p.default for p in version.schema.parameters if p.default is not None}
-    form = parameter_form_class(version, get_language())(data={**defaults, **raw})
-    if unknown or not form.is_valid():
-        details: dict[str, list[str]] = {name: list(errors) for name, errors in form.errors.items()}
-        for name in unknown:
-            details[name] = [_("Unknown parameter.")]
-        raise serializers.ValidationError({"inputs": details})
-    return form.cleaned_data
+    cleaned, errors = parameter_form_class(version, get_language()).validate_json(raw)
+    if cleaned is None:
+        raise serializers.ValidationError({"inputs": errors})
+    return cleaned
