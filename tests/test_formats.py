@@ -482,3 +482,13 @@ def test_admin_import_page(client: Client, django_user_model) -> None:
 def test_admin_import_page_is_for_staff_only(client: Client, owner) -> None:
     client.force_login(owner)
     assert client.get("/admin/templates_app/template/import/").status_code == 302
+
+
+def test_a_parameter_the_prompt_never_uses_is_a_warning(owner) -> None:
+    text = (
+        "---\nname: Greeter\ninputs:\n  - {name: name, kind: string}\n  - {name: mood, kind: string}\n"
+        "---\nuser:\nHi {{name}}\n"
+    )
+    template, warnings = import_template(text, owner=owner, format_name="prompty")
+    assert template.slug == "greeter"
+    assert any("“mood”" in warning and "never uses" in warning for warning in warnings)

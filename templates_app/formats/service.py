@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from ..models import Template, Visibility
+from ..schema import parameter_warnings
 from . import DEFAULT_FORMAT, FORMATS, format_for_filename, get_format
 from .base import FormatError, make_slug, name_from_slug
 
@@ -97,6 +98,7 @@ def import_template(
         raise FormatError(
             _("A template with the slug “%(slug)s” already exists.") % {"slug": final_slug}
         ) from None
+    warnings += parameter_warnings(imported.parameters, imported.body, imported.system_prompt)
     return template, warnings
 
 
