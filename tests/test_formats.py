@@ -492,3 +492,18 @@ def test_a_parameter_the_prompt_never_uses_is_a_warning(owner) -> None:
     template, warnings = import_template(text, owner=owner, format_name="prompty")
     assert template.slug == "greeter"
     assert any("“mood”" in warning and "never uses" in warning for warning in warnings)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("---\na: &x [1, 2]\nb: [*x, *x]\n---\nHi\n", "aliases"),
+        ("---\nslug: x\n" + "a: " + "[" * 2000 + "]" * 2000 + "\n---\nHi\n", "nested"),
+        ("---\nslug: x\nname: never closed\n", "not closed"),
+        ("---\n- a list\n---\nHi\n", "mapping"),
+    ],
+    ids=["aliases", "deep-nesting", "unclosed", "not-a-mapping"],
+)
+def test_hostile_or_malformed_front_matter_is_a_clear_error(text: str, problem: str) -> None:
+    with pytest.raises(FormatError, match=problem):
+        get_format("promptlab").parse(text)

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import frontmatter
 import yaml
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -69,30 +68,47 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML without aliases: ``*name`` would let a small file expand into a huge one."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.events.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed", self.peek_event().start_mark
+            )
+        return super().compose_node(parent, index)
+
+
 def split_front_matter(text: str, *, required: bool = True) -> tuple[dict[str, Any], str]:
     """(front matter, body) of a Markdown-with-YAML file; FormatError when broken."""
     text = text.lstrip("\ufeff").replace("\r\n", "\n")
     if not text.strip():
         raise FormatError(_("The file is empty."))
-    if not text.startswith("---"):
+    lines = text.split("\n")
+    if lines[0].strip() != "---":
         if required:
             raise FormatError(_("The file has no YAML front matter (it must start with a line “---”)."))
         return {}, text
+    end = next((i for i in range(1, len(lines)) if lines[i].rstrip() in ("---", "...")), None)
+    if end is None:
+        raise FormatError(_("The front matter is not closed by a line “---”."))
     try:
-        metadata, body = frontmatter.parse(text)
+        metadata = yaml.load("\n".join(lines[1:end]), Loader=_Loader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = _(" (line %(line)d)") % {"line": mark.line + 1} if mark is not None else ""
+        where = _(" (line %(line)d)") % {"line": mark.line + 2} if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise FormatError(
             _("The front matter is not valid YAML%(where)s: %(problem)s.")
             % {"where": where, "problem": problem}
         ) from None
+    except RecursionError:
+        raise FormatError(_("The front matter is nested too deeply.")) from None
+    if metadata is None:
+        metadata = {}
     if not isinstance(metadata, dict):
         raise FormatError(_("The front matter must be a mapping of keys to values."))
-    if text.startswith("---") and not metadata and body.startswith("---"):
-        raise FormatError(_("The front matter is not closed by a line “---”."))
-    return _plain(dict(metadata)), body
+    return _plain(metadata), "\n".join(lines[end + 1 :])
 
 
 def require_body(body: str) -> str:
