@@ -331,9 +331,10 @@ def test_json_is_parsed_and_checked_against_its_schema() -> None:
         "The value does not fit: 'x' is not of type 'integer'"
         in form_for(parameters, {"j": '["x"]'}).errors["j"][0]
     )
-    assert '{"a": 1}' in rendered(
-        form_for([{"name": "j", "type": "json", "default": {"a": 1}}]), "j"
-    ).replace("&quot;", '"')
+    import html
+
+    default = rendered(form_for([{"name": "j", "type": "json", "default": {"a": 1}}]), "j")
+    assert '{"a": 1}</textarea>' in html.unescape(default)
 
 
 def test_file_content_becomes_the_value_within_size_and_extensions() -> None:
@@ -500,3 +501,66 @@ def test_date_bounds_are_exact_in_json_schema_too() -> None:
         if validator.is_valid(day)
     ]
     assert accepted == ["2024-02-29", "2024-03-01", "2024-03-10"]
+
+
+# --- The API's generate path and schema endpoint, for the newer types -------------
+
+RICH_SCHEMA = [
+    {"name": "day", "type": "date", "min": "2024-01-01"},
+    {"name": "areas", "type": "multichoice", "choices": ["a", "b"], "max_items": 1},
+    {"name": "fields", "type": "json", "schema": {"type": "array"}},
+    {"name": "notes", "type": "file", "max_size": 50, "required": False},
+    {"name": "contact", "type": "email", "required": False},
+    {"name": "fmt", "type": "choice", "choices": ["md", "txt"], "default": "md", "hidden": True},
+]
+RICH_BODY = "{{ day }} {{ areas }} {{ fields }} {{ notes }} {{ contact }} {{ fmt }}"
+
+
+@pytest.fixture
+def api_client(owner):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(owner)
+    return client
+
+
+@pytest.mark.django_db
+def test_api_generate_takes_typed_values_of_every_new_type(api_client, make_template) -> None:
+    from jobs.models import Job
+
+    make_template(slug="rich", parameters=RICH_SCHEMA, body=RICH_BODY)
+    inputs = {"day": "2024-05-01", "areas": ["b"], "fields": ["x", 1], "notes": "line\n", "contact": "a@b.co"}
+    response = api_client.post("/api/v1/templates/rich/generate", {"inputs": inputs}, format="json")
+    assert response.status_code == 202, response.json()
+    assert Job.objects.get().inputs == {**inputs, "fmt": "md"}
+
+
+@pytest.mark.django_db
+def test_api_errors_are_the_forms_messages(api_client, client, make_template) -> None:
+    template = make_template(slug="rich", parameters=RICH_SCHEMA, body=RICH_BODY)
+    bad = {"day": "2023-12-31", "areas": ["a", "b"], "fields": {"not": "a list"}, "contact": "nope"}
+    response = api_client.post(
+        "/api/v1/templates/rich/generate", {"inputs": {**bad, "fmt": "txt"}}, format="json"
+    )
+    assert response.status_code == 400
+    details = response.json()["error"]["details"]["inputs"]
+    assert details["fmt"] == ["This value is fixed by the template and can't be set."]
+    page = client.post(
+        template.get_absolute_url(), {**bad, "fields": '{"not": "a list"}'}, HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    import html
+
+    for name in ("day", "areas", "fields", "contact"):
+        (message,) = details[name]
+        assert html.escape(message) in page, (name, message)
+
+
+@pytest.mark.django_db
+def test_api_schema_endpoint_publishes_the_derived_json_schema(api_client, make_template) -> None:
+    make_template(slug="rich", parameters=RICH_SCHEMA, body=RICH_BODY)
+    schema = api_client.get("/api/v1/templates/rich/schema").json()
+    assert set(schema["properties"]) == {"day", "areas", "fields", "notes", "contact"}
+    assert schema["required"] == ["day", "areas", "fields"]
+    assert schema["properties"]["areas"]["maxItems"] == 1
+    assert schema["properties"]["fields"]["allOf"] == [{"type": "array"}]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import warnings
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -276,7 +277,10 @@ def _parse_pattern(pattern: Any, problems: _Problems) -> str | None:
         problems.add(_("“pattern” must be a regular expression."))
         return None
     try:
-        re.compile(pattern)
+        with warnings.catch_warnings():
+            # Python's hint about set operations ([a&&b]) is covered below.
+            warnings.simplefilter("ignore", FutureWarning)
+            re.compile(pattern)
     except re.error as exc:
         problems.add(_("“pattern” is not a valid regular expression: %(problem)s."), problem=str(exc))
         return None
