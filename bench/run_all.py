@@ -11,6 +11,7 @@ HERE = Path(__file__).resolve().parent
 
 if __name__ == "__main__":
     subprocess.run([sys.executable, HERE / "serving.py"], check=True)
+    subprocess.run([sys.executable, HERE / "forms.py"], check=True)
     subprocess.run([sys.executable, HERE / "api.py"], check=True)
     subprocess.run([sys.executable, HERE / "engine.py"], check=True)
     if os.environ.get("REDIS_URL"):

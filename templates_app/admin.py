@@ -3,8 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+from django.utils.translation import gettext_lazy as _
 
+from .forms import TemplateImportForm
 from .models import Template, TemplateVersion
 
 
@@ -28,6 +32,40 @@ class TemplateAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     raw_id_fields = ("owner",)
     inlines = (TemplateVersionInline,)
+    change_list_template = "admin/templates_app/template/change_list.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        urls = [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="templates_app_template_import",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Import a template file (PromptLab, Prompd, Prompty, Dotprompt); the admin user owns it."""
+        if not self.has_add_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        form = TemplateImportForm(request.POST or None, request.FILES or None)
+        imported = None
+        if request.method == "POST" and form.is_valid():
+            imported = form.import_for(request.user)
+            if imported is not None:
+                form = TemplateImportForm()
+        template, warnings = imported if imported else (None, [])
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Import a template file"),
+            "form": form,
+            "imported": template,
+            "warnings": warnings,
+        }
+        return TemplateResponse(request, "admin/templates_app/template/import.html", context)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "published_version":

@@ -8,10 +8,12 @@ new schema has a new key, and identical schemas share one entry.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from django import forms
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy as _
 
 from .models import TemplateVersion, parsed_schema
 
@@ -38,3 +40,58 @@ def parameter_fields_html(version: TemplateVersion, language: str, form: forms.F
     else:
         html = _empty_form_html(version.schema_key, language)
     return mark_safe(html)  # noqa: S308 - rendered by the autoescaping template engine
+
+
+class TemplateImportForm(forms.Form):
+    """The upload form on the site and in the admin."""
+
+    file = forms.FileField(
+        label=_("Template file"),
+        help_text=_(
+            "PromptLab Markdown (.md), Prompd (.prmd), Prompty (.prompty) or Dotprompt (.prompt); "
+            "UTF-8 text, at most 500 KB."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": ".md,.prmd,.prompty,.prompt"}),
+    )
+    format = forms.ChoiceField(
+        label=_("Format"),
+        required=False,
+        choices=(),
+        help_text=_("Leave as it is to tell the format by the file's extension."),
+    )
+    visibility = forms.ChoiceField(
+        label=_("Who may use it"),
+        required=False,
+        choices=(),
+        help_text=_("Leave as it is to keep what the file says (or private)."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from .formats import FORMATS
+        from .models import Visibility
+
+        super().__init__(*args, **kwargs)
+        self.fields["format"].choices = [
+            ("", _("From the file's extension")),
+            *((name, module.LABEL) for name, module in FORMATS.items()),
+        ]
+        self.fields["visibility"].choices = [("", _("As the file says")), *Visibility.choices]
+
+    def import_for(self, owner: Any) -> tuple[Any, list[str]] | None:
+        """Import the uploaded file for ``owner``; None, with the problems on the form, when it fails."""
+        from .formats import FormatError
+        from .formats.service import decode, import_template
+
+        upload = self.cleaned_data["file"]
+        try:
+            return import_template(
+                decode(upload.read()),
+                owner=owner,
+                format_name=self.cleaned_data.get("format") or None,
+                filename=upload.name,
+                visibility=self.cleaned_data.get("visibility") or None,
+            )
+        except FormatError as exc:
+            for error in exc.errors:
+                self.add_error("file", error)
+            return None

@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+import secrets
+from typing import Any
+
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -10,8 +16,8 @@ from django.views.decorators.http import require_http_methods
 from jobs.services import SubmissionError, provider_is_available, submit_generation
 from promptlab import ratelimits
 
-from .forms import parameter_fields_html, parameter_form_class
-from .models import Template
+from .forms import TemplateImportForm, parameter_fields_html, parameter_form_class
+from .models import Template, Visibility
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -24,8 +30,75 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "templates_app/home.html", {"templates": templates})
 
 
+# The empty form page an anonymous visitor gets, rendered once per process and key.
+# Each response gets its own CSRF token in place of this marker.
+_CSRF_MARKER = f"csrf-{secrets.token_hex(16)}"
+_PAGES: dict[tuple[Any, ...], str] = {}
+_PAGES_MAX = 512
+_VERSION_PROVIDERS: dict[int, str] = {}
+_PUBLISHED_SQL = (
+    "SELECT {version}, {updated} FROM {table} "
+    "WHERE {slug} = %s AND {visibility} = %s AND {version} IS NOT NULL"
+).format(
+    table=connection.ops.quote_name(Template._meta.db_table),
+    **{
+        key: connection.ops.quote_name(Template._meta.get_field(name).column)
+        for key, name in (
+            ("version", "published_version"),
+            ("updated", "updated_at"),
+            ("slug", "slug"),
+            ("visibility", "visibility"),
+        )
+    },
+)
+
+
+def _cached_anonymous_page(request: HttpRequest, slug: str) -> HttpResponse | None:
+    """The form page from the process cache, or None to take the ordinary road.
+
+    The key holds the published version's id and the template's last change, so
+    publishing (or rolling back) a version, or renaming the template, changes it
+    at once; with the language, the full path (the language switcher returns to
+    it) and whether the provider is available, nothing else on the page varies
+    for an anonymous visitor but the CSRF token, which is filled in per response.
+    """
+    # One indexed read, written out: the ORM's query building would cost as much
+    # again as the query itself on this, the busiest page.
+    with connection.cursor() as cursor:
+        cursor.execute(_PUBLISHED_SQL, [slug, Visibility.PUBLIC])
+        row = cursor.fetchone()
+    if row is None:
+        return None  # the ordinary road answers 404
+    version_id, updated_at = row
+    provider = _VERSION_PROVIDERS.get(version_id)  # versions are immutable
+    if provider is None:
+        return None  # the ordinary road renders it, and notes the provider
+    key = (version_id, updated_at, get_language(), request.get_full_path(), provider_is_available(provider))
+    html = _PAGES.get(key)
+    if html is None:
+        response = _render_run_page(request, slug, csrf_marker=_CSRF_MARKER)
+        if response.status_code != 200:
+            return response
+        html = response.content.decode()
+        if len(_PAGES) >= _PAGES_MAX:
+            _PAGES.clear()
+        _PAGES[key] = html
+    return HttpResponse(html.replace(_CSRF_MARKER, get_token(request)))
+
+
 @require_http_methods(["GET", "POST"])
 def run_template(request: HttpRequest, slug: str) -> HttpResponse:
+    if (
+        request.method == "GET"
+        and not request.user.is_authenticated
+        and not len(messages.get_messages(request))
+        and (page := _cached_anonymous_page(request, slug)) is not None
+    ):
+        return page
+    return _render_run_page(request, slug)
+
+
+def _render_run_page(request: HttpRequest, slug: str, *, csrf_marker: str | None = None) -> HttpResponse:
     template = get_object_or_404(
         Template.objects.visible_to(request.user).runnable().select_related("published_version"),
         slug=slug,
@@ -33,7 +106,8 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
     version = template.published_version
     assert version is not None
     language = get_language()
-    form = parameter_form_class(version, language)(request.POST or None)
+    form_class = parameter_form_class(version, language)
+    form = form_class(request.POST, request.FILES) if request.method == "POST" else form_class()
     status = 200
     limit_headers: dict[str, str] = {}
     if request.method == "POST":
@@ -60,18 +134,35 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
             messages.error(request, str(exc))
         else:
             return redirect(job)
-    response = render(
-        request,
-        "templates_app/run.html",
-        {
-            "template": template,
-            "version": version,
-            "form": form,
-            "fields_html": parameter_fields_html(version, language, form),
-            "provider_available": provider_is_available(version.provider),
-        },
-        status=status,
-    )
+    context: dict[str, Any] = {
+        "template": template,
+        "version": version,
+        "form": form,
+        "fields_html": parameter_fields_html(version, language, form),
+        "provider_available": provider_is_available(version.provider),
+    }
+    if csrf_marker is not None:
+        context["csrf_token"] = csrf_marker
+    _VERSION_PROVIDERS[version.pk] = version.provider
+    response = render(request, "templates_app/run.html", context, status=status)
     for header, value in limit_headers.items():
         response[header] = value
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def import_template_file(request: HttpRequest) -> HttpResponse:
+    """Upload a template file; the page then shows the new template and what could not be imported."""
+    form = TemplateImportForm(request.POST or None, request.FILES or None)
+    imported = None
+    if request.method == "POST" and form.is_valid():
+        imported = form.import_for(request.user)
+        if imported is not None:
+            form = TemplateImportForm()
+    template, warnings = imported if imported else (None, [])
+    return render(
+        request,
+        "templates_app/import.html",
+        {"form": form, "imported": template, "warnings": warnings},
+    )

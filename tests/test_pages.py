@@ -9,6 +9,8 @@ from django.urls import reverse
 from jobs.models import Job, JobStatus
 from templates_app.models import Visibility
 
+from .conftest import SIMPLE_SCHEMA
+
 pytestmark = pytest.mark.django_db
 
 
@@ -248,3 +250,70 @@ def test_api_tokens_page_creates_shows_once_and_revokes(client: Client, owner, o
     client.post(reverse("accounts:revoke-token", args=[token.pk]))
     token.refresh_from_db()
     assert not token.is_usable
+
+
+def test_cached_form_page_changes_exactly_when_a_new_version_is_published(
+    client: Client, make_template
+) -> None:
+    template = make_template()
+    url = template.get_absolute_url()
+    first = client.get(url).content.decode()
+    assert client.get(url).content.decode().count('name="topic"') == 1  # served again (from the cache)
+    template.create_version(
+        body="{{ topic }} {{ count }}",
+        parameters=[*SIMPLE_SCHEMA, {"name": "mood", "required": False}],
+        publish=False,
+    )
+    assert 'name="mood"' not in client.get(url).content.decode()  # a draft changes nothing
+    draft = template.versions.get(number=2)
+    template.published_version = draft
+    template.save()
+    page = client.get(url).content.decode()
+    assert 'name="mood"' in page and "Runs version 2" in page and page != first
+
+
+def test_cached_form_page_gives_each_visitor_a_working_csrf_token(make_template) -> None:
+    url = make_template().get_absolute_url()
+    tokens = []
+    for _visitor in range(2):
+        browser = Client(enforce_csrf_checks=True)
+        page = browser.get(url).content.decode()
+        token = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+        assert f'"X-CSRFToken": "{token}"' in page
+        tokens.append(token)
+        response = browser.post(url, {"topic": "rain", "count": "2", "csrfmiddlewaretoken": token})
+        assert response.status_code == 302
+    assert tokens[0] != tokens[1]
+    assert Job.objects.count() == 2
+
+
+def test_the_page_cache_never_serves_one_language_for_another(client: Client, make_template) -> None:
+    url = make_template().get_absolute_url()
+    assert ">Topic<" in client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert ">Assunto<" in client.get(url, HTTP_ACCEPT_LANGUAGE="pt-BR").content.decode()
+    assert ">Topic<" in client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+
+def test_a_renamed_template_shows_its_new_name_at_once(client: Client, make_template) -> None:
+    template = make_template()
+    client.get(template.get_absolute_url())
+    template.name = "Autumn haiku"
+    template.save()
+    assert "Autumn haiku" in client.get(template.get_absolute_url()).content.decode()
+
+
+def test_file_parameters_make_a_multipart_form_whose_upload_becomes_the_value(
+    client: Client, make_template
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    template = make_template(
+        parameters=[{"name": "notes", "type": "file", "extensions": [".txt"]}], body="Summarise: {{ notes }}"
+    )
+    page = client.get(template.get_absolute_url()).content.decode()
+    assert 'enctype="multipart/form-data"' in page and 'accept=".txt"' in page
+    response = client.post(template.get_absolute_url(), {"notes": SimpleUploadedFile("n.txt", b"Line one\n")})
+    assert response.status_code == 302
+    assert Job.objects.get().prompt == "Summarise: Line one\n"
+    wrong = client.post(template.get_absolute_url(), {"notes": SimpleUploadedFile("n.pdf", b"x")})
+    assert "The file must end in .txt." in wrong.content.decode()

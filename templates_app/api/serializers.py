@@ -13,6 +13,7 @@ from rest_framework import serializers
 from jobs.providers import provider_names
 from promptlab.api import Conflict, StrictFieldsMixin
 
+from ..formats import FORMATS
 from ..models import Template, TemplateVersion, Visibility
 
 CONTENT_FIELDS = ("system_prompt", "body", "parameters")
@@ -92,6 +93,7 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "generate": reverse("api:template-generate", args=[obj.slug]),
             "versions": reverse("api:template-versions", args=[obj.slug]),
             "schema": reverse("api:template-schema", args=[obj.slug]),
+            "export": reverse("api:template-export", args=[obj.slug]),
         }
 
     def validate_slug(self, value: str) -> str:
@@ -172,3 +174,38 @@ class GenerateSerializer(StrictFieldsMixin, serializers.Serializer):
     inputs = serializers.DictField(child=serializers.JSONField(), default=dict)
     provider = serializers.CharField(max_length=40, required=False, validators=[validate_provider_name])
     model = serializers.CharField(max_length=100, required=False)
+
+
+class TemplateImportSerializer(StrictFieldsMixin, serializers.Serializer):
+    """A template file: uploaded (multipart ``file``) or sent as text (JSON ``content`` + ``format``)."""
+
+    file = serializers.FileField(required=False, help_text="The file (multipart/form-data).")
+    content = serializers.CharField(
+        required=False, trim_whitespace=False, max_length=500_000, help_text="The file's text (JSON)."
+    )
+    format = serializers.ChoiceField(
+        choices=list(FORMATS), required=False, help_text="Default: from the file name's extension."
+    )
+    filename = serializers.CharField(
+        required=False, max_length=255, help_text="The file's name, when sending content as text."
+    )
+    slug = serializers.SlugField(required=False, max_length=80, help_text="Default: the one in the file.")
+    visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("file" in attrs) == ("content" in attrs):
+            raise serializers.ValidationError({"file": [_("Send either a file or its content, not both.")]})
+        if "content" in attrs and not attrs.get("format") and not attrs.get("filename"):
+            raise serializers.ValidationError({"format": [_("Say which format the content is in.")]})
+        return attrs
+
+
+class TemplateImportResultSerializer(TemplateSerializer):
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="What the file said that PromptLab can't hold.",
+    )
+
+    class Meta(TemplateSerializer.Meta):
+        fields = (*TemplateSerializer.Meta.fields, "warnings")

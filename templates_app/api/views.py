@@ -1,16 +1,21 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db import IntegrityError
 from django.db.models import ProtectedError
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -19,9 +24,42 @@ from jobs.models import Job
 from jobs.services import SubmissionError, submit_generation
 from promptlab.api import Conflict, ProviderUnavailable
 
+from ..formats import DEFAULT_FORMAT, FORMATS, FormatError
+from ..formats.service import decode, export_template, import_template
 from ..forms import parameter_form_class
 from ..models import Template
-from .serializers import GenerateSerializer, TemplateSerializer, TemplateVersionSerializer
+from .serializers import (
+    GenerateSerializer,
+    TemplateImportResultSerializer,
+    TemplateImportSerializer,
+    TemplateSerializer,
+    TemplateVersionSerializer,
+)
+
+
+class TextFileRenderer(BaseRenderer):
+    """Lets a client that asks for the file's type (not JSON) reach the export; errors stay JSON."""
+
+    media_type = "text/markdown"
+    format = "md"
+    charset = "utf-8"
+
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
+    ) -> bytes:
+        return json.dumps(data, ensure_ascii=False).encode() if not isinstance(data, bytes) else data
+
+
+class PlainTextFileRenderer(TextFileRenderer):
+    media_type = "text/plain"
+    format = "txt"
+
+
+class FileContentNegotiation(DefaultContentNegotiation):
+    """On the export, ``?format=`` names the file format, not one of DRF's renderers."""
+
+    class settings:  # noqa: N801 - stands in for api_settings
+        URL_FORMAT_OVERRIDE = None
 
 
 class IsOwnerOrReadOnly(permissions.BasePermission):
@@ -75,6 +113,99 @@ class TemplateViewSet(viewsets.ModelViewSet):
         return Response(template.published_version.schema.json_schema())
 
     @extend_schema(
+        request={
+            "multipart/form-data": TemplateImportSerializer,
+            "application/json": TemplateImportSerializer,
+        },
+        responses={201: TemplateImportResultSerializer},
+        description=(
+            "Import a template file as a new template you own: PromptLab Markdown (.md), Prompd (.prmd), "
+            "Prompty (.prompty) or Dotprompt (.prompt). Upload it as `file` (multipart) or send its text as "
+            "`content` with `format`. `warnings` lists what the file said that PromptLab can't hold; a "
+            "broken file is a 400 naming each problem, and nothing is saved."
+        ),
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        url_name="import",
+        parser_classes=[JSONParser, MultiPartParser],
+    )
+    def import_file(self, request: Request) -> Response:
+        """Import a template file (PromptLab, Prompd, Prompty or Dotprompt) as a new template."""
+        payload = TemplateImportSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        field = "file" if "file" in data else "content"
+        try:
+            if "file" in data:
+                text = decode(data["file"].read())
+                filename = data["file"].name
+            else:
+                text, filename = data["content"], data.get("filename")
+            template, warnings = import_template(
+                text,
+                owner=request.user,
+                format_name=data.get("format"),
+                filename=filename,
+                slug=data.get("slug"),
+                visibility=data.get("visibility"),
+            )
+        except FormatError as exc:
+            if data.get("slug") and Template.objects.filter(slug=data["slug"]).exists():
+                raise Conflict(_("A template with this slug already exists.")) from None
+            raise serializers.ValidationError({field: exc.errors}) from None
+        body = TemplateSerializer(template, context=self.get_serializer_context()).data
+        return Response({**body, "warnings": warnings}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "format",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                enum=list(FORMATS),
+                default=DEFAULT_FORMAT,
+                description="The file format.",
+            )
+        ],
+        responses={
+            (200, "text/markdown"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description=(
+                    "The published version as a file (Content-Disposition: attachment). What the format "
+                    "can't hold is listed as YAML comments at the top and in the X-PromptLab-Warnings header "
+                    "(a JSON list)."
+                ),
+            ),
+            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="A Dotprompt file."),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        renderer_classes=[JSONRenderer, TextFileRenderer, PlainTextFileRenderer],
+        content_negotiation_class=FileContentNegotiation,
+    )
+    def export(self, request: Request, slug: str | None = None) -> HttpResponse:
+        """The template's published version as a file in the chosen format."""
+        template = self.get_object()
+        format_name = request.query_params.get("format") or DEFAULT_FORMAT
+        if format_name not in FORMATS:
+            raise serializers.ValidationError(
+                {"format": [_("Unknown format. Known: %(names)s.") % {"names": ", ".join(FORMATS)}]}
+            )
+        try:
+            exported = export_template(template, format_name)
+        except FormatError as exc:
+            raise Conflict(" ".join(exc.errors)) from None
+        response = HttpResponse(exported.content, content_type=exported.content_type)
+        response["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
+        response["X-PromptLab-Warnings"] = json.dumps(exported.warnings)
+        return response
+
+    @extend_schema(
         request=GenerateSerializer,
         responses={200: JobSerializer, 202: JobSerializer},
         parameters=[
@@ -122,13 +253,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
 
 def _validated_inputs(version: Any, raw: dict[str, Any]) -> dict[str, Any]:
     """Validate with the very form class the browser form uses: same rules, same messages."""
-    unknown = sorted(set(raw) - version.schema.names)
-    # An omitted parameter takes its default, as the form shows it pre-filled.
-    defaults = {p.name: p.default for p in version.schema.parameters if p.default is not None}
-    form = parameter_form_class(version, get_language())(data={**defaults, **raw})
-    if unknown or not form.is_valid():
-        details: dict[str, list[str]] = {name: list(errors) for name, errors in form.errors.items()}
-        for name in unknown:
-            details[name] = [_("Unknown parameter.")]
-        raise serializers.ValidationError({"inputs": details})
-    return form.cleaned_data
+    cleaned, errors = parameter_form_class(version, get_language()).validate_json(raw)
+    if cleaned is None:
+        raise serializers.ValidationError({"inputs": errors})
+    return cleaned

@@ -1,0 +1,125 @@
+"""Generated forms: build-and-render time of a 40-parameter schema (cold, and cached
+per version content and language), and requests/s of every demo form page against a
+hello-world Django view served the same way (uvicorn x2 + the dispatcher, as `make run`)
+in the same run.
+
+Usage: python bench/forms.py   (uses DATABASE_URL / REDIS_URL when set)
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+os.environ.setdefault("SECRET_KEY", "benchmark-only-secret")
+os.environ["RATELIMIT_ENABLE"] = "0"
+
+from bench.common import PYTHON, ROOT, env, web_server, wrk  # noqa: E402
+
+
+def forty_parameters() -> list[dict]:
+    """Every type, with constraints, groups and bilingual labels: 40 parameters."""
+    kinds = [
+        {"type": "string", "max_length": 80, "pattern": "[A-Za-z ]+", "pattern_message": "Letters only"},
+        {"type": "text", "min_length": 3, "max_length": 2000},
+        {"type": "integer", "min": 0, "max": 100, "step": 5, "default": 10},
+        {"type": "number", "min": 0, "max": 1, "step": 0.1, "default": 0.5},
+        {"type": "boolean", "default": True},
+        {"type": "choice", "choices": [{"value": v, "label": {"en": v, "pt": v.upper()}} for v in "abc"]},
+        {"type": "choice", "choices": [f"option {i}" for i in range(12)]},
+        {"type": "multichoice", "choices": ["x", "y", "z"], "min_items": 1},
+        {"type": "email", "required": False},
+        {"type": "url", "required": False},
+        {"type": "date", "min": "2020-01-01", "max": "2030-12-31"},
+        {"type": "json", "schema": {"type": "array"}, "required": False},
+        {"type": "file", "extensions": [".txt"], "required": False},
+    ]  # fmt: skip
+    parameters = []
+    for index in range(40):
+        parameter = {
+            "name": f"p{index}",
+            **kinds[index % len(kinds)],
+            "label": {"en": f"Parameter {index}", "pt": f"Parâmetro {index}"},
+            "help": {"en": "Some help.", "pt": "Alguma ajuda."},
+        }
+        if index % 4 == 0:
+            parameter["group"] = {"en": f"Group {index // 8}", "pt": f"Grupo {index // 8}"}
+        parameters.append(parameter)
+    return parameters
+
+
+def time_forms() -> list[tuple[str, float]]:
+    import django
+
+    django.setup()
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    from templates_app.forms import _empty_form_html, _form_class
+    from templates_app.models import parsed_schema
+    from templates_app.schema import ParameterSchema
+
+    parameters = forty_parameters()
+    ParameterSchema.parse(parameters)  # import and template-loader warm-up, not counted
+    import json
+
+    rows = []
+    for language in ("en", "pt-br"):
+        with translation.override(language):
+            cold = []
+            for _ in range(30):
+                start = time.perf_counter()
+                form = ParameterSchema.parse(parameters).form_class(language)()
+                render_to_string("includes/parameter_fields.html", {"form": form})
+                cold.append(time.perf_counter() - start)
+            key = json.dumps(parameters, sort_keys=True)
+            _empty_form_html(key, language)
+            cached = []
+            for _ in range(2000):
+                start = time.perf_counter()
+                _empty_form_html(key, language)
+                cached.append(time.perf_counter() - start)
+            rows.append((f"40 parameters, build + render, cold ({language})", statistics.median(cold) * 1000))
+            rows.append(
+                (
+                    f"40 parameters, cached per version and language ({language})",
+                    statistics.median(cached) * 1000,
+                )
+            )
+    _form_class.cache_clear()
+    parsed_schema.cache_clear()
+    return rows
+
+
+def main() -> None:
+    subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env(), check=True)
+    subprocess.run([PYTHON, "manage.py", "createcachetable"], cwd=ROOT, env=env(), check=True)
+    subprocess.run([PYTHON, "manage.py", "seed_demo"], cwd=ROOT, env=env(), check=True, capture_output=True)
+    for name, ms in time_forms():
+        print(f"{name:62} {ms:9.3f} ms")
+    from templates_app.demo import DEMO_TEMPLATES
+
+    seconds = int(os.environ.get("BENCH_SECONDS", "8"))
+    rows = []
+    with web_server("promptlab") as url:
+        hello = wrk(f"{url}/bench/hello/", seconds=seconds)
+        rows.append(("hello, as `make run` serves (uvicorn x2 + dispatcher)", hello))
+        for demo in DEMO_TEMPLATES:
+            rows.append((f"form page /t/{demo['slug']}/", wrk(f"{url}/t/{demo['slug']}/", seconds=seconds)))
+        # The baseline again at the end: the machine is shared, so bracket the run.
+        hello_after = wrk(f"{url}/bench/hello/", seconds=seconds)
+        rows.append(("hello again, after the form pages", hello_after))
+    baseline = statistics.mean([hello["rps"], hello_after["rps"]])
+    print(f"{'what':62} {'req/s':>9} {'x hello':>8} {'non-2xx':>8}")
+    for name, result in rows:
+        print(f"{name:62} {result['rps']:9.0f} {result['rps'] / baseline:8.2f} {result['errors']:8.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""PromptLab's own format: Markdown with YAML front matter. Lossless.
+
+---
+slug: haiku
+name: Haiku
+description: Three lines about a topic.
+visibility: public
+model: {provider: offline, model: offline-echo, temperature: 0.7, max_tokens: 256}
+system: You are a poet.
+parameters:
+  - {name: topic, type: string, label: {en: Topic, pt: Assunto}}
+---
+Write a haiku about {{ topic }}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from .base import (
+    FormatError,
+    ImportedTemplate,
+    max_tokens_value,
+    require_body,
+    split_front_matter,
+    temperature_value,
+    text_value,
+    warn_unknown_keys,
+    with_front_matter,
+)
+
+NAME = "promptlab"
+LABEL = "PromptLab (Markdown + YAML)"
+EXTENSIONS = (".md",)
+CONTENT_TYPE = "text/markdown; charset=utf-8"
+
+KNOWN_KEYS = {"slug", "name", "description", "visibility", "model", "parameters", "system", "cache_results"}
+MODEL_KEYS = {"provider", "model", "temperature", "max_tokens"}
+
+
+def parse(text: str) -> ImportedTemplate:
+    data, body = split_front_matter(text)
+    imported = ImportedTemplate()
+    warn_unknown_keys(data, KNOWN_KEYS, imported.warnings)
+    imported.slug = text_value(data, "slug")
+    imported.name = text_value(data, "name")
+    imported.description = text_value(data, "description")
+    imported.system_prompt = text_value(data, "system").strip("\n")
+    imported.body = require_body(body)
+    if "visibility" in data:
+        imported.visibility = text_value(data, "visibility")
+    parameters = data.get("parameters") or []
+    if not isinstance(parameters, list):
+        raise FormatError(_("“parameters” must be a list of parameters."))
+    imported.parameters = parameters
+    model = data.get("model") or {}
+    if not isinstance(model, dict):
+        raise FormatError(_("“model” must be a mapping with provider, model, temperature and max_tokens."))
+    warn_unknown_keys(model, MODEL_KEYS, imported.warnings)
+    for key in ("provider", "model"):
+        if key in model:
+            imported.model_settings[key] = text_value(model, key)
+    temperature = temperature_value(model.get("temperature"), imported.warnings)
+    if temperature is not None:
+        imported.model_settings["temperature"] = temperature
+    max_tokens = max_tokens_value(model.get("max_tokens"))
+    if max_tokens is not None:
+        imported.model_settings["max_tokens"] = max_tokens
+    return imported
+
+
+def dump(version: Any, warnings: list[str] | None = None) -> str:
+    template = version.template
+    data: dict[str, Any] = {
+        "slug": template.slug,
+        "name": template.name,
+        "description": template.description,
+        "visibility": str(template.visibility),
+        "model": {
+            "provider": version.provider,
+            "model": version.model,
+            "temperature": version.temperature,
+            "max_tokens": version.max_tokens,
+        },
+    }
+    if not template.description:
+        del data["description"]
+    if version.system_prompt:
+        data["system"] = version.system_prompt
+    data["parameters"] = version.parameters or []
+    return with_front_matter(data, version.body)

@@ -1,0 +1,136 @@
+"""Import a file as a new template (through the model API, which validates),
+and export a template's published version as a file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from ..models import Template, Visibility
+from ..schema import parameter_warnings
+from . import DEFAULT_FORMAT, FORMATS, format_for_filename, get_format
+from .base import FormatError, make_slug, name_from_slug
+
+MAX_FILE_BYTES = 500_000
+
+
+@dataclass
+class ExportedFile:
+    filename: str
+    content: str
+    content_type: str
+    warnings: list[str]
+
+
+def decode(data: bytes) -> str:
+    if len(data) > MAX_FILE_BYTES:
+        raise FormatError(_("The file is too large (at most %(limit)d bytes).") % {"limit": MAX_FILE_BYTES})
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise FormatError(_("The file is not UTF-8 text.")) from None
+
+
+def _free_slug(slug: str) -> str:
+    if not Template.objects.filter(slug=slug).exists():
+        return slug
+    for number in range(2, 1000):
+        candidate = f"{slug[:75]}-{number}"
+        if not Template.objects.filter(slug=candidate).exists():
+            return candidate
+    raise FormatError(_("No free slug is left for “%(slug)s”.") % {"slug": slug})
+
+
+def import_template(
+    text: str,
+    *,
+    owner: Any,
+    format_name: str | None = None,
+    filename: str | None = None,
+    slug: str | None = None,
+    visibility: str | None = None,
+) -> tuple[Template, list[str]]:
+    """Create a template and its first, published version from a file's text.
+
+    Returns the template and the warnings (what the file said that PromptLab
+    can't hold). Raises FormatError, naming each problem, and writes nothing,
+    when the file is broken or its content does not validate."""
+    if format_name:
+        module = get_format(format_name)
+    elif filename:
+        module = format_for_filename(filename)
+    else:
+        raise FormatError(_("Say which format the file is in (%(known)s).") % {"known": ", ".join(FORMATS)})
+    imported = module.parse(text)
+    warnings = list(imported.warnings)
+    stem = filename.rsplit("/", 1)[-1].split(".", 1)[0] if filename else ""
+    wanted = make_slug(slug) if slug else make_slug(imported.slug, imported.name, stem) or "imported-template"
+    final_slug = wanted if slug else _free_slug(wanted)
+    if final_slug != wanted:
+        warnings.append(
+            _("A template with the slug “%(slug)s” exists; this one was imported as “%(new)s”.")
+            % {"slug": wanted, "new": final_slug}
+        )
+    chosen_visibility = visibility or imported.visibility or Visibility.PRIVATE
+    if chosen_visibility not in Visibility.values:
+        raise FormatError(
+            _("Unknown visibility “%(value)s” (known: %(known)s).")
+            % {"value": chosen_visibility, "known": ", ".join(Visibility.values)}
+        )
+    name = (imported.name or name_from_slug(final_slug))[:120]
+    try:
+        with transaction.atomic():
+            template = Template.objects.create(
+                slug=final_slug,
+                name=name,
+                description=imported.description,
+                owner=owner if owner is not None and owner.is_authenticated else None,
+                visibility=chosen_visibility,
+            )
+            template.create_version(author=template.owner, **imported.version_content())
+    except ValidationError as exc:
+        raise FormatError(_validation_messages(exc)) from None
+    except IntegrityError:
+        raise FormatError(
+            _("A template with the slug “%(slug)s” already exists.") % {"slug": final_slug}
+        ) from None
+    warnings += parameter_warnings(imported.parameters, imported.body, imported.system_prompt)
+    return template, warnings
+
+
+def _validation_messages(exc: ValidationError) -> list[str]:
+    labels = {
+        "parameters": _("Parameters"),
+        "body": _("Prompt body"),
+        "system_prompt": _("System prompt"),
+        "temperature": _("Temperature"),
+        "max_tokens": _("Max tokens"),
+        "provider": _("Provider"),
+        "model": _("Model"),
+    }
+    if not hasattr(exc, "message_dict"):
+        return list(exc.messages)
+    return [
+        f"{labels.get(field, field)}: {message}"
+        for field, messages in exc.message_dict.items()
+        for message in messages
+    ]
+
+
+def export_template(template: Template, format_name: str | None = None) -> ExportedFile:
+    module = get_format(format_name or DEFAULT_FORMAT)
+    version = template.published_version
+    if version is None:
+        raise FormatError(_("This template has no published version to export."))
+    warnings: list[str] = []
+    content = module.dump(version, warnings)
+    return ExportedFile(
+        filename=f"{template.slug}{module.EXTENSIONS[0]}",
+        content=content,
+        content_type=module.CONTENT_TYPE,
+        warnings=warnings,
+    )
