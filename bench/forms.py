@@ -9,6 +9,7 @@ Usage: python bench/forms.py   (uses DATABASE_URL / REDIS_URL when set)
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -69,6 +70,7 @@ def time_forms() -> list[tuple[str, float]]:
     ParameterSchema.parse(parameters)  # import and template-loader warm-up, not counted
     import json
 
+    key = json.dumps(parameters, sort_keys=True)
     rows = []
     for language in ("en", "pt-br"):
         with translation.override(language):
@@ -78,7 +80,6 @@ def time_forms() -> list[tuple[str, float]]:
                 form = ParameterSchema.parse(parameters).form_class(language)()
                 render_to_string("includes/parameter_fields.html", {"form": form})
                 cold.append(time.perf_counter() - start)
-            key = json.dumps(parameters, sort_keys=True)
             _empty_form_html(key, language)
             cached = []
             for _ in range(2000):
@@ -86,6 +87,17 @@ def time_forms() -> list[tuple[str, float]]:
                 _empty_form_html(key, language)
                 cached.append(time.perf_counter() - start)
             rows.append((f"40 parameters, build + render, cold ({language})", statistics.median(cold) * 1000))
+            form_class = _form_class(key, language)
+            failed = []
+            for _ in range(30):
+                start = time.perf_counter()
+                form = form_class({})
+                form.is_valid()
+                render_to_string("includes/parameter_fields.html", {"form": form})
+                failed.append(time.perf_counter() - start)
+            rows.append(
+                (f"40 parameters, a failed submit re-rendered ({language})", statistics.median(failed) * 1000)
+            )
             rows.append(
                 (
                     f"40 parameters, cached per version and language ({language})",
@@ -102,23 +114,39 @@ def main() -> None:
     subprocess.run([PYTHON, "manage.py", "createcachetable"], cwd=ROOT, env=env(), check=True)
     subprocess.run([PYTHON, "manage.py", "seed_demo"], cwd=ROOT, env=env(), check=True, capture_output=True)
     for name, ms in time_forms():
-        print(f"{name:62} {ms:9.3f} ms")
+        print(f"{name:62} {ms:10.1f} ms" if ms >= 1 else f"{name:62} {ms * 1000:10.1f} µs")
     from templates_app.demo import DEMO_TEMPLATES
 
-    seconds = int(os.environ.get("BENCH_SECONDS", "8"))
-    rows = []
+    seconds = int(os.environ.get("BENCH_SECONDS", "5"))
+    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
+    pages = [f"/t/{demo['slug']}/" for demo in DEMO_TEMPLATES]
     with web_server("promptlab") as url:
-        hello = wrk(f"{url}/bench/hello/", seconds=seconds)
-        rows.append(("hello, as `make run` serves (uvicorn x2 + dispatcher)", hello))
-        for demo in DEMO_TEMPLATES:
-            rows.append((f"form page /t/{demo['slug']}/", wrk(f"{url}/t/{demo['slug']}/", seconds=seconds)))
-        # The baseline again at the end: the machine is shared, so bracket the run.
-        hello_after = wrk(f"{url}/bench/hello/", seconds=seconds)
-        rows.append(("hello again, after the form pages", hello_after))
-    baseline = statistics.mean([hello["rps"], hello_after["rps"]])
-    print(f"{'what':62} {'req/s':>9} {'x hello':>8} {'non-2xx':>8}")
-    for name, result in rows:
-        print(f"{name:62} {result['rps']:9.0f} {result['rps'] / baseline:8.2f} {result['errors']:8.0f}")
+        for path in ["/bench/hello/", *pages]:
+            wrk(f"{url}{path}", seconds=1)  # warm-up: every worker renders and caches each page
+        # The machine is shared and noisy: each page is measured right after the
+        # baseline, in several rounds, and the median of the paired ratios is reported.
+        results: dict[str, list[tuple[float, float]]] = {path: [] for path in pages}
+        for _round in range(rounds):
+            for path in pages:
+                hello = run_wrk(f"{url}/bench/hello/", seconds)
+                page = run_wrk(f"{url}{path}", seconds)
+                results[path].append((hello, page))
+    print(f"{'form page (anonymous GET)':40} {'hello req/s':>12} {'page req/s':>11} {'x hello':>8}")
+    for path, pairs in results.items():
+        hello = statistics.median(h for h, _p in pairs)
+        page = statistics.median(p for _h, p in pairs)
+        ratio = statistics.median(p / h for h, p in pairs)
+        print(f"{path:40} {hello:12.0f} {page:11.0f} {ratio:8.2f}")
+
+
+def run_wrk(url: str, seconds: int) -> float:
+    """Requests/s (wrk -t2 -c32, no warm-up); non-2xx responses are an error."""
+    out = subprocess.run(
+        ["wrk", "-t2", "-c32", f"-d{seconds}s", url], capture_output=True, text=True, check=True
+    ).stdout
+    if "Non-2xx" in out:
+        raise SystemExit(f"{url} answered errors:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
 if __name__ == "__main__":

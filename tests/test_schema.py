@@ -169,6 +169,7 @@ def test_localize_falls_back_to_english_then_any() -> None:
         ([{"name": "a", "type": "file", "extensions": ["txt"]}], "“extensions” must be a list"),
         ([{"name": "a", "type": "file", "default": "x"}], "can't have a default"),
         ([{"name": "a", "hidden": True}], "a hidden parameter needs a “default”"),
+        ([{"name": "a", "type": "file", "hidden": True}], "a hidden parameter needs a “default”"),
         ([{"name": "a", "order": "first"}], "“order” must be a whole number"),
         ([{"name": "a", "group": ["x"]}], "“group” must be a text"),
         ([{"name": "a", "type": "boolean", "default": "yes"}], "the default must be true or false"),

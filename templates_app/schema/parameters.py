@@ -428,13 +428,12 @@ class ParameterForm(forms.Form):
                 errors[name] = [_("This value is fixed by the template and can't be set.")]
             elif name not in cls.parameters:
                 errors[name] = [_("Unknown parameter.")]
-        probe = cls()
         for name, parameter in cls.parameters.items():
             value = raw.get(name, parameter.default)
             if name not in raw and value is None:
                 continue
             try:
-                data[name] = parameter.form_data(value, probe.fields[name])
+                data[name] = parameter.form_data(value, cls.base_fields[name])
             except ValidationError as exc:
                 errors[name] = list(exc.messages)
         form = cls(data=data)

@@ -201,7 +201,7 @@ def _parse_parameter(raw: Any, position: int) -> Parameter:
         if "default" in raw:
             problems.add(_("a file parameter can't have a default."))
     hidden = raw.get("hidden", False) is True
-    if hidden and raw.get("default") is None and kind != "file":
+    if hidden and raw.get("default") is None:
         problems.add(_("a hidden parameter needs a “default”: the value it always has."))
     if problems.errors:
         raise SchemaError(problems.errors)
