@@ -250,7 +250,6 @@ def _editor(
         request,
         "templates_app/editor.html",
         {"template": template, "meta_form": meta_form, "form": form, "has_errors": has_errors, **preview},
-        status=400 if has_errors and action != "preview" else 200,
     )
 
 
