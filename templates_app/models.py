@@ -268,11 +268,6 @@ class TemplateVersion(models.Model):
         except ThemeError:
             return None
 
-    @property
-    def theme_css_url(self) -> str:
-        """The version's stylesheet: immutable like the version, so cached for a year."""
-        return reverse("templates_app:theme_css", args=[self.template.slug, self.number])
-
     def content(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in CONTENT_FIELDS}
 

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -88,7 +89,7 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
             "fields_html": parameter_fields_html(version, language, form),
             "provider_available": provider_is_available(version.provider),
             "theme": version.parsed_theme,
-            "theme_css_url": _theme_css_url(version),
+            "theme_css_url": _theme_css_url(template, version),
         },
         status=status,
     )
@@ -100,8 +101,11 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
 # --- Themes ----------------------------------------------------------------------
 
 
-def _theme_css_url(version: TemplateVersion) -> str:
-    return f"{version.theme_css_url}?r={THEME_CSS_REVISION}" if version.parsed_theme else ""
+def _theme_css_url(template: Template, version: TemplateVersion) -> str:
+    if not version.parsed_theme:
+        return ""
+    url = reverse("templates_app:theme_css", args=[template.slug, version.number])
+    return f"{url}?r={THEME_CSS_REVISION}"
 
 
 def _managed_template(request: HttpRequest, slug: str) -> Template:
@@ -175,7 +179,7 @@ def preview_version(request: HttpRequest, slug: str, number: int) -> HttpRespons
             "valid": valid,
             "fields_html": parameter_fields_html(version, language, form),
             "theme": version.parsed_theme,
-            "theme_css_url": _theme_css_url(version),
+            "theme_css_url": _theme_css_url(template, version),
         },
     )
 
