@@ -130,6 +130,7 @@ def test_custom_css_that_could_escape_its_scope_or_load_things_is_refused(css: s
 def test_harmless_custom_css_passes() -> None:
     assert check_custom_css("h1 { letter-spacing: 0.02em; }\n.field { margin-bottom: 2rem }") == []
     assert check_custom_css("p::before { content: '{not a brace}' }") == []
+    assert check_custom_css(".choices > div { gap: 1rem }") == []
 
 
 # --- Staff-only custom CSS --------------------------------------------------------
