@@ -303,8 +303,7 @@ def check_custom_css(css: str) -> list[str]:
     found = FORBIDDEN_CSS.search(without_comments)
     if found:
         return [
-            _("Custom CSS may not use “%(found)s” (no imports, URLs or escapes).")
-            % {"found": found.group(0)}
+            _("Custom CSS may not use “%(found)s” (no imports, URLs or escapes).") % {"found": found.group(0)}
         ]
     depth, quote = 0, ""
     for char in without_comments:
