@@ -16,6 +16,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils import translation
+from django.utils.text import format_lazy
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -33,9 +34,23 @@ THEME_FIELDS = {
 }
 
 
+# How a person reads a parameter: what it is first, then its constraints. (PostgreSQL's
+# jsonb does not keep key order, so the stored order is no guide.)
+KEY_ORDER = ("name", "type", "label", "help", "placeholder", "required", "default")
+KEY_ORDER += ("group", "order", "hidden")
+
+
+def _readable(parameter: Any) -> Any:
+    if not isinstance(parameter, dict):
+        return parameter
+    first = {key: parameter[key] for key in KEY_ORDER if key in parameter}
+    return first | {key: value for key, value in parameter.items() if key not in first}
+
+
 def schema_to_text(parameters: list[Any], fmt: str) -> str:
     if not parameters:
         return "[]\n" if fmt == "json" else ""
+    parameters = [_readable(parameter) for parameter in parameters]
     if fmt == "json":
         return json.dumps(parameters, indent=2, ensure_ascii=False) + "\n"
     return yaml.safe_dump(parameters, allow_unicode=True, sort_keys=False)
@@ -128,8 +143,9 @@ class VersionForm(forms.Form):
         label=_("Font"),
         required=False,
         max_length=300,
-        help_text=_("One of: %(names)s; or font family names separated by commas.")
-        % {"names": ", ".join(FONT_STACKS)},
+        help_text=format_lazy(
+            _("One of: {names}; or font family names separated by commas."), names=", ".join(FONT_STACKS)
+        ),
     )
     radius = forms.IntegerField(label=_("Corner radius (pixels)"), required=False, min_value=0, max_value=32)
     logo = forms.FileField(

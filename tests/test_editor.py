@@ -301,3 +301,10 @@ def test_editor_pages_pass_axe_and_the_admin_preview_works(
     admin.locator("#id_editor-schema").fill(SCHEMA_YAML + "- name: mood\n  type: string\n")
     admin.wait_for_function("() => document.querySelector('#editor-preview [name=mood]') !== null")
     assert_accessible(admin)
+
+
+def test_the_editor_shows_each_parameter_name_first(client: Client, make_template, owner) -> None:
+    template = make_template(owner=owner)
+    client.force_login(owner)
+    page = client.get(f"/t/{template.slug}/edit/").content.decode()
+    assert "- name: count\n  type: integer\n  label: Count\n  default: 3\n" in page
