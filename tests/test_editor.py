@@ -308,3 +308,11 @@ def test_the_editor_shows_each_parameter_name_first(client: Client, make_templat
     client.force_login(owner)
     page = client.get(f"/t/{template.slug}/edit/").content.decode()
     assert "- name: count\n  type: integer\n  label: Count\n  default: 3\n" in page
+
+
+def test_yaml_aliases_are_refused_so_a_tiny_text_cannot_expand(client: Client, owner) -> None:
+    client.force_login(owner)
+    bomb = "- &a [x, x, x, x, x, x, x, x, x]\n- &b [*a, *a, *a, *a, *a, *a, *a, *a]\n- [*b, *b, *b, *b, *b]\n"
+    data = {"prefix": "editor", "editor-schema_format": "yaml", "editor-schema": bomb}
+    html = client.post("/editor/preview/", data, headers={"HX-Request": "true"}).content.decode()
+    assert "YAML error at line 2" in html and "aliases (*name) are not allowed" in html
