@@ -37,6 +37,15 @@ def parsed_schema(schema_key: str) -> ParameterSchema:
     return ParameterSchema.parse(json.loads(schema_key))
 
 
+@lru_cache(maxsize=1024)
+def _parsed_theme(theme_key: str) -> Any:
+    """Parse once per distinct theme (keyed by content, like the schema)."""
+    try:
+        return parse_theme(json.loads(theme_key))
+    except ThemeError:
+        return None
+
+
 class Visibility(models.TextChoices):
     PRIVATE = "private", _("Private (only me)")
     SIGNED_IN = "signed_in", _("Signed-in users")
@@ -263,10 +272,9 @@ class TemplateVersion(models.Model):
     @cached_property
     def parsed_theme(self) -> Any:
         """The parsed theme (a ``theme.Theme``), or None when the version has none."""
-        try:
-            return parse_theme(self.theme)
-        except ThemeError:
+        if not self.theme:
             return None
+        return _parsed_theme(json.dumps(self.theme, sort_keys=True))
 
     def content(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in CONTENT_FIELDS}
