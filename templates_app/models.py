@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .rendering import PromptRenderError, referenced_names, render_prompt
 from .schema import ParameterSchema, SchemaError
-from .theme import MAX_LOGO_BYTES, ThemeError, logo_digest, parse_theme, sniff_logo
+from .theme import MAX_LOGO_BYTES, STYLESHEET_REVISION, ThemeError, logo_digest, parse_theme, sniff_logo
 
 # What a version holds; a change to any of these is a new version.
 CONTENT_FIELDS = (
@@ -275,6 +275,11 @@ class TemplateVersion(models.Model):
         if not self.theme:
             return None
         return _parsed_theme(json.dumps(self.theme, sort_keys=True))
+
+    @property
+    def theme_revision(self) -> str:
+        """Part of the stylesheet's URL: changes when the generated CSS changes shape."""
+        return STYLESHEET_REVISION
 
     def content(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in CONTENT_FIELDS}

@@ -40,6 +40,7 @@ FAMILY_NAME = re.compile(
 )
 HEX_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 MAX_RADIUS = 32
+STYLESHEET_REVISION = "1"  # in the stylesheet's URL: bump when stylesheet() changes shape
 MAX_CUSTOM_CSS = 20_000
 MAX_LOGO_BYTES = 200_000
 # What custom CSS may not contain: anything that loads a resource, or an escape that
