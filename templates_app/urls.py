@@ -9,6 +9,10 @@ app_name = "templates_app"
 urlpatterns = [
     path("", views.home, name="home"),
     path("t/<slug:slug>/", views.run_template, name="run"),
+]
+
+# Themes, versions and the editor.
+urlpatterns += [
     path("t/<slug:slug>/v<int:number>/theme.css", version_views.theme_css, name="theme_css"),
     path("t/<slug:slug>/v<int:number>/preview/", version_views.preview_version, name="preview"),
     path("t/<slug:slug>/v<int:number>/publish/", version_views.publish_version, name="publish"),
