@@ -93,7 +93,8 @@ def preview_version(request: HttpRequest, slug: str, number: int) -> HttpRespons
     template = _managed_template(request, slug)
     version = get_object_or_404(template.versions, number=number)
     language = get_language()
-    form = parameter_form_class(version, language)(request.POST or None)
+    form_class = parameter_form_class(version, language)
+    form = form_class(request.POST, request.FILES) if request.method == "POST" else form_class()
     valid = request.method == "POST" and form.is_valid()
     return render(
         request,
