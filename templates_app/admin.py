@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .forms import TemplateImportForm
 from .models import Template, TemplateVersion
+from .version_admin import TemplateEditorAdminMixin
 
 
 class TemplateVersionInline(admin.TabularInline):
@@ -25,7 +26,7 @@ class TemplateVersionInline(admin.TabularInline):
 
 
 @admin.register(Template)
-class TemplateAdmin(admin.ModelAdmin):
+class TemplateAdmin(TemplateEditorAdminMixin, admin.ModelAdmin):
     list_display = ("name", "slug", "owner", "visibility", "published_version", "updated_at")
     list_filter = ("visibility",)
     search_fields = ("name", "slug", "description", "owner__email")

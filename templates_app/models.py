@@ -9,19 +9,41 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
-from django.db.models import Max, Q
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from .rendering import PromptRenderError, referenced_names, render_prompt
 from .schema import ParameterSchema, SchemaError
+from .theme import MAX_LOGO_BYTES, STYLESHEET_REVISION, ThemeError, logo_digest, parse_theme, sniff_logo
+
+# What a version holds; a change to any of these is a new version.
+CONTENT_FIELDS = (
+    "system_prompt",
+    "body",
+    "parameters",
+    "provider",
+    "model",
+    "temperature",
+    "max_tokens",
+    "theme",
+)
 
 
 @lru_cache(maxsize=1024)
 def parsed_schema(schema_key: str) -> ParameterSchema:
     """Parse once per distinct schema; keyed by content, so never stale."""
     return ParameterSchema.parse(json.loads(schema_key))
+
+
+@lru_cache(maxsize=1024)
+def _parsed_theme(theme_key: str) -> Any:
+    """Parse once per distinct theme (keyed by content, like the schema)."""
+    try:
+        return parse_theme(json.loads(theme_key))
+    except ThemeError:
+        return None
 
 
 class Visibility(models.TextChoices):
@@ -93,17 +115,49 @@ class Template(models.Model):
 
     @transaction.atomic
     def create_version(self, *, author: Any = None, publish: bool = True, **content: Any) -> TemplateVersion:
-        """Add the next numbered version (validated) and, by default, publish it."""
+        """Add the next numbered version (validated) and, by default, publish it.
+
+        A theme not given is carried over from the latest version, so writers
+        that know nothing of themes (the API) don't drop one.
+        """
         # Lock the template so two editors can't take the same number.
         Template.objects.select_for_update().filter(pk=self.pk).first()
-        latest = self.versions.aggregate(latest=Max("number"))["latest"] or 0
-        version = TemplateVersion(template=self, number=latest + 1, created_by=author, **content)
+        latest = self.latest_version
+        if "theme" not in content and latest is not None:
+            content["theme"] = latest.theme
+        number = (latest.number if latest else 0) + 1
+        version = TemplateVersion(template=self, number=number, created_by=author, **content)
         version.full_clean()
         version.save()
         if publish:
-            self.published_version = version
-            self.save(update_fields=["published_version", "updated_at"])
+            self.publish(version)
         return version
+
+    @property
+    def latest_version(self) -> TemplateVersion | None:
+        return self.versions.order_by("-number").first()
+
+    @property
+    def draft_version(self) -> TemplateVersion | None:
+        """The latest version when it is newer than the published one."""
+        latest = self.latest_version
+        published = self.published_version
+        if latest is None or (published is not None and latest.number <= published.number):
+            return None
+        return latest
+
+    def publish(self, version: TemplateVersion) -> None:
+        """Serve this version's form from now on (a newer draft, or an older one to roll back)."""
+        if version.template_id != self.pk:
+            raise ValueError("That version belongs to another template.")
+        self.published_version = version
+        self.save(update_fields=["published_version", "updated_at"])
+
+    def is_managed_by(self, user: Any) -> bool:
+        """May this user edit, preview drafts, publish and see the history?"""
+        if user is None or not user.is_authenticated:
+            return False
+        return bool(user.is_staff or (self.owner_id is not None and self.owner_id == user.pk))
 
 
 class TemplateVersion(models.Model):
@@ -129,6 +183,12 @@ class TemplateVersion(models.Model):
     )
     max_tokens = models.PositiveIntegerField(
         _("max tokens"), default=1024, validators=[MinValueValidator(1), MaxValueValidator(200_000)]
+    )
+    theme = models.JSONField(
+        _("theme"),
+        default=dict,
+        blank=True,
+        help_text=_("Colours, font, corner radius, logo and custom CSS of the form page."),
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -169,6 +229,9 @@ class TemplateVersion(models.Model):
         except SchemaError as exc:
             raise ValidationError({"parameters": exc.errors}) from None
         errors: dict[str, list[str]] = {}
+        theme_errors = self._theme_errors()
+        if theme_errors:
+            errors["theme"] = theme_errors
         for field_name in ("system_prompt", "body"):
             source = getattr(self, field_name) or ""
             try:
@@ -185,6 +248,42 @@ class TemplateVersion(models.Model):
         if errors:
             raise ValidationError(errors)
 
+    def _theme_errors(self) -> list[str]:
+        try:
+            theme = parse_theme(self.theme)
+        except ThemeError as exc:
+            return exc.errors
+        css = theme.custom_css if theme else ""
+        author = self.created_by
+        if css and not (author is not None and author.is_staff):
+            # Custom CSS is staff-only; an owner's edit may keep what staff wrote.
+            previous = (
+                self.template.versions.exclude(pk=self.pk).order_by("-number").first()
+                if self.template_id
+                else None
+            )
+            previous_css = (previous.theme or {}).get("custom_css", "").strip() if previous else ""
+            if css != previous_css:
+                return [_("Only staff can add or change custom CSS.")]
+        if theme and theme.logo and not ThemeLogo.objects.filter(digest=theme.logo).exists():
+            return [_("Logo must be an uploaded image.")]
+        return []
+
+    @cached_property
+    def parsed_theme(self) -> Any:
+        """The parsed theme (a ``theme.Theme``), or None when the version has none."""
+        if not self.theme:
+            return None
+        return _parsed_theme(json.dumps(self.theme, sort_keys=True))
+
+    @property
+    def theme_revision(self) -> str:
+        """Part of the stylesheet's URL: changes when the generated CSS changes shape."""
+        return STYLESHEET_REVISION
+
+    def content(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in CONTENT_FIELDS}
+
     def render(self, inputs: dict[str, Any]) -> tuple[str, str]:
         """The (system prompt, user prompt) for validated inputs."""
         return render_prompt(self.system_prompt, inputs), render_prompt(self.body, inputs)
@@ -197,3 +296,35 @@ class TemplateVersion(models.Model):
             "temperature": str(self.temperature),
             "max_tokens": self.max_tokens,
         }
+
+
+class ThemeLogo(models.Model):
+    """An uploaded logo image, stored once by content and referenced from themes by its digest."""
+
+    digest = models.CharField(_("SHA-256"), max_length=64, primary_key=True)
+    content_type = models.CharField(_("content type"), max_length=40)
+    data = models.BinaryField(_("image"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("theme logo")
+        verbose_name_plural = _("theme logos")
+
+    def __str__(self) -> str:
+        return self.digest[:12]
+
+    def get_absolute_url(self) -> str:
+        return reverse("templates_app:theme_logo", args=[self.digest])
+
+    @classmethod
+    def store(cls, data: bytes) -> ThemeLogo:
+        """Keep an uploaded logo; raises ThemeError when it is not a small PNG, JPEG or WebP."""
+        if len(data) > MAX_LOGO_BYTES:
+            raise ThemeError([_("Logo must be at most %(kb)d KB.") % {"kb": MAX_LOGO_BYTES // 1000}])
+        content_type = sniff_logo(data)
+        if not content_type:
+            raise ThemeError([_("Logo must be a PNG, JPEG or WebP image (SVG is not accepted).")])
+        logo, _created = cls.objects.get_or_create(
+            digest=logo_digest(data), defaults={"content_type": content_type, "data": data}
+        )
+        return logo

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import version_views, views
 
 app_name = "templates_app"
 
@@ -10,4 +10,17 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("t/<slug:slug>/", views.run_template, name="run"),
     path("import/", views.import_template_file, name="import"),
+]
+
+# Themes, versions and the editor.
+urlpatterns += [
+    path("t/<slug:slug>/v<int:number>/theme.css", version_views.theme_css, name="theme_css"),
+    path("t/<slug:slug>/v<int:number>/preview/", version_views.preview_version, name="preview"),
+    path("t/<slug:slug>/v<int:number>/publish/", version_views.publish_version, name="publish"),
+    path("t/<slug:slug>/history/", version_views.template_history, name="history"),
+    path("t/<slug:slug>/edit/", version_views.edit_template, name="edit"),
+    path("templates/mine/", version_views.my_templates, name="mine"),
+    path("templates/new/", version_views.create_template, name="create"),
+    path("editor/preview/", version_views.editor_preview, name="editor_preview"),
+    path("theme-logos/<str:digest>", version_views.theme_logo, name="theme_logo"),
 ]

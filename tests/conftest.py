@@ -329,3 +329,47 @@ def assert_accessible(page: Any) -> None:
         for v in result["violations"]
     ]
     assert not violations, f"axe-core violations on {page.url}:\n" + "\n".join(violations)
+
+
+# --- Themes, versions and the editor -------------------------------------------
+
+
+@pytest.fixture
+def staff(db: None) -> User:
+    return User.objects.create_user(
+        "staff@example.com", "correct horse battery", is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def signed_in_page(browser: Any, live_server_url: str) -> Iterator[Any]:
+    """Open pages signed in as a user; any console error (a CSP violation included) fails the test."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def open_page(user: User | None, locale: str = "en-US", **options: Any) -> Any:
+        context = browser.new_context(locale=locale, **options)
+        if user is not None:
+            from django.test import Client
+
+            client = Client()
+            client.force_login(user)
+            host = live_server_url.split("//")[1].split(":")[0]
+            cookie = {
+                "name": "sessionid",
+                "value": client.cookies["sessionid"].value,
+                "domain": host,
+                "path": "/",
+            }
+            context.add_cookies([cookie])
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert not errors, f"browser console errors: {errors}"

@@ -1,0 +1,313 @@
+"""The template editor's form: a version's content, with the schema as YAML or JSON.
+
+One form serves the site's editor and the admin's, so both show the same
+errors in the same place: schema errors under the schema (each names its
+parameter), theme errors under the theme, and custom CSS refused for non-staff.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import yaml
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django.utils import translation
+from django.utils.text import format_lazy
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from .forms import parameter_fields_html, parameter_form_class
+from .models import CONTENT_FIELDS, Template, TemplateVersion, ThemeLogo
+from .schema import ParameterSchema, SchemaError
+from .theme import COLOUR_KEYS, FONT_STACKS, ThemeError, parse_theme
+
+SCHEMA_FORMATS = (("yaml", "YAML"), ("json", "JSON"))
+THEME_FIELDS = {
+    "primary": _("Primary colour"),
+    "primary_text": _("Button text colour"),
+    "background": _("Background colour"),
+    "text": _("Text colour"),
+}
+
+
+# How a person reads a parameter: what it is first, then its constraints. (PostgreSQL's
+# jsonb does not keep key order, so the stored order is no guide.)
+KEY_ORDER = ("name", "type", "label", "help", "placeholder", "required", "default")
+KEY_ORDER += ("group", "order", "hidden")
+
+
+def _readable(parameter: Any) -> Any:
+    if not isinstance(parameter, dict):
+        return parameter
+    first = {key: parameter[key] for key in KEY_ORDER if key in parameter}
+    return first | {key: value for key, value in parameter.items() if key not in first}
+
+
+def schema_to_text(parameters: list[Any], fmt: str) -> str:
+    if not parameters:
+        return "[]\n" if fmt == "json" else ""
+    parameters = [_readable(parameter) for parameter in parameters]
+    if fmt == "json":
+        return json.dumps(parameters, indent=2, ensure_ascii=False) + "\n"
+    return yaml.safe_dump(parameters, allow_unicode=True, sort_keys=False)
+
+
+MAX_SCHEMA_TEXT = 200_000
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors' aliases: a few nested aliases expand to gigabytes once serialized."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, str(_("aliases (*name) are not allowed")), event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def parse_schema_text(text: str, fmt: str) -> tuple[list[Any], list[str]]:
+    """The parameter list from YAML or JSON text, and the problems found (each naming the parameter)."""
+    if not text.strip():
+        return [], []
+    if len(text) > MAX_SCHEMA_TEXT:
+        return [], [str(_("The schema is limited to %(max)d characters.")) % {"max": MAX_SCHEMA_TEXT}]
+    try:
+        data = json.loads(text) if fmt == "json" else yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506
+    except json.JSONDecodeError as exc:
+        return [], [
+            str(_("JSON error at line %(line)d, column %(column)d: %(problem)s."))
+            % {"line": exc.lineno, "column": exc.colno, "problem": exc.msg}
+        ]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        if mark is not None:
+            return [], [
+                str(_("YAML error at line %(line)d, column %(column)d: %(problem)s."))
+                % {"line": mark.line + 1, "column": mark.column + 1, "problem": problem}
+            ]
+        return [], [str(_("YAML error: %(problem)s.")) % {"problem": problem}]
+    if data is None:
+        data = []
+    if not isinstance(data, list):
+        return [], [str(_("The schema must be a list of parameters (a YAML list, or a JSON array)."))]
+    try:
+        ParameterSchema.parse(data)
+    except SchemaError as exc:
+        return data, [str(error) for error in exc.errors]
+    return data, []
+
+
+class TemplateMetaForm(forms.ModelForm):
+    """What a template is called and who sees it: changes here make no version."""
+
+    class Meta:
+        model = Template
+        fields = ("name", "slug", "description", "visibility")
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            del self.fields["slug"]  # URLs and API clients rely on it
+
+
+class VersionForm(forms.Form):
+    """The content of a new version; ``content()`` gives what ``create_version`` takes."""
+
+    body = forms.CharField(
+        label=_("Prompt body"),
+        help_text=_("Jinja2 syntax: {{ parameter_name }} inserts a value."),
+        widget=forms.Textarea(attrs={"rows": 8, "class": "code"}),
+    )
+    system_prompt = forms.CharField(
+        label=_("System prompt"), required=False, widget=forms.Textarea(attrs={"rows": 3, "class": "code"})
+    )
+    schema_format = forms.ChoiceField(
+        label=_("Schema format"), choices=SCHEMA_FORMATS, initial="yaml", widget=forms.RadioSelect
+    )
+    schema = forms.CharField(
+        label=_("Parameters"),
+        required=False,
+        help_text=_("A list of parameters, in YAML or JSON (see the schema documentation)."),
+        widget=forms.Textarea(attrs={"rows": 18, "class": "code", "spellcheck": "false"}),
+    )
+    provider = forms.CharField(label=_("Provider"), max_length=40, initial="offline")
+    model = forms.CharField(label=_("Model"), max_length=100, initial="offline-echo")
+    temperature = forms.DecimalField(
+        label=_("Temperature"),
+        min_value=Decimal("0"),
+        max_value=Decimal("2"),
+        decimal_places=2,
+        initial=Decimal("0.70"),
+    )
+    max_tokens = forms.IntegerField(label=_("Max tokens"), min_value=1, max_value=200_000, initial=1024)
+    primary = forms.CharField(label=THEME_FIELDS["primary"], required=False, max_length=7)
+    primary_text = forms.CharField(label=THEME_FIELDS["primary_text"], required=False, max_length=7)
+    background = forms.CharField(label=THEME_FIELDS["background"], required=False, max_length=7)
+    text = forms.CharField(label=THEME_FIELDS["text"], required=False, max_length=7)
+    dark_primary = forms.CharField(label=_("Primary colour (dark)"), required=False, max_length=7)
+    dark_primary_text = forms.CharField(label=_("Button text colour (dark)"), required=False, max_length=7)
+    dark_background = forms.CharField(label=_("Background colour (dark)"), required=False, max_length=7)
+    dark_text = forms.CharField(label=_("Text colour (dark)"), required=False, max_length=7)
+    font = forms.CharField(
+        label=_("Font"),
+        required=False,
+        max_length=300,
+        help_text=format_lazy(
+            _("One of: {names}; or font family names separated by commas."), names=", ".join(FONT_STACKS)
+        ),
+    )
+    radius = forms.IntegerField(label=_("Corner radius (pixels)"), required=False, min_value=0, max_value=32)
+    logo = forms.FileField(
+        label=_("Logo"), required=False, help_text=_("A PNG, JPEG or WebP image of at most 200 KB.")
+    )
+    remove_logo = forms.BooleanField(label=_("Remove the logo"), required=False)
+    custom_css = forms.CharField(
+        label=_("Custom CSS (staff only)"),
+        required=False,
+        help_text=_("Applies inside the form only. No imports, URLs or escapes."),
+        widget=forms.Textarea(attrs={"rows": 5, "class": "code", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args: Any, user: Any, base: TemplateVersion | None = None, **kwargs: Any) -> None:
+        self.user = user
+        self.base = base
+        self.theme_errors: list[str] = []
+        if base is not None and "initial" not in kwargs:
+            kwargs["initial"] = initial_for(base)
+        super().__init__(*args, **kwargs)
+        for key in COLOUR_KEYS:
+            for name in (key, f"dark_{key}"):
+                self.fields[name].widget.attrs.update({"placeholder": "#1d4ed8", "size": 8})
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        parameters, problems = parse_schema_text(data.get("schema", ""), data.get("schema_format") or "yaml")
+        for problem in problems:
+            self.add_error("schema", problem)
+        data["parameters"] = parameters
+        theme = self._theme(data)
+        if theme is not None:
+            try:
+                parse_theme(theme)
+            except ThemeError as exc:
+                self.theme_errors = exc.errors
+                for error in exc.errors:
+                    self.add_error(None, error)
+        data["theme"] = theme or {}
+        return data
+
+    def _theme(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        theme: dict[str, Any] = {}
+        for key in COLOUR_KEYS:
+            if data.get(key):
+                theme[key] = data[key].strip()
+        dark = {key: data[f"dark_{key}"].strip() for key in COLOUR_KEYS if data.get(f"dark_{key}")}
+        if dark:
+            theme["dark"] = dark
+        if data.get("font"):
+            theme["font"] = data["font"].strip()
+        if data.get("radius") is not None:
+            theme["radius"] = data["radius"]
+        previous = self.base.theme if self.base is not None else {}
+        upload = data.get("logo")
+        if upload:
+            try:
+                theme["logo"] = ThemeLogo.store(upload.read()).digest
+            except ThemeError as exc:
+                for error in exc.errors:
+                    self.add_error("logo", error)
+        elif previous.get("logo") and not data.get("remove_logo"):
+            theme["logo"] = previous["logo"]
+        css = (data.get("custom_css") or "").replace("\r\n", "\n").strip()
+        if css:
+            theme["custom_css"] = css
+        previous_css = (previous.get("custom_css") or "").strip()
+        if css != previous_css and not getattr(self.user, "is_staff", False):
+            self.add_error("custom_css", _("Only staff can add or change custom CSS."))
+        return theme
+
+    def content(self) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in CONTENT_FIELDS}
+
+    def apply_model_errors(self, error: ValidationError) -> None:
+        """Show create_version's validation errors beside the fields they concern."""
+        mapping = {"parameters": "schema", "theme": None}
+        for field, messages in error.message_dict.items():
+            target = mapping.get(field, field if field in self.fields else None)
+            for message in messages:
+                self.add_error(target, message)
+
+
+def initial_for(version: TemplateVersion) -> dict[str, Any]:
+    theme = version.theme or {}
+    initial: dict[str, Any] = {
+        "body": version.body,
+        "system_prompt": version.system_prompt,
+        "schema_format": "yaml",
+        "schema": schema_to_text(version.parameters, "yaml"),
+        "provider": version.provider,
+        "model": version.model,
+        "temperature": version.temperature,
+        "max_tokens": version.max_tokens,
+        "font": theme.get("font", ""),
+        "radius": theme.get("radius"),
+        "custom_css": theme.get("custom_css", ""),
+    }
+    for key in COLOUR_KEYS:
+        initial[key] = theme.get(key, "")
+        initial[f"dark_{key}"] = (theme.get("dark") or {}).get(key, "")
+    return initial
+
+
+def same_content(version: TemplateVersion | None, content: dict[str, Any]) -> bool:
+    if version is None:
+        return False
+    current = version.content()
+    return all(current[key] == content.get(key) for key in CONTENT_FIELDS)
+
+
+# --- Live preview --------------------------------------------------------------
+
+PREVIEW_LANGUAGES = (("en", "English"), ("pt-br", "Português"))
+
+
+def preview_language(request: HttpRequest) -> str:
+    wanted = request.POST.get("preview_language") or get_language() or "en"
+    codes = [code for code, _name in PREVIEW_LANGUAGES]
+    return wanted if wanted in codes else "en"
+
+
+def initial_preview(form: VersionForm) -> dict[str, Any]:
+    parameters = form.base.parameters if form.base is not None else []
+    return render_preview(parameters, [], get_language() or "en")
+
+
+def preview_context(request: HttpRequest, form: VersionForm) -> dict[str, Any]:
+    text = request.POST.get(form.add_prefix("schema"), "")
+    fmt = request.POST.get(form.add_prefix("schema_format"), "yaml")
+    parameters, problems = parse_schema_text(text, "json" if fmt == "json" else "yaml")
+    return render_preview(parameters, problems, preview_language(request))
+
+
+def render_preview(parameters: list[Any], problems: list[str], language: str) -> dict[str, Any]:
+    fields_html = ""
+    if not problems:
+        # An unsaved version: the form layer keys everything by the schema's content.
+        draft = TemplateVersion(parameters=parameters)
+        with translation.override(language):
+            form = parameter_form_class(draft, language)()
+            fields_html = parameter_fields_html(draft, language, form)
+    return {
+        "preview_problems": problems,
+        "preview_fields_html": fields_html,
+        "preview_language": language,
+        "preview_languages": PREVIEW_LANGUAGES,
+    }

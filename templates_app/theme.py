@@ -1,0 +1,348 @@
+"""A template version's theme: colours, font, corner radius, logo and custom CSS.
+
+A theme is a small JSON object stored on the version (so changing it makes a new
+version). It is checked on save: every colour pair a person must read meets
+WCAG AA, the font is a known stack or a plain list of family names, and custom
+CSS (staff only) cannot load anything or escape the form's scope. The page gets
+it as a stylesheet of its own URL (``style-src 'self'``: no inline style), which
+sets the site's CSS custom properties on the form's ``.theme-root`` element.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+# The minimum ratios: WCAG 2.2 SC 1.4.3 (text, AA) and 1.4.11 (UI components).
+TEXT_CONTRAST = 4.5
+UI_CONTRAST = 3.0
+
+COLOUR_KEYS = ("primary", "primary_text", "background", "text")
+THEME_KEYS = {*COLOUR_KEYS, "font", "radius", "logo", "custom_css", "dark"}
+# The site's own palette (static/css/app.css): what a theme leaves out.
+DEFAULT_LIGHT = {"primary": "#1d4ed8", "primary_text": "#ffffff", "background": "#ffffff", "text": "#1b1f24"}
+FONT_STACKS = {
+    "system": 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif',
+    "humanist": 'Seravek, "Gill Sans Nova", Ubuntu, Calibri, "DejaVu Sans", source-sans-pro, sans-serif',
+    "geometric": 'Avenir, Montserrat, Corbel, "URW Gothic", source-sans-pro, sans-serif',
+    "serif": 'Charter, "Bitstream Charter", "Sitka Text", Cambria, Georgia, serif',
+    "slab": 'Rockwell, "Rockwell Nova", "Roboto Slab", "DejaVu Serif", "Sitka Small", serif',
+    "mono": 'ui-monospace, "Cascadia Code", Menlo, Consolas, "DejaVu Sans Mono", monospace',
+}
+GENERIC_FAMILIES = {"serif", "sans-serif", "monospace", "cursive", "fantasy", "system-ui", "ui-serif"}
+GENERIC_FAMILIES |= {"ui-sans-serif", "ui-monospace", "ui-rounded", "math", "emoji", "fangsong"}
+FAMILY_NAME = re.compile(
+    r"""^(?:"[A-Za-z0-9 \-]{1,60}"|'[A-Za-z0-9 \-]{1,60}'|[A-Za-z][A-Za-z0-9\-]{0,59})$"""
+)
+HEX_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+MAX_RADIUS = 32
+STYLESHEET_REVISION = "1"  # in the stylesheet's URL: bump when stylesheet() changes shape
+MAX_CUSTOM_CSS = 20_000
+MAX_LOGO_BYTES = 200_000
+# What custom CSS may not contain: anything that loads a resource, or an escape that
+# could spell one. (It is served as a stylesheet, never inside HTML, so < and > are safe.)
+FORBIDDEN_CSS = re.compile(
+    r"@import|@charset|@namespace|@font-face|url\s*\(|image-set\s*\(|image\s*\(|expression\s*\(|javascript:|\\",
+    re.IGNORECASE,
+)
+LOGO_TYPES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+)
+
+
+class ThemeError(ValueError):
+    """Problems with a theme, each naming the setting; ``errors`` lists them."""
+
+    def __init__(self, errors: list[Any]) -> None:
+        self.errors = [str(error) for error in errors]
+        super().__init__("; ".join(self.errors))
+
+
+# --- Contrast (WCAG 2.2 relative luminance) ---------------------------------------
+
+
+def parse_colour(value: str) -> tuple[int, int, int]:
+    """``#rgb`` or ``#rrggbb`` as an (r, g, b) tuple of 0–255."""
+    if not isinstance(value, str) or not HEX_COLOUR.match(value):
+        raise ValueError(value)
+    digits = value[1:]
+    if len(digits) == 3:
+        digits = "".join(ch * 2 for ch in digits)
+    return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
+
+
+def relative_luminance(colour: str) -> float:
+    """WCAG's relative luminance: sRGB channels linearized, weighted 0.2126/0.7152/0.0722."""
+
+    def linear(channel: int) -> float:
+        c = channel / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(channel) for channel in parse_colour(colour))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(first: str, second: str) -> float:
+    """(L1 + 0.05) / (L2 + 0.05), lighter over darker: from 1 (same) to 21 (black on white)."""
+    one, two = relative_luminance(first), relative_luminance(second)
+    lighter, darker = max(one, two), min(one, two)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def _format_ratio(ratio: float) -> str:
+    # Truncated, not rounded: 4.497 must not read as the 4.5 it fails to reach.
+    return f"{int(ratio * 100) / 100:.2f}:1"
+
+
+# --- Parsing -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Palette:
+    primary: str
+    primary_text: str
+    background: str
+    text: str
+
+    def error_colour(self) -> str:
+        """An error colour that reads on this background (red when one does)."""
+        for candidate in ("#b42318", "#8a1c13", "#ff8f85", "#ffb4ab"):
+            if contrast_ratio(candidate, self.background) >= TEXT_CONTRAST:
+                return candidate
+        return self.text
+
+
+@dataclass(frozen=True)
+class Theme:
+    light: Palette
+    dark: Palette | None
+    font: str
+    radius: int | None
+    logo: str
+    custom_css: str
+
+    def stylesheet(self) -> str:
+        """The CSS that applies this theme to the element with class ``theme-root``."""
+        lines = [
+            "/* PromptLab template theme: generated from the version's theme settings. */",
+            ".theme-root {",
+            *_palette_properties(self.light),
+        ]
+        if self.font:
+            lines.append(f"  --font: {self.font};")
+        if self.radius is not None:
+            lines.append(f"  --radius: {self.radius}px;")
+        lines += [
+            "  font-family: var(--font);",
+            "  color: var(--color-text);",
+            "  background: var(--color-bg);",
+            "  border-radius: var(--radius);",
+            "  padding: 1.25rem 1.5rem;",
+            "}",
+            ".theme-root a { color: var(--color-text); }",
+        ]
+        if self.dark is not None:
+            lines += [
+                "@media (prefers-color-scheme: dark) {",
+                "  .theme-root {",
+                *("  " + line for line in _palette_properties(self.dark)),
+                "  }",
+                "}",
+            ]
+        if self.custom_css:
+            # @scope keeps every selector inside the form's root; the checks in
+            # _check_custom_css make sure the block cannot be closed early.
+            lines += ["@scope (.theme-root) {", self.custom_css, "}"]
+        return "\n".join(lines) + "\n"
+
+
+def _palette_properties(palette: Palette) -> list[str]:
+    return [
+        f"  --color-primary: {palette.primary};",
+        f"  --color-primary-text: {palette.primary_text};",
+        f"  --color-bg: {palette.background};",
+        f"  --color-surface: {palette.background};",
+        f"  --color-text: {palette.text};",
+        f"  --color-muted: {palette.text};",
+        f"  --color-border: {palette.text};",
+        f"  --color-error: {palette.error_colour()};",
+    ]
+
+
+def parse_theme(data: Any) -> Theme | None:
+    """The theme, or None for an empty one; raises ThemeError listing every problem."""
+    if data in (None, {}):
+        return None
+    if not isinstance(data, dict):
+        raise ThemeError([_("The theme must be an object of settings.")])
+    errors: list[str] = []
+    unknown = sorted(set(data) - THEME_KEYS)
+    if unknown:
+        errors.append(_("Unknown theme setting(s): %(keys)s.") % {"keys": ", ".join(unknown)})
+    light = _parse_palette(data, DEFAULT_LIGHT, _("light"), errors)
+    dark = None
+    if data.get("dark"):
+        raw_dark = data["dark"]
+        if not isinstance(raw_dark, dict):
+            errors.append(_("The dark palette must be an object of colours."))
+        else:
+            bad = sorted(set(raw_dark) - set(COLOUR_KEYS))
+            if bad:
+                errors.append(_("Unknown dark palette setting(s): %(keys)s.") % {"keys": ", ".join(bad)})
+            dark = _parse_palette(raw_dark, {**DEFAULT_LIGHT, **_dict_of(light)}, _("dark"), errors)
+    font = _parse_font(data.get("font", ""), errors)
+    radius = data.get("radius")
+    if radius is not None and (
+        isinstance(radius, bool) or not isinstance(radius, int) or not 0 <= radius <= MAX_RADIUS
+    ):
+        errors.append(
+            _("Corner radius must be a whole number of pixels from 0 to %(max)d.") % {"max": MAX_RADIUS}
+        )
+    logo = data.get("logo", "") or ""
+    if logo and not (isinstance(logo, str) and re.fullmatch(r"[0-9a-f]{64}", logo)):
+        errors.append(_("Logo must be an uploaded image."))
+    custom_css = data.get("custom_css", "") or ""
+    if not isinstance(custom_css, str):
+        errors.append(_("Custom CSS must be text."))
+        custom_css = ""
+    errors += check_custom_css(custom_css)
+    if errors:
+        raise ThemeError(errors)
+    assert light is not None
+    return Theme(
+        light=light,
+        dark=dark,
+        font=font,
+        radius=radius,
+        logo=logo,
+        custom_css=custom_css.strip(),
+    )
+
+
+def _dict_of(palette: Palette | None) -> dict[str, str]:
+    return {} if palette is None else {key: getattr(palette, key) for key in COLOUR_KEYS}
+
+
+def _parse_palette(
+    data: dict[str, Any], defaults: dict[str, str], scheme: str, errors: list[str]
+) -> Palette | None:
+    labels = {
+        "primary": _("Primary colour"),
+        "primary_text": _("Button text colour"),
+        "background": _("Background colour"),
+        "text": _("Text colour"),
+    }
+    colours: dict[str, str] = {}
+    for key in COLOUR_KEYS:
+        value = data.get(key) or defaults[key]
+        if not isinstance(value, str) or not HEX_COLOUR.match(value):
+            errors.append(
+                _("%(setting)s (%(scheme)s) must be a colour like #1d4ed8, not “%(value)s”.")
+                % {"setting": labels[key], "scheme": scheme, "value": value}
+            )
+        else:
+            colours[key] = value.lower()
+    if len(colours) < len(COLOUR_KEYS):
+        return None
+    pairs = (
+        ("text", "background", TEXT_CONTRAST, _("Text colour %(one)s on background %(two)s")),
+        ("primary_text", "primary", TEXT_CONTRAST, _("Button text colour %(one)s on button colour %(two)s")),
+        ("primary", "background", UI_CONTRAST, _("Button colour %(one)s against background %(two)s")),
+    )
+    for one, two, minimum, what in pairs:
+        ratio = contrast_ratio(colours[one], colours[two])
+        if ratio < minimum:
+            errors.append(
+                _("%(pair)s (%(scheme)s) has a contrast of %(ratio)s; WCAG AA needs at least %(minimum)s.")
+                % {
+                    "pair": what % {"one": colours[one], "two": colours[two]},
+                    "scheme": scheme,
+                    "ratio": _format_ratio(ratio),
+                    "minimum": f"{minimum:g}:1",
+                }
+            )
+    return Palette(**colours)
+
+
+def _parse_font(value: Any, errors: list[str]) -> str:
+    if not value:
+        return ""
+    if not isinstance(value, str):
+        errors.append(_("Font must be one of the listed fonts or a list of font family names."))
+        return ""
+    if value in FONT_STACKS:
+        return FONT_STACKS[value]
+    families = [family.strip() for family in value.split(",")]
+    if len(families) > 12 or not all(FAMILY_NAME.match(family) for family in families):
+        errors.append(
+            _(
+                "Font “%(value)s” is not allowed: give one of %(names)s, or font family names separated "
+                "by commas (letters, digits, spaces and hyphens; quote names with spaces)."
+            )
+            % {"value": value[:80], "names": ", ".join(FONT_STACKS)}
+        )
+        return ""
+    if families[-1].lower() not in GENERIC_FAMILIES:
+        families.append("sans-serif")
+    return ", ".join(families)
+
+
+def check_custom_css(css: str) -> list[str]:
+    """Problems that would let custom CSS load resources or leave its scope."""
+    if not css.strip():
+        return []
+    if len(css) > MAX_CUSTOM_CSS:
+        return [_("Custom CSS is limited to %(max)d characters.") % {"max": MAX_CUSTOM_CSS}]
+    without_comments = re.sub(r"/\*.*?\*/", "", css, flags=re.DOTALL)
+    if "/*" in without_comments:
+        return [_("Custom CSS has a comment that is never closed.")]
+    found = FORBIDDEN_CSS.search(without_comments)
+    if found:
+        return [
+            _("Custom CSS may not use “%(found)s” (no imports, URLs or escapes).") % {"found": found.group(0)}
+        ]
+    depth, quote = 0, ""
+    for char in without_comments:
+        if quote:
+            if char == quote:
+                quote = ""
+            elif char == "\n":
+                return [_("Custom CSS has a string that is never closed.")]
+        elif char in "\"'":
+            quote = char
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth < 0:
+                return [_("Custom CSS closes a brace it never opened.")]
+    if quote:
+        return [_("Custom CSS has a string that is never closed.")]
+    if depth:
+        return [_("Custom CSS leaves a brace open.")]
+    return []
+
+
+# --- Logo --------------------------------------------------------------------
+
+
+def sniff_logo(data: bytes) -> str:
+    """The image type of an uploaded logo (PNG, JPEG or WebP), or "" for anything else.
+
+    SVG is refused on purpose: it is a document that can carry script.
+    """
+    for magic, content_type in LOGO_TYPES:
+        if data.startswith(magic):
+            return content_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return ""
+
+
+def logo_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
