@@ -522,3 +522,40 @@ def test_session_auth_needs_csrf_for_writes(owner) -> None:
         headers={"X-CSRFToken": token},
     )
     assert allowed.status_code == 201
+
+
+def test_job_list_items_are_the_detail_without_output_unless_asked(
+    client: Client, callers, owner_job, private_template
+) -> None:
+    from decimal import Decimal
+
+    Job.objects.filter(pk=owner_job.pk).update(
+        status=JobStatus.FAILED, error_code="rate_limited", error_message="slow down", cost=Decimal("0.0012"),
+        started_at=timezone.now(), output="partial text",
+    )  # fmt: skip
+    detail = callers["owner"](client, "get", f"/jobs/{owner_job.pk}").json()
+    item = callers["owner"](client, "get", "/jobs").json()["results"][0]
+    assert "output" not in item
+    assert item == {key: value for key, value in detail.items() if key != "output"}
+    everything = ",".join(detail)
+    full = callers["owner"](client, "get", f"/jobs?fields={everything}").json()["results"][0]
+    assert full == detail and full["output"] == "partial text"
+    only_output = callers["owner"](client, "get", "/jobs?fields=id,output").json()["results"][0]
+    assert only_output == {"id": detail["id"], "output": "partial text"}
+
+
+def test_job_list_is_one_query_whatever_the_page_size(
+    client: Client, callers, owner, private_template
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from jobs.services import submit_generation
+
+    for n in range(12):
+        submit_generation(private_template.published_version, {"topic": f"t{n}", "count": 1}, owner=owner)
+    callers["owner_token"](client, "get", "/jobs")  # the caller is cached from here on
+    with CaptureQueriesContext(connection) as queries:
+        page = callers["owner_token"](client, "get", "/jobs?page_size=10").json()
+    assert len(page["results"]) == 10
+    assert len(queries) == 1, [q["sql"] for q in queries]
