@@ -559,3 +559,20 @@ def test_job_list_is_one_query_whatever_the_page_size(
         page = callers["owner_token"](client, "get", "/jobs?page_size=10").json()
     assert len(page["results"]) == 10
     assert len(queries) == 1, [q["sql"] for q in queries]
+
+
+def test_a_template_read_is_never_stale(client: Client, callers, private_template) -> None:
+    """Reads are remembered per process, keyed by everything they are made from."""
+    assert callers["owner"](client, "get", "/templates/mine").json()["description"] == ""
+    Template.objects.filter(pk=private_template.pk).update(description="Changed behind the API's back")
+    assert callers["owner"](client, "get", "/templates/mine").json()["description"] == (
+        "Changed behind the API's back"
+    )
+    private_template.refresh_from_db()
+    private_template.create_version(body="Now {{ topic }} only.", parameters=SIMPLE_SCHEMA[:1])
+    read = callers["owner"](client, "get", "/templates/mine").json()
+    assert read["body"] == "Now {{ topic }} only." and read["version"] == 2
+    owner = private_template.owner
+    owner.email = "renamed@example.com"
+    owner.save()
+    assert callers["owner"](client, "get", "/templates/mine").json()["owner"] == "renamed@example.com"
