@@ -273,6 +273,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "promptlab.openapi.add_error_responses",
+        "promptlab.openapi.add_examples",
     ],
 }
 API_MAX_BODY_BYTES = envint("API_MAX_BODY_BYTES", 1_000_000)

@@ -470,6 +470,17 @@ def test_openapi_document_and_docs_are_served(client: Client) -> None:
         "/api/v1/auth/token",
     ):
         assert path in paths, sorted(paths)
+    # Both kinds of bearer token are described, and every operation says which it takes.
+    schemes = document["components"]["securitySchemes"]
+    assert {"jwtAuth", "personalToken"} <= set(schemes)
+    assert {"personalToken": []} in paths["/api/v1/jobs"]["get"]["security"]
+    # Every path parameter and JSON body has an example.
+    for path, item in paths.items():
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                assert parameter["in"] != "path" or "example" in parameter, (method, path, parameter)
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            assert body is None or "example" in body, (method, path)
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from promptlab.api import SelectableFieldsMixin
@@ -81,10 +82,11 @@ class JobSerializer(serializers.ModelSerializer):
     def get_cached(self, obj: Job) -> bool:
         return obj.cached_from_id is not None or obj.leader_id is not None
 
-    def get_error(self, obj: Job) -> JobErrorSerializer | None:
+    @extend_schema_field(JobErrorSerializer(allow_null=True))
+    def get_error(self, obj: Job) -> dict[str, str] | None:
         if not obj.error_code:
             return None
-        return {"code": obj.error_code, "message": obj.error_text}  # type: ignore[return-value]
+        return {"code": obj.error_code, "message": obj.error_text}
 
     def get_links(self, obj: Job) -> dict[str, str]:
         return job_links(obj.pk)
