@@ -191,6 +191,8 @@ class SelectableFieldsMixin:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         request = self.context.get("request")  # type: ignore[attr-defined]
+        if request is None or getattr(self.context.get("view"), "swagger_fake_view", False):  # type: ignore[attr-defined]
+            return  # described (drf-spectacular), not rendered: every field
         keep = set(self.selected_fields(request, list(self.fields)))  # type: ignore[attr-defined]
         for name in list(self.fields):  # type: ignore[attr-defined]
             if name not in keep:

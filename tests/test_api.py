@@ -477,6 +477,9 @@ def test_openapi_document_and_docs_are_served(client: Client) -> None:
     schemes = document["components"]["securitySchemes"]
     assert {"jwtAuth", "personalToken"} <= set(schemes)
     assert {"personalToken": []} in paths["/api/v1/jobs"]["get"]["security"]
+    # A list item holds what ?fields= selects, output included, so no field is required.
+    item = document["components"]["schemas"]["JobListItem"]
+    assert "output" in item["properties"] and "required" not in item
     # Every path parameter and JSON body has an example.
     for path, item in paths.items():
         for method, operation in item.items():

@@ -77,7 +77,7 @@ class JobSerializer(serializers.ModelSerializer):
         # The list's renderer, on this job's values: one rendering for list, detail and
         # events, and without building DRF's fields for every response.
         fields = list(self.fields) if "fields" in self.__dict__ else list(self.Meta.fields)
-        return list_items([job_row(instance)], fields)[0]
+        return list_items([job_row(instance, list_columns(fields))], fields)[0]
 
     def get_cached(self, obj: Job) -> bool:
         return obj.cached_from_id is not None or obj.leader_id is not None
@@ -126,15 +126,16 @@ def list_columns(fields: list[str]) -> list[str]:
     return sorted(columns)
 
 
-def job_row(job: Job) -> dict[str, Any]:
-    """A job's values, keyed as ``Job.objects.values(*list_columns(…))`` returns them."""
-    row = {field.attname: getattr(job, field.attname) for field in Job._meta.concrete_fields}
-    for field in Job._meta.concrete_fields:
-        if field.attname != field.name:  # foreign keys: values() names them by attname
-            row[field.name] = row[field.attname]
-    version = job.template_version
-    row["template_version__number"] = version.number
-    row["template_version__template__slug"] = version.template.slug
+def job_row(job: Job, columns: list[str]) -> dict[str, Any]:
+    """A job's values, keyed as ``Job.objects.values(*columns)`` returns them."""
+    row: dict[str, Any] = {}
+    for column in columns:
+        if column == "template_version__number":
+            row[column] = job.template_version.number
+        elif column == "template_version__template__slug":
+            row[column] = job.template_version.template.slug
+        else:
+            row[column] = getattr(job, column)
     return row
 
 

@@ -56,7 +56,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
         key = _representation_key(template)
         data = _representations.get(key)
         if data is None:
-            data = self.get_serializer(template).data
+            data = dict(self.get_serializer(template).data)  # not the ReturnDict: it holds the request
             if len(_representations) >= 1024:
                 _representations.clear()
             _representations[key] = data
