@@ -11,6 +11,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from . import principals
+
 
 class Plan(models.TextChoices):
     FREE = "free", _("Free")
@@ -73,6 +75,24 @@ class User(AbstractUser):
     def get_short_name(self) -> str:
         return self.name or self.email
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        created = self._state.adding
+        super().save(*args, **kwargs)
+        # Signing in only stamps last_login: nothing an API caller's rights depend on.
+        if not created and set(kwargs.get("update_fields") or ()) != {"last_login"}:
+            self.forget_cached_principals()
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        self.forget_cached_principals()
+        return super().delete(*args, **kwargs)
+
+    def forget_cached_principals(self) -> None:
+        """Deactivation, a new password or deletion takes effect on the very next API request."""
+        if self.pk is None:
+            return
+        hashes = PersonalToken.objects.filter(user_id=self.pk).values_list("key_hash", flat=True)
+        principals.forget([principals.user_key(self.pk), *map(principals.token_key, hashes)])
+
 
 TOKEN_PREFIX = "pl_"
 
@@ -116,6 +136,16 @@ class PersonalToken(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        created = self._state.adding
+        super().save(*args, **kwargs)
+        if not created:
+            principals.forget([principals.token_key(self.key_hash)])
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        principals.forget([principals.token_key(self.key_hash)])
+        return super().delete(*args, **kwargs)
+
     @classmethod
     def issue(cls, user: User, name: str, expires_at: datetime | None = None) -> tuple[PersonalToken, str]:
         """Create a token; the raw value is returned once and never stored."""
@@ -134,8 +164,11 @@ class PersonalToken(models.Model):
             self.revoked_at = timezone.now()
             self.save(update_fields=["revoked_at"])
 
-    def touch(self) -> None:
-        """Record use, at most once a minute (not a write per request)."""
+    def touch(self) -> bool:
+        """Record use, at most once a minute (not a write per request); True if written."""
         now = timezone.now()
-        if self.last_used_at is None or now - self.last_used_at > timedelta(minutes=1):
-            PersonalToken.objects.filter(pk=self.pk).update(last_used_at=now)
+        if self.last_used_at is not None and now - self.last_used_at < timedelta(minutes=1):
+            return False
+        PersonalToken.objects.filter(pk=self.pk).update(last_used_at=now)
+        self.last_used_at = now
+        return True

@@ -156,7 +156,13 @@ class Job(models.Model):
             models.Index(fields=["owner", "-created_at"], name="job_owner_recent"),
             models.Index(fields=["session_key", "-created_at"], name="job_session_recent"),
             models.Index(fields=["status", "created_at"], name="job_status_age"),
-            models.Index(fields=["input_hash", "status", "-finished_at"], name="job_result_lookup"),
+            # reusable_result's lookup: only the originals, so many answers served from the
+            # cache for one input (each a succeeded job of the same hash) are not walked past.
+            models.Index(
+                fields=["input_hash", "-finished_at"],
+                condition=models.Q(status="succeeded", cached_from__isnull=True, leader__isnull=True),
+                name="job_reusable_result",
+            ),
         ]
         constraints = [
             # A retried API call with the same Idempotency-Key gets the same job.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -176,14 +176,24 @@ class StrictFieldsMixin:
 
 
 class SelectableFieldsMixin:
-    """``?fields=id,status`` returns only those fields."""
+    """``?fields=id,status`` returns only those fields; without it, all but ``default_omitted``."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        request = self.context.get("request") if hasattr(self, "context") else None  # type: ignore[attr-defined]
+    default_omitted: tuple[str, ...] = ()
+
+    @classmethod
+    def selected_fields(cls, request: Any, available: Iterable[str]) -> list[str]:
         wanted = request.query_params.get("fields") if request is not None else None
         if wanted:
             keep = {name.strip() for name in wanted.split(",") if name.strip()}
-            for name in list(self.fields):  # type: ignore[attr-defined]
-                if name not in keep:
-                    self.fields.pop(name)  # type: ignore[attr-defined]
+            return [name for name in available if name in keep]
+        return [name for name in available if name not in cls.default_omitted]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")  # type: ignore[attr-defined]
+        if request is None or getattr(self.context.get("view"), "swagger_fake_view", False):  # type: ignore[attr-defined]
+            return  # described (drf-spectacular), not rendered: every field
+        keep = set(self.selected_fields(request, list(self.fields)))  # type: ignore[attr-defined]
+        for name in list(self.fields):  # type: ignore[attr-defined]
+            if name not in keep:
+                self.fields.pop(name)  # type: ignore[attr-defined]

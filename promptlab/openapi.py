@@ -1,4 +1,11 @@
-"""OpenAPI post-processing: the one error envelope, documented on every operation."""
+"""OpenAPI post-processing: the one error envelope, documented on every operation, and
+examples for every path parameter and request body.
+
+The examples name real things: ``meeting-summary`` is a demo template every install
+has (``seed_demo``), so "Try it out" works as shown; the contract test creates the job
+and template they name, so schemathesis's examples phase exercises each operation on
+objects that exist, as their owner.
+"""
 
 from __future__ import annotations
 
@@ -71,4 +78,75 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
                     status,
                     {"description": description, "content": {"application/json": {"schema": reference}}},
                 )
+    return result
+
+
+EXAMPLE_SLUG = "meeting-summary"
+EXAMPLE_JOB_ID = "7d5e7a52-3c1b-4f0e-9a0d-5b7c2e8f1a64"
+EXAMPLE_TOKEN_ID = 1
+
+REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/api/v1/auth/register"): {
+        "email": "ana@example.com",
+        "name": "Ana",
+        "password": "a long passphrase 42",
+    },
+    ("post", "/api/v1/auth/token"): {"email": "ana@example.com", "password": "a long passphrase 42"},
+    ("post", "/api/v1/auth/token/refresh"): {"refresh": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…"},
+    ("post", "/api/v1/auth/tokens"): {"name": "nightly report", "expires_at": "2027-01-31T23:59:59Z"},
+    ("post", "/api/v1/templates"): {
+        "slug": "haiku",
+        "name": "Haiku",
+        "description": "Three lines about a topic.",
+        "visibility": "private",
+        "system_prompt": "You write haiku.",
+        "body": "Write a haiku about {{ topic }}.",
+        "parameters": [{"name": "topic", "type": "string", "label": "Topic", "max_length": 50}],
+        "model_settings": {
+            "provider": "offline",
+            "model": "offline-echo",
+            "temperature": "0.70",
+            "max_tokens": 256,
+        },
+    },
+    ("patch", "/api/v1/templates/{slug}"): {"description": "Notes in, a short summary out."},
+    ("post", "/api/v1/templates/{slug}/generate"): {
+        "inputs": {"notes": "Ana: ship on Friday. Bruno: write the tests first.", "max_bullets": 3}
+    },
+}
+
+
+def _path_example(path: str, name: str) -> Any:
+    if name == "slug":
+        return EXAMPLE_SLUG
+    if name == "id":
+        return EXAMPLE_JOB_ID if path.startswith("/api/v1/jobs/") else EXAMPLE_TOKEN_ID
+    return None
+
+
+# Components whose objects hold only the fields ``?fields=`` selects: none is required.
+SELECTABLE_COMPONENTS = ("JobListItem",)
+
+
+def add_examples(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    for path, path_item in result.get("paths", {}).items():
+        for method, operation in path_item.items():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path":
+                    if parameter["name"] == "id":  # the viewsets' querysets need a user to say
+                        jobs = path.startswith("/api/v1/jobs/")
+                        parameter["schema"] = (
+                            {"type": "string", "format": "uuid"} if jobs else {"type": "integer"}
+                        )
+                    example = _path_example(path, parameter["name"])
+                    if example is not None:
+                        parameter.setdefault("example", example)
+            body = REQUEST_EXAMPLES.get((method, path))
+            content = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is not None and content is not None:
+                content.setdefault("example", body)
+    for name in SELECTABLE_COMPONENTS:
+        component = result.get("components", {}).get("schemas", {}).get(name)
+        if component is not None:
+            component.pop("required", None)
     return result

@@ -61,12 +61,15 @@ def wait_until(predicate: Callable[[], Any], *, timeout: float = 20.0, interval:
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits() -> None:
-    """Rate-limit counters live in the shared cache; start every test with none."""
+    """Rate-limit counters and cached API principals live in the shared cache; start every
+    test with none."""
     from django.core.cache import cache
 
     if HAS_REDIS:
         client = cache._cache.get_client()  # type: ignore[attr-defined]
-        keys = list(client.scan_iter(match="*:rl:*", count=1000))
+        keys = [
+            key for pattern in ("*:rl:*", "*:auth:*") for key in client.scan_iter(match=pattern, count=1000)
+        ]
         if keys:
             client.delete(*keys)
     else:

@@ -104,6 +104,7 @@ ENDPOINTS: list[tuple[str, str, Any, int, int]] = [
     ("get", "/auth/tokens", None, 200, 200),
     ("post", "/auth/tokens", {"name": "ci"}, 201, 201),
     ("delete", "/templates/mine", None, 409, 404),  # it has a job: kept, not deleted
+    ("delete", "/auth/tokens/{token}", None, 204, 404),  # revoking twice is still a 204
 ]
 
 
@@ -119,6 +120,8 @@ def test_access_matrix(
     other_status: int,
 ) -> None:
     path = path.replace("{job}", str(owner_job.pk))
+    if "{token}" in path:
+        path = path.replace("{token}", str(PersonalToken.issue(owner_job.owner, "to revoke")[0].pk))
     for name in ("anonymous", "expired", "revoked"):
         assert_error(callers[name](client, method, path, body), 401, "not_authenticated")
     if path == "/templates" and method == "post":
@@ -470,6 +473,20 @@ def test_openapi_document_and_docs_are_served(client: Client) -> None:
         "/api/v1/auth/token",
     ):
         assert path in paths, sorted(paths)
+    # Both kinds of bearer token are described, and every operation says which it takes.
+    schemes = document["components"]["securitySchemes"]
+    assert {"jwtAuth", "personalToken"} <= set(schemes)
+    assert {"personalToken": []} in paths["/api/v1/jobs"]["get"]["security"]
+    # A list item holds what ?fields= selects, output included, so no field is required.
+    item = document["components"]["schemas"]["JobListItem"]
+    assert "output" in item["properties"] and "required" not in item
+    # Every path parameter and JSON body has an example.
+    for path, item in paths.items():
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                assert parameter["in"] != "path" or "example" in parameter, (method, path, parameter)
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            assert body is None or "example" in body, (method, path)
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
 
@@ -522,3 +539,57 @@ def test_session_auth_needs_csrf_for_writes(owner) -> None:
         headers={"X-CSRFToken": token},
     )
     assert allowed.status_code == 201
+
+
+def test_job_list_items_are_the_detail_without_output_unless_asked(
+    client: Client, callers, owner_job, private_template
+) -> None:
+    from decimal import Decimal
+
+    Job.objects.filter(pk=owner_job.pk).update(
+        status=JobStatus.FAILED, error_code="rate_limited", error_message="slow down", cost=Decimal("0.0012"),
+        started_at=timezone.now(), output="partial text",
+    )  # fmt: skip
+    detail = callers["owner"](client, "get", f"/jobs/{owner_job.pk}").json()
+    item = callers["owner"](client, "get", "/jobs").json()["results"][0]
+    assert "output" not in item
+    assert item == {key: value for key, value in detail.items() if key != "output"}
+    everything = ",".join(detail)
+    full = callers["owner"](client, "get", f"/jobs?fields={everything}").json()["results"][0]
+    assert full == detail and full["output"] == "partial text"
+    only_output = callers["owner"](client, "get", "/jobs?fields=id,output").json()["results"][0]
+    assert only_output == {"id": detail["id"], "output": "partial text"}
+
+
+def test_job_list_is_one_query_whatever_the_page_size(
+    client: Client, callers, owner, private_template
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from jobs.services import submit_generation
+
+    for n in range(12):
+        submit_generation(private_template.published_version, {"topic": f"t{n}", "count": 1}, owner=owner)
+    callers["owner_token"](client, "get", "/jobs")  # the caller is cached from here on
+    with CaptureQueriesContext(connection) as queries:
+        page = callers["owner_token"](client, "get", "/jobs?page_size=10").json()
+    assert len(page["results"]) == 10
+    assert len(queries) == 1, [q["sql"] for q in queries]
+
+
+def test_a_template_read_is_never_stale(client: Client, callers, private_template) -> None:
+    """Reads are remembered per process, keyed by everything they are made from."""
+    assert callers["owner"](client, "get", "/templates/mine").json()["description"] == ""
+    Template.objects.filter(pk=private_template.pk).update(description="Changed behind the API's back")
+    assert callers["owner"](client, "get", "/templates/mine").json()["description"] == (
+        "Changed behind the API's back"
+    )
+    private_template.refresh_from_db()
+    private_template.create_version(body="Now {{ topic }} only.", parameters=SIMPLE_SCHEMA[:1])
+    read = callers["owner"](client, "get", "/templates/mine").json()
+    assert read["body"] == "Now {{ topic }} only." and read["version"] == 2
+    owner = private_template.owner
+    owner.email = "renamed@example.com"
+    owner.save()
+    assert callers["owner"](client, "get", "/templates/mine").json()["owner"] == "renamed@example.com"

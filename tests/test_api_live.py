@@ -7,12 +7,15 @@ import io
 import json
 import runpy
 from contextlib import redirect_stderr, redirect_stdout
+from datetime import timedelta
 
 import httpx
 import pytest
 from django.core.management import call_command
+from django.test import Client
+from rest_framework_simplejwt.tokens import AccessToken
 
-from accounts.models import User
+from accounts.models import PersonalToken, User
 
 from .conftest import BASE_DIR
 
@@ -38,7 +41,6 @@ def test_documented_script_runs_a_template_and_streams_to_the_end(live_server_ur
 
 
 def test_api_event_stream_needs_the_owners_credentials(live_server_url) -> None:
-    from accounts.models import PersonalToken
     from jobs.models import Job
 
     call_command("seed_demo", stdout=io.StringIO())
@@ -54,6 +56,12 @@ def test_api_event_stream_needs_the_owners_credentials(live_server_url) -> None:
     assert started.status_code == 202, started.text
     events_url = live_server_url + started.json()["links"]["events"]
     assert httpx.get(events_url).status_code == 401
+    expired = AccessToken.for_user(owner)
+    expired.set_exp(lifetime=-timedelta(minutes=1))
+    assert httpx.get(events_url, headers={"Authorization": f"Bearer {expired}"}).status_code == 401
+    revoked, revoked_raw = PersonalToken.issue(owner, "old")
+    revoked.revoke()
+    assert httpx.get(events_url, headers={"Authorization": f"Bearer {revoked_raw}"}).status_code == 401
     assert httpx.get(events_url, headers={"Authorization": f"Bearer {other_raw}"}).status_code == 404
     text = []
     with httpx.stream(
@@ -69,3 +77,30 @@ def test_api_event_stream_needs_the_owners_credentials(live_server_url) -> None:
                 assert line[6:] == "succeeded"
                 break
     assert "".join(text) == Job.objects.get(pk=started.json()["id"]).output
+
+
+def test_a_token_revoked_here_is_refused_at_once_by_the_server_that_cached_it(live_server_url) -> None:
+    """The principal cache is shared: a revoke in one process reaches every other at once."""
+    user = User.objects.create_user("c@example.com", "a long passphrase 42")
+    token, raw = PersonalToken.issue(user, "script")
+    me = f"{live_server_url}/api/v1/auth/me"
+    for _ in range(3):  # now cached in the server's processes
+        assert httpx.get(me, headers={"Authorization": f"Bearer {raw}"}).status_code == 200
+    token.revoke()
+    assert httpx.get(me, headers={"Authorization": f"Bearer {raw}"}).status_code == 401
+
+
+def test_rate_limits_are_shared_between_processes(live_server_url) -> None:
+    """Attempts counted by the server's processes and by this one add up."""
+    User.objects.create_user("d@example.com", "a long passphrase 42")
+    wrong = {"email": "d@example.com", "password": "not it"}
+    for _ in range(6):
+        assert httpx.post(f"{live_server_url}/api/v1/auth/token", json=wrong).status_code == 401
+    here = Client()
+    statuses = [
+        here.post(
+            "/api/v1/auth/token", wrong, content_type="application/json", REMOTE_ADDR="203.0.113.9"
+        ).status_code
+        for _ in range(5)
+    ]
+    assert statuses[:4] == [401] * 4 and statuses[4] == 429, statuses

@@ -2,7 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.password_validation import (
+    MinimumLengthValidator,
+    get_default_password_validators,
+    validate_password,
+)
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -18,8 +22,18 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def _password_min_length() -> int | None:
+    """The length AUTH_PASSWORD_VALIDATORS demand, so the OpenAPI document says it too."""
+    for validator in get_default_password_validators():
+        if isinstance(validator, MinimumLengthValidator):
+            return validator.min_length
+    return None
+
+
 class RegisterSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    password = serializers.CharField(write_only=True, style={"input_type": "password"})
+    password = serializers.CharField(
+        write_only=True, style={"input_type": "password"}, min_length=_password_min_length()
+    )
 
     class Meta:
         model = User

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -21,7 +21,7 @@ from ..events import ApiEvents, event_stream_response
 from ..models import Job, JobStatus
 from ..services import cancel_job
 from ..streaming import streaming_enabled
-from .serializers import JobSerializer
+from .serializers import JobListItemSerializer, JobSerializer, list_columns, list_items
 
 FILTERS = [
     OpenApiParameter(
@@ -52,17 +52,34 @@ def _datetime(request: Request, name: str) -> datetime | None:
     return value
 
 
-@extend_schema(parameters=FILTERS)
+@extend_schema_view(
+    list=extend_schema(
+        parameters=FILTERS,
+        description=(
+            "Your jobs, newest first (cursor pagination). Each item has every field of a job but "
+            "its `output`, unless `?fields=` names the fields wanted (`output` included)."
+        ),
+    )
+)
 class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Your jobs, newest first (cursor pagination)."""
 
     serializer_class = JobSerializer
     pagination_class = NewestFirstCursorPagination
 
+    def get_serializer_class(self) -> Any:
+        return JobListItemSerializer if self.action == "list" else JobSerializer
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # Plain rows, not instances: see JobListItemSerializer.
+        fields = JobListItemSerializer.selected_fields(request, JobSerializer.Meta.fields)
+        page = self.paginate_queryset(self.get_queryset().values(*list_columns(fields)))
+        return self.get_paginated_response(list_items(page, fields))
+
     def get_queryset(self) -> Any:
-        jobs = Job.objects.filter(owner=self.request.user).select_related("template_version__template")
+        jobs = Job.objects.filter(owner=self.request.user)
         if self.action != "list":
-            return jobs
+            return jobs.select_related("template_version__template")
         status = self.request.query_params.get("status")
         if status is not None:
             if status not in JobStatus.values:

@@ -7,6 +7,7 @@ from django.db import IntegrityError
 from django.db.models import ProtectedError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import get_script_prefix
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -87,6 +88,17 @@ class TemplateViewSet(viewsets.ModelViewSet):
             .select_related("published_version", "owner")
             .order_by("name")
         )
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        template = self.get_object()
+        key = _representation_key(template)
+        data = _representations.get(key)
+        if data is None:
+            data = dict(self.get_serializer(template).data)  # not the ReturnDict: it holds the request
+            if len(_representations) >= 1024:
+                _representations.clear()
+            _representations[key] = data
+        return Response(data)
 
     def perform_destroy(self, instance: Template) -> None:
         try:
@@ -229,6 +241,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
         version = template.published_version
         if version is None:
             raise serializers.ValidationError({"template": [_("This template has no published version.")]})
+        version.template = template  # loaded already: spare submit_generation a query
         inputs = _validated_inputs(version, payload.validated_data["inputs"])
         try:
             job = submit_generation(
@@ -249,6 +262,19 @@ class TemplateViewSet(viewsets.ModelViewSet):
         return Response(
             JobSerializer(job, context=self.get_serializer_context()).data, status=status.HTTP_202_ACCEPTED
         )
+
+
+# Rendered templates, by everything that goes into the rendering: a changed row makes a
+# new key, so an entry is never stale (versions are immutable), only unused.
+_representations: dict[tuple[Any, ...], Any] = {}
+
+
+def _representation_key(template: Template) -> tuple[Any, ...]:
+    return (
+        *(getattr(template, field.attname) for field in Template._meta.concrete_fields),
+        template.owner.email if template.owner_id else None,
+        get_script_prefix(),
+    )
 
 
 def _validated_inputs(version: Any, raw: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,28 @@
+"""How the API's authentication classes appear in the OpenAPI document (drf-spectacular
+finds these extensions once this module is imported: AccountsConfig.ready)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class CachedUserJWTScheme(SimpleJWTScheme):
+    target_class = "accounts.authentication.CachedUserJWTAuthentication"
+
+
+class PersonalTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.PersonalTokenAuthentication"
+    name = "personalToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": (
+                "A personal API token (`pl_…`), created on the account page or with POST "
+                "auth/tokens: `Authorization: Bearer pl_…`."
+            ),
+        }

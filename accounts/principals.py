@@ -1,0 +1,52 @@
+"""A short-lived cache of authenticated principals (a personal token with its user, or a
+JWT's user), on the shared cache, so an API request does not query the database to
+learn who is calling.
+
+Changes that must take effect at once (a revoked or deleted token, a deactivated,
+deleted or re-passworded user) do not merely delete the entry: they leave a
+*tombstone* for the whole lifetime of an entry, and entries are only ever written with
+``cache.add``. A request that read the old row just before the change can therefore
+never put it back: its ``add`` either comes first (and the tombstone overwrites it) or
+finds the tombstone (and writes nothing). Expiry needs no invalidation: the cached
+token keeps its ``expires_at`` and is checked on every use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.cache import cache
+
+PRINCIPAL_CACHE_SECONDS = 60
+_TOMBSTONE = "stale"
+
+
+def token_key(key_hash: str) -> str:
+    return f"auth:token:{key_hash}"
+
+
+def user_key(user_id: Any) -> str:
+    return f"auth:user:{user_id}"
+
+
+def recall(key: str) -> Any:
+    """The cached principal, or None when absent or invalidated."""
+    value = cache.get(key)
+    return None if value is None or value == _TOMBSTONE else value
+
+
+def remember(key: str, value: Any, seconds: float = PRINCIPAL_CACHE_SECONDS) -> None:
+    # add, never set: see the module docstring.
+    if seconds > 0:
+        cache.add(key, value, min(int(seconds), PRINCIPAL_CACHE_SECONDS) or 1)
+
+
+def refresh(key: str, value: Any) -> None:
+    """Replace a live entry (e.g. a new last-used time); a tombstone stays."""
+    if recall(key) is not None:
+        cache.set(key, value, PRINCIPAL_CACHE_SECONDS)
+
+
+def forget(keys: Iterable[str]) -> None:
+    cache.set_many(dict.fromkeys(keys, _TOMBSTONE), PRINCIPAL_CACHE_SECONDS)
