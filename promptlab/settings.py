@@ -115,6 +115,9 @@ TEMPLATES = [
 DATABASE_URL = envstr("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Queues a process's writers in-process (see the module): SQLite's own busy
+    # wait polls, and many writers at once slowed to a crawl.
+    DATABASES["default"]["ENGINE"] = "promptlab.sqlite_backend"
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets the web process read while the worker writes output.
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",

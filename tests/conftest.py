@@ -119,7 +119,7 @@ def make_template(db: None) -> Callable[..., Template]:
 
 def _database_url() -> str:
     db = settings.DATABASES["default"]
-    if db["ENGINE"] == "django.db.backends.sqlite3":
+    if "sqlite" in db["ENGINE"]:
         return f"sqlite:///{db['NAME']}"
     from urllib.parse import quote
 

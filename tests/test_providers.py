@@ -225,10 +225,6 @@ def test_worker_killed_mid_job_still_ends_succeeded_once(client: Client, llm, wo
     assert Job.objects.count() == 1
 
 
-# On SQLite (the embedded default) this fails: some submissions error or some jobs
-# don't finish in time under 50-way write contention. Open in the issue note; the
-# production path (PostgreSQL) is tested here.
-@pytest.mark.needs_postgres
 def test_fifty_identical_submissions_make_one_provider_call(llm, worker, live_server_url) -> None:
     llm.script(per_chunk_delay(0.05))
     user = User.objects.create_user("many@example.com", "correct horse battery")
