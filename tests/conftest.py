@@ -255,6 +255,7 @@ def worker(
         PROVIDER_READ_TIMEOUT="2",
         PROVIDER_BREAKER_FAIL_MAX="5",
         PROVIDER_BREAKER_RESET_TIMEOUT="8",
+        JOB_LEASE_SECONDS="2",
     )
     yield process
     process.stop()

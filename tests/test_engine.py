@@ -140,6 +140,36 @@ def test_sweep_requeues_a_job_whose_worker_vanished(make_template, enqueued, set
     assert enqueued[-1] == str(job.id)
 
 
+def test_sweep_requeues_a_job_whose_lease_ran_out_long_before_the_time_limit(make_template, enqueued) -> None:
+    dead = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    alive = submit_generation(make_template(slug="other").published_version, INPUTS, session_key="s1")
+    dead_attempt, alive_attempt = dead.claim("task-1"), alive.claim("task-2")
+    # The worker running `dead` stopped renewing; the other keeps its lease.
+    Job.objects.filter(pk=dead.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert alive.renew_lease(alive_attempt)
+    assert sweep_stuck_jobs() == 1
+    dead.refresh_from_db()
+    alive.refresh_from_db()
+    assert dead.status == JobStatus.QUEUED and dead.attempt_log[-1]["code"] == "worker_lost"
+    assert alive.status == JobStatus.RUNNING
+    assert enqueued[-1] == str(dead.id)
+    # The presumed-dead worker, if it was only slow, can no longer write or renew.
+    assert not dead.renew_lease(dead_attempt)
+    assert not dead.save_progress(dead_attempt, "stale")
+
+
+def test_a_cancelled_attempts_usage_never_lands_on_a_later_attempt(make_template, enqueued) -> None:
+    job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    first = job.claim("task-1")
+    assert job.cancel()
+    assert job.record_partial_usage(
+        first, output="so far", input_tokens=7, output_tokens=2, cost=Decimal("0")
+    )
+    job.refresh_from_db()
+    assert (job.output, job.input_tokens, job.output_tokens) == ("so far", 7, 2)
+    assert not job.record_partial_usage(first + 1, output="other", input_tokens=1, output_tokens=1, cost=None)
+
+
 def test_sweep_fails_a_vanished_job_out_of_attempts(make_template, enqueued, settings) -> None:
     job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
     for _attempt in range(settings.JOB_MAX_ATTEMPTS):

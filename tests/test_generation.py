@@ -68,6 +68,10 @@ def test_job_cancelled_while_running_stops_and_keeps_what_was_spent(
     # The worker notices at its next flush, records what it produced, and stops.
     job = wait_until(lambda: Job.objects.filter(pk=job.pk, output_tokens__isnull=False).first())
     assert 0 < len(job.output) < len(expected_output(job))
+    # The tokens really spent: the whole prompt in, the tokens streamed out.
+    assert job.input_tokens == len(tokenize(job.prompt))
+    assert job.output_tokens == len(tokenize(job.output))
+    assert job.cost == 0
 
 
 @pytest.mark.needs_redis
