@@ -10,7 +10,6 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -208,8 +207,8 @@ def test_cancelling_a_running_job_stops_the_stream_and_keeps_tokens(client: Clie
     assert job.output_tokens is not None
 
 
-def _pool_process_calling(worker, port: int) -> int:  # type: ignore[no-untyped-def]
-    """The worker's pool process with a connection open to ``port``: the one running the job."""
+def _pool_process_calling(worker, client_port: int) -> int:  # type: ignore[no-untyped-def]
+    """The worker's pool process whose connection (from ``client_port``) made the provider call."""
     children = subprocess.run(["pgrep", "-P", str(worker.process.pid)], capture_output=True, text=True)
     for pid in children.stdout.split():
         sockets = set()
@@ -220,8 +219,8 @@ def _pool_process_calling(worker, port: int) -> int:  # type: ignore[no-untyped-
                     sockets.add(target[8:-1])
         for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
             fields = line.split()
-            remote_port, inode = int(fields[2].split(":")[1], 16), fields[9]
-            if remote_port == port and inode in sockets:
+            local_port, inode = int(fields[1].split(":")[1], 16), fields[9]
+            if local_port == client_port and inode in sockets:
                 return int(pid)
     raise AssertionError("no pool process is calling the provider")
 
@@ -238,7 +237,7 @@ def test_worker_killed_mid_job_still_ends_succeeded_once(client: Client, llm, wo
     # Only the process running the job: on the embedded broker's pool (shared
     # queue) the idle sibling holds the queue's lock, and killing it would
     # deadlock the pool itself, not just lose a job.
-    os.kill(_pool_process_calling(worker, urlsplit(llm.base_url).port), signal.SIGKILL)
+    os.kill(_pool_process_calling(worker, llm.calls[-1]["client_port"]), signal.SIGKILL)
 
     def swept_until_finished() -> Job | None:
         sweep_stuck_jobs()
