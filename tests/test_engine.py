@@ -79,6 +79,31 @@ def test_identical_submissions_while_running_follow_the_first(make_template, enq
     assert leader.active_key is None
 
 
+def test_a_twin_finishing_while_our_insert_waits_is_answered_from_its_result(
+    make_template, enqueued, monkeypatch
+) -> None:
+    """On PostgreSQL an insert colliding with a running twin's key waits for the twin's
+    transaction; when that transaction was the twin finishing, the insert goes through
+    although our cache lookup (made before) missed the result. It must not run again."""
+    from jobs import services
+
+    version = make_template().published_version
+    twin = submit_generation(version, INPUTS, session_key="s1")
+    finish(twin, "the answer")
+    real_lookup = services._answer_from_cache
+    calls: list[int] = []
+
+    def lookup(fields: dict) -> Job | None:
+        calls.append(1)
+        return None if len(calls) == 1 else real_lookup(fields)  # the first one came too early
+
+    monkeypatch.setattr(services, "_answer_from_cache", lookup)
+    job = submit_generation(version, INPUTS, session_key="s2")
+    assert job.cached_from == twin and job.output == "the answer"
+    assert enqueued == [str(twin.id)]
+    assert Job.objects.count() == 2
+
+
 def test_template_can_opt_out_of_sharing(make_template, enqueued) -> None:
     template = make_template()
     template.cache_results = False
