@@ -16,6 +16,8 @@ if __name__ == "__main__":
     subprocess.run([sys.executable, HERE / "engine.py"], check=True)
     if os.environ.get("REDIS_URL"):
         subprocess.run([sys.executable, HERE / "latency.py"], check=True)
+        subprocess.run([sys.executable, HERE / "ttft.py"], check=True)
+        subprocess.run([sys.executable, HERE / "sse_capacity.py"], check=True)
     else:
-        print("latency.py skipped: it measures the SSE path and needs REDIS_URL.")
+        print("latency.py, ttft.py and sse_capacity.py skipped: they measure SSE and need REDIS_URL.")
     subprocess.run([HERE / "cold_start.sh"], check=True)

@@ -1,7 +1,8 @@
 """The job event stream (Server-Sent Events), shared by the page and the API.
 
-The stream subscribes to the job's Redis channel *before* reading what exists
-(the output so far), so nothing falls in between; ``_OutputStream`` then makes
+The stream subscribes to the job's Redis channel (through the process's one
+shared subscriber, ``subscriber.py``) and only once Redis has confirmed it
+reads what exists (the output so far), so nothing falls in between; ``_OutputStream`` then makes
 sure no character is sent twice, across retries (``reset``) and reconnects
 (``Last-Event-ID``). Formatters decide how events look: escaped HTML for htmx
 on the job page, JSON for scripts.
@@ -9,22 +10,21 @@ on the job page, JSON for scripts.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connection
 from django.http import StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.html import escape
 
 from .models import TERMINAL_STATUSES, Job
-from .streaming import channel_name, decode, event_id, output_key, parse_event_id
+from .streaming import channel_name, event_id, output_key, parse_event_id
+from .subscriber import SubscriptionLost, shared_subscriber
 
 
 def sse(event: str, data: str, id_: str | None = None) -> bytes:
@@ -124,6 +124,11 @@ class _OutputStream:
         return sse("chunk", self.formatter.chunk(new), event_id(self.source_id, self.attempt, end))
 
 
+@sync_to_async
+def _release_database() -> None:
+    connection.close()
+
+
 async def _reload(job: Job) -> Job:
     return await Job.objects.select_related("template_version__template").aget(pk=job.pk)
 
@@ -131,18 +136,16 @@ async def _reload(job: Job) -> Job:
 async def _job_event_stream(
     job: Job, resume: tuple[str, int, int] | None, formatter: EventFormatter
 ) -> AsyncIterator[bytes]:
-    client = aioredis.Redis.from_url(settings.REDIS_URL)
-    pubsub = client.pubsub()
-    try:
-        yield b"retry: 1000\n\n"
-        await pubsub.subscribe(channel_name(job.leader_id or job.pk))
+    subscriber = shared_subscriber()
+    yield b"retry: 1000\n\n"
+    async with subscriber.listen(channel_name(job.leader_id or job.pk)) as events:
         job = await _reload(job)
         if job.is_terminal:
             source_id, attempt, backlog = job.pk, job.attempts, job.output
         else:
             source = job if job.leader_id is None else await Job.objects.aget(pk=job.leader_id)
             source_id, attempt = source.pk, source.attempts
-            stored = await client.get(output_key(source_id, attempt))
+            stored = await subscriber.client.get(output_key(source_id, attempt))
             backlog = stored.decode() if stored is not None else source.output
         stream = _OutputStream(source_id, attempt, formatter)
         yield stream.resume(resume)
@@ -151,15 +154,16 @@ async def _job_event_stream(
         if job.is_terminal:
             yield sse("done", job.status)
             return
+        # From here on events need no database: hand the connection back to the
+        # pool rather than hold one per open stream.
+        await _release_database()
         while True:
-            message = await pubsub.get_message(
-                ignore_subscribe_messages=True, timeout=settings.JOB_STREAM_KEEPALIVE
-            )
-            if message is None:
-                yield b": keep-alive\n\n"
-                continue
-            event: dict[str, Any] | None = decode(message)
+            try:
+                event: dict[str, Any] | None = await events.get(settings.JOB_STREAM_KEEPALIVE)
+            except SubscriptionLost:
+                return  # the client reconnects and resumes from its Last-Event-ID
             if event is None:
+                yield b": keep-alive\n\n"
                 continue
             if event["type"] == "reset" or event["attempt"] > stream.attempt:
                 yield stream.restart(event["attempt"])
@@ -181,11 +185,3 @@ async def _job_event_stream(
             elif event["type"] == "status":
                 job.status = event["status"]
                 yield sse("status", await formatter.status(job))
-    finally:
-        with contextlib.suppress(Exception):
-            await asyncio.shield(_close(pubsub, client))
-
-
-async def _close(pubsub: Any, client: aioredis.Redis) -> None:
-    await pubsub.aclose()
-    await client.aclose()

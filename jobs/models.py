@@ -145,6 +145,12 @@ class Job(models.Model):
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     first_token_at = models.DateTimeField(_("first token"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    lease_expires_at = models.DateTimeField(
+        _("worker lease until"),
+        null=True,
+        blank=True,
+        help_text=_("Renewed by the worker running the job; past it, the worker is presumed dead."),
+    )
 
     objects = JobQuerySet.as_manager()
 
@@ -237,6 +243,7 @@ class Job(models.Model):
                     attempts=F("attempts") + 1,
                     task_id=task_id,
                     output="",
+                    lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
                 )
             )
             if not updated:
@@ -247,6 +254,11 @@ class Job(models.Model):
 
     def _owned(self, attempt: int) -> models.QuerySet[Job]:
         return Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING, attempts=attempt)
+
+    def renew_lease(self, attempt: int) -> bool:
+        """The worker running this attempt is alive; False once the job is no longer its."""
+        until = timezone.now() + timedelta(seconds=settings.JOB_LEASE_SECONDS)
+        return bool(self._owned(attempt).update(lease_expires_at=until))
 
     def save_progress(self, attempt: int, output: str, *, first_token: bool = False) -> bool:
         """Persist partial output; False if the job is no longer this attempt's (cancelled)."""
@@ -357,11 +369,23 @@ class Job(models.Model):
         return successor
 
     def record_partial_usage(
-        self, *, output: str, input_tokens: int | None, output_tokens: int | None
-    ) -> None:
-        """After a cancel: keep the text and tokens spent so far."""
-        Job.objects.filter(pk=self.pk).update(
-            output=output, input_tokens=input_tokens, output_tokens=output_tokens
+        self,
+        attempt: int,
+        *,
+        output: str,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        cost: Decimal | None,
+    ) -> bool:
+        """After a cancel of this attempt: keep the text and tokens spent so far.
+
+        False if the job was not cancelled during this attempt (it was taken
+        over by a new attempt, whose row this must not touch).
+        """
+        return bool(
+            Job.objects.filter(pk=self.pk, status=JobStatus.CANCELLED, attempts=attempt).update(
+                output=output, input_tokens=input_tokens, output_tokens=output_tokens, cost=cost
+            )
         )
 
 

@@ -90,10 +90,16 @@ def submit_generation(
             return job
         try:
             return _create_leader(fields, active_key=fields["input_hash"])
+        except _TwinFinished:
+            continue  # answered from its result on the next turn
         except IntegrityError:
             if job := _follow_running_twin(fields):
                 return job
     return _create_leader(fields, active_key=None)
+
+
+class _TwinFinished(Exception):
+    """A twin succeeded while our insert waited on its running key."""
 
 
 def _answer_from_cache(fields: dict[str, Any]) -> Job | None:
@@ -125,6 +131,12 @@ def _follow_running_twin(fields: dict[str, Any]) -> Job | None:
 def _create_leader(fields: dict[str, Any], *, active_key: str | None) -> Job:
     with transaction.atomic():
         job = Job.objects.create(**fields, active_key=active_key)
+        # PostgreSQL makes an insert that collides with a running twin's key wait
+        # for the twin's transaction; if that one was the twin finishing (which
+        # frees the key), the insert succeeds after our cache lookup missed the
+        # result. Look again, now that the result is visible: roll back, use it.
+        if active_key is not None and Job.objects.reusable_result(active_key, settings.JOB_CACHE_TTL):
+            raise _TwinFinished
         transaction.on_commit(lambda: enqueue_job(job))
     if job.status == JobStatus.FAILED:  # the queue refused it (on_commit ran already)
         raise SubmissionError(job.error_text, code=job.error_code)

@@ -84,12 +84,6 @@ def publish_status(job_id: object, attempt: int, status: str, *, terminal: bool 
     JobPublisher(job_id, attempt).status(status, terminal=terminal)
 
 
-def decode(message: dict[str, Any]) -> dict[str, Any] | None:
-    if message.get("type") != "message":
-        return None
-    return json.loads(message["data"])
-
-
 def event_id(source: object, attempt: int, offset: int) -> str:
     """Where a stream stands: whose output (a job id prefix), which attempt, how far."""
     return f"{str(source)[:8]}-{attempt}-{offset}"

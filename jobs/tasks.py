@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import UUID
 
@@ -10,13 +13,15 @@ import pybreaker
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from promptlab.heartbeat import record_worker_heartbeat
 
 from .circuit import breaker_for
 from .models import Job, JobStatus, price_of
-from .providers import GenerationRequest, ProviderError, TextDelta, Usage, get_provider
+from .providers import GenerationRequest, ProviderError, StreamEvent, TextDelta, Usage, get_provider
 from .streaming import JobPublisher
 
 logger = logging.getLogger(__name__)
@@ -43,11 +48,17 @@ def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
     attempt = job.claim(self.request.id or "")
     if attempt is None:
         return  # cancelled, finished, following another job, or taken by another worker
+    with _LeaseKeeper(job, attempt):
+        _run_attempt(job, attempt)
+
+
+def _run_attempt(job: Job, attempt: int) -> None:
     publisher = JobPublisher(job.id, attempt)
     publisher.reset()
     publisher.status(JobStatus.RUNNING)
 
-    parts: list[str] = []
+    progress = _Progress()
+    parts = progress.parts
     usage: Usage | None = None
     try:
         provider = get_provider(job.provider)
@@ -59,10 +70,17 @@ def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
             max_tokens=job.template_version.max_tokens,
         )
         with breaker_for(job.provider).calling():
-            usage = _stream_into(job, attempt, provider.stream(request), parts, publisher)
+            usage = _stream_into(job, attempt, provider.stream(request), progress, publisher)
     except _Cancelled:
-        job.record_partial_usage(output="".join(parts), input_tokens=None, output_tokens=len(parts))
-        publisher.status(JobStatus.CANCELLED, terminal=True)
+        input_tokens, output_tokens = progress.tokens_so_far()
+        if job.record_partial_usage(
+            attempt,
+            output="".join(parts),
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost=price_of(job.provider, job.model, input_tokens, output_tokens),
+        ):
+            publisher.status(JobStatus.CANCELLED, terminal=True)
         return
     except pybreaker.CircuitBreakerError:
         job.mark_failed(attempt, code="provider_unavailable", message="", output="")
@@ -93,19 +111,80 @@ def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
 
 
 class _Cancelled(Exception):
-    pass
+    """The attempt no longer owns the job: cancelled, or taken over by a new attempt."""
 
 
-def _stream_into(job: Job, attempt: int, events, parts: list[str], publisher: JobPublisher) -> Usage | None:  # type: ignore[no-untyped-def]
+class _LeaseKeeper:
+    """Renews the job's lease from a thread while the attempt runs.
+
+    A thread, not the event loop, because a provider may be silent for long
+    (a slow first token) and the lease must still be renewed. When the worker
+    process dies the renewals stop, the lease runs out, and the beat sweep
+    runs the job again within seconds (on every broker, the filesystem one
+    included, which does not redeliver a dead worker's message).
+    """
+
+    def __init__(self, job: Job, attempt: int) -> None:
+        self.job, self.attempt = job, attempt
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"lease-{job.pk}", daemon=True)
+
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _renew(self) -> None:
+        interval = settings.JOB_LEASE_SECONDS / 3
+        try:
+            while not self._stop.wait(interval):
+                try:
+                    if not self.job.renew_lease(self.attempt):
+                        return  # finished, cancelled or taken over
+                except Exception:
+                    logger.exception("could not renew the lease of job %s", self.job.pk)
+        finally:
+            connection.close()  # this thread's own database connection
+
+
+@dataclass
+class _Progress:
+    """What an attempt has produced and spent so far."""
+
+    parts: list[str] = field(default_factory=list)
+    usage: Usage | None = None  # the latest the provider reported (maybe partial)
+    counted_tokens: int | None = None  # output tokens of deltas that said how many
+
+    def add(self, delta: TextDelta) -> None:
+        self.parts.append(delta.text)
+        if delta.tokens is not None:
+            self.counted_tokens = (self.counted_tokens or 0) + delta.tokens
+
+    def tokens_so_far(self) -> tuple[int | None, int | None]:
+        """Input and output tokens spent, as far as the provider told us (None: unknown)."""
+        reported = self.usage.output_tokens if self.usage else None
+        known = [n for n in (reported, self.counted_tokens) if n is not None]
+        return (self.usage.input_tokens if self.usage else None), (max(known) if known else None)
+
+
+def _stream_into(
+    job: Job, attempt: int, events: Iterator[StreamEvent], progress: _Progress, publisher: JobPublisher
+) -> Usage | None:
     usage: Usage | None = None
+    parts = progress.parts
     offset = 0
     last_flush = time.monotonic()
     for event in events:
         if isinstance(event, Usage):
-            usage = event
+            progress.usage = event
+            if not event.partial:
+                usage = event
             continue
         assert isinstance(event, TextDelta)
-        parts.append(event.text)
+        progress.add(event)
         publisher.chunk(offset, event.text)
         offset += len(event.text)
         first = len(parts) == 1
@@ -134,16 +213,19 @@ def _handle_provider_error(
 def sweep_stuck_jobs() -> int:
     """Find jobs no worker will finish, and re-queue them or fail them with a reason.
 
-    A running job past its hard time limit lost its worker (a kill, a lost
-    connection); a queued job that waited far longer than any retry delay lost
-    its message. Either is run again while attempts remain.
+    A running job whose lease ran out (its worker stopped renewing it: killed,
+    or cut off) or that is past its hard time limit lost its worker; a queued
+    job that waited far longer than any retry delay lost its message. Either
+    is run again while attempts remain. Re-queueing is fenced by the attempt,
+    so a worker presumed dead that is in fact alive can't write over the new run.
     """
     record_worker_heartbeat()
     now = timezone.now()
     limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     stale_queue = timedelta(seconds=settings.JOB_QUEUE_STALE_AFTER)
+    lost_worker = Q(lease_expires_at__lt=now) | Q(started_at__lt=now - limit)
     stuck = Job.objects.filter(leader__isnull=True).filter(
-        status=JobStatus.RUNNING, started_at__lt=now - limit
+        lost_worker, status=JobStatus.RUNNING
     ) | Job.objects.filter(leader__isnull=True, status=JobStatus.QUEUED, created_at__lt=now - stale_queue)
     handled = 0
     for job in stuck.order_by("created_at")[:500]:

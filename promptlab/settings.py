@@ -115,6 +115,9 @@ TEMPLATES = [
 DATABASE_URL = envstr("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Queues a process's writers in-process (see the module): SQLite's own busy
+    # wait polls, and many writers at once slowed to a crawl.
+    DATABASES["default"]["ENGINE"] = "promptlab.sqlite_backend"
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets the web process read while the worker writes output.
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
@@ -185,7 +188,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-jobs": {
         "task": "jobs.tasks.sweep_stuck_jobs",
-        "schedule": envfloat("JOB_SWEEP_INTERVAL", 60.0),
+        "schedule": envfloat("JOB_SWEEP_INTERVAL", 10.0),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -198,6 +201,9 @@ JOB_CACHE_TTL = envint("JOB_CACHE_TTL", 3600)
 JOB_MAX_ATTEMPTS = envint("JOB_MAX_ATTEMPTS", 3)
 JOB_RETRY_DELAYS = tuple(float(d) for d in envlist("JOB_RETRY_DELAYS", "1,3,10"))
 JOB_QUEUE_STALE_AFTER = envint("JOB_QUEUE_STALE_AFTER", 900)
+# A running job's lease, renewed by its worker every third of it: a job whose
+# lease ran out lost its worker, and the sweep runs it again.
+JOB_LEASE_SECONDS = envfloat("JOB_LEASE_SECONDS", 30.0)
 PROVIDER_CONNECT_TIMEOUT = envfloat("PROVIDER_CONNECT_TIMEOUT", 5.0)
 PROVIDER_READ_TIMEOUT = envfloat("PROVIDER_READ_TIMEOUT", 60.0)
 PROVIDER_BREAKER_FAIL_MAX = envint("PROVIDER_BREAKER_FAIL_MAX", 5)

@@ -122,7 +122,7 @@ def make_template(db: None) -> Callable[..., Template]:
 
 def _database_url() -> str:
     db = settings.DATABASES["default"]
-    if db["ENGINE"] == "django.db.backends.sqlite3":
+    if "sqlite" in db["ENGINE"]:
         return f"sqlite:///{db['NAME']}"
     from urllib.parse import quote
 
@@ -258,6 +258,7 @@ def worker(
         PROVIDER_READ_TIMEOUT="2",
         PROVIDER_BREAKER_FAIL_MAX="5",
         PROVIDER_BREAKER_RESET_TIMEOUT="8",
+        JOB_LEASE_SECONDS="2",
     )
     yield process
     process.stop()

@@ -79,6 +79,31 @@ def test_identical_submissions_while_running_follow_the_first(make_template, enq
     assert leader.active_key is None
 
 
+def test_a_twin_finishing_while_our_insert_waits_is_answered_from_its_result(
+    make_template, enqueued, monkeypatch
+) -> None:
+    """On PostgreSQL an insert colliding with a running twin's key waits for the twin's
+    transaction; when that transaction was the twin finishing, the insert goes through
+    although our cache lookup (made before) missed the result. It must not run again."""
+    from jobs import services
+
+    version = make_template().published_version
+    twin = submit_generation(version, INPUTS, session_key="s1")
+    finish(twin, "the answer")
+    real_lookup = services._answer_from_cache
+    calls: list[int] = []
+
+    def lookup(fields: dict) -> Job | None:
+        calls.append(1)
+        return None if len(calls) == 1 else real_lookup(fields)  # the first one came too early
+
+    monkeypatch.setattr(services, "_answer_from_cache", lookup)
+    job = submit_generation(version, INPUTS, session_key="s2")
+    assert job.cached_from == twin and job.output == "the answer"
+    assert enqueued == [str(twin.id)]
+    assert Job.objects.count() == 2
+
+
 def test_template_can_opt_out_of_sharing(make_template, enqueued) -> None:
     template = make_template()
     template.cache_results = False
@@ -138,6 +163,36 @@ def test_sweep_requeues_a_job_whose_worker_vanished(make_template, enqueued, set
     assert job.status == JobStatus.QUEUED
     assert job.attempt_log[-1]["code"] == "worker_lost"
     assert enqueued[-1] == str(job.id)
+
+
+def test_sweep_requeues_a_job_whose_lease_ran_out_long_before_the_time_limit(make_template, enqueued) -> None:
+    dead = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    alive = submit_generation(make_template(slug="other").published_version, INPUTS, session_key="s1")
+    dead_attempt, alive_attempt = dead.claim("task-1"), alive.claim("task-2")
+    # The worker running `dead` stopped renewing; the other keeps its lease.
+    Job.objects.filter(pk=dead.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert alive.renew_lease(alive_attempt)
+    assert sweep_stuck_jobs() == 1
+    dead.refresh_from_db()
+    alive.refresh_from_db()
+    assert dead.status == JobStatus.QUEUED and dead.attempt_log[-1]["code"] == "worker_lost"
+    assert alive.status == JobStatus.RUNNING
+    assert enqueued[-1] == str(dead.id)
+    # The presumed-dead worker, if it was only slow, can no longer write or renew.
+    assert not dead.renew_lease(dead_attempt)
+    assert not dead.save_progress(dead_attempt, "stale")
+
+
+def test_a_cancelled_attempts_usage_never_lands_on_a_later_attempt(make_template, enqueued) -> None:
+    job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    first = job.claim("task-1")
+    assert job.cancel()
+    assert job.record_partial_usage(
+        first, output="so far", input_tokens=7, output_tokens=2, cost=Decimal("0")
+    )
+    job.refresh_from_db()
+    assert (job.output, job.input_tokens, job.output_tokens) == ("so far", 7, 2)
+    assert not job.record_partial_usage(first + 1, output="other", input_tokens=1, output_tokens=1, cost=None)
 
 
 def test_sweep_fails_a_vanished_job_out_of_attempts(make_template, enqueued, settings) -> None:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
+import redis
+from django.conf import settings
 from django.test import Client
 
 from jobs.models import Job, JobStatus
 from jobs.providers import GenerationRequest
 from jobs.providers.offline import OfflineProvider, tokenize
+from jobs.streaming import channel_name
 
-from .conftest import wait_until
+from .conftest import DEFAULT_REPLY, wait_until
+from .fakes.llm_server import Behaviour
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,6 +69,10 @@ def test_job_cancelled_while_running_stops_and_keeps_what_was_spent(
     # The worker notices at its next flush, records what it produced, and stops.
     job = wait_until(lambda: Job.objects.filter(pk=job.pk, output_tokens__isnull=False).first())
     assert 0 < len(job.output) < len(expected_output(job))
+    # The tokens really spent: the whole prompt in, the tokens streamed out.
+    assert job.input_tokens == len(tokenize(job.prompt))
+    assert job.output_tokens == len(tokenize(job.output))
+    assert job.cost == 0
 
 
 @pytest.mark.needs_redis
@@ -107,6 +120,81 @@ def test_event_stream_is_404_for_another_user(
     )
     assert response.status_code == 404
     assert httpx.get(f"{live_server_url}/jobs/{job.pk}/events/").status_code == 404
+
+
+@pytest.mark.needs_redis
+def test_many_streams_share_one_redis_subscription_and_each_gets_everything_once(
+    client: Client, owner, llm, live_server_url
+) -> None:
+    from .test_providers import provider_template
+
+    # Both jobs stay running while the streams open, then stream their chunks.
+    slow = Behaviour(first_token_delay=4.0, chunk_delay=0.1)
+    llm.script(slow, slow)
+    client.force_login(owner)
+    template = provider_template("anthropic")
+    for topic in ("sea", "snow"):
+        client.post(template.get_absolute_url(), {"topic": topic, "count": "2"})
+    jobs = list(Job.objects.order_by("created_at"))
+    assert len(jobs) == 2
+    cookie = client.cookies["sessionid"].value
+    per_job = 15
+    redis_client = redis.Redis.from_url(settings.REDIS_URL)
+    channels = [channel_name(job.pk) for job in jobs]
+
+    async def one_stream(http: httpx.AsyncClient, job: Job, opened: asyncio.Event) -> str:
+        text = []
+        headers = {"Accept": "text/event-stream"}
+        async with http.stream("GET", f"/jobs/{job.pk}/events/", headers=headers) as r:
+            assert r.status_code == 200
+            name = ""
+            async for line in r.aiter_lines():
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: ") and name == "chunk":
+                    text.append(line[6:])
+                elif line.startswith("data: ") and name == "status":
+                    opened.set()
+                elif line.startswith("data: ") and name == "done":
+                    break
+        return html_unescape("".join(text))
+
+    async def main() -> tuple[list[str], list[tuple[int, int]], list[dict[str, str]]]:
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(
+            base_url=live_server_url, cookies={"sessionid": cookie}, timeout=60, limits=limits
+        ) as http:
+            opened = [asyncio.Event() for _ in range(per_job * len(jobs))]
+            tasks = [
+                asyncio.create_task(one_stream(http, jobs[n % len(jobs)], opened[n]))
+                for n in range(per_job * len(jobs))
+            ]
+
+            await asyncio.wait_for(asyncio.gather(*(event.wait() for event in opened)), 30)
+            # Every stream is open and subscribed while both jobs still run.
+            numsub = redis_client.pubsub_numsub(*channels)
+            subscribers = _stream_subscribers(redis_client)
+            texts = await asyncio.gather(*tasks)
+        return texts, numsub, subscribers
+
+    # A thread of its own: the browser tests' Playwright keeps an event loop in this one.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        texts, numsub, subscribers = thread.submit(asyncio.run, main()).result()
+    assert [count for _, count in numsub] == [1, 1]
+    assert len(subscribers) == 1 and subscribers[0]["sub"] == "2", subscribers
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.status == JobStatus.SUCCEEDED
+    expected = [jobs[n % len(jobs)].output for n in range(per_job * len(jobs))]
+    assert texts == expected
+    assert all(text == DEFAULT_REPLY for text in texts)
+
+
+def _stream_subscribers(client: redis.Redis) -> list[dict[str, str]]:
+    """The shared-subscriber connections (CLIENT LIST entries) of our own stream server."""
+    children = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True, text=True).stdout
+    names = {f"promptlab-streams-{pid}" for pid in children.split()}
+    return [entry for entry in client.client_list() if entry.get("name") in names]
 
 
 def html_unescape(text: str) -> str:

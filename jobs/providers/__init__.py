@@ -1,6 +1,8 @@
 """LLM providers behind one small interface.
 
-A provider streams ``TextDelta`` events and ends with one ``Usage`` event. It
+A provider streams ``TextDelta`` events and ends with one ``Usage`` event; it
+may report usage known earlier as ``Usage(partial=True)`` (Anthropic's input
+tokens at the start, for instance), so a cancelled job records what it spent. It
 raises ``ProviderError`` for every failure, saying whether a retry may help
 (and, when the provider said so, after how long).
 
@@ -29,12 +31,14 @@ class GenerationRequest:
 @dataclass(frozen=True)
 class TextDelta:
     text: str
+    tokens: int | None = None  # how many tokens this text is, when the provider knows
 
 
 @dataclass(frozen=True)
 class Usage:
     input_tokens: int
     output_tokens: int
+    partial: bool = False  # so far, not the final count
 
 
 StreamEvent = TextDelta | Usage

@@ -53,6 +53,7 @@ class AnthropicProvider:
                 if event.type == "message_start":
                     input_tokens = event.message.usage.input_tokens or 0
                     output_tokens = event.message.usage.output_tokens or 0
+                    yield Usage(input_tokens=input_tokens, output_tokens=output_tokens, partial=True)
                 elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                     yield TextDelta(event.delta.text)
                 elif event.type == "message_delta":

@@ -52,11 +52,10 @@ class OfflineProvider:
 
     def stream(self, request: GenerationRequest) -> Iterator[StreamEvent]:
         tokens = tokenize(self.answer(request))[: request.max_tokens]
+        input_tokens = len(tokenize(request.system_prompt)) + len(tokenize(request.prompt))
+        yield Usage(input_tokens=input_tokens, output_tokens=0, partial=True)
         for token in tokens:
             if self.delay:
                 time.sleep(self.delay)
-            yield TextDelta(token)
-        yield Usage(
-            input_tokens=len(tokenize(request.system_prompt)) + len(tokenize(request.prompt)),
-            output_tokens=len(tokens),
-        )
+            yield TextDelta(token, tokens=1)
+        yield Usage(input_tokens=input_tokens, output_tokens=len(tokens))

@@ -400,7 +400,8 @@ class _Handler(BaseHTTPRequestHandler):
         provider: Provider | None = {ANTHROPIC_PATH: "anthropic", OPENAI_PATH: "openai"}.get(path)
         try:
             body = self._read_json()
-            fake._record_call(path, {k.lower(): v for k, v in self.headers.items()}, body)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            fake._record_call(path, headers, body, client_port=self.client_address[1])
             if provider is None:
                 self._send_error(
                     "anthropic" if path.startswith("/v1/messages") else "openai",
@@ -672,9 +673,9 @@ class FakeLLMServer:
 
     # -- used by the handler ---------------------------------------------------------------------
 
-    def _record_call(self, path: str, headers: dict[str, str], body: object) -> None:
+    def _record_call(self, path: str, headers: dict[str, str], body: object, client_port: int = 0) -> None:
         with self._lock:
-            self._calls.append({"path": path, "headers": headers, "body": body})
+            self._calls.append({"path": path, "headers": headers, "body": body, "client_port": client_port})
 
     def _next_behaviour(self) -> Behaviour:
         with self._lock:
