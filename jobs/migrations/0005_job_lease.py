@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0003_job_idempotency_key_job_unique_idempotency_key"),
+        ("jobs", "0004_job_reusable_result_index"),
     ]
 
     operations = [
