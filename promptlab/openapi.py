@@ -109,6 +109,13 @@ REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
             "max_tokens": 256,
         },
     },
+    ("post", "/api/v1/templates/import"): {
+        "format": "promptlab",
+        "content": (
+            "---\nslug: standup\nname: Stand-up\nparameters:\n"
+            "  - {name: notes, type: text, label: Notes}\n---\nSummarise: {{ notes }}\n"
+        ),
+    },
     ("patch", "/api/v1/templates/{slug}"): {"description": "Notes in, a short summary out."},
     ("post", "/api/v1/templates/{slug}/generate"): {
         "inputs": {"notes": "Ana: ship on Friday. Bruno: write the tests first.", "max_bullets": 3}
