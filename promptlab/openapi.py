@@ -108,6 +108,12 @@ REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
             "temperature": "0.70",
             "max_tokens": 256,
         },
+        "theme": {
+            "primary": "#0b5394",
+            "primary_text": "#ffffff",
+            "background": "#fffdf5",
+            "text": "#222222",
+        },
     },
     ("post", "/api/v1/templates/import"): {
         "format": "promptlab",
@@ -117,6 +123,15 @@ REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         ),
     },
     ("patch", "/api/v1/templates/{slug}"): {"description": "Notes in, a short summary out."},
+    ("post", "/api/v1/templates/import"): {
+        "format": "prompd",
+        "content": (
+            "---\nname: Limerick\nparameters:\n  - name: topic\n    type: string\n    required: true\n"
+            "---\nWrite a limerick about {{ topic }}.\n"
+        ),
+        "slug": "limerick",
+        "visibility": "private",
+    },
     ("post", "/api/v1/templates/{slug}/generate"): {
         "inputs": {"notes": "Ana: ship on Friday. Bruno: write the tests first.", "max_bullets": 3}
     },

@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .forms import parameter_fields_html, parameter_form_class
 from .models import CONTENT_FIELDS, Template, TemplateVersion, ThemeLogo
-from .schema import ParameterSchema, SchemaError
+from .schema import ParameterSchema, SchemaError, parameter_warnings
 from .theme import COLOUR_KEYS, FONT_STACKS, ThemeError, parse_theme
 
 SCHEMA_FORMATS = (("yaml", "YAML"), ("json", "JSON"))
@@ -286,20 +286,43 @@ def preview_language(request: HttpRequest) -> str:
 
 
 def initial_preview(form: VersionForm) -> dict[str, Any]:
-    parameters = form.base.parameters if form.base is not None else []
-    return render_preview(parameters, [], get_language() or "en")
+    base = form.base
+    if base is None:
+        return render_preview([], [], get_language() or "en")
+    return render_preview(
+        base.parameters, [], get_language() or "en", sources=(base.body, base.system_prompt)
+    )
 
 
 def preview_context(request: HttpRequest, form: VersionForm) -> dict[str, Any]:
-    text = request.POST.get(form.add_prefix("schema"), "")
-    fmt = request.POST.get(form.add_prefix("schema_format"), "yaml")
-    parameters, problems = parse_schema_text(text, "json" if fmt == "json" else "yaml")
-    return render_preview(parameters, problems, preview_language(request))
+    return posted_preview(request, form.prefix or "")
 
 
-def render_preview(parameters: list[Any], problems: list[str], language: str) -> dict[str, Any]:
+def posted_preview(request: HttpRequest, prefix: str) -> dict[str, Any]:
+    """The preview of the schema, body and system prompt posted under ``prefix``."""
+
+    def posted(name: str) -> str:
+        return request.POST.get(f"{prefix}-{name}" if prefix else name, "")
+
+    fmt = posted("schema_format")
+    parameters, problems = parse_schema_text(posted("schema"), "json" if fmt == "json" else "yaml")
+    sources = (posted("body"), posted("system_prompt"))
+    return render_preview(parameters, problems, preview_language(request), sources=sources)
+
+
+def save_warnings(version: TemplateVersion) -> list[str]:
+    """What to tell the author after a save: the parameters the prompt never uses."""
+    return parameter_warnings(version.schema, version.body, version.system_prompt)
+
+
+def render_preview(
+    parameters: list[Any], problems: list[str], language: str, *, sources: tuple[str, ...] = ()
+) -> dict[str, Any]:
     fields_html = ""
+    warnings: list[str] = []
     if not problems:
+        if any(sources):
+            warnings = parameter_warnings(parameters, *sources)
         # An unsaved version: the form layer keys everything by the schema's content.
         draft = TemplateVersion(parameters=parameters)
         with translation.override(language):
@@ -307,6 +330,7 @@ def render_preview(parameters: list[Any], problems: list[str], language: str) ->
             fields_html = parameter_fields_html(draft, language, form)
     return {
         "preview_problems": problems,
+        "preview_warnings": warnings,
         "preview_fields_html": fields_html,
         "preview_language": language,
         "preview_languages": PREVIEW_LANGUAGES,

@@ -18,6 +18,7 @@ urlpatterns += [
     path("t/<slug:slug>/v<int:number>/preview/", version_views.preview_version, name="preview"),
     path("t/<slug:slug>/v<int:number>/publish/", version_views.publish_version, name="publish"),
     path("t/<slug:slug>/history/", version_views.template_history, name="history"),
+    path("t/<slug:slug>/export/", version_views.export_file, name="export"),
     path("t/<slug:slug>/edit/", version_views.edit_template, name="edit"),
     path("templates/mine/", version_views.my_templates, name="mine"),
     path("templates/new/", version_views.create_template, name="create"),

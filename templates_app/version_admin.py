@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .editor import VersionForm, initial_preview, preview_context, same_content
+from .editor import VersionForm, initial_preview, preview_context, same_content, save_warnings
 from .models import Template, ThemeLogo
 
 
@@ -71,6 +71,8 @@ class TemplateEditorAdminMixin:
                 else:
                     version = template.create_version(author=request.user, publish=publish, **content)
                     messages.success(request, _("Saved version %(number)d.") % {"number": version.number})
+                    for warning in save_warnings(version):
+                        messages.warning(request, _("Warning: %(warning)s") % {"warning": warning})
                 return HttpResponseRedirect(
                     reverse("admin:templates_app_template_change", args=[template.pk])
                 )

@@ -3,6 +3,8 @@ publish and roll back, history, and the template editor with its live preview.""
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -18,12 +20,13 @@ from .editor import (
     TemplateMetaForm,
     VersionForm,
     initial_preview,
-    parse_schema_text,
+    posted_preview,
     preview_context,
-    preview_language,
-    render_preview,
     same_content,
+    save_warnings,
 )
+from .formats import DEFAULT_FORMAT, FORMATS, FormatError
+from .formats.service import export_template
 from .forms import parameter_fields_html, parameter_form_class
 from .history import version_diff
 from .models import Template, TemplateVersion, ThemeLogo
@@ -131,7 +134,56 @@ def template_history(request: HttpRequest, slug: str) -> HttpResponse:
         for index, version in enumerate(versions)
     ]
     entries.reverse()
-    return render(request, "templates_app/history.html", {"template": template, "entries": entries})
+    return render(
+        request,
+        "templates_app/history.html",
+        {"template": template, "entries": entries, "exports": _export_offers(template)},
+    )
+
+
+def _export_offers(template: Template) -> list[dict[str, object]]:
+    """Each format's download of the published version, with what that format can't hold."""
+    if template.published_version is None:
+        return []
+    offers = []
+    for name in FORMATS:
+        try:
+            warnings = export_template(template, name).warnings
+        except FormatError as exc:
+            warnings = exc.errors
+        offers.append({"format": name, "label": FORMATS[name].LABEL, "warnings": warnings})
+    return offers
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def export_file(request: HttpRequest, slug: str) -> HttpResponse:
+    """The published version as a file: the API's export for a signed-in session.
+
+    The same access as the API's: a signed-in person who may see the template (its
+    owner and staff always); 404 for anyone else, as if it did not exist.
+    """
+    template = get_object_or_404(Template.objects.select_related("published_version", "owner"), slug=slug)
+    if not (
+        template.is_managed_by(request.user)
+        or Template.objects.visible_to(request.user).filter(pk=template.pk).exists()
+    ):
+        raise Http404
+    format_name = request.GET.get("format") or DEFAULT_FORMAT
+    if format_name not in FORMATS:
+        raise Http404
+    try:
+        exported = export_template(template, format_name)
+    except FormatError as exc:  # no published version yet
+        if not template.is_managed_by(request.user):
+            raise Http404 from None
+        messages.error(request, " ".join(exc.errors))
+        return redirect("templates_app:history", slug=template.slug)
+    response = HttpResponse(exported.content, content_type=exported.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
+    response["X-PromptLab-Warnings"] = json.dumps(exported.warnings)
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 # --- Editor ------------------------------------------------------------------
@@ -142,7 +194,8 @@ def my_templates(request: HttpRequest) -> HttpResponse:
     templates = (
         Template.objects.filter(owner=request.user).select_related("published_version").order_by("name")
     )
-    return render(request, "templates_app/mine.html", {"templates": templates})
+    formats = [{"format": name, "label": module.LABEL} for name, module in FORMATS.items()]
+    return render(request, "templates_app/mine.html", {"templates": templates, "formats": formats})
 
 
 @login_required
@@ -224,6 +277,8 @@ def _save_from_editor(
             _("Saved version %(number)d as a draft; the form still serves the published version.")
             % {"number": version.number},
         )
+    for warning in save_warnings(version):
+        messages.warning(request, _("Warning: %(warning)s") % {"warning": warning})
     return saved
 
 
@@ -232,9 +287,5 @@ def editor_preview(request: HttpRequest) -> HttpResponse:
     """The live preview (htmx): the generated form for the schema being typed, or its errors."""
     if not request.user.is_authenticated:
         raise Http404
-    prefix = request.POST.get("prefix", "editor")
-    key = f"{prefix}-schema" if prefix else "schema"
-    fmt = request.POST.get(f"{prefix}-schema_format" if prefix else "schema_format", "yaml")
-    parameters, problems = parse_schema_text(request.POST.get(key, ""), "json" if fmt == "json" else "yaml")
-    context = render_preview(parameters, problems, preview_language(request))
+    context = posted_preview(request, request.POST.get("prefix", "editor"))
     return render(request, "templates_app/editor_preview.html", context)

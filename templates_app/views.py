@@ -9,6 +9,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import escape
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -53,6 +54,83 @@ _PUBLISHED_SQL = (
 )
 
 
+# The same page for a signed-in visitor: one copy per (version, language, path, ...,
+# whether they manage the template, whether they are staff), not per person. What is
+# theirs on it (the e-mail address in the menu, the CSRF token) is a marker in the
+# cached copy, filled in per response.
+_USER_MARKER = f"user-{secrets.token_hex(16)}"
+_SIGNED_IN_SQL = (
+    "SELECT {version}, {updated}, {owner} FROM {table} "
+    "WHERE {slug} = %s AND {version} IS NOT NULL AND ({visibility} IN (%s, %s) OR {owner} = %s)"
+).format(
+    table=connection.ops.quote_name(Template._meta.db_table),
+    **{
+        key: connection.ops.quote_name(Template._meta.get_field(name).column)
+        for key, name in (
+            ("version", "published_version"),
+            ("updated", "updated_at"),
+            ("owner", "owner"),
+            ("slug", "slug"),
+            ("visibility", "visibility"),
+        )
+    },
+)
+
+
+class _MarkedUser:
+    """The signed-in user, for a page rendered once for everyone alike: the address is a marker.
+
+    Everything else the page reads of the user (signed in, staff, whether they own the
+    template) is part of the cache key.
+    """
+
+    def __init__(self, user: Any) -> None:
+        self._user = user
+
+    @property
+    def email(self) -> str:
+        return _USER_MARKER
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._user, name)
+
+
+def _cached_signed_in_page(request: HttpRequest, slug: str) -> HttpResponse | None:
+    """The form page of a signed-in visitor from the process cache, or None for the ordinary road."""
+    user = request.user
+    with connection.cursor() as cursor:
+        cursor.execute(_SIGNED_IN_SQL, [slug, Visibility.PUBLIC, Visibility.SIGNED_IN, user.pk])
+        row = cursor.fetchone()
+    if row is None:
+        return None  # the ordinary road answers 404
+    version_id, updated_at, owner_id = row
+    provider = _VERSION_PROVIDERS.get(version_id)
+    if provider is None:
+        return None
+    manages = bool(user.is_staff or (owner_id is not None and owner_id == user.pk))
+    key = (
+        "signed_in",
+        version_id,
+        updated_at,
+        get_language(),
+        request.get_full_path(),
+        provider_is_available(provider),
+        manages,
+        bool(user.is_staff),
+    )
+    html = _PAGES.get(key)
+    if html is None:
+        response = _render_run_page(request, slug, csrf_marker=_CSRF_MARKER, marked_user=True)
+        if response.status_code != 200:
+            return response
+        html = response.content.decode()
+        if len(_PAGES) >= _PAGES_MAX:
+            _PAGES.clear()
+        _PAGES[key] = html
+    page = html.replace(_CSRF_MARKER, get_token(request)).replace(_USER_MARKER, escape(user.email))
+    return HttpResponse(page)
+
+
 def _cached_anonymous_page(request: HttpRequest, slug: str) -> HttpResponse | None:
     """The form page from the process cache, or None to take the ordinary road.
 
@@ -88,17 +166,16 @@ def _cached_anonymous_page(request: HttpRequest, slug: str) -> HttpResponse | No
 
 @require_http_methods(["GET", "POST"])
 def run_template(request: HttpRequest, slug: str) -> HttpResponse:
-    if (
-        request.method == "GET"
-        and not request.user.is_authenticated
-        and not len(messages.get_messages(request))
-        and (page := _cached_anonymous_page(request, slug)) is not None
-    ):
-        return page
+    if request.method == "GET" and not len(messages.get_messages(request)):
+        cached = _cached_signed_in_page if request.user.is_authenticated else _cached_anonymous_page
+        if (page := cached(request, slug)) is not None:
+            return page
     return _render_run_page(request, slug)
 
 
-def _render_run_page(request: HttpRequest, slug: str, *, csrf_marker: str | None = None) -> HttpResponse:
+def _render_run_page(
+    request: HttpRequest, slug: str, *, csrf_marker: str | None = None, marked_user: bool = False
+) -> HttpResponse:
     template = get_object_or_404(
         Template.objects.visible_to(request.user).runnable().select_related("published_version"),
         slug=slug,
@@ -143,6 +220,8 @@ def _render_run_page(request: HttpRequest, slug: str, *, csrf_marker: str | None
     }
     if csrf_marker is not None:
         context["csrf_token"] = csrf_marker
+    if marked_user:
+        context["user"] = _MarkedUser(request.user)
     _VERSION_PROVIDERS[version.pk] = version.provider
     response = render(request, "templates_app/run.html", context, status=status)
     for header, value in limit_headers.items():

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from accounts.models import User
 from jobs.models import Job, JobStatus
 from templates_app.models import Visibility
 
@@ -317,3 +318,100 @@ def test_file_parameters_make_a_multipart_form_whose_upload_becomes_the_value(
     assert Job.objects.get().prompt == "Summarise: Line one\n"
     wrong = client.post(template.get_absolute_url(), {"notes": SimpleUploadedFile("n.pdf", b"x")})
     assert "The file must end in .txt." in wrong.content.decode()
+
+
+# --- The signed-in page cache: one copy per kind of visitor, never one person's page for another
+
+
+def _csrf_from(page: str) -> str:
+    return page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+
+
+def test_signed_in_pages_are_cached_but_each_person_sees_their_own(
+    make_template, owner: User, other_user: User, staff: User
+) -> None:
+    template = make_template(owner=owner, visibility=Visibility.SIGNED_IN)
+    url = template.get_absolute_url()
+    pages = {}
+    for user in (owner, other_user, staff, other_user, owner):
+        browser = Client()
+        browser.force_login(user)
+        pages[user.email] = page = browser.get(url).content.decode()
+        assert f"Sign out ({user.email})" in page
+        others = {owner.email, other_user.email, staff.email} - {user.email}
+        assert not any(email in page for email in others), user.email
+        manages = user in (owner, staff)
+        assert (f"/t/{template.slug}/edit/" in page) == manages, user.email
+        assert ("/admin/" in page) == user.is_staff, user.email
+    assert "user-" not in pages[owner.email] and "csrf-" not in pages[owner.email]  # no marker left
+
+
+def test_a_signed_in_page_gives_a_working_csrf_token_and_creates_the_job(
+    make_template, owner: User, other_user: User
+) -> None:
+    url = make_template(owner=owner, visibility=Visibility.SIGNED_IN).get_absolute_url()
+    tokens = []
+    for user in (owner, other_user):
+        browser = Client(enforce_csrf_checks=True)
+        browser.force_login(user)
+        page = browser.get(url).content.decode()
+        token = _csrf_from(page)
+        assert f'"X-CSRFToken": "{token}"' in page
+        tokens.append(token)
+        assert browser.post(url, {"topic": "rain", "count": "2"}).status_code == 403  # no token: refused
+        response = browser.post(url, {"topic": "rain", "count": "2", "csrfmiddlewaretoken": token})
+        assert response.status_code == 302
+    assert tokens[0] != tokens[1]
+    assert sorted(Job.objects.values_list("owner__email", flat=True)) == sorted(
+        [owner.email, other_user.email]
+    )
+
+
+def test_the_signed_in_cache_keeps_the_access_rules(client: Client, make_template, owner, other_user) -> None:
+    template = make_template(owner=owner, visibility=Visibility.PRIVATE)
+    url = template.get_absolute_url()
+    client.force_login(owner)
+    assert client.get(url).status_code == 200
+    client.force_login(other_user)
+    assert client.get(url).status_code == 404  # cached for the owner, still private
+    template.visibility = Visibility.SIGNED_IN
+    template.save()
+    assert client.get(url).status_code == 200
+    template.visibility = Visibility.PRIVATE
+    template.save()
+    assert client.get(url).status_code == 404
+
+
+def test_the_signed_in_page_follows_publishing_and_staff_changes(
+    client: Client, make_template, owner
+) -> None:
+    template = make_template(owner=owner)
+    url = template.get_absolute_url()
+    client.force_login(owner)
+    assert "Runs version 1" in client.get(url).content.decode()
+    template.create_version(body="{{ topic }} {{ count }}", parameters=SIMPLE_SCHEMA)
+    assert "Runs version 2" in client.get(url).content.decode()
+    owner.is_staff = True
+    owner.save()
+    assert "/admin/" in client.get(url).content.decode()
+
+
+def test_an_email_with_markup_is_escaped_on_the_cached_page(make_template) -> None:
+    user = User.objects.create_user("o'<b>x</b>@example.com", "correct horse battery")
+    url = make_template().get_absolute_url()
+    for _ in range(2):
+        browser = Client()
+        browser.force_login(user)
+        page = browser.get(url).content.decode()
+        assert "<b>x</b>" not in page and "o&#x27;&lt;b&gt;x&lt;/b&gt;@example.com" in page
+
+
+def test_a_signed_in_page_is_served_from_the_cache(make_template, owner, django_assert_num_queries) -> None:
+    url = make_template(owner=owner).get_absolute_url()
+    browser = Client()
+    browser.force_login(owner)
+    browser.get(url)  # renders it, and notes the version's provider
+    browser.get(url)  # renders the shared copy
+    # The session, the user, and one indexed read of the template: nothing rendered again.
+    with django_assert_num_queries(3):
+        assert "Runs version 1" in browser.get(url).content.decode()

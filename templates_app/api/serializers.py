@@ -16,7 +16,7 @@ from promptlab.api import Conflict, StrictFieldsMixin
 from ..formats import FORMATS
 from ..models import Template, TemplateVersion, Visibility
 
-CONTENT_FIELDS = ("system_prompt", "body", "parameters")
+CONTENT_FIELDS = ("system_prompt", "body", "parameters", "theme")
 
 
 def validate_provider_name(value: str) -> str:
@@ -54,6 +54,46 @@ class ParameterSchemaField(serializers.JSONField):
     pass
 
 
+COLOUR_SCHEMA = {"type": "string", "pattern": "^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$", "example": "#1d4ed8"}
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "description": (
+            "The form page's theme (see README, Themes): colours as #rgb or #rrggbb, an optional dark "
+            "palette, a font, a corner radius, a logo (the SHA-256 of an uploaded image) and custom CSS "
+            "(staff only). Text on background and button text on the button colour must reach 4.5:1, the "
+            "button colour 3:1 against the background; a refused theme's error gives the measured ratio. "
+            "`{}` is no theme. Written, a changed theme makes a new version."
+        ),
+        "properties": {
+            "primary": COLOUR_SCHEMA,
+            "primary_text": COLOUR_SCHEMA,
+            "background": COLOUR_SCHEMA,
+            "text": COLOUR_SCHEMA,
+            "dark": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "primary": COLOUR_SCHEMA,
+                    "primary_text": COLOUR_SCHEMA,
+                    "background": COLOUR_SCHEMA,
+                    "text": COLOUR_SCHEMA,
+                },
+            },
+            "font": {"type": "string", "maxLength": 300, "example": "serif"},
+            "radius": {"type": "integer", "minimum": 0, "maximum": 32},
+            "logo": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "custom_css": {"type": "string", "maxLength": 20_000},
+        },
+    }
+)
+class ThemeField(serializers.JSONField):
+    pass
+
+
 class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     # The content lives in the published version; written, it makes a new one.
     system_prompt = serializers.CharField(
@@ -62,6 +102,7 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     body = serializers.CharField(source="published_version.body", max_length=100_000)
     parameters = ParameterSchemaField(source="published_version.parameters", default=list)
     model_settings = ModelSettingsSerializer(source="published_version.model_settings", default=dict)
+    theme = ThemeField(source="published_version.theme", default=dict)
     version = serializers.IntegerField(source="published_version.number", read_only=True, allow_null=True)
     owner = serializers.EmailField(source="owner.email", read_only=True, allow_null=True)
     links = serializers.SerializerMethodField()
@@ -77,6 +118,7 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "body",
             "parameters",
             "model_settings",
+            "theme",
             "version",
             "owner",
             "created_at",
@@ -146,6 +188,22 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
                 self._save_version(template, content)
         template.refresh_from_db()
         return template
+
+
+class TemplateSavedSerializer(TemplateSerializer):
+    """The answer to a create or a PATCH: the template, and what its author may want to fix."""
+
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text=(
+            "Warnings, not errors (the template was saved): each parameter the published version's "
+            "prompt never uses."
+        ),
+    )
+
+    class Meta(TemplateSerializer.Meta):
+        fields = (*TemplateSerializer.Meta.fields, "warnings")
 
 
 class TemplateVersionSerializer(serializers.ModelSerializer):

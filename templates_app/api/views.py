@@ -29,10 +29,12 @@ from ..formats import DEFAULT_FORMAT, FORMATS, FormatError
 from ..formats.service import decode, export_template, import_template
 from ..forms import parameter_form_class
 from ..models import Template
+from ..schema import parameter_warnings
 from .serializers import (
     GenerateSerializer,
     TemplateImportResultSerializer,
     TemplateImportSerializer,
+    TemplateSavedSerializer,
     TemplateSerializer,
     TemplateVersionSerializer,
 )
@@ -99,6 +101,25 @@ class TemplateViewSet(viewsets.ModelViewSet):
                 _representations.clear()
             _representations[key] = data
         return Response(data)
+
+    @extend_schema(responses={201: TemplateSavedSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Create a template you own; `warnings` lists the parameters its prompt never uses."""
+        response = super().create(request, *args, **kwargs)
+        return self._with_warnings(response)
+
+    @extend_schema(responses={200: TemplateSavedSerializer})
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Change a template you own (content makes a new version); `warnings` as on create."""
+        response = super().partial_update(request, *args, **kwargs)
+        return self._with_warnings(response)
+
+    def _with_warnings(self, response: Response) -> Response:
+        template = Template.objects.select_related("published_version").get(slug=response.data["slug"])
+        version = template.published_version
+        warnings = parameter_warnings(version.schema, version.body, version.system_prompt) if version else []
+        response.data = {**response.data, "warnings": warnings}
+        return response
 
     def perform_destroy(self, instance: Template) -> None:
         try:
@@ -270,8 +291,12 @@ _representations: dict[tuple[Any, ...], Any] = {}
 
 
 def _representation_key(template: Template) -> tuple[Any, ...]:
+    version = template.published_version
     return (
         *(getattr(template, field.attname) for field in Template._meta.concrete_fields),
+        # The version's content is immutable, so its id stands for it; the theme is named
+        # too, so the key stays right even if a version's theme were ever rewritten.
+        json.dumps(version.theme, sort_keys=True) if version is not None else None,
         template.owner.email if template.owner_id else None,
         get_script_prefix(),
     )
