@@ -123,15 +123,6 @@ REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         ),
     },
     ("patch", "/api/v1/templates/{slug}"): {"description": "Notes in, a short summary out."},
-    ("post", "/api/v1/templates/import"): {
-        "format": "prompd",
-        "content": (
-            "---\nname: Limerick\nparameters:\n  - name: topic\n    type: string\n    required: true\n"
-            "---\nWrite a limerick about {{ topic }}.\n"
-        ),
-        "slug": "limerick",
-        "visibility": "private",
-    },
     ("post", "/api/v1/templates/{slug}/generate"): {
         "inputs": {"notes": "Ana: ship on Friday. Bruno: write the tests first.", "max_bullets": 3}
     },
