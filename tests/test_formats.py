@@ -507,3 +507,11 @@ def test_a_parameter_the_prompt_never_uses_is_a_warning(owner) -> None:
 def test_hostile_or_malformed_front_matter_is_a_clear_error(text: str, problem: str) -> None:
     with pytest.raises(FormatError, match=problem):
         get_format("promptlab").parse(text)
+
+
+def test_formats_use_the_schema_packages_name_rule_rather_than_a_copy() -> None:
+    from templates_app.formats import base
+    from templates_app.schema import parsing
+
+    assert base.NAME_PATTERN is parsing.NAME_PATTERN
+    assert not hasattr(base, "LOCALIZED_KEYS")

@@ -15,6 +15,8 @@ import yaml
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from ..schema.parsing import NAME_PATTERN
+
 DEFAULT_MODEL_SETTINGS: dict[str, Any] = {
     "provider": "offline",
     "model": "offline-echo",
@@ -143,7 +145,6 @@ def make_slug(*candidates: str | None) -> str:
     return ""
 
 
-NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 JINJA_TAGS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 
 
@@ -274,9 +275,6 @@ def with_front_matter(data: dict[str, Any], body: str, warnings: list[str] | Non
 
 
 # --- Parameters ↔ JSON-Schema-like properties -----------------------------------
-
-LOCALIZED_KEYS = ("label", "help", "placeholder", "group", "pattern_message")
-
 
 def english(value: Any) -> str:
     if isinstance(value, dict):
