@@ -59,7 +59,7 @@ def _cached_anonymous_page(request: HttpRequest, slug: str) -> HttpResponse | No
     The key holds the published version's id and the template's last change, so
     publishing (or rolling back) a version, or renaming the template, changes it
     at once; with the language, the full path (the language switcher returns to
-    it) and whether the provider is available, nothing else on the page varies
+    it; query strings bypass the cache) and whether the provider is available, nothing else on the page varies
     for an anonymous visitor but the CSRF token, which is filled in per response.
     """
     # One indexed read, written out: the ORM's query building would cost as much
@@ -92,6 +92,9 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
         request.method == "GET"
         and not request.user.is_authenticated
         and not len(messages.get_messages(request))
+        # A query string never changes the page, but random ones would each take a
+        # cache entry and evict the real page: take the ordinary road for them.
+        and not request.GET
         and (page := _cached_anonymous_page(request, slug)) is not None
     ):
         return page

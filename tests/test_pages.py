@@ -317,3 +317,15 @@ def test_file_parameters_make_a_multipart_form_whose_upload_becomes_the_value(
     assert Job.objects.get().prompt == "Summarise: Line one\n"
     wrong = client.post(template.get_absolute_url(), {"notes": SimpleUploadedFile("n.pdf", b"x")})
     assert "The file must end in .txt." in wrong.content.decode()
+
+
+def test_query_strings_bypass_the_anonymous_page_cache(client: Client, make_template) -> None:
+    from templates_app import views
+
+    url = make_template().get_absolute_url()
+    client.get(url)
+    cached = len(views._PAGES)
+    for n in range(5):
+        response = client.get(f"{url}?x={n}")
+        assert response.status_code == 200 and 'name="topic"' in response.content.decode()
+    assert len(views._PAGES) == cached
