@@ -593,3 +593,26 @@ def test_a_template_read_is_never_stale(client: Client, callers, private_templat
     owner.email = "renamed@example.com"
     owner.save()
     assert callers["owner"](client, "get", "/templates/mine").json()["owner"] == "renamed@example.com"
+
+
+@pytest.mark.parametrize(
+    ("raw_parameters", "message"),
+    [
+        ('[{"name": "n", "type": "number", "min": 1e400}]', "valid JSON"),  # DRF refuses inf
+        ('[{"name": "n", "type": "number", "min": 1e308, "step": 1e-308}]', "“min” is too large"),
+        ('[{"name": "n", "type": "json", "schema": {"$ref": "#/nope"}}]', "which it doesn't contain"),
+    ],
+)
+def test_parameters_that_would_fail_later_are_refused_when_authored(
+    client: Client, owner, raw_parameters: str, message: str
+) -> None:
+    body = f'{{"slug": "s", "name": "S", "body": "{{{{ n }}}}", "parameters": {raw_parameters}}}'
+    response = client.post(
+        f"{API}/templates",
+        body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {jwt_for(owner)}"},
+    )
+    error = assert_error(response, 400, "validation_error")
+    assert message in error["details"]["parameters"][0]
+    assert not Template.objects.filter(slug="s").exists()

@@ -565,3 +565,47 @@ def test_api_schema_endpoint_publishes_the_derived_json_schema(api_client, make_
     assert schema["required"] == ["day", "areas", "fields"]
     assert schema["properties"]["areas"]["maxItems"] == 1
     assert schema["properties"]["fields"]["allOf"] == [{"type": "array"}]
+
+
+@pytest.mark.parametrize(
+    ("parameter", "message"),
+    [
+        ({"name": "a", "type": "number", "min": float("inf")}, "“a”: “min” must be a number"),
+        ({"name": "a", "type": "number", "max": float("-inf")}, "“a”: “max” must be a number"),
+        ({"name": "a", "type": "number", "step": float("nan")}, "“a”: “step” must be a number"),
+        ({"name": "a", "type": "number", "min": float("inf"), "step": 1}, "“a”: “min” must be a number"),
+        ({"name": "a", "type": "number", "min": 1e308, "step": 1e-308}, "“a”: “min” is too large"),
+        ({"name": "a", "type": "integer", "min": 10**40, "step": 7}, "“a”: “min” is too large"),
+    ],
+)
+def test_number_bounds_that_decimal_cannot_check_are_authoring_errors(parameter: dict, message: str) -> None:
+    with pytest.raises(SchemaError) as caught:
+        ParameterSchema.parse([parameter])
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        ({"$ref": "#/nope"}, "refers to “#/nope”, which it doesn't contain"),
+        ({"properties": {"x": {"$ref": "#/$defs/missing"}}}, "“#/$defs/missing”"),
+        ({"$ref": "https://example.com/schema.json"}, "may only refer to its own parts"),
+        ({"$dynamicRef": "other.json#meta"}, "may only refer to its own parts"),
+    ],
+)
+def test_json_schema_references_must_lead_somewhere_in_the_schema(schema: dict, message: str) -> None:
+    with pytest.raises(SchemaError) as caught:
+        ParameterSchema.parse([{"name": "data", "type": "json", "schema": schema}])
+    assert "“data”" in str(caught.value) and message in str(caught.value)
+
+
+def test_json_schema_references_within_the_schema_still_work() -> None:
+    schema = {
+        "$defs": {"word": {"type": "string", "maxLength": 3}},
+        "type": "array",
+        "items": {"$ref": "#/$defs/word"},
+        "examples": [{"$ref": "data, not a reference"}],
+    }
+    parameters = [{"name": "data", "type": "json", "schema": schema}]
+    assert form_for(parameters, {"data": '["abc"]'}).is_valid()
+    assert not form_for(parameters, {"data": '["abcd"]'}).is_valid()

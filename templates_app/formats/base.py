@@ -276,6 +276,7 @@ def with_front_matter(data: dict[str, Any], body: str, warnings: list[str] | Non
 
 # --- Parameters ↔ JSON-Schema-like properties -----------------------------------
 
+
 def english(value: Any) -> str:
     if isinstance(value, dict):
         return value.get("en") or next(iter(value.values()), "")

@@ -187,8 +187,14 @@ class JsonValueField(forms.CharField):
             raise ValidationError(self.error_messages["invalid"], code="invalid") from None
         if self.json_schema is not None:
             from jsonschema import Draft202012Validator
+            from referencing.exceptions import Unresolvable
 
-            error = next(iter(Draft202012Validator(self.json_schema).iter_errors(parsed)), None)
+            try:
+                error = next(iter(Draft202012Validator(self.json_schema).iter_errors(parsed)), None)
+            except Unresolvable as exc:  # a schema saved before references were checked
+                raise ValidationError(
+                    self.error_messages["schema"], code="schema", params={"problem": str(exc)}
+                ) from None
             if error is not None:
                 raise ValidationError(
                     self.error_messages["schema"], code="schema", params={"problem": error.message}
