@@ -121,6 +121,13 @@ def test_a_font_stack_of_family_names_is_accepted() -> None:
         "p { background: u\\rl(x) }",
         "p::before { content: '} body {\n }",  # a string never closed
         "/* open comment",
+        # "/*" and "*/" inside strings are not comments: these close @scope early.
+        'a{content:"/*"} } body{display:none} header{background:url(x)} a{content:"*/"}',
+        "a{content:'/*'} } body{display:none} a{content:'*/'}",
+        'a{content:"/*"} } body{display:none} a{content:"*/"}',
+        'a{content:"/*"} @import \'x.css\'; a{content:"*/"}',
+        "a { color: red } /* } */ }",
+        "p { background: url/**/(x) }",
     ],
 )
 def test_custom_css_that_could_escape_its_scope_or_load_things_is_refused(css: str) -> None:
@@ -131,6 +138,8 @@ def test_harmless_custom_css_passes() -> None:
     assert check_custom_css("h1 { letter-spacing: 0.02em; }\n.field { margin-bottom: 2rem }") == []
     assert check_custom_css("p::before { content: '{not a brace}' }") == []
     assert check_custom_css(".choices > div { gap: 1rem }") == []
+    assert check_custom_css("/* a comment with a quote ' and } */ p { color: red }") == []
+    assert check_custom_css('p::before { content: "/* not a comment */" }') == []
 
 
 # --- Staff-only custom CSS --------------------------------------------------------
