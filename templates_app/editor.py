@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .forms import parameter_fields_html, parameter_form_class
 from .models import CONTENT_FIELDS, Template, TemplateVersion, ThemeLogo
+from .safe_load import TooDeeplyNested, load_json, load_yaml
 from .schema import ParameterSchema, SchemaError
 from .theme import COLOUR_KEYS, FONT_STACKS, ThemeError, parse_theme
 
@@ -59,18 +60,6 @@ def schema_to_text(parameters: list[Any], fmt: str) -> str:
 MAX_SCHEMA_TEXT = 200_000
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML without anchors' aliases: a few nested aliases expand to gigabytes once serialized."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None, None, str(_("aliases (*name) are not allowed")), event.start_mark
-            )
-        return super().compose_node(parent, index)
-
-
 def parse_schema_text(text: str, fmt: str) -> tuple[list[Any], list[str]]:
     """The parameter list from YAML or JSON text, and the problems found (each naming the parameter)."""
     if not text.strip():
@@ -78,7 +67,9 @@ def parse_schema_text(text: str, fmt: str) -> tuple[list[Any], list[str]]:
     if len(text) > MAX_SCHEMA_TEXT:
         return [], [str(_("The schema is limited to %(max)d characters.")) % {"max": MAX_SCHEMA_TEXT}]
     try:
-        data = json.loads(text) if fmt == "json" else yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506
+        data = load_json(text) if fmt == "json" else load_yaml(text)
+    except TooDeeplyNested:
+        return [], [str(_("The schema is nested too deeply."))]
     except json.JSONDecodeError as exc:
         return [], [
             str(_("JSON error at line %(line)d, column %(column)d: %(problem)s."))

@@ -328,3 +328,15 @@ def test_infinite_or_unmanageable_number_bounds_are_authoring_errors(client: Cli
         assert response.status_code == 200
         assert "Parameter “topic”: “min”" in response.content.decode()
     assert not Template.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text"), [("yaml", "[" * 3000), ("json", "[" * 3000), ("json", "[" * 500 + "]" * 500)]
+)
+def test_deeply_nested_schema_text_is_an_error_not_a_500(client: Client, owner, fmt: str, text: str) -> None:
+    client.force_login(owner)
+    post = new_template_post(**{"editor-schema_format": fmt, "editor-schema": text})
+    response = client.post("/templates/new/", post)
+    assert response.status_code == 200
+    assert "The schema is nested too deeply." in response.content.decode()
+    assert not Template.objects.exists()

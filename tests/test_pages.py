@@ -329,3 +329,14 @@ def test_query_strings_bypass_the_anonymous_page_cache(client: Client, make_temp
         response = client.get(f"{url}?x={n}")
         assert response.status_code == 200 and 'name="topic"' in response.content.decode()
     assert len(views._PAGES) == cached
+
+
+@pytest.mark.parametrize("depth", [3000, 500])
+def test_a_deeply_nested_json_value_is_a_form_error_not_a_500(
+    client: Client, make_template, depth: int
+) -> None:
+    url = make_template(parameters=[{"name": "data", "type": "json"}], body="{{ data }}").get_absolute_url()
+    response = client.post(url, {"data": "[" * depth + "]" * depth})
+    assert response.status_code == 200
+    assert "The JSON is nested too deeply." in response.content.decode()
+    assert not Job.objects.exists()

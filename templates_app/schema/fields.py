@@ -8,7 +8,6 @@ as browsers do, so that 0.3 is a multiple of 0.1 everywhere.
 
 from __future__ import annotations
 
-import json
 import re
 from decimal import Decimal, InvalidOperation
 from pathlib import PurePath
@@ -21,6 +20,8 @@ from django.core.validators import EmailValidator, StepValueValidator, URLValida
 from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
+
+from ..safe_load import TooDeeplyNested, load_json
 
 # The HTML standard's "valid email address" (what <input type=email> checks).
 # Written so that browsers, which compile `pattern` with the `v` flag, accept it:
@@ -170,6 +171,7 @@ class JsonValueField(forms.CharField):
 
     default_error_messages = {
         "invalid": _("Enter valid JSON."),
+        "nested": _("The JSON is nested too deeply."),
         "schema": _("The value does not fit: %(problem)s"),
     }
 
@@ -182,7 +184,9 @@ class JsonValueField(forms.CharField):
         if text == "":
             return None
         try:
-            parsed = json.loads(text)
+            parsed = load_json(text)
+        except TooDeeplyNested:
+            raise ValidationError(self.error_messages["nested"], code="invalid") from None
         except ValueError:
             raise ValidationError(self.error_messages["invalid"], code="invalid") from None
         if self.json_schema is not None:
