@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
@@ -60,6 +60,19 @@ class TemplateQuerySet(models.QuerySet["Template"]):
 
     def runnable(self) -> TemplateQuerySet:
         return self.filter(published_version__isnull=False)
+
+
+class TemplateVersionQuerySet(models.QuerySet["TemplateVersion"]):
+    def visible_to(self, user: Any) -> TemplateVersionQuerySet:
+        """The one rule for versions (the site's pages and the API alike): a template's
+        managers (``Template.is_managed_by``) see every version, drafts included;
+        anyone who can see the template sees only its published version."""
+        if user is not None and user.is_authenticated and user.is_staff:
+            return self.all()
+        published = Q(template__published_version=F("pk"), template__in=Template.objects.visible_to(user))
+        if user is None or not user.is_authenticated:
+            return self.filter(published)
+        return self.filter(published | Q(template__owner=user))
 
 
 class Template(models.Model):
@@ -199,6 +212,8 @@ class TemplateVersion(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = TemplateVersionQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("template version")

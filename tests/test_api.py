@@ -616,3 +616,28 @@ def test_parameters_that_would_fail_later_are_refused_when_authored(
     error = assert_error(response, 400, "validation_error")
     assert message in error["details"]["parameters"][0]
     assert not Template.objects.filter(slug="s").exists()
+
+
+def test_only_managers_see_drafts_and_history_through_the_api(client: Client, callers, owner) -> None:
+    template = Template.objects.create(slug="open", name="Open", owner=owner, visibility=Visibility.PUBLIC)
+    template.create_version(
+        body="Published {{ topic }} {{ count }}.",
+        parameters=SIMPLE_SCHEMA,
+        author=owner,
+        theme={"text": "#222222"},
+    )
+    template.create_version(
+        body="Secret draft {{ topic }} {{ count }}.", parameters=SIMPLE_SCHEMA, publish=False
+    )
+    owner_view = callers["owner"](client, "get", "/templates/open/versions").json()
+    assert [v["number"] for v in owner_view] == [2, 1]
+    for caller in ("other", "anonymous"):
+        response = callers[caller](client, "get", "/templates/open/versions")
+        if response.status_code == 200:
+            assert [v["number"] for v in response.json()] == [1], caller
+            assert "Secret draft" not in response.content.decode()
+        else:
+            assert response.status_code in (401, 403), caller
+    # The site's pages follow the same rule.
+    assert client.get("/t/open/v2/theme.css").status_code == 404
+    assert client.get("/t/open/v1/theme.css").status_code == 200
