@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from django import forms
 from django.utils import translation
@@ -609,3 +611,42 @@ def test_json_schema_references_within_the_schema_still_work() -> None:
     parameters = [{"name": "data", "type": "json", "schema": schema}]
     assert form_for(parameters, {"data": '["abc"]'}).is_valid()
     assert not form_for(parameters, {"data": '["abcd"]'}).is_valid()
+
+
+EVIL_PATTERN = "(a+)+$"
+EVIL_VALUE = "a" * 28 + "!"  # about a minute under Python's re
+
+
+def test_a_catastrophic_author_pattern_is_cut_short_and_refuses_the_value() -> None:
+    import time
+
+    started = time.monotonic()
+    form = form_for([{"name": "word", "pattern": EVIL_PATTERN}], {"word": EVIL_VALUE})
+    assert not form.is_valid() and "word" in form.errors
+    assert time.monotonic() - started < 2
+    assert form_for([{"name": "word", "pattern": EVIL_PATTERN}], {"word": "aaaa"}).is_valid()
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "string", "pattern": EVIL_PATTERN},
+        {"type": "object", "patternProperties": {EVIL_PATTERN: {"type": "integer"}}},
+        {"type": "object", "patternProperties": {EVIL_PATTERN: {}}, "additionalProperties": False},
+    ],
+)
+def test_a_catastrophic_json_schema_pattern_is_cut_short(schema: dict) -> None:
+    import time
+
+    value = json.dumps(EVIL_VALUE if schema["type"] == "string" else {EVIL_VALUE: "x"})
+    started = time.monotonic()
+    form = form_for([{"name": "data", "type": "json", "schema": schema}], {"data": value})
+    valid = form.is_valid()
+    assert time.monotonic() - started < 2
+    assert valid == ("additionalProperties" not in schema and schema["type"] == "object")
+
+
+def test_unevaluated_properties_with_pattern_properties_is_refused() -> None:
+    schema = {"patternProperties": {"^a": {}}, "unevaluatedProperties": False}
+    with pytest.raises(SchemaError, match="unevaluatedProperties"):
+        ParameterSchema.parse([{"name": "data", "type": "json", "schema": schema}])

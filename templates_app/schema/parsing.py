@@ -345,6 +345,22 @@ def _check_json_schema(value: Any, problems: _Problems) -> None:
         problems.add(_("“schema” is not a valid JSON Schema: %(problem)s"), problem=exc.message)
         return
     _check_json_schema_refs(value, problems)
+    keys = _schema_keys(value)
+    if {"unevaluatedProperties", "patternProperties"} <= keys:
+        # Only this pair would check patterns without our time limit (see schema/regexes.py).
+        problems.add(_("“schema” can't use “unevaluatedProperties” together with “patternProperties”."))
+
+
+def _schema_keys(value: Any) -> set[str]:
+    if isinstance(value, list):
+        return set().union(*map(_schema_keys, value)) if value else set()
+    if not isinstance(value, dict):
+        return set()
+    keys = set(value)
+    for key, item in value.items():
+        if key not in _SCHEMA_DATA_KEYS:
+            keys |= _schema_keys(item)
+    return keys
 
 
 _SCHEMA_DATA_KEYS = frozenset({"const", "enum", "default", "examples"})  # values, not schemas
