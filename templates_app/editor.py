@@ -24,7 +24,7 @@ from .forms import parameter_fields_html, parameter_form_class
 from .models import CONTENT_FIELDS, Template, TemplateVersion, ThemeLogo
 from .safe_load import TooDeeplyNested, load_json, load_yaml
 from .schema import ParameterSchema, SchemaError
-from .theme import COLOUR_KEYS, FONT_STACKS, ThemeError, parse_theme
+from .theme import COLOUR_KEYS, FONT_STACKS, MAX_LOGO_BYTES, ThemeError, logo_digest, parse_theme
 
 SCHEMA_FORMATS = (("yaml", "YAML"), ("json", "JSON"))
 THEME_FIELDS = {
@@ -171,6 +171,7 @@ class VersionForm(forms.Form):
         self.user = user
         self.base = base
         self.theme_errors: list[str] = []
+        self.logo_upload: bytes | None = None
         if base is not None and "initial" not in kwargs:
             kwargs["initial"] = initial_for(base)
         super().__init__(*args, **kwargs)
@@ -211,7 +212,13 @@ class VersionForm(forms.Form):
         upload = data.get("logo")
         if upload:
             try:
-                theme["logo"] = ThemeLogo.store(upload.read()).digest
+                # Checked here, stored only when the version is saved (create_version).
+                if upload.size is not None and upload.size > MAX_LOGO_BYTES:  # before reading it
+                    ThemeLogo.check(upload.read(MAX_LOGO_BYTES + 1))
+                image = upload.read(MAX_LOGO_BYTES + 1)
+                ThemeLogo.check(image)
+                self.logo_upload = image
+                theme["logo"] = logo_digest(image)
             except ThemeError as exc:
                 for error in exc.errors:
                     self.add_error("logo", error)
@@ -226,7 +233,10 @@ class VersionForm(forms.Form):
         return theme
 
     def content(self) -> dict[str, Any]:
-        return {name: self.cleaned_data[name] for name in CONTENT_FIELDS}
+        content = {name: self.cleaned_data[name] for name in CONTENT_FIELDS}
+        if self.logo_upload is not None:
+            content["logo"] = self.logo_upload  # create_version stores it with the version
+        return content
 
     def apply_model_errors(self, error: ValidationError) -> None:
         """Show create_version's validation errors beside the fields they concern."""
