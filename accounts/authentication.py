@@ -36,8 +36,7 @@ class PersonalTokenAuthentication(authentication.BaseAuthentication):
         # Checked on every use, cached or not: expiry needs no invalidation.
         if token is None or not token.is_usable or not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("This API token is invalid, expired or revoked."))
-        if token.touch():
-            principals.refresh(key, token)
+        token.touch()
         return token.user, token
 
     def authenticate_header(self, request: Any) -> str:

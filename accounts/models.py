@@ -165,9 +165,14 @@ class PersonalToken(models.Model):
             self.save(update_fields=["revoked_at"])
 
     def touch(self) -> bool:
-        """Record use, at most once a minute (not a write per request); True if written."""
+        """Record use, at most once a minute (not a write per request); True if written.
+
+        The cached token's ``last_used_at`` goes stale; the shared cache, not it,
+        says whether this minute's use is already recorded."""
         now = timezone.now()
         if self.last_used_at is not None and now - self.last_used_at < timedelta(minutes=1):
+            return False
+        if not principals.claim_use_stamp(self.pk):
             return False
         PersonalToken.objects.filter(pk=self.pk).update(last_used_at=now)
         self.last_used_at = now

@@ -42,10 +42,12 @@ def remember(key: str, value: Any, seconds: float = PRINCIPAL_CACHE_SECONDS) -> 
         cache.add(key, value, min(int(seconds), PRINCIPAL_CACHE_SECONDS) or 1)
 
 
-def refresh(key: str, value: Any) -> None:
-    """Replace a live entry (e.g. a new last-used time); a tombstone stays."""
-    if recall(key) is not None:
-        cache.set(key, value, PRINCIPAL_CACHE_SECONDS)
+def claim_use_stamp(token_id: Any) -> bool:
+    """True for the first caller in a minute: only it records the token's last use.
+
+    A key of its own, so recording a use never rewrites the principal entry
+    (a read-then-set there could overwrite a revocation's tombstone)."""
+    return cache.add(f"auth:token-used:{token_id}", 1, PRINCIPAL_CACHE_SECONDS)
 
 
 def forget(keys: Iterable[str]) -> None:

@@ -101,20 +101,23 @@ def json_500(request: HttpRequest) -> HttpResponse:
     return server_error(request)
 
 
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
 class ApiGuardMiddleware:
-    """For /api/: refuse oversized bodies with 413 before anything reads them,
-    and add the rate-limit headers the throttle computed."""
+    """Refuse oversized bodies with 413 before anything reads them (for /api/ and,
+    with a larger limit, the site), and add the rate-limit headers the throttle computed."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith(API_PREFIX):
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            if length > settings.API_MAX_BODY_BYTES:
+            if _content_length(request) > settings.API_MAX_BODY_BYTES:
                 return JsonResponse(
                     error_body(
                         "validation_error",
@@ -123,6 +126,15 @@ class ApiGuardMiddleware:
                     ),
                     status=413,
                 )
+        elif _content_length(request) > settings.SITE_MAX_BODY_BYTES:
+            # The site's forms (uploads included) have a limit too, checked before
+            # Django parses (and spools) the body.
+            return HttpResponse(
+                _("The request is too large (at most %(limit)d bytes).")
+                % {"limit": settings.SITE_MAX_BODY_BYTES},
+                status=413,
+                content_type="text/plain; charset=utf-8",
+            )
         response = self.get_response(request)
         for header, value in getattr(request, "ratelimit_headers", {}).items():
             response[header] = value

@@ -286,6 +286,10 @@ SPECTACULAR_SETTINGS = {
 }
 API_MAX_BODY_BYTES = envint("API_MAX_BODY_BYTES", 1_000_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# Site forms (file parameters, logos, template imports) stop here, before Django reads the body.
+SITE_MAX_BODY_BYTES = envint("SITE_MAX_BODY_BYTES", 5_000_000)
+# Uploads larger than this go to a temporary file rather than memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1_000_000
 RATELIMIT_ENABLE = envbool("RATELIMIT_ENABLE", True)
 METRICS_TOKEN = envstr("METRICS_TOKEN")
 

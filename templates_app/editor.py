@@ -22,8 +22,9 @@ from django.utils.translation import gettext_lazy as _
 
 from .forms import parameter_fields_html, parameter_form_class
 from .models import CONTENT_FIELDS, Template, TemplateVersion, ThemeLogo
+from .safe_load import TooDeeplyNested, load_json, load_yaml
 from .schema import ParameterSchema, SchemaError, parameter_warnings
-from .theme import COLOUR_KEYS, FONT_STACKS, ThemeError, parse_theme
+from .theme import COLOUR_KEYS, FONT_STACKS, MAX_LOGO_BYTES, ThemeError, logo_digest, parse_theme
 
 SCHEMA_FORMATS = (("yaml", "YAML"), ("json", "JSON"))
 THEME_FIELDS = {
@@ -59,18 +60,6 @@ def schema_to_text(parameters: list[Any], fmt: str) -> str:
 MAX_SCHEMA_TEXT = 200_000
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML without anchors' aliases: a few nested aliases expand to gigabytes once serialized."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None, None, str(_("aliases (*name) are not allowed")), event.start_mark
-            )
-        return super().compose_node(parent, index)
-
-
 def parse_schema_text(text: str, fmt: str) -> tuple[list[Any], list[str]]:
     """The parameter list from YAML or JSON text, and the problems found (each naming the parameter)."""
     if not text.strip():
@@ -78,7 +67,9 @@ def parse_schema_text(text: str, fmt: str) -> tuple[list[Any], list[str]]:
     if len(text) > MAX_SCHEMA_TEXT:
         return [], [str(_("The schema is limited to %(max)d characters.")) % {"max": MAX_SCHEMA_TEXT}]
     try:
-        data = json.loads(text) if fmt == "json" else yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506
+        data = load_json(text) if fmt == "json" else load_yaml(text)
+    except TooDeeplyNested:
+        return [], [str(_("The schema is nested too deeply."))]
     except json.JSONDecodeError as exc:
         return [], [
             str(_("JSON error at line %(line)d, column %(column)d: %(problem)s."))
@@ -180,6 +171,7 @@ class VersionForm(forms.Form):
         self.user = user
         self.base = base
         self.theme_errors: list[str] = []
+        self.logo_upload: bytes | None = None
         if base is not None and "initial" not in kwargs:
             kwargs["initial"] = initial_for(base)
         super().__init__(*args, **kwargs)
@@ -220,7 +212,13 @@ class VersionForm(forms.Form):
         upload = data.get("logo")
         if upload:
             try:
-                theme["logo"] = ThemeLogo.store(upload.read()).digest
+                # Checked here, stored only when the version is saved (create_version).
+                if upload.size is not None and upload.size > MAX_LOGO_BYTES:  # before reading it
+                    ThemeLogo.check(upload.read(MAX_LOGO_BYTES + 1))
+                image = upload.read(MAX_LOGO_BYTES + 1)
+                ThemeLogo.check(image)
+                self.logo_upload = image
+                theme["logo"] = logo_digest(image)
             except ThemeError as exc:
                 for error in exc.errors:
                     self.add_error("logo", error)
@@ -235,7 +233,10 @@ class VersionForm(forms.Form):
         return theme
 
     def content(self) -> dict[str, Any]:
-        return {name: self.cleaned_data[name] for name in CONTENT_FIELDS}
+        content = {name: self.cleaned_data[name] for name in CONTENT_FIELDS}
+        if self.logo_upload is not None:
+            content["logo"] = self.logo_upload  # create_version stores it with the version
+        return content
 
     def apply_model_errors(self, error: ValidationError) -> None:
         """Show create_version's validation errors beside the fields they concern."""

@@ -80,12 +80,17 @@ class TemplateImportForm(forms.Form):
     def import_for(self, owner: Any) -> tuple[Any, list[str]] | None:
         """Import the uploaded file for ``owner``; None, with the problems on the form, when it fails."""
         from .formats import FormatError
-        from .formats.service import decode, import_template
+        from .formats.service import MAX_FILE_BYTES, decode, import_template
 
         upload = self.cleaned_data["file"]
+        if upload.size is not None and upload.size > MAX_FILE_BYTES:  # before reading it
+            self.add_error(
+                "file", _("The file is too large (at most %(limit)d bytes).") % {"limit": MAX_FILE_BYTES}
+            )
+            return None
         try:
             return import_template(
-                decode(upload.read()),
+                decode(upload.read(MAX_FILE_BYTES + 1)),
                 owner=owner,
                 format_name=self.cleaned_data.get("format") or None,
                 filename=upload.name,

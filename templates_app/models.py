@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
@@ -60,6 +60,19 @@ class TemplateQuerySet(models.QuerySet["Template"]):
 
     def runnable(self) -> TemplateQuerySet:
         return self.filter(published_version__isnull=False)
+
+
+class TemplateVersionQuerySet(models.QuerySet["TemplateVersion"]):
+    def visible_to(self, user: Any) -> TemplateVersionQuerySet:
+        """The one rule for versions (the site's pages and the API alike): a template's
+        managers (``Template.is_managed_by``) see every version, drafts included;
+        anyone who can see the template sees only its published version."""
+        if user is not None and user.is_authenticated and user.is_staff:
+            return self.all()
+        published = Q(template__published_version=F("pk"), template__in=Template.objects.visible_to(user))
+        if user is None or not user.is_authenticated:
+            return self.filter(published)
+        return self.filter(published | Q(template__owner=user))
 
 
 class Template(models.Model):
@@ -114,12 +127,22 @@ class Template(models.Model):
         return reverse("templates_app:run", args=[self.slug])
 
     @transaction.atomic
-    def create_version(self, *, author: Any = None, publish: bool = True, **content: Any) -> TemplateVersion:
+    def create_version(
+        self, *, author: Any = None, publish: bool = True, logo: bytes | None = None, **content: Any
+    ) -> TemplateVersion:
         """Add the next numbered version (validated) and, by default, publish it.
 
         A theme not given is carried over from the latest version, so writers
-        that know nothing of themes (the API) don't drop one.
+        that know nothing of themes (the API) don't drop one. ``logo`` is a newly
+        uploaded image the theme names by digest: stored here, with the version,
+        so a preview or a refused save leaves no logo behind.
         """
+        with transaction.atomic():
+            return self._create_version(author=author, publish=publish, logo=logo, **content)
+
+    def _create_version(
+        self, *, author: Any, publish: bool, logo: bytes | None, **content: Any
+    ) -> TemplateVersion:
         # Lock the template so two editors can't take the same number.
         Template.objects.select_for_update().filter(pk=self.pk).first()
         latest = self.latest_version
@@ -127,6 +150,8 @@ class Template(models.Model):
             content["theme"] = latest.theme
         number = (latest.number if latest else 0) + 1
         version = TemplateVersion(template=self, number=number, created_by=author, **content)
+        if logo is not None:
+            version.uploaded_logo = ThemeLogo.store(logo).digest
         version.full_clean()
         version.save()
         if publish:
@@ -200,6 +225,8 @@ class TemplateVersion(models.Model):
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
+    objects = TemplateVersionQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("template version")
         verbose_name_plural = _("template versions")
@@ -265,9 +292,22 @@ class TemplateVersion(models.Model):
             previous_css = (previous.theme or {}).get("custom_css", "").strip() if previous else ""
             if css != previous_css:
                 return [_("Only staff can add or change custom CSS.")]
-        if theme and theme.logo and not ThemeLogo.objects.filter(digest=theme.logo).exists():
+        if theme and theme.logo and not self._may_use_logo(theme.logo):
             return [_("Logo must be an uploaded image.")]
         return []
+
+    def _may_use_logo(self, digest: str) -> bool:
+        """Only a logo this save uploads, or one the template already uses: a digest
+        alone must not let anyone reuse another user's image."""
+        if digest == getattr(self, "uploaded_logo", None):
+            return True
+        return bool(
+            self.template_id
+            and TemplateVersion.objects.filter(template_id=self.template_id, theme__logo=digest)
+            .exclude(pk=self.pk)
+            .exists()
+            and ThemeLogo.objects.filter(digest=digest).exists()
+        )
 
     @cached_property
     def parsed_theme(self) -> Any:
@@ -316,14 +356,20 @@ class ThemeLogo(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("templates_app:theme_logo", args=[self.digest])
 
-    @classmethod
-    def store(cls, data: bytes) -> ThemeLogo:
-        """Keep an uploaded logo; raises ThemeError when it is not a small PNG, JPEG or WebP."""
+    @staticmethod
+    def check(data: bytes) -> str:
+        """The logo's content type; raises ThemeError when it is not a small PNG, JPEG or WebP."""
         if len(data) > MAX_LOGO_BYTES:
             raise ThemeError([_("Logo must be at most %(kb)d KB.") % {"kb": MAX_LOGO_BYTES // 1000}])
         content_type = sniff_logo(data)
         if not content_type:
             raise ThemeError([_("Logo must be a PNG, JPEG or WebP image (SVG is not accepted).")])
+        return content_type
+
+    @classmethod
+    def store(cls, data: bytes) -> ThemeLogo:
+        """Keep an uploaded logo; raises ThemeError when it is not a small PNG, JPEG or WebP."""
+        content_type = cls.check(data)
         logo, _created = cls.objects.get_or_create(
             digest=logo_digest(data), defaults={"content_type": content_type, "data": data}
         )

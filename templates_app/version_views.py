@@ -47,18 +47,13 @@ def _managed_template(request: HttpRequest, slug: str) -> Template:
 
 def _version_for(request: HttpRequest, slug: str, number: int) -> TemplateVersion:
     """A version the user may see: the published one of a visible template, or any for its managers."""
-    version = get_object_or_404(
-        TemplateVersion.objects.select_related("template", "template__published_version"),
+    return get_object_or_404(
+        TemplateVersion.objects.visible_to(request.user).select_related(
+            "template", "template__published_version"
+        ),
         template__slug=slug,
         number=number,
     )
-    template = version.template
-    if template.is_managed_by(request.user):
-        return version
-    visible = Template.objects.visible_to(request.user).filter(pk=template.pk).exists()
-    if not visible or template.published_version_id != version.pk:
-        raise Http404
-    return version
 
 
 @require_http_methods(["GET", "HEAD"])

@@ -137,7 +137,7 @@ def _cached_anonymous_page(request: HttpRequest, slug: str) -> HttpResponse | No
     The key holds the published version's id and the template's last change, so
     publishing (or rolling back) a version, or renaming the template, changes it
     at once; with the language, the full path (the language switcher returns to
-    it) and whether the provider is available, nothing else on the page varies
+    it; query strings bypass the cache) and whether the provider is available, nothing else on the page varies
     for an anonymous visitor but the CSRF token, which is filled in per response.
     """
     # One indexed read, written out: the ORM's query building would cost as much
@@ -166,7 +166,9 @@ def _cached_anonymous_page(request: HttpRequest, slug: str) -> HttpResponse | No
 
 @require_http_methods(["GET", "POST"])
 def run_template(request: HttpRequest, slug: str) -> HttpResponse:
-    if request.method == "GET" and not len(messages.get_messages(request)):
+    # A query string never changes the page, but random ones would each take a cache
+    # entry and evict the real page: take the ordinary road for them.
+    if request.method == "GET" and not request.GET and not len(messages.get_messages(request)):
         cached = _cached_signed_in_page if request.user.is_authenticated else _cached_anonymous_page
         if (page := cached(request, slug)) is not None:
             return page

@@ -300,6 +300,10 @@ def test_jobs_list_filters_selects_fields_and_paginates_by_cursor(
     # Found by schemathesis: a far-off offset the database can't store was a 500.
     odd = callers["owner"](client, "get", "/jobs?created_after=8521-10-07T16%3A03%3A43%2B20%3A31")
     assert odd.status_code == 200 and odd.json()["results"] == []
+    # Found by schemathesis: a NUL byte in the template filter reached PostgreSQL, a 500.
+    nul = callers["owner"](client, "get", "/jobs?template=a%00b")
+    assert_error(nul, 400, "validation_error")
+    assert "template" in nul.json()["error"]["details"]
 
 
 def test_cancel_a_queued_job(client: Client, callers, owner_job) -> None:
@@ -593,3 +597,51 @@ def test_a_template_read_is_never_stale(client: Client, callers, private_templat
     owner.email = "renamed@example.com"
     owner.save()
     assert callers["owner"](client, "get", "/templates/mine").json()["owner"] == "renamed@example.com"
+
+
+@pytest.mark.parametrize(
+    ("raw_parameters", "message"),
+    [
+        ('[{"name": "n", "type": "number", "min": 1e400}]', "valid JSON"),  # DRF refuses inf
+        ('[{"name": "n", "type": "number", "min": 1e308, "step": 1e-308}]', "“min” is too large"),
+        ('[{"name": "n", "type": "json", "schema": {"$ref": "#/nope"}}]', "which it doesn't contain"),
+    ],
+)
+def test_parameters_that_would_fail_later_are_refused_when_authored(
+    client: Client, owner, raw_parameters: str, message: str
+) -> None:
+    body = f'{{"slug": "s", "name": "S", "body": "{{{{ n }}}}", "parameters": {raw_parameters}}}'
+    response = client.post(
+        f"{API}/templates",
+        body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {jwt_for(owner)}"},
+    )
+    error = assert_error(response, 400, "validation_error")
+    assert message in error["details"]["parameters"][0]
+    assert not Template.objects.filter(slug="s").exists()
+
+
+def test_only_managers_see_drafts_and_history_through_the_api(client: Client, callers, owner) -> None:
+    template = Template.objects.create(slug="open", name="Open", owner=owner, visibility=Visibility.PUBLIC)
+    template.create_version(
+        body="Published {{ topic }} {{ count }}.",
+        parameters=SIMPLE_SCHEMA,
+        author=owner,
+        theme={"text": "#222222"},
+    )
+    template.create_version(
+        body="Secret draft {{ topic }} {{ count }}.", parameters=SIMPLE_SCHEMA, publish=False
+    )
+    owner_view = callers["owner"](client, "get", "/templates/open/versions").json()
+    assert [v["number"] for v in owner_view] == [2, 1]
+    for caller in ("other", "anonymous"):
+        response = callers[caller](client, "get", "/templates/open/versions")
+        if response.status_code == 200:
+            assert [v["number"] for v in response.json()] == [1], caller
+            assert "Secret draft" not in response.content.decode()
+        else:
+            assert response.status_code in (401, 403), caller
+    # The site's pages follow the same rule.
+    assert client.get("/t/open/v2/theme.css").status_code == 404
+    assert client.get("/t/open/v1/theme.css").status_code == 200

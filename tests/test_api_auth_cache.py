@@ -72,7 +72,9 @@ def test_a_cached_token_that_expires_is_refused_when_it_expires(client: Client, 
 
     entry = principals.recall(principals.token_key(cached.key_hash))
     entry.expires_at = cached.expires_at
-    principals.refresh(principals.token_key(cached.key_hash), entry)
+    from django.core.cache import cache
+
+    cache.set(principals.token_key(cached.key_hash), entry, principals.PRINCIPAL_CACHE_SECONDS)
     assert client.get(ME, headers=bearer(raw)).status_code == 401
 
 
@@ -134,3 +136,40 @@ def test_last_used_is_written_at_most_once_a_minute(client: Client, owner: User)
     assert not [q for q in queries if q["sql"].startswith("UPDATE")]
     token.refresh_from_db()
     assert token.last_used_at == first
+
+
+def test_recording_a_tokens_use_never_rewrites_its_cache_entry(
+    client: Client, owner: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-then-set of the entry could land after a revocation and overwrite its tombstone."""
+    from django.core.cache import cache
+
+    token, raw = PersonalToken.issue(owner, "script")
+    assert client.get(ME, headers=bearer(raw)).status_code == 200  # cached, use recorded
+    PersonalToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now() - timedelta(hours=1))
+    cache.delete(f"auth:token-used:{token.pk}")  # a minute later
+    written: list[str] = []
+    real_set = cache.set
+    monkeypatch.setattr(cache, "set", lambda key, *a, **k: written.append(key) or real_set(key, *a, **k))
+    assert client.get(ME, headers=bearer(raw)).status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at > timezone.now() - timedelta(minutes=1)  # the use is still recorded
+    assert not [key for key in written if key.startswith("auth:token:")]
+
+
+def test_users_deleted_in_bulk_from_the_admin_lose_api_access_at_once(
+    client: Client, owner: User, staff: User
+) -> None:
+    _token, raw = PersonalToken.issue(owner, "script")
+    access = str(AccessToken.for_user(owner))
+    assert client.get(ME, headers=bearer(raw)).status_code == 200  # both now cached
+    assert client.get(ME, headers=bearer(access)).status_code == 200
+    admin = Client()
+    admin.force_login(staff)
+    response = admin.post(
+        "/admin/accounts/user/",
+        {"action": "delete_selected", "_selected_action": [owner.pk], "post": "yes"},
+    )
+    assert response.status_code == 302 and not User.objects.filter(pk=owner.pk).exists()
+    assert client.get(ME, headers=bearer(raw)).status_code == 401
+    assert client.get(ME, headers=bearer(access)).status_code == 401

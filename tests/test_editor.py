@@ -316,3 +316,27 @@ def test_yaml_aliases_are_refused_so_a_tiny_text_cannot_expand(client: Client, o
     data = {"prefix": "editor", "editor-schema_format": "yaml", "editor-schema": bomb}
     html = client.post("/editor/preview/", data, headers={"HX-Request": "true"}).content.decode()
     assert "YAML error at line 2" in html and "aliases (*name) are not allowed" in html
+
+
+def test_infinite_or_unmanageable_number_bounds_are_authoring_errors(client: Client, owner) -> None:
+    client.force_login(owner)
+    for schema in (
+        "- name: topic\n  type: number\n  min: .inf\n",
+        "- name: topic\n  type: number\n  min: 1.0e+308\n  step: 1.0e-308\n",
+    ):
+        response = client.post("/templates/new/", new_template_post(**{"editor-schema": schema}))
+        assert response.status_code == 200
+        assert "Parameter “topic”: “min”" in response.content.decode()
+    assert not Template.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text"), [("yaml", "[" * 3000), ("json", "[" * 3000), ("json", "[" * 500 + "]" * 500)]
+)
+def test_deeply_nested_schema_text_is_an_error_not_a_500(client: Client, owner, fmt: str, text: str) -> None:
+    client.force_login(owner)
+    post = new_template_post(**{"editor-schema_format": fmt, "editor-schema": text})
+    response = client.post("/templates/new/", post)
+    assert response.status_code == 200
+    assert "The schema is nested too deeply." in response.content.decode()
+    assert not Template.objects.exists()

@@ -507,3 +507,20 @@ def test_a_parameter_the_prompt_never_uses_is_a_warning(owner) -> None:
 def test_hostile_or_malformed_front_matter_is_a_clear_error(text: str, problem: str) -> None:
     with pytest.raises(FormatError, match=problem):
         get_format("promptlab").parse(text)
+
+
+def test_formats_use_the_schema_packages_name_rule_rather_than_a_copy() -> None:
+    from templates_app.formats import base
+    from templates_app.schema import parsing
+
+    assert base.NAME_PATTERN is parsing.NAME_PATTERN
+    assert not hasattr(base, "LOCALIZED_KEYS")
+
+
+def test_one_safe_yaml_loader_serves_the_editor_and_the_file_formats() -> None:
+    from templates_app import editor
+    from templates_app.formats import base
+
+    assert not hasattr(editor, "_NoAliasLoader") and not hasattr(base, "_Loader")
+    with pytest.raises(FormatError, match="nested too deeply"):
+        get_format("promptlab").parse("---\nparameters: " + "[" * 3000 + "\n---\nHi\n")

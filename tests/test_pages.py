@@ -415,3 +415,38 @@ def test_a_signed_in_page_is_served_from_the_cache(make_template, owner, django_
     # The session, the user, and one indexed read of the template: nothing rendered again.
     with django_assert_num_queries(3):
         assert "Runs version 1" in browser.get(url).content.decode()
+
+
+def test_query_strings_bypass_the_anonymous_page_cache(client: Client, make_template) -> None:
+    from templates_app import views
+
+    url = make_template().get_absolute_url()
+    client.get(url)
+    cached = len(views._PAGES)
+    for n in range(5):
+        response = client.get(f"{url}?x={n}")
+        assert response.status_code == 200 and 'name="topic"' in response.content.decode()
+    assert len(views._PAGES) == cached
+
+
+@pytest.mark.parametrize("depth", [3000, 500])
+def test_a_deeply_nested_json_value_is_a_form_error_not_a_500(
+    client: Client, make_template, depth: int
+) -> None:
+    url = make_template(parameters=[{"name": "data", "type": "json"}], body="{{ data }}").get_absolute_url()
+    response = client.post(url, {"data": "[" * depth + "]" * depth})
+    assert response.status_code == 200
+    assert "The JSON is nested too deeply." in response.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_an_oversized_site_post_is_refused_before_it_is_read(client: Client, make_template, settings) -> None:
+    settings.SITE_MAX_BODY_BYTES = 1000
+    url = make_template().get_absolute_url()
+    response = client.post(url, {"topic": "x" * 2000}, HTTP_ACCEPT_LANGUAGE="pt-BR")
+    assert response.status_code == 413 and "A requisição é grande demais" in response.content.decode()
+    # English last: the language a request activates outlives it in this thread.
+    response = client.post(url, {"topic": "x" * 2000, "count": "2"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 413
+    assert "The request is too large (at most 1000 bytes)." in response.content.decode()
+    assert not Job.objects.exists()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from django import forms
 from django.utils import translation
@@ -565,3 +567,86 @@ def test_api_schema_endpoint_publishes_the_derived_json_schema(api_client, make_
     assert schema["required"] == ["day", "areas", "fields"]
     assert schema["properties"]["areas"]["maxItems"] == 1
     assert schema["properties"]["fields"]["allOf"] == [{"type": "array"}]
+
+
+@pytest.mark.parametrize(
+    ("parameter", "message"),
+    [
+        ({"name": "a", "type": "number", "min": float("inf")}, "“a”: “min” must be a number"),
+        ({"name": "a", "type": "number", "max": float("-inf")}, "“a”: “max” must be a number"),
+        ({"name": "a", "type": "number", "step": float("nan")}, "“a”: “step” must be a number"),
+        ({"name": "a", "type": "number", "min": float("inf"), "step": 1}, "“a”: “min” must be a number"),
+        ({"name": "a", "type": "number", "min": 1e308, "step": 1e-308}, "“a”: “min” is too large"),
+        ({"name": "a", "type": "integer", "min": 10**40, "step": 7}, "“a”: “min” is too large"),
+    ],
+)
+def test_number_bounds_that_decimal_cannot_check_are_authoring_errors(parameter: dict, message: str) -> None:
+    with pytest.raises(SchemaError) as caught:
+        ParameterSchema.parse([parameter])
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        ({"$ref": "#/nope"}, "refers to “#/nope”, which it doesn't contain"),
+        ({"properties": {"x": {"$ref": "#/$defs/missing"}}}, "“#/$defs/missing”"),
+        ({"$ref": "https://example.com/schema.json"}, "may only refer to its own parts"),
+        ({"$dynamicRef": "other.json#meta"}, "may only refer to its own parts"),
+    ],
+)
+def test_json_schema_references_must_lead_somewhere_in_the_schema(schema: dict, message: str) -> None:
+    with pytest.raises(SchemaError) as caught:
+        ParameterSchema.parse([{"name": "data", "type": "json", "schema": schema}])
+    assert "“data”" in str(caught.value) and message in str(caught.value)
+
+
+def test_json_schema_references_within_the_schema_still_work() -> None:
+    schema = {
+        "$defs": {"word": {"type": "string", "maxLength": 3}},
+        "type": "array",
+        "items": {"$ref": "#/$defs/word"},
+        "examples": [{"$ref": "data, not a reference"}],
+    }
+    parameters = [{"name": "data", "type": "json", "schema": schema}]
+    assert form_for(parameters, {"data": '["abc"]'}).is_valid()
+    assert not form_for(parameters, {"data": '["abcd"]'}).is_valid()
+
+
+EVIL_PATTERN = "(a+)+$"
+EVIL_VALUE = "a" * 28 + "!"  # about a minute under Python's re
+
+
+def test_a_catastrophic_author_pattern_is_cut_short_and_refuses_the_value() -> None:
+    import time
+
+    started = time.monotonic()
+    form = form_for([{"name": "word", "pattern": EVIL_PATTERN}], {"word": EVIL_VALUE})
+    assert not form.is_valid() and "word" in form.errors
+    assert time.monotonic() - started < 2
+    assert form_for([{"name": "word", "pattern": EVIL_PATTERN}], {"word": "aaaa"}).is_valid()
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "string", "pattern": EVIL_PATTERN},
+        {"type": "object", "patternProperties": {EVIL_PATTERN: {"type": "integer"}}},
+        {"type": "object", "patternProperties": {EVIL_PATTERN: {}}, "additionalProperties": False},
+    ],
+)
+def test_a_catastrophic_json_schema_pattern_is_cut_short(schema: dict) -> None:
+    import time
+
+    value = json.dumps(EVIL_VALUE if schema["type"] == "string" else {EVIL_VALUE: "x"})
+    started = time.monotonic()
+    form = form_for([{"name": "data", "type": "json", "schema": schema}], {"data": value})
+    valid = form.is_valid()
+    assert time.monotonic() - started < 2
+    assert valid == ("additionalProperties" not in schema and schema["type"] == "object")
+
+
+def test_unevaluated_properties_with_pattern_properties_is_refused() -> None:
+    schema = {"patternProperties": {"^a": {}}, "unevaluatedProperties": False}
+    with pytest.raises(SchemaError, match="unevaluatedProperties"):
+        ParameterSchema.parse([{"name": "data", "type": "json", "schema": schema}])

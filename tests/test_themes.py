@@ -121,6 +121,13 @@ def test_a_font_stack_of_family_names_is_accepted() -> None:
         "p { background: u\\rl(x) }",
         "p::before { content: '} body {\n }",  # a string never closed
         "/* open comment",
+        # "/*" and "*/" inside strings are not comments: these close @scope early.
+        'a{content:"/*"} } body{display:none} header{background:url(x)} a{content:"*/"}',
+        "a{content:'/*'} } body{display:none} a{content:'*/'}",
+        'a{content:"/*"} } body{display:none} a{content:"*/"}',
+        'a{content:"/*"} @import \'x.css\'; a{content:"*/"}',
+        "a { color: red } /* } */ }",
+        "p { background: url/**/(x) }",
     ],
 )
 def test_custom_css_that_could_escape_its_scope_or_load_things_is_refused(css: str) -> None:
@@ -131,6 +138,8 @@ def test_harmless_custom_css_passes() -> None:
     assert check_custom_css("h1 { letter-spacing: 0.02em; }\n.field { margin-bottom: 2rem }") == []
     assert check_custom_css("p::before { content: '{not a brace}' }") == []
     assert check_custom_css(".choices > div { gap: 1rem }") == []
+    assert check_custom_css("/* a comment with a quote ' and } */ p { color: red }") == []
+    assert check_custom_css('p::before { content: "/* not a comment */" }') == []
 
 
 # --- Staff-only custom CSS --------------------------------------------------------
@@ -314,3 +323,46 @@ def test_themed_pages_apply_the_theme_under_the_csp_and_pass_axe(
         light_owner = signed_in_page(owner, locale, color_scheme="light")
         light_owner.goto(f"{live_server_url}{path}")
         assert_accessible(light_owner)
+
+
+def test_a_logo_is_stored_only_when_a_version_is_saved(client: Client, make_template, owner) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    template = make_template(owner=owner)
+    client.force_login(owner)
+    # A save refused for another reason leaves no logo behind ...
+    data = editor_post(template, **{"editor-body": "{{ nope }}"})
+    data["editor-logo"] = SimpleUploadedFile("logo.png", tiny_png(), content_type="image/png")
+    assert client.post(f"/t/{template.slug}/edit/", data).status_code == 200
+    # ... nor does a live preview.
+    preview = {"prefix": "editor", "editor-schema_format": "yaml", "editor-schema": ""}
+    preview["editor-logo"] = SimpleUploadedFile("logo.png", tiny_png(), content_type="image/png")
+    client.post("/editor/preview/", preview, headers={"HX-Request": "true"})
+    assert ThemeLogo.objects.count() == 0 and template.versions.count() == 1
+
+
+def test_a_theme_may_not_name_another_templates_logo(make_template, owner, other_user) -> None:
+    theirs = make_template(slug="theirs", owner=other_user)
+    from templates_app.theme import logo_digest
+
+    digest = logo_digest(tiny_png())
+    theirs.create_version(body="x", parameters=[], theme={"logo": digest}, author=other_user, logo=tiny_png())
+    mine = make_template(slug="mine", owner=owner)
+    with pytest.raises(ValidationError, match="Logo must be an uploaded image"):
+        mine.create_version(body="x", parameters=[], theme={"logo": digest}, author=owner)
+    # The template that uses it keeps it in later versions.
+    theirs.create_version(body="y", parameters=[], theme={"logo": digest}, author=other_user)
+
+
+def test_an_oversized_logo_is_refused_before_it_is_read(client: Client, make_template, owner) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from templates_app.theme import MAX_LOGO_BYTES
+
+    template = make_template(owner=owner)
+    client.force_login(owner)
+    data = editor_post(template)
+    data["editor-logo"] = SimpleUploadedFile("logo.png", tiny_png() + b"\0" * MAX_LOGO_BYTES)
+    response = client.post(f"/t/{template.slug}/edit/", data)
+    assert response.status_code == 200 and "Logo must be at most" in response.content.decode()
+    assert ThemeLogo.objects.count() == 0

@@ -5,6 +5,7 @@ from typing import Any
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
+from django.core.validators import slug_re
 from django.http import HttpRequest, HttpResponse
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -86,6 +87,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
                 raise serializers.ValidationError({"status": [_("Unknown status.")]})
             jobs = jobs.filter(status=status)
         if template := self.request.query_params.get("template"):
+            # Checked first: PostgreSQL refuses some strings (a NUL byte) outright.
+            if not slug_re.fullmatch(template):
+                raise serializers.ValidationError({"template": [_("Not a template slug.")]})
             jobs = jobs.filter(template_version__template__slug=template)
         if after := _datetime(self.request, "created_after"):
             jobs = jobs.filter(created_at__gte=after)

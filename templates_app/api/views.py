@@ -130,9 +130,14 @@ class TemplateViewSet(viewsets.ModelViewSet):
     @extend_schema(responses=TemplateVersionSerializer(many=True))
     @action(detail=True, methods=["get"])
     def versions(self, request: Request, slug: str | None = None) -> Response:
-        """Every version of the template, newest first."""
+        """The template's versions, newest first: every one for its owner (and staff),
+        only the published one for anyone else who can see the template."""
         template = self.get_object()
-        versions = template.versions.select_related("created_by", "template").order_by("-number")
+        versions = (
+            template.versions.visible_to(request.user)
+            .select_related("created_by", "template")
+            .order_by("-number")
+        )
         return Response(TemplateVersionSerializer(versions, many=True).data)
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})

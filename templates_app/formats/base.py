@@ -15,6 +15,9 @@ import yaml
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from ..safe_load import TooDeeplyNested, load_yaml
+from ..schema.parsing import NAME_PATTERN
+
 DEFAULT_MODEL_SETTINGS: dict[str, Any] = {
     "provider": "offline",
     "model": "offline-echo",
@@ -68,17 +71,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe YAML without aliases: ``*name`` would let a small file expand into a huge one."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.events.AliasEvent):
-            raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not allowed", self.peek_event().start_mark
-            )
-        return super().compose_node(parent, index)
-
-
 def split_front_matter(text: str, *, required: bool = True) -> tuple[dict[str, Any], str]:
     """(front matter, body) of a Markdown-with-YAML file; FormatError when broken."""
     text = text.lstrip("\ufeff").replace("\r\n", "\n")
@@ -93,7 +85,7 @@ def split_front_matter(text: str, *, required: bool = True) -> tuple[dict[str, A
     if end is None:
         raise FormatError(_("The front matter is not closed by a line “---”."))
     try:
-        metadata = yaml.load("\n".join(lines[1:end]), Loader=_Loader)  # noqa: S506 - a SafeLoader
+        metadata = load_yaml("\n".join(lines[1:end]))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = _(" (line %(line)d)") % {"line": mark.line + 2} if mark is not None else ""
@@ -102,7 +94,7 @@ def split_front_matter(text: str, *, required: bool = True) -> tuple[dict[str, A
             _("The front matter is not valid YAML%(where)s: %(problem)s.")
             % {"where": where, "problem": problem}
         ) from None
-    except RecursionError:
+    except TooDeeplyNested:
         raise FormatError(_("The front matter is nested too deeply.")) from None
     if metadata is None:
         metadata = {}
@@ -143,7 +135,6 @@ def make_slug(*candidates: str | None) -> str:
     return ""
 
 
-NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 JINJA_TAGS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 
 
@@ -274,8 +265,6 @@ def with_front_matter(data: dict[str, Any], body: str, warnings: list[str] | Non
 
 
 # --- Parameters ↔ JSON-Schema-like properties -----------------------------------
-
-LOCALIZED_KEYS = ("label", "help", "placeholder", "group", "pattern_message")
 
 
 def english(value: Any) -> str:

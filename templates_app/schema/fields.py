@@ -8,8 +8,6 @@ as browsers do, so that 0.3 is a multiple of 0.1 everywhere.
 
 from __future__ import annotations
 
-import json
-import re
 from decimal import Decimal, InvalidOperation
 from pathlib import PurePath
 from typing import Any
@@ -21,6 +19,9 @@ from django.core.validators import EmailValidator, StepValueValidator, URLValida
 from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
+
+from ..safe_load import TooDeeplyNested, load_json
+from .regexes import full_match, json_schema_validator, matches
 
 # The HTML standard's "valid email address" (what <input type=email> checks).
 # Written so that browsers, which compile `pattern` with the `v` flag, accept it:
@@ -58,11 +59,6 @@ def date_bound_pattern(bound: str, *, upper: bool) -> str:
     return "|".join(alternatives)
 
 
-def full_match(pattern: str) -> re.Pattern[str]:
-    """As HTML's pattern attribute does: the whole value must match."""
-    return re.compile(rf"(?:{pattern})\Z")
-
-
 @deconstructible
 class FullMatchValidator:
     """The value must match the pattern as a whole (not just contain a match)."""
@@ -73,7 +69,7 @@ class FullMatchValidator:
         self.code = code
 
     def __call__(self, value: str) -> None:
-        if not self.regex.match(value):
+        if not matches(self.regex, value):  # a check that runs out of time fails
             raise ValidationError(self.message, code=self.code)
 
 
@@ -170,6 +166,7 @@ class JsonValueField(forms.CharField):
 
     default_error_messages = {
         "invalid": _("Enter valid JSON."),
+        "nested": _("The JSON is nested too deeply."),
         "schema": _("The value does not fit: %(problem)s"),
     }
 
@@ -182,13 +179,20 @@ class JsonValueField(forms.CharField):
         if text == "":
             return None
         try:
-            parsed = json.loads(text)
+            parsed = load_json(text)
+        except TooDeeplyNested:
+            raise ValidationError(self.error_messages["nested"], code="invalid") from None
         except ValueError:
             raise ValidationError(self.error_messages["invalid"], code="invalid") from None
         if self.json_schema is not None:
-            from jsonschema import Draft202012Validator
+            from referencing.exceptions import Unresolvable
 
-            error = next(iter(Draft202012Validator(self.json_schema).iter_errors(parsed)), None)
+            try:
+                error = next(iter(json_schema_validator(self.json_schema).iter_errors(parsed)), None)
+            except Unresolvable as exc:  # a schema saved before references were checked
+                raise ValidationError(
+                    self.error_messages["schema"], code="schema", params={"problem": str(exc)}
+                ) from None
             if error is not None:
                 raise ValidationError(
                     self.error_messages["schema"], code="schema", params={"problem": error.message}

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import keyword
+import math
 import re
 import warnings
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -111,7 +112,8 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    # YAML's .inf and JSON's 1e400 are floats too, but no form can hold them.
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_iso_date(value: Any) -> bool:
@@ -260,14 +262,16 @@ def _parse_bounds(raw: dict[str, Any], kind: str, problems: _Problems, values: d
         if step is not None and step <= 0:
             problems.add(_("“step” must be above 0."))
             values["step"] = None
-        elif (
-            step is not None
-            and values.get("min") is not None
-            and Decimal(str(values["min"])) % Decimal(str(step)) != 0
-        ):
+        elif step is not None and values.get("min") is not None:
             # The browser counts steps from `min`, JSON Schema's multipleOf from 0:
             # they agree only when `min` is itself a multiple of the step.
-            problems.add(_("“min” must be a multiple of “step”."))
+            try:
+                off_step = Decimal(str(values["min"])) % Decimal(str(step)) != 0
+            except InvalidOperation:  # min/step needs more digits than Decimal keeps
+                problems.add(_("“min” is too large for its “step”: use a larger step or a smaller min."))
+            else:
+                if off_step:
+                    problems.add(_("“min” must be a multiple of “step”."))
     if values.get("min") is not None and values.get("max") is not None and values["min"] > values["max"]:
         problems.add(_("“min” is above “max”."))
 
@@ -339,6 +343,62 @@ def _check_json_schema(value: Any, problems: _Problems) -> None:
         Draft202012Validator.check_schema(value)
     except JsonSchemaError as exc:
         problems.add(_("“schema” is not a valid JSON Schema: %(problem)s"), problem=exc.message)
+        return
+    _check_json_schema_refs(value, problems)
+    keys = _schema_keys(value)
+    if {"unevaluatedProperties", "patternProperties"} <= keys:
+        # Only this pair would check patterns without our time limit (see schema/regexes.py).
+        problems.add(_("“schema” can't use “unevaluatedProperties” together with “patternProperties”."))
+
+
+def _schema_keys(value: Any) -> set[str]:
+    if isinstance(value, list):
+        return set().union(*map(_schema_keys, value)) if value else set()
+    if not isinstance(value, dict):
+        return set()
+    keys = set(value)
+    for key, item in value.items():
+        if key not in _SCHEMA_DATA_KEYS:
+            keys |= _schema_keys(item)
+    return keys
+
+
+_SCHEMA_DATA_KEYS = frozenset({"const", "enum", "default", "examples"})  # values, not schemas
+
+
+def _schema_refs(value: Any) -> list[str]:
+    """Every ``$ref`` and ``$dynamicRef`` in a JSON Schema, wherever it is nested."""
+    if isinstance(value, list):
+        return [ref for item in value for ref in _schema_refs(item)]
+    if not isinstance(value, dict):
+        return []
+    refs = [value[key] for key in ("$ref", "$dynamicRef") if isinstance(value.get(key), str)]
+    for key, item in value.items():
+        if key not in _SCHEMA_DATA_KEYS:
+            refs += _schema_refs(item)
+    return refs
+
+
+def _check_json_schema_refs(value: Any, problems: _Problems) -> None:
+    """A reference that can't be followed would fail every submitted value (with a 500):
+    only references within the schema are allowed, and each must lead somewhere."""
+    from referencing import Registry
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import DRAFT202012
+
+    base = "urn:promptlab:schema"
+    resolver = Registry().with_resource(base, DRAFT202012.create_resource(value)).resolver(base_uri=base)
+    for ref in _schema_refs(value):
+        if not ref.startswith("#"):
+            problems.add(
+                _("“schema” may only refer to its own parts (“$ref” starting with #), not to “%(ref)s”."),
+                ref=ref,
+            )
+            continue
+        try:
+            resolver.lookup(ref)
+        except Unresolvable:
+            problems.add(_("“schema” refers to “%(ref)s”, which it doesn't contain."), ref=ref)
 
 
 def _parse_extensions(raw: Any, problems: _Problems) -> tuple[str, ...]:
