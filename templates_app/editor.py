@@ -214,9 +214,9 @@ class VersionForm(forms.Form):
             try:
                 # Checked here, stored only when the version is saved (create_version).
                 if upload.size is not None and upload.size > MAX_LOGO_BYTES:  # before reading it
-                    ThemeLogo.check(upload.read(MAX_LOGO_BYTES + 1))
+                    ThemeLogo.content_type_of(upload.read(MAX_LOGO_BYTES + 1))
                 image = upload.read(MAX_LOGO_BYTES + 1)
-                ThemeLogo.check(image)
+                ThemeLogo.content_type_of(image)
                 self.logo_upload = image
                 theme["logo"] = logo_digest(image)
             except ThemeError as exc:

@@ -357,7 +357,7 @@ class ThemeLogo(models.Model):
         return reverse("templates_app:theme_logo", args=[self.digest])
 
     @staticmethod
-    def check(data: bytes) -> str:
+    def content_type_of(data: bytes) -> str:
         """The logo's content type; raises ThemeError when it is not a small PNG, JPEG or WebP."""
         if len(data) > MAX_LOGO_BYTES:
             raise ThemeError([_("Logo must be at most %(kb)d KB.") % {"kb": MAX_LOGO_BYTES // 1000}])
@@ -369,7 +369,7 @@ class ThemeLogo(models.Model):
     @classmethod
     def store(cls, data: bytes) -> ThemeLogo:
         """Keep an uploaded logo; raises ThemeError when it is not a small PNG, JPEG or WebP."""
-        content_type = cls.check(data)
+        content_type = cls.content_type_of(data)
         logo, _created = cls.objects.get_or_create(
             digest=logo_digest(data), defaults={"content_type": content_type, "data": data}
         )
