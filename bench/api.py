@@ -70,8 +70,8 @@ def run_wrk(
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         **{f"p{p}": float(re.search(rf"^p{p} ([\d.]+)$", out, re.M).group(1)) for p in (50, 95, 99)},
-        "errors": (float(non2xx.group(1)) if non2xx else 0.0)
-        + float(re.search(r"^timeouts (\d+)$", out, re.M).group(1)),
+        "non-2xx": float(non2xx.group(1)) if non2xx else 0.0,
+        "timeouts": float(re.search(r"^timeouts (\d+)$", out, re.M).group(1)),
     }
 
 
@@ -112,7 +112,7 @@ def main() -> None:
             "POST templates/{slug}/generate": (
                 f"{url}/api/v1/templates/meeting-summary/generate", "POST", body, ""),
         }  # fmt: skip
-        header = ("endpoint", "conns", "req/s", "x hello", "p50", "p95", "p99", "errors")
+        header = ("endpoint", "conns", "req/s", "x hello", "p50", "p95", "p99", "non-2xx", "timeouts")
         print(f"{header[0]:38} " + " ".join(f"{h:>8}" for h in header[1:]))
         for connections in (32, 128):
             runs: dict[str, list[dict[str, float]]] = {name: [] for name in endpoints}
@@ -141,7 +141,7 @@ def _report(runs: dict[str, list[dict[str, float]]], connections: int) -> None:
         print(
             f"{name:38} {connections:5d} {median(r['rps'] for r in results):8.0f} {ratio:8.2f} "
             + " ".join(f"{median(r[p] for r in results):6.1f}ms" for p in ("p50", "p95", "p99"))
-            + f" {sum(r['errors'] for r in results):7.0f}"
+            + f" {sum(r['non-2xx'] for r in results):8.0f} {sum(r['timeouts'] for r in results):8.0f}"
         )
 
 

@@ -49,10 +49,13 @@ def wait_http(url: str, timeout: float = 60) -> None:
 
 @contextmanager
 def process(args: list[str], **extra_env: str) -> Iterator[subprocess.Popen]:
+    # Output kept in var/bench/ so a failed request in a run can be traced.
+    log_dir = ROOT / "var" / "bench"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = (log_dir / f"{Path(args[0]).name}.log").open("ab")
     proc = subprocess.Popen(
-        args, cwd=ROOT, env=env(**extra_env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
+        args, cwd=ROOT, env=env(**extra_env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         yield proc
     finally:
