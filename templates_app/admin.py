@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils.translation import gettext_lazy as _
 
+from .editor import say_nothing_changed
 from .forms import TemplateImportForm
 from .models import Template, TemplateVersion
 from .version_admin import TemplateEditorAdminMixin
@@ -99,6 +100,13 @@ class TemplateVersionAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: TemplateVersion, form: Any, change: bool) -> None:
         if change:
             return
+        template = obj.template
         content = {name: getattr(obj, name) for name in self.fields if name != "template"}
-        created = obj.template.create_version(author=request.user, **content)
-        obj.pk, obj.number = created.pk, created.number
+        # The theme (not in this form) is kept from the latest version, as the editor's base.
+        version = template.save_content(
+            content, author=request.user, publish=True, base=template.latest_version
+        )
+        if version is None:  # the latest version's content again: publish it, as the editor does
+            say_nothing_changed(request, template, publish=True)
+            version = template.latest_version
+        obj.pk, obj.number = version.pk, version.number

@@ -8,11 +8,11 @@ parameter), theme errors under the theme, and custom CSS refused for non-staff.
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Any
 
 import yaml
 from django import forms
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils import translation
@@ -21,7 +21,14 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from .forms import parameter_fields_html, parameter_form_class
-from .models import CONTENT_FIELDS, Template, TemplateVersion, ThemeLogo
+from .models import (
+    CONTENT_FIELDS,
+    Template,
+    TemplateVersion,
+    ThemeLogo,
+    field_bounds,
+    model_setting_defaults,
+)
 from .safe_load import TooDeeplyNested, load_json, load_yaml
 from .schema import ParameterSchema, SchemaError, parameter_warnings
 from .theme import COLOUR_KEYS, FONT_STACKS, MAX_LOGO_BYTES, ThemeError, logo_digest, parse_theme
@@ -109,6 +116,10 @@ class TemplateMetaForm(forms.ModelForm):
             del self.fields["slug"]  # URLs and API clients rely on it
 
 
+_field = TemplateVersion._meta.get_field
+_DEFAULTS = model_setting_defaults()
+
+
 class VersionForm(forms.Form):
     """The content of a new version; ``content()`` gives what ``create_version`` takes."""
 
@@ -129,16 +140,25 @@ class VersionForm(forms.Form):
         help_text=_("A list of parameters, in YAML or JSON (see the schema documentation)."),
         widget=forms.Textarea(attrs={"rows": 18, "class": "code", "spellcheck": "false"}),
     )
-    provider = forms.CharField(label=_("Provider"), max_length=40, initial="offline")
-    model = forms.CharField(label=_("Model"), max_length=100, initial="offline-echo")
+    provider = forms.CharField(
+        label=_("Provider"), max_length=_field("provider").max_length, initial=_DEFAULTS["provider"]
+    )
+    model = forms.CharField(
+        label=_("Model"), max_length=_field("model").max_length, initial=_DEFAULTS["model"]
+    )
     temperature = forms.DecimalField(
         label=_("Temperature"),
-        min_value=Decimal("0"),
-        max_value=Decimal("2"),
-        decimal_places=2,
-        initial=Decimal("0.70"),
+        min_value=field_bounds("temperature")[0],
+        max_value=field_bounds("temperature")[1],
+        decimal_places=_field("temperature").decimal_places,
+        initial=_DEFAULTS["temperature"],
     )
-    max_tokens = forms.IntegerField(label=_("Max tokens"), min_value=1, max_value=200_000, initial=1024)
+    max_tokens = forms.IntegerField(
+        label=_("Max tokens"),
+        min_value=field_bounds("max_tokens")[0],
+        max_value=field_bounds("max_tokens")[1],
+        initial=_DEFAULTS["max_tokens"],
+    )
     primary = forms.CharField(label=THEME_FIELDS["primary"], required=False, max_length=7)
     primary_text = forms.CharField(label=THEME_FIELDS["primary_text"], required=False, max_length=7)
     background = forms.CharField(label=THEME_FIELDS["background"], required=False, max_length=7)
@@ -233,17 +253,15 @@ class VersionForm(forms.Form):
         return theme
 
     def content(self) -> dict[str, Any]:
-        content = {name: self.cleaned_data[name] for name in CONTENT_FIELDS}
-        if self.logo_upload is not None:
-            content["logo"] = self.logo_upload  # create_version stores it with the version
-        return content
+        """The version's content; a newly uploaded logo is ``logo_upload`` (stored with the version)."""
+        return {name: self.cleaned_data[name] for name in CONTENT_FIELDS}
 
     def apply_model_errors(self, error: ValidationError) -> None:
         """Show create_version's validation errors beside the fields they concern."""
         mapping = {"parameters": "schema", "theme": None}
-        for field, messages in error.message_dict.items():
+        for field, field_messages in error.message_dict.items():
             target = mapping.get(field, field if field in self.fields else None)
-            for message in messages:
+            for message in field_messages:
                 self.add_error(target, message)
 
 
@@ -266,13 +284,6 @@ def initial_for(version: TemplateVersion) -> dict[str, Any]:
         initial[key] = theme.get(key, "")
         initial[f"dark_{key}"] = (theme.get("dark") or {}).get(key, "")
     return initial
-
-
-def same_content(version: TemplateVersion | None, content: dict[str, Any]) -> bool:
-    if version is None:
-        return False
-    current = version.content()
-    return all(current[key] == content.get(key) for key in CONTENT_FIELDS)
 
 
 # --- Live preview --------------------------------------------------------------
@@ -309,6 +320,15 @@ def posted_preview(request: HttpRequest, prefix: str) -> dict[str, Any]:
     parameters, problems = parse_schema_text(posted("schema"), "json" if fmt == "json" else "yaml")
     sources = (posted("body"), posted("system_prompt"))
     return render_preview(parameters, problems, preview_language(request), sources=sources)
+
+
+def say_nothing_changed(request: HttpRequest, template: Template, *, publish: bool) -> None:
+    """No new version: publishing still publishes the draft (the editor's content, unchanged)."""
+    draft = template.publish_draft() if publish else None
+    if draft is not None:
+        messages.success(request, _("Published version %(number)d.") % {"number": draft.number})
+    else:
+        messages.info(request, _("Nothing in the content changed, so no new version was made."))
 
 
 def save_warnings(version: TemplateVersion) -> list[str]:

@@ -29,6 +29,8 @@ CONTENT_FIELDS = (
     "max_tokens",
     "theme",
 )
+# The part of a version's content that tells how to run it (``TemplateVersion.model_settings``).
+MODEL_SETTING_FIELDS = ("provider", "model", "temperature", "max_tokens")
 
 
 @lru_cache(maxsize=1024)
@@ -157,6 +159,44 @@ class Template(models.Model):
         if publish:
             self.publish(version)
         return version
+
+    def save_content(
+        self,
+        content: dict[str, Any],
+        *,
+        author: Any,
+        publish: bool,
+        base: TemplateVersion | None = None,
+        logo: bytes | None = None,
+    ) -> TemplateVersion | None:
+        """The one rule for turning edited content into a new version.
+
+        ``content`` holds some or all of ``CONTENT_FIELDS``; the others are
+        taken from ``base`` (the published version when not given). Returns
+        None, and writes nothing, when nothing that versions differs from the
+        base; otherwise the new version (``create_version``: validated, raises
+        ValidationError). Without any base (a new template) the content is
+        saved as given.
+        """
+        unknown = set(content) - set(CONTENT_FIELDS)
+        if unknown:
+            raise ValueError(f"Not version content: {', '.join(sorted(unknown))}.")
+        if base is None:
+            base = self.published_version
+        if base is not None:
+            current = base.content()
+            # A logo upload shows in the theme (by digest): the same image again changes nothing.
+            if all(current[field] == value for field, value in content.items()):
+                return None
+            content = {**current, **content}
+        return self.create_version(author=author, publish=publish, logo=logo, **content)
+
+    def publish_draft(self) -> TemplateVersion | None:
+        """Publish the draft, if there is one, and return it."""
+        draft = self.draft_version
+        if draft is not None:
+            self.publish(draft)
+        return draft
 
     @property
     def latest_version(self) -> TemplateVersion | None:
@@ -336,6 +376,22 @@ class TemplateVersion(models.Model):
             "temperature": str(self.temperature),
             "max_tokens": self.max_tokens,
         }
+
+
+def model_setting_defaults() -> dict[str, Any]:
+    """A new version's model settings when nothing says otherwise (the fields' defaults)."""
+    return {name: TemplateVersion._meta.get_field(name).get_default() for name in MODEL_SETTING_FIELDS}
+
+
+def field_bounds(name: str) -> tuple[Any, Any]:
+    """The (minimum, maximum) a TemplateVersion field's validators allow (None when unbounded)."""
+    lowest = highest = None
+    for validator in TemplateVersion._meta.get_field(name).validators:
+        if isinstance(validator, MinValueValidator):
+            lowest = validator.limit_value
+        elif isinstance(validator, MaxValueValidator):
+            highest = validator.limit_value
+    return lowest, highest
 
 
 class ThemeLogo(models.Model):

@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .editor import VersionForm, initial_preview, preview_context, same_content, save_warnings
+from .editor import VersionForm, initial_preview, preview_context, save_warnings, say_nothing_changed
 from .models import Template, ThemeLogo
 
 
@@ -61,15 +61,14 @@ class TemplateEditorAdminMixin:
         )
         action = request.POST.get("action", "draft")
         if request.method == "POST" and action in ("draft", "publish") and form.is_valid():
-            content = form.content()
             publish = action == "publish" or template.published_version is None
             try:
-                if same_content(base, content):
-                    if publish and base is not None:
-                        template.publish(base)
-                    messages.info(request, _("Nothing in the content changed, so no new version was made."))
+                version = template.save_content(
+                    form.content(), author=request.user, publish=publish, base=base, logo=form.logo_upload
+                )
+                if version is None:
+                    say_nothing_changed(request, template, publish=publish)
                 else:
-                    version = template.create_version(author=request.user, publish=publish, **content)
                     messages.success(request, _("Saved version %(number)d.") % {"number": version.number})
                     for warning in save_warnings(version):
                         messages.warning(request, _("Warning: %(warning)s") % {"warning": warning})

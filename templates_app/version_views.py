@@ -22,8 +22,8 @@ from .editor import (
     initial_preview,
     posted_preview,
     preview_context,
-    same_content,
     save_warnings,
+    say_nothing_changed,
 )
 from .formats import DEFAULT_FORMAT, FORMATS, FormatError
 from .formats.service import export_template
@@ -240,24 +240,23 @@ def _save_from_editor(
 ) -> Template | None:
     if not (meta_form.is_valid() and form.is_valid()):
         return None
-    content = form.content()
     try:
         with transaction.atomic():
             saved = meta_form.save(commit=False)
             if template is None:
                 saved.owner = request.user
             saved.save()
-            draft = saved.draft_version
-            if template is not None and same_content(saved.latest_version, content):
-                if publish and draft is not None:
-                    saved.publish(draft)
-                    messages.success(request, _("Published version %(number)d.") % {"number": draft.number})
-                else:
-                    messages.info(request, _("Nothing in the content changed, so no new version was made."))
-                return saved
-            version = saved.create_version(
-                author=request.user, publish=publish or template is None, **content
+            # The editor shows the latest version (a draft, if any): compare with that.
+            version = saved.save_content(
+                form.content(),
+                author=request.user,
+                publish=publish or template is None,
+                base=saved.latest_version,
+                logo=form.logo_upload,
             )
+            if version is None:
+                say_nothing_changed(request, saved, publish=publish)
+                return saved
     except ValidationError as exc:
         form.apply_model_errors(exc)
         return None

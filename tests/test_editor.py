@@ -201,6 +201,54 @@ def test_the_admin_editor_saves_a_version(client: Client, make_template, staff) 
     assert template.draft_version.number == 2 and template.draft_version.created_by == staff
 
 
+def test_the_admin_editor_publishing_an_unchanged_draft_says_it_published(
+    client: Client, make_template, staff
+) -> None:
+    template = make_template()
+    parameters = template.latest_version.parameters
+    template.create_version(body="Draft {{ count }} {{ topic }}", parameters=parameters, publish=False)
+    client.force_login(staff)
+    url = f"/admin/templates_app/template/{template.pk}/editor/"
+    response = client.post(url, editor_post(template, action="publish"), follow=True)
+    template.refresh_from_db()
+    assert template.published_version.number == 2 and template.versions.count() == 2
+    html = response.content.decode()
+    assert "Published version 2." in html and "Nothing in the content changed" not in html
+    # Unchanged again, with nothing left to publish: nothing changed, and it says so.
+    response = client.post(url, editor_post(template, action="publish"), follow=True)
+    assert "Nothing in the content changed" in response.content.decode()
+    assert template.versions.count() == 2
+
+
+def test_adding_a_version_in_the_admin_keeps_the_theme_and_skips_a_copy(
+    client: Client, make_template, staff
+) -> None:
+    template = make_template()
+    themed = template.create_version(
+        body=template.latest_version.body, parameters=template.latest_version.parameters,
+        theme={"primary": "#1d4ed8"}, publish=False,
+    )  # fmt: skip
+    client.force_login(staff)
+    data = {
+        "template": template.pk, "system_prompt": "", "body": themed.body,
+        "parameters": json.dumps(themed.parameters), "provider": "offline", "model": "offline-echo",
+        "temperature": "0.70", "max_tokens": "1024",
+    }  # fmt: skip
+    # The latest version's content again: no copy; its draft is published, as the editor does.
+    response = client.post("/admin/templates_app/templateversion/add/", data, follow=True)
+    assert response.status_code == 200 and template.versions.count() == 2
+    template.refresh_from_db()
+    assert template.published_version == themed
+    assert "Published version 2." in response.content.decode()
+    # A change: a new published version, with the theme the form does not show.
+    response = client.post("/admin/templates_app/templateversion/add/", data | {"max_tokens": "99"})
+    assert response.status_code == 302
+    template.refresh_from_db()
+    version = template.published_version
+    assert version.number == 3 and version.max_tokens == 99 and version.theme == {"primary": "#1d4ed8"}
+    assert version.created_by == staff
+
+
 def test_the_admin_editor_shows_schema_errors(client: Client, make_template, staff) -> None:
     template = make_template()
     client.force_login(staff)

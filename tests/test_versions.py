@@ -171,3 +171,60 @@ def test_a_theme_change_is_a_new_version_with_its_diff(client: Client, make_temp
     client.force_login(owner)
     page = client.get(f"/t/{template.slug}/history/").content.decode()
     assert "Theme changed" in page and "<ins>radius: 0</ins>" in page
+
+
+# --- Template.save_content: the one rule for edited content -----------------------
+
+
+def test_save_content_fills_what_is_not_given_from_the_published_version(make_template, owner) -> None:
+    template = make_template(owner=owner)
+    template.create_version(
+        author=owner, body="Published {{ topic }} {{ count }}", parameters=NEW_SCHEMA, temperature="1.5"
+    )
+    add_draft(template, owner, body="Draft {{ topic }} {{ count }} {{ mood }}")
+    version = template.save_content({"max_tokens": 99}, author=owner, publish=True)
+    assert version is not None and version.number == 4
+    version.refresh_from_db()
+    assert version.max_tokens == 99 and str(version.temperature) == "1.50"
+    assert version.body == "Published {{ topic }} {{ count }}"  # not the draft's
+    template.refresh_from_db()
+    assert template.published_version == version
+
+
+def test_save_content_makes_no_version_when_nothing_changed(make_template, owner) -> None:
+    template = make_template(owner=owner)
+    published = template.published_version
+    draft = add_draft(template, owner)
+    assert template.save_content({"body": published.body}, author=owner, publish=True) is None
+    assert template.save_content(draft.content(), author=owner, publish=False, base=draft) is None
+    assert template.versions.count() == 2
+    template.refresh_from_db()
+    assert template.published_version == published  # no new version, nothing published
+
+
+def test_save_content_compares_with_the_base_it_is_given(make_template, owner) -> None:
+    template = make_template(owner=owner)
+    draft = add_draft(template, owner)
+    # The published body against the draft as base is a change: a new draft from the draft.
+    version = template.save_content(
+        {"body": template.published_version.body}, author=owner, publish=False, base=draft
+    )
+    assert version is not None and version.number == 3 and version.parameters == NEW_SCHEMA
+    template.refresh_from_db()
+    assert template.published_version.number == 1
+
+
+def test_save_content_refuses_what_is_not_version_content(make_template, owner) -> None:
+    template = make_template(owner=owner)
+    with pytest.raises(ValueError, match="slug"):
+        template.save_content({"slug": "other"}, author=owner, publish=True)
+    assert template.versions.count() == 1
+
+
+def test_publish_draft_publishes_only_a_draft(make_template, owner) -> None:
+    template = make_template(owner=owner)
+    assert template.publish_draft() is None
+    draft = add_draft(template, owner)
+    assert template.publish_draft() == draft
+    template.refresh_from_db()
+    assert template.published_version == draft

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -14,9 +13,10 @@ from jobs.providers import provider_names
 from promptlab.api import Conflict, StrictFieldsMixin
 
 from ..formats import FORMATS
-from ..models import Template, TemplateVersion, Visibility
+from ..models import Template, TemplateVersion, Visibility, field_bounds, model_setting_defaults
 
-CONTENT_FIELDS = ("system_prompt", "body", "parameters", "theme")
+# The version content the API takes at the top level (the model settings come nested).
+TOP_LEVEL_CONTENT_FIELDS = ("system_prompt", "body", "parameters", "theme")
 
 
 def validate_provider_name(value: str) -> str:
@@ -27,17 +27,25 @@ def validate_provider_name(value: str) -> str:
     return value
 
 
+_field = TemplateVersion._meta.get_field
+_DEFAULTS = model_setting_defaults()
+
+
 class ModelSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
-    provider = serializers.CharField(max_length=40, default="offline")
-    model = serializers.CharField(max_length=100, default="offline-echo")
+    provider = serializers.CharField(max_length=_field("provider").max_length, default=_DEFAULTS["provider"])
+    model = serializers.CharField(max_length=_field("model").max_length, default=_DEFAULTS["model"])
     temperature = serializers.DecimalField(
-        max_digits=3,
-        decimal_places=2,
-        min_value=Decimal("0"),
-        max_value=Decimal("2"),
-        default=Decimal("0.70"),
+        max_digits=_field("temperature").max_digits,
+        decimal_places=_field("temperature").decimal_places,
+        min_value=field_bounds("temperature")[0],
+        max_value=field_bounds("temperature")[1],
+        default=_DEFAULTS["temperature"],
     )
-    max_tokens = serializers.IntegerField(min_value=1, max_value=200_000, default=1024)
+    max_tokens = serializers.IntegerField(
+        min_value=field_bounds("max_tokens")[0],
+        max_value=field_bounds("max_tokens")[1],
+        default=_DEFAULTS["max_tokens"],
+    )
 
     def validate_provider(self, value: str) -> str:
         return validate_provider_name(value)
@@ -143,36 +151,29 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             raise serializers.ValidationError(_("The slug can't be changed."))
         return value
 
-    def _content(self, validated: dict[str, Any], base: TemplateVersion | None) -> dict[str, Any] | None:
-        """The new version's content, or None when nothing that versions changed."""
+    @staticmethod
+    def _written_content(validated: dict[str, Any]) -> dict[str, Any]:
+        """The version content this request writes (only what it names)."""
         written = validated.get("published_version", {})
-        content = {field: written[field] for field in CONTENT_FIELDS if field in written}
-        settings = written.get("model_settings")
-        if settings:
-            content.update(settings)
-        if base is not None:
-            current = {
-                field: getattr(base, field)
-                for field in (*CONTENT_FIELDS, "provider", "model", "temperature", "max_tokens")
-            }
-            if all(current[key] == value for key, value in content.items()):
-                return None
-            return {**current, **content}
+        content = {field: written[field] for field in TOP_LEVEL_CONTENT_FIELDS if field in written}
+        content.update(written.get("model_settings") or {})
         return content
 
-    def _save_version(self, template: Template, content: dict[str, Any]) -> None:
+    def _save_content(self, template: Template, validated: dict[str, Any]) -> None:
+        """A new, published version when the request changes the published one's content."""
         try:
-            template.create_version(author=self.context["request"].user, **content)
+            template.save_content(
+                self._written_content(validated), author=self.context["request"].user, publish=True
+            )
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from None
 
     def create(self, validated: dict[str, Any]) -> Template:
-        content = self._content(validated, None) or {}
         meta = {key: value for key, value in validated.items() if key != "published_version"}
         try:
             with transaction.atomic():
                 template = Template.objects.create(owner=self.context["request"].user, **meta)
-                self._save_version(template, content)
+                self._save_content(template, validated)
         except IntegrityError:
             raise Conflict(_("A template with this slug already exists.")) from None
         return template
@@ -183,9 +184,7 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
                 if key in validated:
                     setattr(template, key, validated[key])
             template.save()
-            content = self._content(validated, template.published_version)
-            if content is not None:
-                self._save_version(template, content)
+            self._save_content(template, validated)
         template.refresh_from_db()
         return template
 

@@ -15,15 +15,9 @@ import yaml
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from ..models import model_setting_defaults
 from ..safe_load import TooDeeplyNested, load_yaml
 from ..schema.parsing import NAME_PATTERN
-
-DEFAULT_MODEL_SETTINGS: dict[str, Any] = {
-    "provider": "offline",
-    "model": "offline-echo",
-    "temperature": Decimal("0.70"),
-    "max_tokens": 1024,
-}
 
 
 class FormatError(ValueError):
@@ -44,7 +38,7 @@ class ImportedTemplate:
     system_prompt: str = ""
     body: str = ""
     parameters: list[dict[str, Any]] = field(default_factory=list)
-    model_settings: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_MODEL_SETTINGS))
+    model_settings: dict[str, Any] = field(default_factory=model_setting_defaults)
     visibility: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -224,7 +218,8 @@ def provider_for(name: str | None, model: str | None, warnings: list[str], sourc
                 )
                 % {"model": model or "—", "name": wanted or "—"}
             )
-        return {"provider": "offline", "model": "offline-echo"}
+        defaults = model_setting_defaults()
+        return {"provider": defaults["provider"], "model": defaults["model"]}
     return {"provider": provider, "model": str(model)}
 
 

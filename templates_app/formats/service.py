@@ -91,7 +91,7 @@ def import_template(
                 owner=owner if owner is not None and owner.is_authenticated else None,
                 visibility=chosen_visibility,
             )
-            template.create_version(author=template.owner, **imported.version_content())
+            template.save_content(imported.version_content(), author=template.owner, publish=True)
     except ValidationError as exc:
         raise FormatError(_validation_messages(exc)) from None
     except IntegrityError:

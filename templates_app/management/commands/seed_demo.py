@@ -8,7 +8,8 @@ from django.db import transaction
 from templates_app.demo import DEMO_TEMPLATES
 from templates_app.models import Template, Visibility
 
-CONTENT_FIELDS = ("system_prompt", "body", "parameters")
+# What a demo definition sets of a version; its model settings and theme are the defaults.
+DEMO_CONTENT_FIELDS = ("system_prompt", "body", "parameters")
 
 
 class Command(BaseCommand):
@@ -26,7 +27,7 @@ class Command(BaseCommand):
                 },
             )
             current = template.published_version
-            wanted = {field: demo[field] for field in CONTENT_FIELDS}
+            wanted = {field: demo[field] for field in DEMO_CONTENT_FIELDS}
             if current is None or any(getattr(current, f) != v for f, v in wanted.items()):
                 version = template.create_version(**wanted)
                 self.stdout.write(f"{template.slug}: version {version.number}")
