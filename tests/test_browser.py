@@ -3,7 +3,6 @@ axe-core run on every page a test visits."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,24 +21,9 @@ def demo(db: None) -> None:
 
 
 @pytest.fixture
-def page_in(browser: Any) -> Iterator[Any]:
-    """Open pages; any console error (a CSP violation, a script error) fails the test."""
-    contexts: list[Any] = []
-    errors: list[str] = []
-
-    def open_page(locale: str = "en-US") -> Any:
-        context = browser.new_context(locale=locale)
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
-    assert not errors, f"browser console errors: {errors}"
+def page_in(signed_in_page: Any) -> Any:
+    """Open anonymous pages; any console error (a CSP violation, a script error) fails the test."""
+    return lambda locale="en-US": signed_in_page(None, locale)
 
 
 def watch_output_until_terminal(page: Any) -> list[int]:
