@@ -37,20 +37,20 @@ _CSRF_MARKER = f"csrf-{secrets.token_hex(16)}"
 _PAGES: dict[tuple[Any, ...], str] = {}
 _PAGES_MAX = 512
 _VERSION_PROVIDERS: dict[int, str] = {}
-_PUBLISHED_SQL = (
+
+
+def _template_sql(sql: str) -> str:
+    """Fill a query on the template table with its quoted table and column names."""
+    quote = connection.ops.quote_name
+    fields = {"version": "published_version", "updated": "updated_at", "owner": "owner", "slug": "slug",
+              "visibility": "visibility"}  # fmt: skip
+    columns = {key: quote(Template._meta.get_field(name).column) for key, name in fields.items()}
+    return sql.format(table=quote(Template._meta.db_table), **columns)
+
+
+_PUBLISHED_SQL = _template_sql(
     "SELECT {version}, {updated} FROM {table} "
     "WHERE {slug} = %s AND {visibility} = %s AND {version} IS NOT NULL"
-).format(
-    table=connection.ops.quote_name(Template._meta.db_table),
-    **{
-        key: connection.ops.quote_name(Template._meta.get_field(name).column)
-        for key, name in (
-            ("version", "published_version"),
-            ("updated", "updated_at"),
-            ("slug", "slug"),
-            ("visibility", "visibility"),
-        )
-    },
 )
 
 
@@ -59,21 +59,9 @@ _PUBLISHED_SQL = (
 # theirs on it (the e-mail address in the menu, the CSRF token) is a marker in the
 # cached copy, filled in per response.
 _USER_MARKER = f"user-{secrets.token_hex(16)}"
-_SIGNED_IN_SQL = (
+_SIGNED_IN_SQL = _template_sql(
     "SELECT {version}, {updated}, {owner} FROM {table} "
     "WHERE {slug} = %s AND {version} IS NOT NULL AND ({visibility} IN (%s, %s) OR {owner} = %s)"
-).format(
-    table=connection.ops.quote_name(Template._meta.db_table),
-    **{
-        key: connection.ops.quote_name(Template._meta.get_field(name).column)
-        for key, name in (
-            ("version", "published_version"),
-            ("updated", "updated_at"),
-            ("owner", "owner"),
-            ("slug", "slug"),
-            ("visibility", "visibility"),
-        )
-    },
 )
 
 
