@@ -1,4 +1,5 @@
-"""The embedded default cache: Django's database cache with atomic increments.
+"""Cache backends: the embedded default (Django's database cache with atomic
+increments) and Django's Redis cache without a client object per call.
 
 Rate-limit counters are incremented concurrently by several processes. The
 stock DatabaseCache increments with a read and a write; inside one
@@ -11,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.cache.backends.db import DatabaseCache
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.core.cache.backends.redis import RedisCacheClient
 from django.db import router, transaction
 
 
@@ -19,3 +22,27 @@ class AtomicDatabaseCache(DatabaseCache):
         db = router.db_for_write(self.cache_model_class)
         with transaction.atomic(using=db):
             return super().incr(key, delta, version)
+
+
+class _SharedClientRedisCacheClient(RedisCacheClient):
+    # Django builds a new redis-py client object for every cache call; that costs
+    # more than the round trip itself on the per-request auth path. A client only
+    # wraps its (thread-safe) connection pool, so one per pool serves every thread.
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, Any] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            client = self._clients[index] = self._client(connection_pool=self._get_connection_pool(write))
+        return client
+
+
+class RedisCache(DjangoRedisCache):
+    """Django's RedisCache, with one redis-py client per connection pool."""
+
+    def __init__(self, server: Any, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = _SharedClientRedisCacheClient

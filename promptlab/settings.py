@@ -139,7 +139,7 @@ REDIS_URL = envstr("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "promptlab.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "promptlab",
         }
