@@ -565,6 +565,7 @@ def test_job_list_items_are_the_detail_without_output_unless_asked(
     assert only_output == {"id": detail["id"], "output": "partial text"}
 
 
+@pytest.mark.needs_redis  # counts queries: on the embedded defaults the cache itself is the database
 def test_job_list_is_one_query_whatever_the_page_size(
     client: Client, callers, owner, private_template
 ) -> None:

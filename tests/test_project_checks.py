@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 
 
+@pytest.mark.django_db  # some checks read the database (SQLite's, on the embedded defaults)
 def test_system_checks_pass() -> None:
     # pytest-django never runs them; a model method named `check` once broke `migrate`.
     call_command("check", fail_level="ERROR", stdout=StringIO())
