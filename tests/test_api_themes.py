@@ -13,19 +13,11 @@ from templates_app.models import Template, Visibility
 
 from .conftest import SIMPLE_SCHEMA
 from .test_api import assert_error, jwt_for
+from .test_themes import GOOD_THEME  # one valid theme for both suites
 
 pytestmark = pytest.mark.django_db
 
 API = "/api/v1"
-GOOD_THEME = {
-    "primary": "#0b5394",
-    "primary_text": "#ffffff",
-    "background": "#fffdf5",
-    "text": "#222222",
-    "font": "serif",
-    "radius": 12,
-    "dark": {"primary": "#9fc5e8", "primary_text": "#0b1220", "background": "#101418", "text": "#eeeeee"},
-}
 
 
 def call(client: Client, user: User, method: str, path: str, body: Any = None, **headers: str) -> Any:
