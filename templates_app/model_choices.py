@@ -2,7 +2,7 @@
 
 A run on another model spends the server's key, so a caller may override the
 template's provider and model only with a model its author listed (and only one
-with a known price: see ``jobs.overrides``). Each entry is ``provider/model``,
+with a known price: see ``jobs.services.chosen_model``). Each entry is ``provider/model``,
 the form Dotprompt and most gateways use; the provider is a slug, so the first
 ``/`` separates it and the model name may hold more (``openrouter/meta/llama``).
 """
