@@ -22,6 +22,10 @@ MESSAGES = {
         "The provider is unavailable right now (too many recent failures). Try again later."
     ),
     "provider_not_configured": _("This provider is not configured on this PromptLab."),
+    "connection_refused": _(
+        "This provider connection breaks PromptLab's rules for outgoing connections (its address or "
+        "its key variable), so nothing was sent. An administrator must fix the connection."
+    ),
     "unknown_provider": _("This template names a provider PromptLab does not know."),
     "broker_unavailable": _("The job queue is unavailable right now. Nothing was run; please try again."),
     "worker_lost": _("The worker running this job stopped, and the retries ran out."),

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.urls import reverse
@@ -433,17 +434,30 @@ def price_of(
 
 
 class ProviderConnection(models.Model):
-    """A named OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio…)."""
+    """A named OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio…).
+
+    Its key and every run's prompt go to its base URL, so both are held to the
+    egress rules (``jobs.providers.egress``): here, and again when its client is built.
+    """
 
     name = models.SlugField(
         _("name"), max_length=40, unique=True, help_text=_("Used as the provider name in templates.")
     )
-    base_url = models.URLField(_("base URL"), help_text=_("Including /v1, e.g. http://127.0.0.1:11434/v1"))
+    base_url = models.URLField(
+        _("base URL"),
+        help_text=_(
+            "Including /v1, e.g. https://llm.example.com/v1. Internal addresses (such as 127.0.0.1 or "
+            "10.0.0.5) only where PROVIDER_ALLOWED_NETWORKS allows them."
+        ),
+    )
     api_key_env = models.CharField(
         _("API key variable"),
         max_length=100,
         blank=True,
-        help_text=_("The environment variable that holds the key; empty for servers that need none."),
+        help_text=_(
+            "The environment variable that holds the key; its name must start with PROMPTLAB_PROVIDER_. "
+            "Empty for servers that need none."
+        ),
     )
     model_list = models.TextField(_("models"), blank=True, help_text=_("One model name per line."))
     enabled = models.BooleanField(_("enabled"), default=True)
@@ -456,6 +470,12 @@ class ProviderConnection(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from .providers.egress import connection_problems
+
+        if problems := connection_problems(self.base_url or "", self.api_key_env or "", resolve_host=True):
+            raise ValidationError(problems)
 
     @property
     def model_names(self) -> list[str]:

@@ -17,10 +17,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from templates_app.model_choices import model_choice
 from templates_app.models import TemplateVersion
 from templates_app.rendering import PromptRenderError
 
-from .models import Job, JobStatus, input_hash
+from .models import FREE_PROVIDERS, Job, JobStatus, ModelPrice, input_hash
 from .providers import ProviderError, get_provider
 from .streaming import publish_status
 
@@ -28,11 +29,13 @@ logger = logging.getLogger(__name__)
 
 
 class SubmissionError(Exception):
-    """The job could not be created or enqueued; the message is for the user."""
+    """The job could not be created or enqueued; the message is for the user, and
+    ``field`` names the part of the request it concerns."""
 
-    def __init__(self, message: str, *, code: str) -> None:
+    def __init__(self, message: str, *, code: str, field: str = "inputs") -> None:
         super().__init__(message)
         self.code = code
+        self.field = field
 
 
 def provider_is_available(name: str) -> bool:
@@ -54,10 +57,15 @@ def submit_generation(
 ) -> Job:
     """Create a job for validated inputs: answered from cache, following a twin, or queued.
 
-    ``provider`` and ``model`` override the version's (the API allows it).
+    ``provider`` and ``model`` override the version's (the API allows it), within
+    what ``chosen_model`` lets ``owner`` choose.
     """
-    model_settings = {**version.model_settings, "provider": provider or version.provider}
-    model_settings["model"] = model or version.model
+    model_settings = {**version.model_settings}
+    # Which models could have been chosen does not change a result (the version id is hashed).
+    del model_settings["allowed_models"]
+    model_settings["provider"], model_settings["model"] = chosen_model(
+        version, provider=provider, model=model, user=owner
+    )
     if not provider_is_available(model_settings["provider"]):
         raise SubmissionError(
             _("The provider “%(provider)s” is not configured here, so this can't run.")
@@ -96,6 +104,49 @@ def submit_generation(
             if job := _follow_running_twin(fields):
                 return job
     return _create_leader(fields, active_key=None)
+
+
+def chosen_model(
+    version: TemplateVersion, *, provider: str | None, model: str | None, user: Any
+) -> tuple[str, str]:
+    """The (provider, model) a run uses; SubmissionError when the caller may not choose it.
+
+    A run on another model than the version's spends the server's key at that
+    model's price, so it must be one the template's author listed
+    (``allowed_models``) and one with a known price. Staff may run any model, for
+    instance to try one before it is priced or listed.
+    """
+    chosen = (provider or version.provider, model or version.model)
+    if chosen == (version.provider, version.model):
+        return chosen
+    if user is not None and user.is_authenticated and user.is_staff:
+        return chosen
+    field = "model" if model else "provider"
+    entry = model_choice(*chosen)
+    own = model_choice(version.provider, version.model)
+    if entry not in version.allowed_models:
+        if version.allowed_models:
+            message = _(
+                "This template does not allow running on “%(choice)s”. It runs on its own model (%(own)s) "
+                "or on one of: %(allowed)s."
+            ) % {"choice": entry, "own": own, "allowed": ", ".join(version.allowed_models)}
+        else:
+            message = _(
+                "This template does not allow running on “%(choice)s”: it runs only on its own model "
+                "(%(own)s)."
+            ) % {"choice": entry, "own": own}
+        raise SubmissionError(message, code="model_not_allowed", field=field)
+    if (
+        chosen[0] not in FREE_PROVIDERS
+        and not ModelPrice.objects.filter(provider=chosen[0], model=chosen[1]).exists()
+    ):
+        raise SubmissionError(
+            _("“%(choice)s” has no price on this PromptLab, so it can't be chosen for a run.")
+            % {"choice": entry},
+            code="model_not_priced",
+            field=field,
+        )
+    return chosen
 
 
 class _TwinFinished(Exception):

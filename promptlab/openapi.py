@@ -107,6 +107,7 @@ REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
             "model": "offline-echo",
             "temperature": "0.70",
             "max_tokens": 256,
+            "allowed_models": ["anthropic/claude-sonnet-4-5"],
         },
         "theme": {
             "primary": "#0b5394",

@@ -7,6 +7,7 @@ under ``var/``, and the offline provider.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -208,6 +209,17 @@ PROVIDER_CONNECT_TIMEOUT = envfloat("PROVIDER_CONNECT_TIMEOUT", 5.0)
 PROVIDER_READ_TIMEOUT = envfloat("PROVIDER_READ_TIMEOUT", 60.0)
 PROVIDER_BREAKER_FAIL_MAX = envint("PROVIDER_BREAKER_FAIL_MAX", 5)
 PROVIDER_BREAKER_RESET_TIMEOUT = envfloat("PROVIDER_BREAKER_RESET_TIMEOUT", 30.0)
+# Internal networks (CIDR) that named provider connections may reach, e.g. an Ollama on
+# 127.0.0.1/32 or a vLLM in 10.0.0.0/24. None by default: a connection's key could
+# otherwise be sent to, and its requests made against, the server's own services.
+PROVIDER_ALLOWED_NETWORKS = envlist("PROVIDER_ALLOWED_NETWORKS", "")
+for _network in PROVIDER_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"PROVIDER_ALLOWED_NETWORKS: {_network!r} is not a network (CIDR)."
+        ) from None
 
 # --- Accounts ---------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

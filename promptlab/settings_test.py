@@ -8,6 +8,8 @@ from pathlib import Path
 
 os.environ.setdefault("PROMPTLAB_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+# The fake provider server listens on 127.0.0.1; named connections in tests point at it.
+os.environ.setdefault("PROVIDER_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 
 from .settings import *  # noqa: E402, F403
 

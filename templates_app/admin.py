@@ -92,6 +92,7 @@ class TemplateVersionAdmin(admin.ModelAdmin):
         "model",
         "temperature",
         "max_tokens",
+        "allowed_models",
     )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:

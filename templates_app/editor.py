@@ -21,6 +21,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from .forms import parameter_fields_html, parameter_form_class
+from .model_choices import allowed_models_errors, allowed_models_from_text
 from .models import (
     CONTENT_FIELDS,
     Template,
@@ -159,6 +160,16 @@ class VersionForm(forms.Form):
         max_value=field_bounds("max_tokens")[1],
         initial=_DEFAULTS["max_tokens"],
     )
+    allowed_models = forms.CharField(
+        label=_("Other models a run may choose"),
+        required=False,
+        max_length=10_000,
+        help_text=_(
+            "One per line, as provider/model (e.g. anthropic/claude-sonnet-4-5). API callers may run this "
+            "template on these instead of the model above; only models with a price are run."
+        ),
+        widget=forms.Textarea(attrs={"rows": 3, "class": "code", "spellcheck": "false"}),
+    )
     primary = forms.CharField(label=THEME_FIELDS["primary"], required=False, max_length=7)
     primary_text = forms.CharField(label=THEME_FIELDS["primary_text"], required=False, max_length=7)
     background = forms.CharField(label=THEME_FIELDS["background"], required=False, max_length=7)
@@ -198,6 +209,12 @@ class VersionForm(forms.Form):
         for key in COLOUR_KEYS:
             for name in (key, f"dark_{key}"):
                 self.fields[name].widget.attrs.update({"placeholder": "#1d4ed8", "size": 8})
+
+    def clean_allowed_models(self) -> list[str]:
+        entries = allowed_models_from_text(self.cleaned_data.get("allowed_models") or "")
+        if errors := allowed_models_errors(entries):
+            raise ValidationError(errors)
+        return entries
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -276,6 +293,7 @@ def initial_for(version: TemplateVersion) -> dict[str, Any]:
         "model": version.model,
         "temperature": version.temperature,
         "max_tokens": version.max_tokens,
+        "allowed_models": "\n".join(version.allowed_models),
         "font": theme.get("font", ""),
         "radius": theme.get("radius"),
         "custom_css": theme.get("custom_css", ""),

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
+from .model_choices import allowed_models_errors
 from .rendering import PromptRenderError, referenced_names, render_prompt
 from .schema import ParameterSchema, SchemaError
 from .theme import MAX_LOGO_BYTES, STYLESHEET_REVISION, ThemeError, logo_digest, parse_theme, sniff_logo
@@ -27,10 +28,11 @@ CONTENT_FIELDS = (
     "model",
     "temperature",
     "max_tokens",
+    "allowed_models",
     "theme",
 )
 # The part of a version's content that tells how to run it (``TemplateVersion.model_settings``).
-MODEL_SETTING_FIELDS = ("provider", "model", "temperature", "max_tokens")
+MODEL_SETTING_FIELDS = ("provider", "model", "temperature", "max_tokens", "allowed_models")
 
 
 @lru_cache(maxsize=1024)
@@ -249,6 +251,15 @@ class TemplateVersion(models.Model):
     max_tokens = models.PositiveIntegerField(
         _("max tokens"), default=1024, validators=[MinValueValidator(1), MaxValueValidator(200_000)]
     )
+    allowed_models = models.JSONField(
+        _("models a run may choose"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "provider/model pairs an API caller may run this version on instead of its own model; "
+            "only models with a price are run."
+        ),
+    )
     theme = models.JSONField(
         _("theme"),
         default=dict,
@@ -296,6 +307,8 @@ class TemplateVersion(models.Model):
         except SchemaError as exc:
             raise ValidationError({"parameters": exc.errors}) from None
         errors: dict[str, list[str]] = {}
+        if model_errors := allowed_models_errors(self.allowed_models):
+            errors["allowed_models"] = model_errors
         theme_errors = self._theme_errors()
         if theme_errors:
             errors["theme"] = theme_errors
@@ -375,6 +388,7 @@ class TemplateVersion(models.Model):
             "model": self.model,
             "temperature": str(self.temperature),
             "max_tokens": self.max_tokens,
+            "allowed_models": list(self.allowed_models),
         }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import PersonalToken, User
-from jobs.models import Job, JobStatus
+from jobs.models import Job, JobStatus, ModelPrice
 from templates_app.models import Template, Visibility
 
 from .conftest import SIMPLE_SCHEMA
@@ -176,6 +177,7 @@ def test_create_template_with_schema_and_read_it_back(client: Client, callers) -
         "model": "offline-echo",
         "temperature": "0.30",
         "max_tokens": 100,
+        "allowed_models": [],
     }
     schema = callers["owner"](client, "get", "/templates/tagline/schema").json()
     assert schema["properties"]["product"]["maxLength"] == 40
@@ -267,11 +269,15 @@ def test_generate_with_an_unconfigured_provider_is_refused(
     client: Client, callers, private_template, monkeypatch
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    private_template.save_content({"allowed_models": ["openai/gpt-test-1"]}, author=None, publish=True)
+    ModelPrice.objects.create(
+        provider="openai", model="gpt-test-1", input_per_million=Decimal(1), output_per_million=Decimal(2)
+    )
     response = callers["owner"](
         client,
         "post",
         "/templates/mine/generate",
-        {"inputs": {"topic": "x", "count": 1}, "provider": "openai"},
+        {"inputs": {"topic": "x", "count": 1}, "provider": "openai", "model": "gpt-test-1"},
     )
     assert_error(response, 503, "provider_unavailable")
 

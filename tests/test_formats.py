@@ -347,11 +347,13 @@ def test_promptlab_format_is_lossless_through_the_database(owner) -> None:
     assert (second.slug, second.name, second.description) == (first.slug, first.name, first.description)
     assert second.parameters == first.parameters
     fields = ("system_prompt", "body", "parameters", "provider", "model", "temperature", "max_tokens")
+    fields += ("allowed_models",)
     version = again.published_version
     assert {f: getattr(version, f) for f in fields} == {
         "system_prompt": first.system_prompt, "body": first.body, "parameters": first.parameters,
         **first.model_settings,
     }  # fmt: skip
+    assert version.allowed_models == ["anthropic/claude-sonnet-4-5", "openai/gpt-4o-mini"]
 
 
 def test_invalid_content_reports_the_models_validation_by_field(owner) -> None:

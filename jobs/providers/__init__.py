@@ -13,10 +13,13 @@ as a ProviderConnection in the admin, under its connection name.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ def get_provider(name: str) -> Provider:
         connection = ProviderConnection.objects.filter(name=name, enabled=True).first()
         if connection is None:
             raise ProviderError(f"Unknown provider “{name}”.", code="unknown_provider", retryable=False)
+        _refuse_if_unsafe(connection.name, connection.base_url, connection.api_key_env)
         key = ("connection", name, connection.base_url, connection.api_key_env, str(connection.updated_at))
 
         def factory() -> Provider:
@@ -131,11 +135,24 @@ def get_provider(name: str) -> Provider:
                 base_url=connection.base_url,
                 api_key_env=connection.api_key_env or None,
                 compatible=True,
+                guarded=True,
             )
 
     if key not in _instances:
         _instances[key] = factory()
     return _instances[key]
+
+
+def _refuse_if_unsafe(name: str, base_url: str, api_key_env: str) -> None:
+    """Check a connection again where its client is built: a row written past the
+    model's validation (a migration, the shell, raw SQL) must still not send a secret."""
+    from .egress import connection_problems
+
+    problems = connection_problems(base_url, api_key_env, resolve_host=False)
+    if problems:
+        # The details are for the administrator (the log), not for whoever ran the job.
+        logger.warning("provider connection %r refused: %s", name, problems)
+        raise ProviderError("", code="connection_refused", retryable=False)
 
 
 def _offline() -> Provider:

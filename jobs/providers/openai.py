@@ -15,6 +15,7 @@ import openai
 from django.conf import settings
 
 from . import GenerationRequest, ProviderError, StreamEvent, TextDelta, Usage, error_for_status
+from .egress import GuardedTransport, is_refused_address
 
 # Compatible servers without authentication still need a non-empty key for the SDK.
 NO_KEY = "not-needed"
@@ -28,11 +29,15 @@ class OpenAIProvider:
         base_url: str | None = None,
         api_key_env: str | None = "OPENAI_API_KEY",
         compatible: bool = False,
+        guarded: bool = False,
     ) -> None:
         self.name = name
         self.base_url = base_url
         self.api_key_env = api_key_env
         self.compatible = compatible
+        # Named connections connect only to allowed addresses (see egress); the
+        # built-in provider goes where the operator's OPENAI_BASE_URL says.
+        self.guarded = guarded
 
     def _api_key(self) -> str | None:
         if self.api_key_env is None:
@@ -48,6 +53,7 @@ class OpenAIProvider:
         return openai.OpenAI(
             api_key=self._api_key(),
             base_url=self.base_url,  # None: the SDK reads OPENAI_BASE_URL
+            http_client=openai.DefaultHttpxClient(transport=GuardedTransport()) if self.guarded else None,
             max_retries=0,
             timeout=openai.Timeout(settings.PROVIDER_READ_TIMEOUT, connect=settings.PROVIDER_CONNECT_TIMEOUT),
         )
@@ -92,6 +98,8 @@ class OpenAIProvider:
         except openai.APITimeoutError as exc:
             raise ProviderError(str(exc), code="timeout", retryable=True) from exc
         except openai.APIConnectionError as exc:
+            if is_refused_address(exc):
+                raise ProviderError("", code="connection_refused", retryable=False) from exc
             code = "stream_interrupted" if received else "connection_error"
             raise ProviderError(str(exc), code=code, retryable=True) from exc
         if finish_reason is None:

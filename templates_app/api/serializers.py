@@ -13,6 +13,7 @@ from jobs.providers import provider_names
 from promptlab.api import Conflict, StrictFieldsMixin
 
 from ..formats import FORMATS
+from ..model_choices import MAX_ALLOWED_MODELS, allowed_models_errors, split_model_choice
 from ..models import Template, TemplateVersion, Visibility, field_bounds, model_setting_defaults
 
 # The version content the API takes at the top level (the model settings come nested).
@@ -46,9 +47,30 @@ class ModelSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
         max_value=field_bounds("max_tokens")[1],
         default=_DEFAULTS["max_tokens"],
     )
+    allowed_models = serializers.ListField(
+        child=serializers.CharField(max_length=141),
+        max_length=MAX_ALLOWED_MODELS,
+        default=list,
+        help_text=(
+            "Models a generate call may choose instead of this one, as provider/model "
+            "(e.g. anthropic/claude-sonnet-4-5). Only models with a price run; staff may choose any model."
+        ),
+    )
 
     def validate_provider(self, value: str) -> str:
         return validate_provider_name(value)
+
+    def validate_allowed_models(self, value: list[str]) -> list[str]:
+        if errors := allowed_models_errors(value):
+            raise serializers.ValidationError(errors)
+        known = provider_names()
+        unknown = sorted({split_model_choice(entry)[0] for entry in value} - set(known))
+        if unknown:
+            raise serializers.ValidationError(
+                _("Unknown provider(s): %(unknown)s. Known: %(names)s.")
+                % {"unknown": ", ".join(unknown), "names": ", ".join(known)}
+            )
+        return value
 
 
 @extend_schema_field(
@@ -229,8 +251,20 @@ class TemplateVersionSerializer(serializers.ModelSerializer):
 
 class GenerateSerializer(StrictFieldsMixin, serializers.Serializer):
     inputs = serializers.DictField(child=serializers.JSONField(), default=dict)
-    provider = serializers.CharField(max_length=40, required=False, validators=[validate_provider_name])
-    model = serializers.CharField(max_length=100, required=False)
+    provider = serializers.CharField(
+        max_length=40,
+        required=False,
+        validators=[validate_provider_name],
+        help_text="Run on another provider than the template's: see model.",
+    )
+    model = serializers.CharField(
+        max_length=100,
+        required=False,
+        help_text=(
+            "Run on another model than the template's: only one its model_settings.allowed_models "
+            "lists, and with a price (staff may choose any). Otherwise 400 naming the field."
+        ),
+    )
 
 
 class TemplateImportSerializer(StrictFieldsMixin, serializers.Serializer):

@@ -281,7 +281,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
         except SubmissionError as exc:
             if exc.code == "provider_unavailable":
                 raise ProviderUnavailable(str(exc)) from None
-            raise serializers.ValidationError({"inputs": [str(exc)]}) from None
+            raise serializers.ValidationError({exc.field: [str(exc)]}) from None
         except IntegrityError:  # the same Idempotency-Key, sent twice at once
             job = get_object_or_404(Job, owner=request.user, idempotency_key=key)
             return Response(JobSerializer(job, context=self.get_serializer_context()).data)

@@ -209,6 +209,8 @@ def parse(text: str) -> ImportedTemplate:
 def dump(version: Any, warnings: list[str] | None = None) -> str:
     template = version.template
     context = ExportContext("Dotprompt")
+    if version.allowed_models:
+        context.lost(None, _("The other models a run may choose (allowed_models)"))
     properties: dict[str, Any] = {}
     required: list[str] = []
     defaults: dict[str, Any] = {}

@@ -5,7 +5,8 @@ slug: haiku
 name: Haiku
 description: Three lines about a topic.
 visibility: public
-model: {provider: offline, model: offline-echo, temperature: 0.7, max_tokens: 256}
+model: {provider: offline, model: offline-echo, temperature: 0.7, max_tokens: 256,
+        allowed_models: [anthropic/claude-sonnet-4-5]}
 system: You are a poet.
 parameters:
   - {name: topic, type: string, label: {en: Topic, pt: Assunto}}
@@ -37,7 +38,7 @@ EXTENSIONS = (".md",)
 CONTENT_TYPE = "text/markdown; charset=utf-8"
 
 KNOWN_KEYS = {"slug", "name", "description", "visibility", "model", "parameters", "system", "cache_results"}
-MODEL_KEYS = {"provider", "model", "temperature", "max_tokens"}
+MODEL_KEYS = {"provider", "model", "temperature", "max_tokens", "allowed_models"}
 
 
 def parse(text: str) -> ImportedTemplate:
@@ -68,7 +69,18 @@ def parse(text: str) -> ImportedTemplate:
     max_tokens = max_tokens_value(model.get("max_tokens"))
     if max_tokens is not None:
         imported.model_settings["max_tokens"] = max_tokens
+    if "allowed_models" in model:
+        imported.model_settings["allowed_models"] = allowed_models_value(model["allowed_models"])
     return imported
+
+
+def allowed_models_value(value: Any) -> list[str]:
+    """``allowed_models``: a list of provider/model texts (checked when the version is saved)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(entry, str) for entry in value):
+        raise FormatError(_("“allowed_models” must be a list of provider/model names."))
+    return value
 
 
 def dump(version: Any, warnings: list[str] | None = None) -> str:
@@ -85,6 +97,8 @@ def dump(version: Any, warnings: list[str] | None = None) -> str:
             "max_tokens": version.max_tokens,
         },
     }
+    if version.allowed_models:
+        data["model"]["allowed_models"] = list(version.allowed_models)
     if not template.description:
         del data["description"]
     if version.system_prompt:

@@ -111,6 +111,7 @@ def _validation_messages(exc: ValidationError) -> list[str]:
         "max_tokens": _("Max tokens"),
         "provider": _("Provider"),
         "model": _("Model"),
+        "allowed_models": _("Other models a run may choose"),
     }
     if not hasattr(exc, "message_dict"):
         return list(exc.messages)
