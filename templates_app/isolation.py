@@ -1,0 +1,263 @@
+"""Authors' code (prompt bodies, regular expressions) runs in small child processes.
+
+The sandbox (``sandbox.BoundedSandbox``) refuses the bombs it can foresee, but no
+check inside Python can stop ``9 ** (9 ** 7)`` once it has started (one C call
+that never returns to the interpreter, holding the GIL) or a text that doubles
+in a loop. So the work runs in a child process with an address-space limit
+(``RLIMIT_AS``), and the parent waits for its answer only so long: a child
+that runs out of time is killed and replaced. The web thread waiting on the
+pipe holds no lock and no GIL, so the server keeps answering meanwhile.
+
+Why a process and not a watchdog thread: a thread can only ask the interpreter
+to raise between bytecodes (nothing happens during a long C call), and it can
+bound no memory. The children are started once and reused (a round trip costs
+about 0.1 ms, a fresh interpreter about 60 ms), at most ``RENDER_PROCESSES`` per
+server process.
+
+Requests go to a child pickled (we wrote them); answers come back as JSON only,
+so a child that untrusted code took over could not make the parent run code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import queue
+import resource
+import select
+import struct
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from .sandbox import LimitExceeded, Limits
+
+_HEADER = struct.Struct("!I")
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class IsolationError(Exception):
+    """The child could not answer: ``limit`` is "seconds", "memory_mb" or "busy"
+    (or "crashed" when it died some other way)."""
+
+    def __init__(self, limit: str, value: float = 0) -> None:
+        super().__init__(limit)
+        self.limit = limit
+        self.value = value
+
+
+class Refused(Exception):
+    """The child answered with an error: ``kind`` is "limit", "template", "regex" or "value"."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__(answer.get("message", ""))
+        self.kind: str = answer["error"]
+        self.answer = answer
+
+
+# --- The parent's side ---------------------------------------------------------------
+
+
+class _Child:
+    def __init__(self, limits: Limits) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "templates_app.isolation", json.dumps(asdict(limits))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=_PROJECT_ROOT,
+            env={**os.environ, "PYTHONPATH": str(_PROJECT_ROOT)},
+            close_fds=True,
+        )
+
+    def ask(self, request: tuple[Any, ...], seconds: float) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self.process.stdin.write(_HEADER.pack(len(data)) + data)
+            self.process.stdin.flush()
+        except OSError:
+            raise IsolationError("crashed") from None
+        deadline = time.monotonic() + seconds
+        fd = self.process.stdout.fileno()
+        (length,) = _HEADER.unpack(_read(fd, _HEADER.size, deadline))
+        return json.loads(_read(fd, length, deadline))
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()  # type: ignore[union-attr]
+
+
+def _read(fd: int, size: int, deadline: float) -> bytes:
+    data = b""
+    while len(data) < size:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            raise IsolationError("seconds")
+        chunk = os.read(fd, size - len(data))
+        if not chunk:  # the child died: the kernel's memory limit, most likely
+            raise IsolationError("crashed")
+        data += chunk
+    return data
+
+
+class _Pool:
+    """Idle children, and how many exist; a request waits for one at most ``seconds``."""
+
+    def __init__(self, limits: Limits, size: int) -> None:
+        self.limits = limits
+        self.size = size
+        self.idle: queue.LifoQueue[_Child] = queue.LifoQueue()
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def take(self) -> _Child:
+        with contextlib.suppress(queue.Empty):
+            return self.idle.get_nowait()
+        with self.lock:
+            if self.count < self.size:
+                self.count += 1
+                try:
+                    return _Child(self.limits)
+                except OSError:
+                    self.count -= 1
+                    raise IsolationError("crashed") from None
+        try:
+            return self.idle.get(timeout=self.limits.seconds)
+        except queue.Empty:
+            raise IsolationError("busy") from None
+
+    def give_back(self, child: _Child) -> None:
+        self.idle.put(child)
+
+    def discard(self, child: _Child) -> None:
+        child.kill()
+        with self.lock:
+            self.count -= 1
+
+
+_pool: _Pool | None = None
+_pool_lock = threading.Lock()
+
+
+def _current_pool(limits: Limits, size: int) -> _Pool:
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool.limits != limits or _pool.size != size:
+            old, _pool = _pool, _Pool(limits, size)
+            if old is not None:  # the limits changed (tests): children with the old ones go
+                while not old.idle.empty():
+                    old.idle.get_nowait().kill()
+        return _pool
+
+
+def run(request: tuple[Any, ...], limits: Limits, processes: int) -> Any:
+    """Run ``request`` (an operation name and its arguments) in a child; its result, or
+    ``Refused`` (the work's own error) or ``IsolationError`` (the child's limits)."""
+    pool = _current_pool(limits, processes)
+    child = pool.take()
+    try:
+        answer = child.ask(request, limits.seconds)
+    except IsolationError as exc:
+        pool.discard(child)
+        if exc.limit == "seconds":
+            raise IsolationError("seconds", limits.seconds) from None
+        raise IsolationError("memory_mb", limits.memory_mb) from None  # see _read
+    except BaseException:
+        pool.discard(child)
+        raise
+    if answer.get("retire"):  # the child ran out of memory: it may be in a bad state
+        pool.discard(child)
+    else:
+        pool.give_back(child)
+    if "error" in answer:
+        raise Refused(answer)
+    return answer["result"]
+
+
+# --- The child's side ------------------------------------------------------------------
+
+
+def _limit_memory(megabytes: int) -> None:
+    """The address space may grow by ``megabytes`` beyond what the interpreter already uses."""
+    try:
+        with open("/proc/self/statm") as statm:
+            current = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        current = 0
+    ceiling = current + megabytes * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+
+def _answer(operation: str, arguments: tuple[Any, ...], limits: Limits) -> dict[str, Any]:
+    from jinja2 import TemplateError
+
+    from . import sandbox
+
+    try:
+        if operation == "render":
+            return {"result": sandbox.render(*arguments, limits)}
+        if operation == "compile_regex":
+            import regex
+
+            try:
+                regex.compile(*arguments)
+            except regex.error as exc:
+                return {"error": "regex", "message": str(exc)}
+            return {"result": True}
+        raise ValueError(f"unknown operation {operation!r}")
+    except LimitExceeded as exc:
+        return {"error": "limit", "limit": exc.limit, "value": exc.value}
+    except MemoryError:
+        return {"error": "limit", "limit": "memory_mb", "value": limits.memory_mb, "retire": True}
+    except RecursionError:
+        return {"error": "limit", "limit": "recursion", "value": sys.getrecursionlimit()}
+    except TemplateError as exc:
+        return {
+            "error": "template",
+            "message": exc.message or type(exc).__name__,
+            "line": getattr(exc, "lineno", None),
+        }
+    except Exception as exc:  # the template's own arithmetic, type and value errors
+        return {"error": "value", "message": str(exc)}
+
+
+def _serve(limits: Limits) -> None:
+    from . import sandbox
+
+    sandbox.environment(limits)  # imported and built before the limit applies
+    import regex  # noqa: F401
+
+    _limit_memory(limits.memory_mb)
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        header = stdin.read(_HEADER.size)
+        if len(header) < _HEADER.size:
+            return  # the parent went away
+        (length,) = _HEADER.unpack(header)
+        operation, *arguments = pickle.loads(stdin.read(length))
+        answer = _answer(operation, tuple(arguments), limits)
+        try:
+            data = json.dumps(answer).encode()
+        except MemoryError:
+            data = json.dumps({"error": "limit", "limit": "memory_mb", "value": limits.memory_mb}).encode()
+        stdout.write(_HEADER.pack(len(data)) + data)
+        stdout.flush()
+        if answer.get("retire"):
+            return
+
+
+if __name__ == "__main__":
+    _serve(Limits(**json.loads(sys.argv[1])))
