@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from .parameters import DEFAULT_MAX_SIZE, PARAMETER_TYPES, TEXT_LIKE, Choice, Parameter, SchemaError
-from .regexes import compile_problem, full_match_source, pattern_problem
+from .regexes import NEVER_MATCHES, compile_problem, full_match_source, pattern_problem
 
 COMMON_KEYS = frozenset(
     {"name", "type", "label", "help", "placeholder", "required", "default", "group", "order", "hidden"}
@@ -381,6 +381,29 @@ def _schema_patterns(value: Any) -> list[str]:
         if key not in _SCHEMA_DATA_KEYS:
             patterns += _schema_patterns(item)
     return patterns
+
+
+def without_oversized_patterns(value: Any) -> Any:
+    """A stored schema with each pattern over the limits (saved before they existed)
+    replaced by one that matches nothing: its form refuses every value instead of
+    compiling a gigabyte, and the author's next save is told why."""
+    if isinstance(value, list):
+        return [without_oversized_patterns(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    result = {}
+    for key, item in value.items():
+        if key == "pattern" and isinstance(item, str) and pattern_problem(item):
+            item = NEVER_MATCHES
+        elif key == "patternProperties" and isinstance(item, dict):
+            item = {
+                (NEVER_MATCHES if pattern_problem(name) else name): without_oversized_patterns(sub)
+                for name, sub in item.items()
+            }
+        elif key not in _SCHEMA_DATA_KEYS:
+            item = without_oversized_patterns(item)
+        result[key] = item
+    return result
 
 
 def _check_json_schema_patterns(value: Any, problems: _Problems) -> None:
