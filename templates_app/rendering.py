@@ -10,6 +10,7 @@ time, memory and size: ``sandbox`` refuses the work it can foresee and
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.conf import settings
@@ -51,6 +52,8 @@ def referenced_names(source: str) -> set[str]:
     except TemplateError as exc:
         message = exc.message or type(exc).__name__
         raise PromptRenderError(_with_line(message, getattr(exc, "lineno", None))) from None
+    except RecursionError:  # Jinja2's parser recurses once per level of nesting
+        raise PromptRenderError(limit_message("recursion", sys.getrecursionlimit())) from None
 
 
 def limit_message(limit: str, value: float) -> str:
@@ -64,7 +67,7 @@ def limit_message(limit: str, value: float) -> str:
         ),
         "max_range": _("Rendering stopped: range() may give at most %(value)s items."),
         "max_digits": _("Rendering stopped: a number may have at most %(value)s digits."),
-        "recursion": _("Rendering stopped: calls nested more than %(value)s deep."),
+        "recursion": _("Rendering stopped: expressions, blocks or calls nest more than %(value)s deep."),
         "busy": _("Rendering is busy with other requests; try again in a moment."),
     }
     message = messages.get(limit, _("Rendering stopped unexpectedly."))

@@ -124,6 +124,15 @@ def test_saving_a_body_that_renders_too_long_is_refused_at_the_time_limit(settin
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("body", ["{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}", "{% if a %}" * 3000])
+def test_a_body_nested_too_deep_to_parse_is_refused_on_save_not_a_500(body: str) -> None:
+    template = Template.objects.create(slug="t", name="T")
+    with pytest.raises(ValidationError) as caught:
+        template.create_version(body=body, parameters=[])
+    assert "nest more than" in caught.value.message_dict["body"][0]
+
+
+@pytest.mark.django_db
 def test_the_editor_refuses_a_bomb_at_the_body_field(client: Client, owner) -> None:
     from .test_editor import new_template_post
 
@@ -134,6 +143,20 @@ def test_the_editor_refuses_a_bomb_at_the_body_field(client: Client, owner) -> N
     errors = response.content.decode().split('id="id_editor-body_error"')[1].split("</ul>")[0]
     assert "at most 4300 digits" in errors
     assert not Template.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_admin_editor_refuses_a_bomb_at_the_body_field(client: Client, make_template, staff) -> None:
+    from .editor_helpers import editor_post
+
+    template = make_template()
+    client.force_login(staff)
+    url = f"/admin/templates_app/template/{template.pk}/editor/"
+    with finishes_within(2.0):
+        response = client.post(url, editor_post(template, **{"editor-body": JOIN_BOMB}))
+    assert response.status_code == 200
+    assert "1000000 characters" in response.content.decode()
+    assert template.versions.count() == 1
 
 
 @pytest.mark.django_db
