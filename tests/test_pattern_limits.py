@@ -155,3 +155,14 @@ def test_a_version_stored_with_an_oversized_pattern_serves_a_form_that_refuses_e
     assert refused.status_code == 200 and 'aria-invalid="true"' in refused.content.decode()
     assert resident_mb() - before < 30
     assert not Job.objects.exists()
+
+
+def test_the_refusal_is_translated(client: Client, owner) -> None:
+    client.force_login(owner)
+    data = {"prefix": "editor", "editor-schema_format": "yaml", "editor-schema": schema_yaml("a{4000000}")}
+    html = client.post(
+        "/editor/preview/",
+        data | {"preview_language": "pt-br"},
+        headers={"HX-Request": "true", "Accept-Language": "pt-br"},
+    ).content.decode()
+    assert "são permitidas no máximo 1000" in html

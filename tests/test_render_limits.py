@@ -259,3 +259,14 @@ def test_the_live_server_answers_health_while_slow_renders_are_refused(live_serv
         assert seconds < 5, (label, seconds)
     assert len(health_times) >= 3 and max(health_times) < 1.0, health_times
     assert not Job.objects.exists()
+
+
+def test_a_render_process_killed_while_idle_is_replaced_without_failing_a_render() -> None:
+    from templates_app import isolation
+
+    assert render_prompt("{{ a }}", {"a": 1}) == "1"
+    idle = isolation._pool.idle.queue  # type: ignore[union-attr]
+    for child in list(idle):
+        child.process.kill()
+        child.process.wait()
+    assert render_prompt("{{ a }}", {"a": 2}) == "2"
