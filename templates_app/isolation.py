@@ -208,6 +208,18 @@ def _limit_memory(megabytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
 
 
+def _limit_cpu(seconds: float) -> None:
+    """The kernel ends this request's work a second after the parent's deadline, even if
+    the parent died and can no longer kill it (SIGXCPU, whose default is to terminate)."""
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    spent = used.ru_utime + used.ru_stime
+    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    soft = int(spent + seconds) + 2
+    resource.setrlimit(
+        resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard)
+    )
+
+
 def _answer(operation: str, arguments: tuple[Any, ...], limits: Limits) -> dict[str, Any]:
     from jinja2 import TemplateError
 
@@ -255,6 +267,7 @@ def _serve(limits: Limits) -> None:
             return  # the parent went away
         (length,) = _HEADER.unpack(header)
         operation, *arguments = pickle.loads(stdin.read(length))
+        _limit_cpu(limits.seconds)
         answer = _answer(operation, tuple(arguments), limits)
         try:
             data = json.dumps(answer).encode()

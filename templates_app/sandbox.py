@@ -46,7 +46,7 @@ class LimitExceeded(Exception):
         self.value = value
 
 
-_SIZED = (str, list, tuple)
+_SIZED = (str, bytes, list, tuple)
 _LOG2_10 = math.log2(10)
 # printf-style conversions: %[(name)][flags][width][.precision]type
 _PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
@@ -60,7 +60,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
         self.limits = limits
         self.globals["range"] = self._range
-        for name in ("join", "center", "indent", "replace", "format", "wordwrap"):
+        self.globals["lipsum"] = self._lipsum
+        for name in ("join", "center", "indent", "replace", "format", "wordwrap", "batch", "slice"):
             self.filters[name] = _bounded_filter(self, name, self.filters[name])
 
     # --- sizes ---------------------------------------------------------------
@@ -78,6 +79,13 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         if len(result) > self.limits.max_range:
             raise LimitExceeded("max_range", self.limits.max_range)
         return result
+
+    def _lipsum(self, n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002
+        from jinja2.utils import generate_lorem_ipsum
+
+        if _is_int(n) and _is_int(max):
+            self.check_size(n * max * 12)  # a word and its space are at most ~12 characters
+        return generate_lorem_ipsum(n=n, html=html, min=min, max=max)
 
     # --- operators -----------------------------------------------------------
 
@@ -150,6 +158,9 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             self.check_size(_replaced_size(text, str(args[0]), str(args[1])))
         elif name == "join" and first is not None:
             self.check_size(_joined_size(text, first))
+        elif name == "translate" and isinstance(first, dict):
+            longest = max((len(v) for v in first.values() if isinstance(v, str)), default=1)
+            self.check_size(len(text) * longest)
 
 
 def _is_int(value: Any) -> bool:
@@ -185,7 +196,13 @@ def _bounded_filter(env: BoundedSandbox, name: str, original: Any) -> Any:
         elif name == "format" and isinstance(value, str):
             env._check_percent_format(value)
         elif name == "wordwrap":
-            env.check_size(len(str(value)) * 2)
+            wrapstring = args[3] if len(args) > 3 else kwargs.get("wrapstring")
+            text = str(value)
+            env.check_size(
+                len(text) + (len(text) + 1) * len(wrapstring if isinstance(wrapstring, str) else "\n")
+            )
+        elif name in ("batch", "slice") and _is_int(first):
+            env.check_size(first)  # the number of items (batch) or of lists (slice) it makes
 
     if getattr(original, "jinja_pass_arg", None) is not None:  # the filter takes the environment first
 

@@ -21,6 +21,7 @@ from jobs.models import Job
 from templates_app.models import Template, Visibility
 from templates_app.rendering import PromptRenderError, render_prompt
 
+from .conftest import BASE_DIR
 from .test_api import API, assert_error, jwt_for
 
 NESTED_RANGES = "{% for a in range(n) %}{% for b in range(n) %}{% endfor %}{% endfor %}done"
@@ -270,3 +271,48 @@ def test_a_render_process_killed_while_idle_is_replaced_without_failing_a_render
         child.process.kill()
         child.process.wait()
     assert render_prompt("{{ a }}", {"a": 2}) == "2"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ lipsum(10**6) }}",
+        "{{ [1]|batch(10**9, 'x')|list }}",
+        "{{ [1]|slice(10**9)|list }}",
+        "{{ 'ab'|wordwrap(1, wrapstring='y' * 999999) }}",
+        "{{ ('a' * 1000).translate({97: 'x' * 100000}) }}",
+        "{{ 'x'.encode() * 10**9 }}",
+    ],
+)
+def test_the_less_obvious_builders_are_capped_too(source: str) -> None:
+    with finishes_within(1.5):
+        assert "limit of 1000000 characters" in refusal(source)
+
+
+def test_an_orphaned_render_process_is_stopped_by_the_kernel_at_its_cpu_limit(settings) -> None:
+    """If the server process dies mid-render nobody kills its child: RLIMIT_CPU does."""
+    import json as _json
+    import pickle
+    import struct
+    import subprocess
+    import sys
+    from dataclasses import asdict
+
+    from templates_app.sandbox import Limits
+
+    limits = Limits(seconds=0.5, max_digits=10**9)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "templates_app.isolation", _json.dumps(asdict(limits))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=BASE_DIR,
+    )
+    request = pickle.dumps(("render", POWER_BOMB, {}))
+    child.stdin.write(struct.pack("!I", len(request)) + request)  # type: ignore[union-attr]
+    child.stdin.flush()  # type: ignore[union-attr]
+    started = time.monotonic()
+    try:
+        child.wait(timeout=10)  # 9**(9**7) alone takes ~17 s of CPU
+    finally:
+        child.kill()
+    assert time.monotonic() - started < 5 and child.returncode < 0  # killed by SIGXCPU
