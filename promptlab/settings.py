@@ -303,7 +303,7 @@ RENDER_MAX_OUTPUT = envint("RENDER_MAX_OUTPUT", 1_000_000)
 RENDER_MAX_RANGE = envint("RENDER_MAX_RANGE", 10_000)
 # Python's own limit for printing an integer: a longer one could not be shown anyway.
 RENDER_MAX_DIGITS = envint("RENDER_MAX_DIGITS", 4300)
-# Children per server process (they are reused; a request waits RENDER_TIMEOUT for one).
+# Children per server process (reused; a request waits up to RENDER_TIMEOUT + 1 s for one).
 RENDER_PROCESSES = envint("RENDER_PROCESSES", 2)
 # The regex module compiles a{n} into n copies (about 250 bytes each): counts and the
 # size with repeats written out are capped where a pattern is saved.

@@ -24,7 +24,6 @@ import contextlib
 import json
 import os
 import pickle
-import queue
 import resource
 import select
 import struct
@@ -112,39 +111,53 @@ def _read(fd: int, size: int, deadline: float) -> bytes:
 
 
 class _Pool:
-    """Idle children, and how many exist; a request waits for one at most ``seconds``."""
+    """Idle children, and how many exist. A request waits for a free one (or for room to
+    start one) a second longer than a render may take, since a busy child is free by then."""
 
     def __init__(self, limits: Limits, size: int) -> None:
         self.limits = limits
         self.size = size
-        self.idle: queue.LifoQueue[_Child] = queue.LifoQueue()
+        self.idle: list[_Child] = []
         self.count = 0
-        self.lock = threading.Lock()
+        self.changed = threading.Condition()
         self.pid = os.getpid()
 
     def take(self) -> _Child:
-        with contextlib.suppress(queue.Empty):
-            return self.idle.get_nowait()
-        with self.lock:
-            if self.count < self.size:
-                self.count += 1
-                try:
-                    return _Child(self.limits)
-                except OSError:
-                    self.count -= 1
-                    raise IsolationError("crashed") from None
+        deadline = time.monotonic() + self.limits.seconds + 1
+        with self.changed:
+            while not self.idle and self.count >= self.size:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise IsolationError("busy")
+                self.changed.wait(remaining)
+            if self.idle:
+                return self.idle.pop()
+            self.count += 1
         try:
-            return self.idle.get(timeout=self.limits.seconds)
-        except queue.Empty:
-            raise IsolationError("busy") from None
+            return _Child(self.limits)  # outside the lock: starting one takes ~0.1 s
+        except OSError:
+            self._forget()
+            raise IsolationError("crashed") from None
 
     def give_back(self, child: _Child) -> None:
-        self.idle.put(child)
+        with self.changed:
+            self.idle.append(child)
+            self.changed.notify()
 
     def discard(self, child: _Child) -> None:
         child.kill()
-        with self.lock:
+        self._forget()
+
+    def _forget(self) -> None:
+        with self.changed:
             self.count -= 1
+            self.changed.notify()
+
+    def close(self) -> None:
+        with self.changed:
+            idle, self.idle = self.idle, []
+        for child in idle:
+            child.kill()
 
 
 _pool: _Pool | None = None
@@ -159,8 +172,7 @@ def _current_pool(limits: Limits, size: int) -> _Pool:
         if _pool is None or _pool.limits != limits or _pool.size != size:
             old, _pool = _pool, _Pool(limits, size)
             if old is not None:  # the limits changed (tests): children with the old ones go
-                while not old.idle.empty():
-                    old.idle.get_nowait().kill()
+                old.close()
         return _pool
 
 
