@@ -5,8 +5,8 @@ check inside Python can stop ``9 ** (9 ** 7)`` once it has started (one C call
 that never returns to the interpreter, holding the GIL) or a text that doubles
 in a loop. So the work runs in a child process with an address-space limit
 (``RLIMIT_AS``), and the parent waits for its answer only so long: a child
-that runs out of time is killed and replaced. The web thread waiting on the
-pipe holds no lock and no GIL, so the server keeps answering meanwhile.
+that runs out of time is killed and replaced. The web thread waits on the pipe
+without the GIL, so the server keeps answering meanwhile.
 
 Why a process and not a watchdog thread: a thread can only ask the interpreter
 to raise between bytecodes (nothing happens during a long C call), and it can

@@ -145,6 +145,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, str):
+            if __obj.__name__ == "join" and args:
+                args = (_materialized(args[0]), *args[1:])  # measured, then joined: read it once
             __self._check_str_method(owner, __obj.__name__, args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 
@@ -172,8 +174,13 @@ def _replaced_size(text: str, old: str, new: str) -> int:
     return len(text) + occurrences * (len(new) - len(old))
 
 
-def _joined_size(separator: str, items: Any) -> int:
-    items = list(items) if not isinstance(items, list | tuple | str) else items
+def _materialized(items: Any) -> Any:
+    """A sequence with the items of ``items``: a generator (``map``, ``select`` …) can be
+    read only once, and its size must be known before it is joined."""
+    return items if isinstance(items, list | tuple | str) else list(items)
+
+
+def _joined_size(separator: str, items: list[Any] | tuple[Any, ...] | str) -> int:
     lengths = sum(len(item) if isinstance(item, str) else len(str(item)) for item in items)
     return lengths + len(separator) * max(len(items) - 1, 0)
 
@@ -185,7 +192,7 @@ def _bounded_filter(env: BoundedSandbox, name: str, original: Any) -> Any:
         first = args[0] if args else next(iter(kwargs.values()), None)
         if name == "join":
             separator = first if isinstance(first, str) else ""
-            env.check_size(_joined_size(separator, value if not isinstance(value, str) else list(value)))
+            env.check_size(_joined_size(separator, value))
         elif name == "center" and _is_int(first):
             env.check_size(first)
         elif name == "indent":
@@ -207,6 +214,7 @@ def _bounded_filter(env: BoundedSandbox, name: str, original: Any) -> Any:
     if getattr(original, "jinja_pass_arg", None) is not None:  # the filter takes the environment first
 
         def bounded(first_arg: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+            value = _materialized(value) if name == "join" else value
             check(value, *args, **kwargs)
             return original(first_arg, value, *args, **kwargs)
 
@@ -214,6 +222,7 @@ def _bounded_filter(env: BoundedSandbox, name: str, original: Any) -> Any:
     else:
 
         def bounded(value: Any, *args: Any, **kwargs: Any) -> Any:
+            value = _materialized(value) if name == "join" else value
             check(value, *args, **kwargs)
             return original(value, *args, **kwargs)
 
@@ -228,7 +237,8 @@ def environment(limits: Limits) -> BoundedSandbox:
     return BoundedSandbox(limits)
 
 
-@lru_cache(maxsize=512)
+# Per render process, whose memory is limited: a few dozen hot bodies, not every body seen.
+@lru_cache(maxsize=64)
 def _compiled(limits: Limits, source: str) -> Any:
     return environment(limits).from_string(source)
 

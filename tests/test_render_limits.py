@@ -99,6 +99,10 @@ def test_ordinary_bodies_render_as_before() -> None:
     body = "{% for i in range(3) %}{{ i * 2 }},{% endfor %} {{ 2 ** 10 }} {{ '-' * 3 }} {{ [1] + [2] }}"
     assert render_prompt(body, {}) == "0,2,4, 1024 --- [1, 2]"
     assert render_prompt("{{ items|join(', ') }} {{ '%5s|' % 'a' }}", {"items": ["a", "b"]}) == "a, b     a|"
+    # join measures what it joins: a generator (map, select) is read once, not lost
+    people = {"people": [{"name": "Ana"}, {"name": "Bo"}]}
+    mapped = "{{ people|map(attribute='name')|join(', ') }}|{{ '-'.join(people|map(attribute='name')) }}"
+    assert render_prompt(mapped, people) == "Ana, Bo|Ana-Bo"
 
 
 # --- On save: the trial render on sample inputs ------------------------------------
