@@ -71,7 +71,9 @@ class _Child:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             cwd=_PROJECT_ROOT,
-            env={**os.environ, "PYTHONPATH": str(_PROJECT_ROOT)},
+            # None of the server's environment (database URL, keys): the child runs
+            # authors' code and needs only to find this package.
+            env={"PYTHONPATH": str(_PROJECT_ROOT), "PATH": os.environ.get("PATH", "")},
             close_fds=True,
         )
 

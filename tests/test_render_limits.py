@@ -337,3 +337,17 @@ def test_a_render_waiting_for_a_busy_process_runs_once_the_slow_one_is_killed(se
         assert render_prompt("{{ a }}", {"a": 1}) == "1"
     blocker.join()
     assert "time limit" in slow[0]
+
+
+def test_render_processes_get_none_of_the_servers_environment(monkeypatch) -> None:
+    from templates_app import isolation
+
+    monkeypatch.setenv("PROMPTLAB_TEST_SECRET", "s3cret")
+    if isolation._pool is not None:  # children started from now on see the variable
+        isolation._pool.close()
+        isolation._pool = None
+    render_prompt("{{ a }}", {"a": 1})
+    pool = isolation._pool
+    assert pool is not None and pool.idle
+    with open(f"/proc/{pool.idle[0].process.pid}/environ", "rb") as environ:
+        assert b"s3cret" not in environ.read()
