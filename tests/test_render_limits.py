@@ -5,6 +5,8 @@ meanwhile. Each bomb below is the issue's, refused within a wall-clock bound."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -67,14 +69,14 @@ def refusal(source: str, inputs: dict[str, Any] | None = None) -> str:
 def test_each_bomb_is_refused_quickly_naming_its_limit(
     source: str, inputs: dict[str, Any], limit: str
 ) -> None:
-    with finishes_within(1.5):
+    with finishes_within(3.0):
         assert limit in refusal(source, inputs)
     assert render_prompt("still {{ x }}", {"x": "fine"}) == "still fine"  # the next render works
 
 
 def test_a_slow_loop_is_stopped_at_the_time_limit(settings) -> None:
     settings.RENDER_TIMEOUT = 0.5
-    with finishes_within(1.5):
+    with finishes_within(3.0):
         message = refusal(NESTED_RANGES, {"n": 10000})  # 10⁸ empty iterations: minutes
     assert "time limit of 0.5 seconds" in message
     assert render_prompt("{{ n }}", {"n": 1}) == "1"  # a new render process took over
@@ -84,7 +86,7 @@ def test_a_long_c_call_is_stopped_even_when_the_sandbox_would_allow_it(settings)
     # One bigint power never returns to the interpreter: no in-process check could stop it.
     settings.RENDER_TIMEOUT = 0.5
     settings.RENDER_MAX_DIGITS = 10**9
-    with finishes_within(1.5):
+    with finishes_within(3.0):
         assert "time limit of 0.5 seconds" in refusal(POWER_BOMB)
 
 
@@ -112,7 +114,7 @@ def test_ordinary_bodies_render_as_before() -> None:
 def test_saving_a_body_with_the_bounds_written_in_is_refused_on_the_body() -> None:
     template = Template.objects.create(slug="t", name="T")
     body = NESTED_RANGES.replace("range(n)", "range(100000)")
-    with finishes_within(2.0), pytest.raises(ValidationError) as caught:
+    with finishes_within(3.0), pytest.raises(ValidationError) as caught:
         template.create_version(body=body, parameters=[])
     assert RANGE_LIMIT in caught.value.message_dict["body"][0]
     assert template.versions.count() == 0
@@ -123,7 +125,7 @@ def test_saving_a_body_that_renders_too_long_is_refused_at_the_time_limit(settin
     settings.RENDER_TIMEOUT = 0.5
     template = Template.objects.create(slug="t", name="T")
     body = NESTED_RANGES.replace("range(n)", "range(10000)")
-    with finishes_within(2.0), pytest.raises(ValidationError) as caught:
+    with finishes_within(3.0), pytest.raises(ValidationError) as caught:
         template.create_version(body=body, parameters=[])
     assert "time limit of 0.5 seconds" in caught.value.message_dict["body"][0]
 
@@ -142,7 +144,7 @@ def test_the_editor_refuses_a_bomb_at_the_body_field(client: Client, owner) -> N
     from .test_editor import new_template_post
 
     client.force_login(owner)
-    with finishes_within(2.0):
+    with finishes_within(3.0):
         response = client.post("/templates/new/", new_template_post(**{"editor-body": POWER_BOMB}))
     assert response.status_code == 200
     errors = response.content.decode().split('id="id_editor-body_error"')[1].split("</ul>")[0]
@@ -157,7 +159,7 @@ def test_the_admin_editor_refuses_a_bomb_at_the_body_field(client: Client, make_
     template = make_template()
     client.force_login(staff)
     url = f"/admin/templates_app/template/{template.pk}/editor/"
-    with finishes_within(2.0):
+    with finishes_within(3.0):
         response = client.post(url, editor_post(template, **{"editor-body": JOIN_BOMB}))
     assert response.status_code == 200
     assert "1000000 characters" in response.content.decode()
@@ -167,7 +169,7 @@ def test_the_admin_editor_refuses_a_bomb_at_the_body_field(client: Client, make_
 @pytest.mark.django_db
 def test_the_api_and_import_refuse_a_bomb_with_a_400_naming_the_body(client: Client, owner) -> None:
     headers = {"Authorization": f"Bearer {jwt_for(owner)}"}
-    with finishes_within(2.0):
+    with finishes_within(3.0):
         created = client.post(
             f"{API}/templates",
             data=json.dumps({"slug": "bomb", "name": "Bomb", "body": JOIN_BOMB}),
@@ -177,7 +179,7 @@ def test_the_api_and_import_refuse_a_bomb_with_a_400_naming_the_body(client: Cli
     error = assert_error(created, 400, "validation_error")
     assert "1000000 characters" in error["details"]["body"][0]
     content = f"---\nslug: bomb\nname: Bomb\n---\n{JOIN_BOMB}\n"
-    with finishes_within(2.0):
+    with finishes_within(3.0):
         imported = client.post(
             f"{API}/templates/import",
             data=json.dumps({"format": "promptlab", "content": content}),
@@ -202,7 +204,7 @@ def _nested_range_template(owner: Any, *, most: int = 100000) -> Template:
 @pytest.mark.django_db
 def test_an_anonymous_form_post_with_a_huge_n_is_refused_and_makes_no_job(client: Client, owner) -> None:
     template = _nested_range_template(owner)
-    with finishes_within(2.0):
+    with finishes_within(3.0):
         response = client.post(template.get_absolute_url(), {"n": "100000"})
     assert response.status_code == 200
     assert RANGE_LIMIT in response.content.decode()
@@ -212,7 +214,7 @@ def test_an_anonymous_form_post_with_a_huge_n_is_refused_and_makes_no_job(client
 @pytest.mark.django_db
 def test_the_api_refuses_a_huge_n_with_a_400_naming_the_limit(client: Client, owner) -> None:
     template = _nested_range_template(owner)
-    with finishes_within(2.0):
+    with finishes_within(3.0):
         response = client.post(
             f"{API}/templates/{template.slug}/generate",
             data=json.dumps({"inputs": {"n": 100000}}),
@@ -258,12 +260,12 @@ def test_the_live_server_answers_health_while_slow_renders_are_refused(live_serv
         post.join()
     huge, huge_seconds = answers["huge"]
     # It may have waited for one of the two render processes (RENDER_PROCESSES=2).
-    assert huge.status_code == 200 and RANGE_LIMIT in huge.text and huge_seconds < 5
+    assert huge.status_code == 200 and RANGE_LIMIT in huge.text and huge_seconds < 8
     for label in ("slow 1", "slow 2"):
         response, seconds = answers[label]
         assert response.status_code == 200 and "time limit of 2 seconds" in response.text, label
-        assert seconds < 5, (label, seconds)
-    assert len(health_times) >= 3 and max(health_times) < 1.0, health_times
+        assert seconds < 8, (label, seconds)
+    assert len(health_times) >= 3 and max(health_times) < 2.0, health_times
     assert not Job.objects.exists()
 
 
@@ -290,7 +292,7 @@ def test_a_render_process_killed_while_idle_is_replaced_without_failing_a_render
     ],
 )
 def test_the_less_obvious_builders_are_capped_too(source: str) -> None:
-    with finishes_within(1.5):
+    with finishes_within(3.0):
         assert "limit of 1000000 characters" in refusal(source)
 
 
@@ -315,12 +317,23 @@ def test_an_orphaned_render_process_is_stopped_by_the_kernel_at_its_cpu_limit(se
     request = pickle.dumps(("render", POWER_BOMB, {}))
     child.stdin.write(struct.pack("!I", len(request)) + request)  # type: ignore[union-attr]
     child.stdin.flush()  # type: ignore[union-attr]
-    started = time.monotonic()
     try:
-        child.wait(timeout=10)  # 9**(9**7) alone takes ~17 s of CPU
-    finally:
+        # 9**(9**7) alone takes ~17 s of CPU; the limit is 0.5 s + 2 (wall time depends on load)
+        _pid, status, usage = wait_until(lambda: _exited(child.pid), timeout=60)
+    except AssertionError:
         child.kill()
-    assert time.monotonic() - started < 5 and child.returncode < 0  # killed by SIGXCPU
+        child.wait()
+        raise
+    child.returncode = status  # reaped here (wait4 gives its CPU time): Popen must not wait again
+    child.stdin.close()  # type: ignore[union-attr]
+    child.stdout.close()  # type: ignore[union-attr]
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU
+    assert usage.ru_utime + usage.ru_stime < 4
+
+
+def _exited(pid: int) -> tuple[int, int, Any] | None:
+    found = os.wait4(pid, os.WNOHANG)
+    return found if found[0] else None
 
 
 def test_a_render_waiting_for_a_busy_process_runs_once_the_slow_one_is_killed(settings) -> None:
@@ -333,7 +346,7 @@ def test_a_render_waiting_for_a_busy_process_runs_once_the_slow_one_is_killed(se
     blocker = threading.Thread(target=lambda: slow.append(refusal(NESTED_RANGES, {"n": 10000})))
     blocker.start()
     wait_until(lambda: not isolation._pool.idle)  # type: ignore[union-attr]  # the slow one took it
-    with finishes_within(2.0):
+    with finishes_within(3.0):
         assert render_prompt("{{ a }}", {"a": 1}) == "1"
     blocker.join()
     assert "time limit" in slow[0]
