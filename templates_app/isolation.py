@@ -217,9 +217,14 @@ def _limit_memory(megabytes: int) -> None:
     except OSError:
         current = 0
     ceiling = current + megabytes * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    for limit, value in (
+        (resource.RLIMIT_AS, ceiling),
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_FSIZE, 0),
+    ):
+        # Some kernels (macOS) refuse RLIMIT_AS: the time limit and the sandbox still hold there.
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(limit, (value, value))
 
 
 def _limit_cpu(seconds: float) -> None:
