@@ -286,7 +286,7 @@ def _parse_pattern(pattern: Any, problems: _Problems) -> str | None:
         problems.add(problem)
         return None
     if problem := compile_problem(full_match_source(pattern)):
-        problems.add(_("“pattern” is not a valid regular expression: %(problem)s."), problem=problem)
+        problems.add(problem)
         return None
     if NON_PORTABLE_REGEX.search(pattern):
         problems.add(

@@ -24,6 +24,9 @@ from django.utils.translation import gettext as _
 # Far more than any sane pattern needs on a form value, small enough that a
 # hostile one can't hold a worker.
 REGEX_TIMEOUT = 0.1
+# regex parses groups recursively (a few frames each): far deeper than any real pattern,
+# and far from Python's recursion limit in a web thread that is already deep in a view.
+MAX_GROUP_DEPTH = 50
 # A repeat such as {2,5}: what follows { for it to be a quantifier rather than a brace.
 _QUANTIFIER = regex.compile(r"\{(\d*)(?:(,)(\d*))?\}")
 # What a stored pattern over the limits becomes (it is valid in browsers too).
@@ -62,6 +65,8 @@ def pattern_problem(pattern: str) -> str | None:
             continue
         if char == "(":
             frames.append([0, 0])
+            if len(frames) > MAX_GROUP_DEPTH + 1:
+                return _("“pattern” nests groups more than %(limit)s deep.") % {"limit": MAX_GROUP_DEPTH}
         elif char == ")" and len(frames) > 1:
             inner = frames.pop()[0]
             frames[-1][0] += inner
@@ -114,19 +119,29 @@ def _class_end(pattern: str, start: int) -> int:
 
 def compile_problem(source: str) -> str | None:
     """Compile ``source`` with ``regex`` in a child process bounded in memory and time:
-    the engine's error message, a limit's, or None when it compiles."""
+    why it can't be used (the engine's error, or the limit it reached), or None."""
     from templates_app import isolation
-    from templates_app.rendering import limit_message, render_limits
+    from templates_app.rendering import render_limits
 
     try:
         isolation.run(("compile_regex", source), render_limits(), settings.RENDER_PROCESSES)
     except isolation.Refused as exc:
         if exc.kind == "limit":
-            return limit_message(exc.answer["limit"], exc.answer["value"])
-        return str(exc)
+            return _compile_limit_message(exc.answer["limit"], exc.answer["value"])
+        return _("“pattern” is not a valid regular expression: %(problem)s.") % {"problem": exc}
     except isolation.IsolationError as exc:
-        return limit_message(exc.limit, exc.value)
+        return _compile_limit_message(exc.limit, exc.value)
     return None
+
+
+def _compile_limit_message(limit: str, value: float) -> str:
+    messages = {
+        "seconds": _("“pattern” took longer than %(value)s seconds to compile."),
+        "memory_mb": _("“pattern” needs more than %(value)s MB to compile."),
+        "recursion": _("“pattern” nests groups too deeply."),
+    }
+    message = messages.get(limit, _("“pattern” could not be checked just now; try again in a moment."))
+    return message % {"value": f"{value:g}"}
 
 
 def matches(pattern: regex.Pattern[str], text: str) -> bool:
