@@ -38,6 +38,9 @@ from typing import Any
 from .sandbox import LimitExceeded, Limits
 
 _HEADER = struct.Struct("!I")
+# A child says it is ready once its imports are done (~0.1 s, more on a loaded machine):
+# that wait must not count against the first render's time limit.
+_STARTUP_SECONDS = 15.0
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -76,6 +79,11 @@ class _Child:
             env={"PYTHONPATH": str(_PROJECT_ROOT), "PATH": os.environ.get("PATH", "")},
             close_fds=True,
         )
+        try:
+            self._answer(time.monotonic() + _STARTUP_SECONDS)
+        except IsolationError:
+            self.kill()
+            raise IsolationError("crashed") from None
 
     def ask(self, request: tuple[Any, ...], seconds: float) -> dict[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -85,7 +93,10 @@ class _Child:
             self.process.stdin.flush()
         except OSError:  # it died while idle (killed from outside): nothing was run
             raise IsolationError("gone") from None
-        deadline = time.monotonic() + seconds
+        return self._answer(time.monotonic() + seconds)
+
+    def _answer(self, deadline: float) -> dict[str, Any]:
+        assert self.process.stdout is not None
         fd = self.process.stdout.fileno()
         (length,) = _HEADER.unpack(_read(fd, _HEADER.size, deadline))
         return json.loads(_read(fd, length, deadline))
@@ -280,6 +291,9 @@ def _serve(limits: Limits) -> None:
 
     _limit_memory(limits.memory_mb)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    ready = json.dumps({"ready": True}).encode()
+    stdout.write(_HEADER.pack(len(ready)) + ready)
+    stdout.flush()
     while True:
         header = stdin.read(_HEADER.size)
         if len(header) < _HEADER.size:

@@ -314,6 +314,7 @@ def test_an_orphaned_render_process_is_stopped_by_the_kernel_at_its_cpu_limit(se
         stdout=subprocess.PIPE,
         cwd=BASE_DIR,
     )
+    assert child.stdout.read(4)  # type: ignore[union-attr]  # the ready message's header
     request = pickle.dumps(("render", POWER_BOMB, {}))
     child.stdin.write(struct.pack("!I", len(request)) + request)  # type: ignore[union-attr]
     child.stdin.flush()  # type: ignore[union-attr]
