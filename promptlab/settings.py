@@ -305,6 +305,23 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 1_000_000
 RATELIMIT_ENABLE = envbool("RATELIMIT_ENABLE", True)
 METRICS_TOKEN = envstr("METRICS_TOKEN")
 
+# --- Authors' code: prompt bodies and regular expressions -------------------
+# Each render runs in a child process (templates_app/isolation.py), killed after
+# RENDER_TIMEOUT seconds and unable to grow by more than RENDER_MEMORY_MB; the
+# sandbox refuses the larger texts, ranges and numbers before building them.
+RENDER_TIMEOUT = envfloat("RENDER_TIMEOUT", 2.0)
+RENDER_MEMORY_MB = envint("RENDER_MEMORY_MB", 256)
+RENDER_MAX_OUTPUT = envint("RENDER_MAX_OUTPUT", 1_000_000)
+RENDER_MAX_RANGE = envint("RENDER_MAX_RANGE", 10_000)
+# Python's own limit for printing an integer: a longer one could not be shown anyway.
+RENDER_MAX_DIGITS = envint("RENDER_MAX_DIGITS", 4300)
+# Children per server process (reused; a request waits up to RENDER_TIMEOUT + 1 s for one).
+RENDER_PROCESSES = envint("RENDER_PROCESSES", 2)
+# The regex module compiles a{n} into n copies (about 250 bytes each): counts and the
+# size with repeats written out are capped where a pattern is saved.
+PATTERN_MAX_REPEAT = envint("PATTERN_MAX_REPEAT", 1000)
+PATTERN_MAX_SIZE = envint("PATTERN_MAX_SIZE", 10_000)
+
 # --- Security ---------------------------------------------------------------
 SECURE_CSP = {
     "default-src": [CSP.SELF],

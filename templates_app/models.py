@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from .model_choices import allowed_models_errors
 from .rendering import PromptRenderError, referenced_names, render_prompt
 from .schema import ParameterSchema, SchemaError
+from .schema.parsing import without_oversized_patterns
 from .theme import MAX_LOGO_BYTES, STYLESHEET_REVISION, ThemeError, logo_digest, parse_theme, sniff_logo
 
 # What a version holds; a change to any of these is a new version.
@@ -38,7 +39,7 @@ MODEL_SETTING_FIELDS = ("provider", "model", "temperature", "max_tokens", "allow
 @lru_cache(maxsize=1024)
 def parsed_schema(schema_key: str) -> ParameterSchema:
     """Parse once per distinct schema; keyed by content, so never stale."""
-    return ParameterSchema.parse(json.loads(schema_key))
+    return ParameterSchema.parse(without_oversized_patterns(json.loads(schema_key)))
 
 
 @lru_cache(maxsize=1024)

@@ -1,58 +1,87 @@
-"""Prompt bodies are Jinja2 templates rendered in a sandbox.
+"""Prompt bodies are Jinja2 templates rendered in a bounded sandbox.
 
 An author's template sees only the validated inputs: attribute access to
 Python internals (``__class__``, ``__globals__`` …) raises instead of leaking,
-and an undefined name is an error rather than an empty string.
+and an undefined name is an error rather than an empty string. Every render
+(on save, on sample inputs; on submit, from the form or the API) is bounded in
+time, memory and size: ``sandbox`` refuses the work it can foresee and
+``isolation`` runs it in a child process that is killed when it runs too long.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+import sys
 from typing import Any
 
+from django.conf import settings
 from django.utils.translation import gettext as _
-from jinja2 import StrictUndefined, TemplateError, meta
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import TemplateError, meta
 
-_environment = ImmutableSandboxedEnvironment(
-    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-)
+from . import isolation, sandbox
 
 
 class PromptRenderError(ValueError):
     """The prompt body could not be parsed or rendered; the message says why."""
 
 
-@lru_cache(maxsize=512)
-def _compile(source: str):  # type: ignore[no-untyped-def]
-    try:
-        return _environment.from_string(source)
-    except TemplateError as exc:
-        raise PromptRenderError(_describe(exc)) from None
+def render_limits() -> sandbox.Limits:
+    return sandbox.Limits(
+        seconds=settings.RENDER_TIMEOUT,
+        memory_mb=settings.RENDER_MEMORY_MB,
+        max_output=settings.RENDER_MAX_OUTPUT,
+        max_range=settings.RENDER_MAX_RANGE,
+        max_digits=settings.RENDER_MAX_DIGITS,
+    )
 
 
 def render_prompt(source: str, inputs: dict[str, Any]) -> str:
+    if not source:
+        return ""
     try:
-        return _compile(source).render(inputs)
-    except PromptRenderError:
-        raise
-    except TemplateError as exc:  # SecurityError and UndefinedError are TemplateErrors
-        raise PromptRenderError(_describe(exc)) from None
-    except (ArithmeticError, TypeError, ValueError) as exc:
-        raise PromptRenderError(str(exc)) from None
+        return isolation.run(("render", source, inputs), render_limits(), settings.RENDER_PROCESSES)
+    except isolation.Refused as exc:
+        raise PromptRenderError(_describe_refusal(exc.answer)) from None
+    except isolation.IsolationError as exc:
+        raise PromptRenderError(limit_message(exc.limit, exc.value)) from None
 
 
 def referenced_names(source: str) -> set[str]:
     """The variables a body reads from its context (its parameters)."""
     try:
-        return set(meta.find_undeclared_variables(_environment.parse(source)))
+        return set(meta.find_undeclared_variables(sandbox.parse(source)))
     except TemplateError as exc:
-        raise PromptRenderError(_describe(exc)) from None
+        message = exc.message or type(exc).__name__
+        raise PromptRenderError(_with_line(message, getattr(exc, "lineno", None))) from None
+    except RecursionError:  # Jinja2's parser recurses once per level of nesting
+        raise PromptRenderError(limit_message("recursion", sys.getrecursionlimit())) from None
 
 
-def _describe(exc: TemplateError) -> str:
-    line = getattr(exc, "lineno", None)
-    message = exc.message or exc.__class__.__name__
+def limit_message(limit: str, value: float) -> str:
+    """The refusal of a render that reached a limit, naming the limit and its value."""
+    messages = {
+        "seconds": _("Rendering stopped: it took longer than the time limit of %(value)s seconds."),
+        "memory_mb": _("Rendering stopped: it needed more than the memory limit of %(value)s MB."),
+        "max_output": _(
+            "Rendering stopped: the text would be longer than the limit of %(value)s characters "
+            "(for the output and for any text or list built on the way)."
+        ),
+        "max_range": _("Rendering stopped: range() may give at most %(value)s items."),
+        "max_digits": _("Rendering stopped: a number may have at most %(value)s digits."),
+        "recursion": _("Rendering stopped: expressions, blocks or calls nest more than %(value)s deep."),
+        "busy": _("Rendering is busy with other requests; try again in a moment."),
+    }
+    message = messages.get(limit, _("Rendering stopped unexpectedly."))
+    shown = f"{value:g}" if isinstance(value, float) else value
+    return message % {"value": shown}
+
+
+def _describe_refusal(answer: dict[str, Any]) -> str:
+    if answer["error"] == "limit":
+        return limit_message(answer["limit"], answer["value"])
+    return _with_line(answer.get("message") or "", answer.get("line"))
+
+
+def _with_line(message: str, line: int | None) -> str:
     if line:
         return _("%(message)s (line %(line)d)") % {"message": message, "line": line}
     return message

@@ -5,7 +5,6 @@ from __future__ import annotations
 import keyword
 import math
 import re
-import warnings
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -14,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from .parameters import DEFAULT_MAX_SIZE, PARAMETER_TYPES, TEXT_LIKE, Choice, Parameter, SchemaError
+from .regexes import NEVER_MATCHES, compile_problem, full_match_source, pattern_problem
 
 COMMON_KEYS = frozenset(
     {"name", "type", "label", "help", "placeholder", "required", "default", "group", "order", "hidden"}
@@ -280,13 +280,13 @@ def _parse_pattern(pattern: Any, problems: _Problems) -> str | None:
     if not isinstance(pattern, str) or not pattern:
         problems.add(_("“pattern” must be a regular expression."))
         return None
-    try:
-        with warnings.catch_warnings():
-            # Python's hint about set operations ([a&&b]) is covered below.
-            warnings.simplefilter("ignore", FutureWarning)
-            re.compile(pattern)
-    except re.error as exc:
-        problems.add(_("“pattern” is not a valid regular expression: %(problem)s."), problem=str(exc))
+    # Checked with the engine that runs it (the form's validator uses regex, not re),
+    # after the size check, since compiling an oversized pattern is itself the danger.
+    if problem := pattern_problem(pattern):
+        problems.add(problem)
+        return None
+    if problem := compile_problem(full_match_source(pattern)):
+        problems.add(problem)
         return None
     if NON_PORTABLE_REGEX.search(pattern):
         problems.add(
@@ -345,6 +345,7 @@ def _check_json_schema(value: Any, problems: _Problems) -> None:
         problems.add(_("“schema” is not a valid JSON Schema: %(problem)s"), problem=exc.message)
         return
     _check_json_schema_refs(value, problems)
+    _check_json_schema_patterns(value, problems)
     keys = _schema_keys(value)
     if {"unevaluatedProperties", "patternProperties"} <= keys:
         # Only this pair would check patterns without our time limit (see schema/regexes.py).
@@ -364,6 +365,53 @@ def _schema_keys(value: Any) -> set[str]:
 
 
 _SCHEMA_DATA_KEYS = frozenset({"const", "enum", "default", "examples"})  # values, not schemas
+
+
+def _schema_patterns(value: Any) -> list[str]:
+    """Every regular expression in a JSON Schema: ``pattern`` values and the keys of
+    ``patternProperties``, wherever they are nested."""
+    if isinstance(value, list):
+        return [pattern for item in value for pattern in _schema_patterns(item)]
+    if not isinstance(value, dict):
+        return []
+    patterns = [value["pattern"]] if isinstance(value.get("pattern"), str) else []
+    if isinstance(value.get("patternProperties"), dict):
+        patterns += list(value["patternProperties"])
+    for key, item in value.items():
+        if key not in _SCHEMA_DATA_KEYS:
+            patterns += _schema_patterns(item)
+    return patterns
+
+
+def without_oversized_patterns(value: Any) -> Any:
+    """A stored schema with each pattern over the limits (saved before they existed)
+    replaced by one that matches nothing: its form refuses every value instead of
+    compiling a gigabyte, and the author's next save is told why."""
+    if isinstance(value, list):
+        return [without_oversized_patterns(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    result = {}
+    for key, item in value.items():
+        if key == "pattern" and isinstance(item, str) and pattern_problem(item):
+            item = NEVER_MATCHES
+        elif key == "patternProperties" and isinstance(item, dict):
+            item = {
+                (NEVER_MATCHES if pattern_problem(name) else name): without_oversized_patterns(sub)
+                for name, sub in item.items()
+            }
+        elif key not in _SCHEMA_DATA_KEYS:
+            item = without_oversized_patterns(item)
+        result[key] = item
+    return result
+
+
+def _check_json_schema_patterns(value: Any, problems: _Problems) -> None:
+    """The patterns run with regex (schema/regexes.py): checked as the parameter's own are."""
+    for pattern in dict.fromkeys(_schema_patterns(value)):
+        if problem := pattern_problem(pattern) or compile_problem(pattern):
+            problems.add(_("“schema” has a pattern that can't be used: %(problem)s"), problem=problem)
+            return
 
 
 def _schema_refs(value: Any) -> list[str]:

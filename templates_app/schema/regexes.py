@@ -1,9 +1,16 @@
-"""Authors' regular expressions, run with a time limit.
+"""Authors' regular expressions, bounded in size and run with a time limit.
 
 A pattern such as ``(a+)+$`` takes exponential time on "aaaa…!" under Python's
 ``re``, and anyone (signed in or not) may submit a form. The ``regex`` package
 takes a timeout; a value whose check runs out of time is treated as not
 matching, so it is refused with the pattern's own message.
+
+Compiling is the other danger: ``regex`` writes out ``a{n}`` as n copies of
+``a`` (about 250 bytes each), so ``a{4000000}`` takes a gigabyte and
+``a{1000000000}`` kills the process. ``pattern_problem`` refuses large repeat
+counts and patterns whose written-out size is too large before anything
+compiles them; ``compile_problem`` then compiles the pattern with ``regex``
+(the engine that runs it) in a child process with a memory and time limit.
 """
 
 from __future__ import annotations
@@ -11,15 +18,130 @@ from __future__ import annotations
 from typing import Any
 
 import regex
+from django.conf import settings
+from django.utils.translation import gettext as _
 
 # Far more than any sane pattern needs on a form value, small enough that a
 # hostile one can't hold a worker.
 REGEX_TIMEOUT = 0.1
+# regex parses groups recursively (a few frames each): far deeper than any real pattern,
+# and far from Python's recursion limit in a web thread that is already deep in a view.
+MAX_GROUP_DEPTH = 50
+# A repeat such as {2,5}: what follows { for it to be a quantifier rather than a brace.
+_QUANTIFIER = regex.compile(r"\{(\d*)(?:(,)(\d*))?\}")
+# What a stored pattern over the limits becomes (it is valid in browsers too).
+NEVER_MATCHES = "(?!)"
+
+
+def full_match_source(pattern: str) -> str:
+    """As HTML's pattern attribute does: the whole value must match."""
+    return rf"(?:{pattern})\Z"
 
 
 def full_match(pattern: str) -> regex.Pattern[str]:
-    """As HTML's pattern attribute does: the whole value must match."""
-    return regex.compile(rf"(?:{pattern})\Z")
+    return regex.compile(full_match_source(pattern))
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why a pattern is too large to compile, or None. Its size is counted with repeats
+    written out as ``regex`` writes them (the minimum count; an open maximum such as
+    {0,500} compiles to a loop)."""
+    max_repeat, max_size = settings.PATTERN_MAX_REPEAT, settings.PATTERN_MAX_SIZE
+    # One frame per open group: [size so far, size of the last atom (what a quantifier repeats)].
+    frames: list[list[int]] = [[0, 0]]
+    i = 0
+    while i < len(pattern):
+        char, frame = pattern[i], frames[-1]
+        if char == "\\":
+            frame[0] += 1
+            frame[1] = 1
+            i += 2
+            continue
+        if char == "[":
+            end = _class_end(pattern, i)
+            frame[0] += end - i
+            frame[1] = end - i
+            i = end
+            continue
+        if char == "(":
+            frames.append([0, 0])
+            if len(frames) > MAX_GROUP_DEPTH + 1:
+                return _("“pattern” nests groups more than %(limit)s deep.") % {"limit": MAX_GROUP_DEPTH}
+        elif char == ")" and len(frames) > 1:
+            inner = frames.pop()[0]
+            frames[-1][0] += inner
+            frames[-1][1] = inner
+        elif char in "*+?":
+            frame[1] = 0
+        elif char == "{" and (quantifier := _QUANTIFIER.match(pattern, i)) and any(quantifier.group(1, 3)):
+            counts = [int(n) for n in quantifier.group(1, 3) if n]
+            if max(counts) > max_repeat:
+                return _("“pattern” repeats something %(count)s times; at most %(limit)s are allowed.") % {
+                    "count": max(counts),
+                    "limit": max_repeat,
+                }
+            low = int(quantifier.group(1) or 0)
+            frame[0] += frame[1] * (max(low, 1) - 1)
+            frame[1] = 0
+            i = quantifier.end()
+            if frame[0] > max_size:
+                break
+            continue
+        else:
+            frame[0] += 1
+            frame[1] = 1
+        i += 1
+    size = sum(frame[0] for frame in frames)
+    if size > max_size:
+        return _(
+            "“pattern” is too large: with its repeats written out it has %(size)s parts; "
+            "at most %(limit)s are allowed."
+        ) % {"size": size if size < 10 * max_size else f"> {10 * max_size}", "limit": max_size}
+    return None
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """The index after the ] that closes the [ at ``start`` (classes nest in browsers' v mode)."""
+    depth, i = 0, start
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            i += 2
+            continue
+        if pattern[i] == "[":
+            depth += 1
+        elif pattern[i] == "]":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return len(pattern)
+
+
+def compile_problem(source: str) -> str | None:
+    """Compile ``source`` with ``regex`` in a child process bounded in memory and time:
+    why it can't be used (the engine's error, or the limit it reached), or None."""
+    from templates_app import isolation
+    from templates_app.rendering import render_limits
+
+    try:
+        isolation.run(("compile_regex", source), render_limits(), settings.RENDER_PROCESSES)
+    except isolation.Refused as exc:
+        if exc.kind == "limit":
+            return _compile_limit_message(exc.answer["limit"], exc.answer["value"])
+        return _("“pattern” is not a valid regular expression: %(problem)s.") % {"problem": exc}
+    except isolation.IsolationError as exc:
+        return _compile_limit_message(exc.limit, exc.value)
+    return None
+
+
+def _compile_limit_message(limit: str, value: float) -> str:
+    messages = {
+        "seconds": _("“pattern” took longer than %(value)s seconds to compile."),
+        "memory_mb": _("“pattern” needs more than %(value)s MB to compile."),
+        "recursion": _("“pattern” nests groups too deeply."),
+    }
+    message = messages.get(limit, _("“pattern” could not be checked just now; try again in a moment."))
+    return message % {"value": f"{value:g}"}
 
 
 def matches(pattern: regex.Pattern[str], text: str) -> bool:

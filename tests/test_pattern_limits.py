@@ -1,0 +1,171 @@
+"""Authors' regular expressions are checked with the engine that runs them (``regex``),
+their repeat counts and written-out size are capped, and the compile itself runs in a
+bounded process: ``a{4000000}`` no longer costs the web process a gigabyte, nor does
+``a{1000000000}`` kill it, wherever a schema arrives (preview, editor, API, import)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+from django.test import Client
+from django.utils import translation
+
+from jobs.models import Job
+from templates_app.models import Template, TemplateVersion
+from templates_app.schema import ParameterSchema, SchemaError
+from templates_app.schema.regexes import pattern_problem
+
+from .test_api import API, assert_error, jwt_for
+from .test_editor import new_template_post
+
+pytestmark = pytest.mark.django_db
+
+BOMBS = ["a{4000000}", "a{1000000000}"]
+
+
+def resident_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def schema_yaml(pattern: str) -> str:
+    return f"- name: code\n  type: string\n  pattern: '{pattern}'\n"
+
+
+@pytest.mark.parametrize("pattern", BOMBS)
+def test_the_preview_refuses_a_huge_repeat_naming_the_parameter_and_memory_stays_flat(
+    client: Client, owner, pattern: str
+) -> None:
+    client.force_login(owner)
+    data = {"prefix": "editor", "editor-schema_format": "yaml", "editor-schema": schema_yaml(pattern)}
+    before = resident_mb()
+    started = time.monotonic()
+    response = client.post("/editor/preview/", data, headers={"HX-Request": "true"})
+    assert time.monotonic() - started < 2
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "data-preview-problems" in html and "code" in html and "at most 1000 are allowed" in html
+    assert resident_mb() - before < 30  # it grew by a gigabyte, and stayed there
+
+
+@pytest.mark.parametrize("pattern", BOMBS)
+def test_the_editor_save_refuses_a_huge_repeat(client: Client, owner, pattern: str) -> None:
+    client.force_login(owner)
+    response = client.post("/templates/new/", new_template_post(**{"editor-schema": schema_yaml(pattern)}))
+    assert response.status_code == 200
+    errors = response.content.decode().split('id="id_editor-schema_error"')[1].split("</ul>")[0]
+    assert "Parameter “code”" in errors and "at most 1000 are allowed" in errors
+    assert not Template.objects.exists()
+
+
+def test_the_api_create_and_import_refuse_a_huge_repeat_with_a_400(client: Client, owner) -> None:
+    headers = {"Authorization": f"Bearer {jwt_for(owner)}"}
+    parameters = [{"name": "code", "type": "string", "pattern": "a{4000000}"}]
+    created = client.post(
+        f"{API}/templates",
+        data=json.dumps({"slug": "p", "name": "P", "body": "{{ code }}", "parameters": parameters}),
+        content_type="application/json",
+        headers=headers,
+    )
+    details = assert_error(created, 400, "validation_error")["details"]
+    assert "code" in details["parameters"][0] and "4000000" in details["parameters"][0]
+    content = f"---\nslug: p\nname: P\nparameters:\n{schema_yaml('a{1000000000}')}---\n{{{{ code }}}}\n"
+    imported = client.post(
+        f"{API}/templates/import",
+        data=json.dumps({"format": "promptlab", "content": content}),
+        content_type="application/json",
+        headers=headers,
+    )
+    assert "at most 1000 are allowed" in json.dumps(assert_error(imported, 400, "validation_error"))
+    assert not Template.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "string", "pattern": "a{4000000}"},
+        {"type": "object", "patternProperties": {"^b{1000000000}$": {}}},
+        {"type": "array", "items": {"type": "string", "pattern": "(?:(?:ab){900}){900}"}},
+    ],
+)
+def test_json_parameters_schema_patterns_are_checked_the_same_way(schema: dict) -> None:
+    with pytest.raises(SchemaError) as caught:
+        ParameterSchema.parse([{"name": "data", "type": "json", "schema": schema}])
+    assert "Parameter “data”" in caught.value.errors[0] and "pattern" in caught.value.errors[0]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "refused"),
+    [
+        (r"\d{3}-\d{4}", False),
+        (r"[A-Z]{2}[0-9]{1,1000}", False),  # an open maximum compiles to a loop: cheap
+        (r"(?:[a-z0-9]{1,63}\.){1,10}[a-z]{2,}", False),
+        ("x" * 1000, False),
+        ("a{1001}", True),
+        ("(?:a{1000}){11}", True),  # 11 000 parts once written out
+        ("(?:[a-j]{100}){100}", True),  # a class counts each of its characters
+        (r"\{1000000\}", False),  # escaped braces are text, not a repeat
+        ("[{1000000}]", False),  # and so are braces inside a class
+        ("(" * 50 + "a" + ")" * 50, False),
+        ("(" * 51 + "a" + ")" * 51, True),  # regex parses groups recursively
+    ],
+)
+def test_repeat_counts_and_written_out_size_are_capped(pattern: str, refused: bool) -> None:
+    assert (pattern_problem(pattern) is not None) == refused
+
+
+def test_patterns_are_compiled_with_regex_the_engine_that_runs_them() -> None:
+    # \p{L} (a letter, in any script) is refused by re but is regex's (and browsers' v mode).
+    schema = ParameterSchema.parse([{"name": "word", "type": "string", "pattern": r"\p{L}\p{L}*"}])
+    field = schema.parameters[0].to_form_field("en")
+    assert field.clean("ação") == "ação"
+    with pytest.raises(SchemaError) as caught:
+        ParameterSchema.parse([{"name": "word", "type": "string", "pattern": r"\p{NoSuchProperty}"}])
+    assert (
+        "Parameter “word”" in caught.value.errors[0]
+        and "not a valid regular expression" in caught.value.errors[0]
+    )
+
+
+def test_the_compile_itself_is_bounded_in_memory(settings) -> None:
+    # With the size checks relaxed, the bounded process still refuses a compile that
+    # needs more memory than it may have (a{200000} takes about 50 MB).
+    settings.PATTERN_MAX_REPEAT = settings.PATTERN_MAX_SIZE = 10**9
+    settings.RENDER_MEMORY_MB = 20
+    before = resident_mb()
+    with pytest.raises(SchemaError) as caught:
+        ParameterSchema.parse([{"name": "code", "type": "string", "pattern": "a{200000}"}])
+    assert "“pattern” needs more than 20 MB to compile" in caught.value.errors[0]
+    assert resident_mb() - before < 30
+
+
+def test_a_version_stored_with_an_oversized_pattern_serves_a_form_that_refuses_every_value(
+    client: Client, make_template
+) -> None:
+    # Saved before the limits existed: its form must neither compile the pattern nor fail.
+    template = make_template(
+        parameters=[{"name": "code", "type": "string", "pattern": "a{3}"}], body="{{ code }}"
+    )
+    TemplateVersion.objects.filter(pk=template.published_version.pk).update(
+        parameters=[{"name": "code", "type": "string", "pattern": "a{4000000}"}]
+    )
+    before = resident_mb()
+    assert client.get(template.get_absolute_url()).status_code == 200
+    refused = client.post(template.get_absolute_url(), {"code": "a" * 10})
+    assert refused.status_code == 200 and 'aria-invalid="true"' in refused.content.decode()
+    assert resident_mb() - before < 30
+    assert not Job.objects.exists()
+
+
+def test_the_refusal_is_translated(client: Client, owner) -> None:
+    client.force_login(owner)
+    data = {"prefix": "editor", "editor-schema_format": "yaml", "editor-schema": schema_yaml("a{4000000}")}
+    # override() restores the language afterwards (the middleware's activation would outlive the test)
+    with translation.override("en"):
+        html = client.post(
+            "/editor/preview/", data, headers={"HX-Request": "true", "Accept-Language": "pt-br"}
+        ).content.decode()
+    assert "são permitidas no máximo 1000" in html
