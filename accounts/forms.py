@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AdminUserCreationForm as BaseAdminUserCreationForm
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.utils.translation import gettext_lazy as _
@@ -27,7 +30,23 @@ class AdminUserCreationForm(BaseAdminUserCreationForm):
         fields = ("email",)
 
 
-class EmailAuthenticationForm(AuthenticationForm):
+class RefusableSignInMixin:
+    """A sign-in form that a throttled attempt (``request.sign_in_refusal``, set by the
+    view) refuses before any password is checked: rendering a bound form validates it,
+    and so would authenticate."""
+
+    def clean(self) -> dict[str, Any]:
+        refusal = getattr(self.request, "sign_in_refusal", None)  # type: ignore[attr-defined]
+        if refusal is not None:
+            raise forms.ValidationError(refusal, code="throttled")
+        return super().clean()  # type: ignore[misc]
+
+
+class AdminSignInForm(RefusableSignInMixin, AdminAuthenticationForm):
+    pass
+
+
+class EmailAuthenticationForm(RefusableSignInMixin, AuthenticationForm):
     username = forms.EmailField(
         label=_("Email address"),
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),

@@ -155,7 +155,8 @@ class PlanRateThrottle(BaseThrottle):
 
 
 class AuthAttemptThrottle(BaseThrottle):
-    """Tight limits on sign-in, registration and token endpoints: per IP and per account."""
+    """Registration's limits: every attempt, per IP and per address named. (The sign-in
+    doors count failures instead: ``ratelimits.SignInAttempt``.)"""
 
     def allow_request(self, request: Any, view: Any) -> bool:
         account = request.data.get("email") if hasattr(request.data, "get") else None

@@ -62,7 +62,7 @@ INSTALLED_APPS = [
     "accounts",
     "templates_app",
     "jobs",
-    "django.contrib.admin",
+    "promptlab.apps.PromptLabAdminConfig",  # django.contrib.admin, with a guarded login
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

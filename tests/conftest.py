@@ -275,6 +275,8 @@ def live_server_url(
         [
             sys.executable, "-m", "uvicorn", "promptlab.asgi:application", "--host", "127.0.0.1",
             "--port", str(port), "--no-access-log",
+            # As the Procfile: X-Forwarded-For believed only from configured proxies.
+            "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", ""),
         ],
         _service_env(),
         service_log_dir,

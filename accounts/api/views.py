@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, mixins, permissions, serializers, status, viewsets
+from rest_framework import exceptions, generics, mixins, permissions, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from promptlab import ratelimits
 from promptlab.api import AuthAttemptThrottle
 
 from ..models import PersonalToken
@@ -32,16 +34,40 @@ class RegisterView(generics.CreateAPIView):
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
-class TokenView(TokenObtainPairView):
+class GuardedSignInMixin:
+    """A sign-in door: failures are counted and back off per account
+    (``ratelimits.SignInAttempt``); a refused attempt is a 429 with ``Retry-After``."""
+
+    account_field: str | None = "email"
+    throttle_classes = ()  # the attempt below is the throttle: it needs the outcome
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = request.data
+        account = data.get(self.account_field) if self.account_field and isinstance(data, Mapping) else None
+        attempt = ratelimits.SignInAttempt.begin(request._request, account)
+        if attempt.refusal is not None:
+            request._request.ratelimit_headers = ratelimits.headers_for(attempt.refusal)
+            raise exceptions.Throttled(wait=attempt.refusal.reset, detail=request._request.sign_in_refusal)
+        try:
+            response = super().post(request, *args, **kwargs)  # type: ignore[misc]
+        except Exception:
+            attempt.failed()
+            raise
+        if response.status_code == status.HTTP_200_OK:
+            attempt.succeeded()
+        else:
+            attempt.failed()
+        return response
+
+
+class TokenView(GuardedSignInMixin, TokenObtainPairView):
     """Email and password → a short-lived access JWT and a refresh JWT."""
 
-    throttle_classes = (AuthAttemptThrottle,)
 
-
-class TokenRefresh(TokenRefreshView):
+class TokenRefresh(GuardedSignInMixin, TokenRefreshView):
     """A refresh JWT → a new access JWT and a new refresh JWT; the old refresh token stops working."""
 
-    throttle_classes = (AuthAttemptThrottle,)
+    account_field = None  # failures counted per address only
 
 
 class MeView(generics.RetrieveAPIView):
