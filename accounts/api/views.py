@@ -15,6 +15,7 @@ from promptlab import ratelimits
 from promptlab.api import AuthAttemptThrottle
 
 from ..models import PersonalToken
+from ..refresh_tokens import FamilyTokenObtainPairSerializer, FamilyTokenRefreshSerializer
 from .serializers import PersonalTokenSerializer, RegisterSerializer, UserSerializer
 
 
@@ -63,9 +64,15 @@ class GuardedSignInMixin:
 class TokenView(GuardedSignInMixin, TokenObtainPairView):
     """Email and password → a short-lived access JWT and a refresh JWT."""
 
+    serializer_class = FamilyTokenObtainPairSerializer
+
 
 class TokenRefresh(GuardedSignInMixin, TokenRefreshView):
-    """A refresh JWT → a new access JWT and a new refresh JWT; the old refresh token stops working."""
+    """A refresh JWT → a new access JWT and a new refresh JWT; the old refresh token stops working.
+    Sending an already used refresh token again revokes every token rotated from it, and
+    a password change revokes them all."""
+
+    serializer_class = FamilyTokenRefreshSerializer
 
     account_field = None  # failures counted per address only
 
