@@ -18,10 +18,11 @@ class RegistrationForm(UserCreationForm):
         help_texts = {"name": _("How PromptLab should address you.")}
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(_("An account with this email address already exists."))
-        return email
+        return self.cleaned_data["email"].lower()
+
+    def validate_unique(self) -> None:
+        # Whether an address is taken is never said here: accounts.registration e-mails it.
+        pass
 
 
 class AdminUserCreationForm(BaseAdminUserCreationForm):

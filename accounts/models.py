@@ -56,6 +56,11 @@ class User(AbstractUser):
     email = models.EmailField(_("email address"), unique=True)
     name = models.CharField(_("name"), max_length=150, blank=True)
     plan = models.CharField(_("plan"), max_length=16, choices=Plan.choices, default=Plan.FREE)
+    awaiting_confirmation = models.BooleanField(
+        _("awaiting confirmation"),
+        default=False,
+        help_text=_("Registered, inactive until the link e-mailed to the address is followed."),
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

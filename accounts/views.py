@@ -10,11 +10,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs.models import Job
 from promptlab import ratelimits
 
+from . import registration
 from .forms import EmailAuthenticationForm, PersonalTokenForm, RegistrationForm
 from .models import PersonalToken
 
@@ -37,13 +38,34 @@ def register(request: HttpRequest) -> HttpResponse:
         if limited := _too_many_registrations(request, form):
             return limited
         if form.is_valid():
-            anonymous_session = request.session.session_key
-            user = form.save()
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            Job.objects.adopt_anonymous(anonymous_session, user)
-            messages.success(request, _("Welcome to PromptLab. Your account is ready."))
-            return redirect("templates_app:home")
+            data = form.cleaned_data
+            registration.register(request, data["email"], data.get("name", ""), data["password1"])
+            request.session["registered_email"] = data["email"]
+            return redirect("accounts:register-sent")
     return render(request, "accounts/register.html", {"form": form})
+
+
+@require_GET
+def registration_sent(request: HttpRequest) -> HttpResponse:
+    """The same page whether the address was new or taken: the e-mail says which."""
+    return render(request, "accounts/register_sent.html", {"email": request.session.get("registered_email")})
+
+
+@require_http_methods(["GET", "POST"])
+def confirm_registration(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """GET shows a button, POST confirms: a mail scanner that follows links must not
+    sign anyone in."""
+    user = registration.pending_user_for(uidb64, token)
+    if user is None:
+        return render(request, "accounts/confirm.html", {"invalid": True}, status=400)
+    if request.method == "GET":
+        return render(request, "accounts/confirm.html", {"email": user.email})
+    registration.confirm(user)
+    anonymous_session = request.session.session_key
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    Job.objects.adopt_anonymous(anonymous_session, user)
+    messages.success(request, _("Welcome to PromptLab. Your account is ready."))
+    return redirect("templates_app:home")
 
 
 class LoginView(auth_views.LoginView):

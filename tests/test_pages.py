@@ -128,7 +128,7 @@ def test_anonymous_jobs_belong_to_the_browser_session(client: Client, make_templ
     assert "Haiku" not in stranger.get(reverse("jobs:list")).content.decode()
 
 
-def test_signing_up_keeps_the_jobs_of_the_session(client: Client, make_template) -> None:
+def test_signing_up_keeps_the_jobs_of_the_session(client: Client, make_template, mailoutbox) -> None:
     client.post(make_template().get_absolute_url(), {"topic": "rain", "count": "1"})
     response = client.post(
         reverse("accounts:register"),
@@ -140,6 +140,8 @@ def test_signing_up_keeps_the_jobs_of_the_session(client: Client, make_template)
         },
     )
     assert response.status_code == 302
+    link = next(line for line in mailoutbox[0].body.splitlines() if "/accounts/confirm/" in line)
+    assert client.post(link.strip()).status_code == 302  # the same browser follows the e-mailed link
     job = Job.objects.get()
     assert job.owner is not None and job.owner.email == "new@example.com"
     assert client.get(job.get_absolute_url()).status_code == 200

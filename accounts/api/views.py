@@ -14,25 +14,35 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from promptlab import ratelimits
 from promptlab.api import AuthAttemptThrottle
 
+from .. import registration
 from ..models import PersonalToken
 from ..refresh_tokens import FamilyTokenObtainPairSerializer, FamilyTokenRefreshSerializer
-from .serializers import PersonalTokenSerializer, RegisterSerializer, UserSerializer
+from .serializers import (
+    PersonalTokenSerializer,
+    RegisterSerializer,
+    RegistrationAcceptedSerializer,
+    UserSerializer,
+)
 
 
-class RegisterView(generics.CreateAPIView):
-    """Create an account; sign in with POST auth/token afterwards."""
+class RegisterView(generics.GenericAPIView):
+    """Ask for an account. The answer is the same whether or not the address has one
+    (202): an e-mail to the address holds a link that confirms the new account, or says
+    that it already has one. Sign in with POST auth/token once confirmed."""
 
     serializer_class = RegisterSerializer
     permission_classes = (permissions.AllowAny,)
     authentication_classes = ()
     throttle_classes = (AuthAttemptThrottle,)
 
-    @extend_schema(responses={201: UserSerializer})
+    @extend_schema(responses={202: RegistrationAcceptedSerializer})
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = serializer.save()
-        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+        data = serializer.validated_data
+        registration.register(request._request, data["email"], data.get("name", ""), data["password"])
+        detail = _("We sent an e-mail to this address. Follow the link in it to finish creating the account.")
+        return Response({"detail": detail}, status=status.HTTP_202_ACCEPTED)
 
 
 class GuardedSignInMixin:
