@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs.models import Job
@@ -25,7 +26,15 @@ def _too_many_registrations(request: HttpRequest, form: RegistrationForm) -> Htt
     limit = ratelimits.check_auth_attempt(request, request.POST.get("email"))
     if not limit.exceeded:
         return None
-    form.add_error(None, _("Too many attempts. Wait a minute and try again."))
+    form.add_error(
+        None,
+        ngettext(
+            "Too many attempts. Try again in %(seconds)d second.",
+            "Too many attempts. Try again in %(seconds)d seconds.",
+            limit.reset,
+        )
+        % {"seconds": limit.reset},
+    )
     return ratelimits.refused(render(request, "accounts/register.html", {"form": form}), limit)
 
 

@@ -130,3 +130,13 @@ def test_a_failing_mail_server_changes_nothing_in_the_answer(owner: User, settin
 def test_an_invalid_link_is_a_clear_400(client: Client) -> None:
     response = client.get(reverse("accounts:confirm", args=["bm90LWEtdXNlcg", "nope"]))
     assert response.status_code == 400 and "This link is not valid" in response.content.decode()
+
+
+def test_nobody_can_flood_an_address_with_registration_e_mails(owner: User, mailoutbox) -> None:
+    statuses = [
+        register_on_api(Client(), owner.email, REMOTE_ADDR=f"203.0.113.{n}").status_code for n in range(6)
+    ]
+    assert statuses == [202] * 5 + [429] and len(mailoutbox) == 5
+    site = register_on_site(Client(), owner.email, REMOTE_ADDR="203.0.113.77", HTTP_ACCEPT_LANGUAGE="pt-BR")
+    assert site.status_code == 429 and "Tentativas demais. Tente de novo em" in site.content.decode()
+    assert int(site["Retry-After"]) > 60 and len(mailoutbox) == 5
