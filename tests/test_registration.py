@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import User
 
-from .conftest import _free_port
+from .conftest import _free_port, assert_accessible
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +142,30 @@ def test_nobody_can_flood_an_address_with_registration_e_mails(owner: User, mail
     site = register_on_site(Client(), owner.email, REMOTE_ADDR="203.0.113.77", HTTP_ACCEPT_LANGUAGE="pt-BR")
     assert site.status_code == 429 and "Tentativas demais. Tente de novo em" in site.content.decode()
     assert int(site["Retry-After"]) > 60 and len(mailoutbox) == 5
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_registering_in_a_browser_and_following_the_link(signed_in_page: Any, live_server_url: str) -> None:
+    from accounts.registration import confirmation_tokens
+
+    page = signed_in_page(None)
+    page.goto(f"{live_server_url}/accounts/register/")
+    page.locator("#id_email").fill("browser@example.com")
+    page.locator("#id_password1").fill(NEW_PASSWORD)
+    page.locator("#id_password2").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/accounts/register/sent/")
+    assert "We sent an e-mail to browser@example.com" in page.inner_text("main")
+    assert_accessible(page)
+
+    user = User.objects.get(email="browser@example.com")
+    uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
+    path = reverse("accounts:confirm", args=[uidb64, confirmation_tokens.make_token(user)])
+    page.goto(f"{live_server_url}{path}")
+    assert_accessible(page)
+    page.get_by_role("button", name="Confirm and sign in").click()
+    page.wait_for_url(f"{live_server_url}/")
+    assert "Welcome to PromptLab" in page.inner_text("main")
+    user.refresh_from_db()
+    assert user.is_active

@@ -246,3 +246,19 @@ def test_the_procfile_server_believes_forwarded_for_only_from_configured_proxies
     assert failures(procfile_web_server(), "a") == [401] * 10 + [429]
     # Behind a configured proxy (here, this machine), each client has its own count.
     assert failures(procfile_web_server(FORWARDED_ALLOW_IPS="127.0.0.1"), "bb") == [401] * 11
+
+
+@pytest.mark.django_db
+def test_the_admin_login_refuses_with_the_reason_on_its_own_page(staff: User, long_first_wait: int) -> None:
+    for n in range(ratelimits.BACKOFF_FREE_FAILURES + 1):
+        assert admin_sign_in(Client(), staff.email, f"guess {n}", f"203.0.113.{n}") == 200
+    client = Client()
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {"username": staff.email, "password": PASSWORD},
+        REMOTE_ADDR="203.0.113.40",
+        HTTP_ACCEPT_LANGUAGE="pt-BR",
+    )
+    assert response.status_code == 429 and int(response["Retry-After"]) > 1
+    assert "Falhas demais ao entrar" in response.content.decode()
+    assert "_auth_user_id" not in client.session  # the right password was not evaluated
