@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +21,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.translation import ngettext
 from django_ratelimit.core import get_usage
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
 
 PLAN_RATES: dict[str, tuple[str, str]] = {
     "free": ("60/m", "1000/h"),
@@ -189,7 +194,13 @@ class SignInAttempt:
         named = account.strip().lower() if isinstance(account, str) else ""
         attempt = cls(request, named or None)
         if settings.RATELIMIT_ENABLE:
-            attempt._admit()
+            try:
+                attempt._admit()
+            except RedisError:
+                # The cache is down: let the attempt through uncounted rather than
+                # refuse every sign-in (the password is still checked).
+                logger.warning("Sign-in limits skipped: the cache is unavailable", exc_info=True)
+                attempt.refusal, attempt._window, attempt._counters, attempt._slots = None, None, [], []
         if attempt.refusal is not None:
             request.sign_in_refusal = sign_in_refusal_message(attempt.refusal)
         return attempt
@@ -258,6 +269,18 @@ class SignInAttempt:
     def succeeded(self) -> None:
         if self.refusal is not None or self._window is None:
             return  # refused, or limits are off
+        with _unless_the_cache_is_down():
+            self._settle_success()
+
+    def failed(self) -> None:
+        if self.refusal is not None or self._window is None:
+            return
+        with _unless_the_cache_is_down():
+            for counter in self._counters:
+                cache.touch(counter, FAILURE_MEMORY_SECONDS)
+
+    def _settle_success(self) -> None:
+        assert self._window is not None
         _refund(self._window)
         if self.account is None:
             return
@@ -269,11 +292,13 @@ class SignInAttempt:
             _refund(counter, keep_for=FAILURE_MEMORY_SECONDS)
         cache.set(self._known_key(), 1, KNOWN_ADDRESS_SECONDS)
 
-    def failed(self) -> None:
-        if self.refusal is not None or self._window is None:
-            return
-        for counter in self._counters:
-            cache.touch(counter, FAILURE_MEMORY_SECONDS)
+
+@contextlib.contextmanager
+def _unless_the_cache_is_down() -> Iterator[None]:
+    try:
+        yield
+    except RedisError:
+        logger.warning("A sign-in's outcome was not recorded: the cache is unavailable", exc_info=True)
 
 
 def sign_in_refusal_message(limit: Limit) -> str:

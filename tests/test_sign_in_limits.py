@@ -262,3 +262,16 @@ def test_the_admin_login_refuses_with_the_reason_on_its_own_page(staff: User, lo
     assert response.status_code == 429 and int(response["Retry-After"]) > 1
     assert "Falhas demais ao entrar" in response.content.decode()
     assert "_auth_user_id" not in client.session  # the right password was not evaluated
+
+
+@pytest.mark.django_db
+def test_with_the_cache_down_people_still_sign_in_uncounted(owner: User, settings) -> None:
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "promptlab.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{_free_port()}/0",
+        }
+    }  # nothing listens there
+    assert site_sign_in(Client(), owner.email, PASSWORD, "198.51.100.90") == 302
+    assert api_sign_in(Client(), owner.email, PASSWORD, "198.51.100.90") == 200
+    assert site_sign_in(Client(), owner.email, "wrong", "198.51.100.90") == 200
