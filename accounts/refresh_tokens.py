@@ -5,8 +5,9 @@ to the one it is exchanged for. A refresh token is good once. If one that was al
 exchanged comes back, two parties hold the same line of tokens (one of them stole it),
 and nobody can tell which is which: the whole family still outstanding is revoked,
 so the thief's descendant dies with the owner's (OAuth 2.0 Security BCP, refresh token
-rotation). A password change revokes every refresh token of the account, and a
-refresh token issued before the change is refused by its password claim as well.
+rotation); the family's access tokens are refused too, through the principal cache. A
+password change revokes every refresh token of the account, and a refresh token issued
+before the change is refused by its password claim as well.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
+
+from . import principals
 
 FAMILY_CLAIM = "family"
 
@@ -100,6 +103,7 @@ def revoke_family_of(raw: str) -> int:
     if payload is None or not payload.get(FAMILY_CLAIM):
         return 0
     family = payload[FAMILY_CLAIM]
+    principals.forget_family(family, jwt_settings.ACCESS_TOKEN_LIFETIME.total_seconds())
     outstanding = _outstanding(payload.get(jwt_settings.USER_ID_CLAIM))
     members = []
     for token in outstanding:

@@ -73,17 +73,20 @@ def test_an_old_refresh_token_stops_rotating_after_a_password_change(client: Cli
 
 def test_reusing_a_refresh_token_revokes_the_one_it_was_rotated_into(client: Client, owner: User) -> None:
     stolen = sign_in(client, owner)["refresh"]
-    elsewhere = sign_in(client, owner)["refresh"]  # another sign-in: another family
+    elsewhere = sign_in(client, owner)  # another sign-in: another family
     rotated = refresh(client, stolen)
     assert rotated.status_code == 200
     descendant = rotated.json()["refresh"]
-    grandchild = refresh(client, descendant).json()["refresh"]
+    grandchild = refresh(client, descendant).json()
+    assert me(client, grandchild["access"]) == 200  # now in the principal cache
 
     reused = refresh(client, stolen)
     assert reused.status_code == 401
     assert "already used" in reused.json()["error"]["message"]
-    assert refresh(client, grandchild).status_code == 401  # the whole line is revoked
-    assert refresh(client, elsewhere).status_code == 200  # other sign-ins are not
+    assert refresh(client, grandchild["refresh"]).status_code == 401  # the whole line is revoked
+    assert me(client, grandchild["access"]) == 401  # and its access tokens with it
+    assert me(client, elsewhere["access"]) == 200  # other sign-ins are not
+    assert refresh(client, elsewhere["refresh"]).status_code == 200
 
 
 def test_a_forged_reuse_revokes_nothing(client: Client, owner: User) -> None:
