@@ -79,6 +79,16 @@ def _fresh_rate_limits() -> None:
             cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """A request's LocaleMiddleware leaves its language active in the thread: a test
+    whose last request asked for Portuguese must not hand it to the next test."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
 # --- Data ---------------------------------------------------------------------
 
 
