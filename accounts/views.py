@@ -94,7 +94,7 @@ class LoginView(auth_views.LoginView):
         anonymous_session = self.request.session.session_key
         response = super().form_valid(form)
         Job.objects.adopt_anonymous(anonymous_session, form.get_user())
-        return response
+        return self.attempt.remember_device(response)
 
     def form_invalid(self, form: EmailAuthenticationForm) -> HttpResponse:
         self.attempt.failed()

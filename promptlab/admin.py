@@ -25,6 +25,7 @@ class PromptLabAdminSite(admin.AdminSite):
         # Django's admin login answers a success with a redirect, a failure with the form.
         if response.status_code == 302 and request.user.is_authenticated:
             attempt.succeeded()
+            attempt.remember_device(response)
         else:
             attempt.failed()
         return response

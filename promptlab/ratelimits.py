@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core import signing
 from django.core.cache import cache
 from django.utils.translation import ngettext
 from django_ratelimit.core import get_usage
@@ -118,8 +119,11 @@ BACKOFF_FIRST_WAIT_SECONDS = 1
 BACKOFF_MAX_WAIT_SECONDS = 900
 # A failure count is forgotten this long after its last failure or refusal.
 FAILURE_MEMORY_SECONDS = 3600
-# An address the account signed in from is trusted to skip the account-wide backoff.
+# An address the account signed in from, or a browser that did (a signed cookie naming
+# the account), is trusted to skip the account-wide backoff for this long.
 KNOWN_ADDRESS_SECONDS = 30 * 24 * 3600
+DEVICE_COOKIE = "signin_device"
+DEVICE_COOKIE_ACCOUNTS = 5  # accounts one browser is remembered for
 
 
 def backoff_wait(failures: int) -> int:
@@ -173,9 +177,10 @@ class SignInAttempt:
 
     A guesser spread over many addresses is slowed by the account-wide backoff (after
     the free failures, about log2(t) guesses, then one per 15 minutes), but cannot use
-    it to lock the owner out: an address the account signed in from before
-    (``KNOWN_ADDRESS_SECONDS``) skips it, and meets only the backoff of its own
-    address, which only failures from that address grow. A success resets that
+    it to lock the owner out: an address the account signed in from before, and a
+    browser that did (``remember_device``), skip it for ``KNOWN_ADDRESS_SECONDS``, and
+    meet only the backoff of their own address, which only failures from that address
+    grow. A success resets that
     address's count, not the account's, so the owner's own sign-ins never hand a
     guesser fresh free attempts. Unknown and existing accounts are treated alike.
     """
@@ -215,9 +220,37 @@ class SignInAttempt:
             return []
         account = f"auth:signin:account:{_account_id(self.account)}"
         scopes = [f"{account}:ip:{client_ip(self.request)}"]
-        if not cache.get(self._known_key()):
+        if _account_id(self.account) not in self._device_accounts() and not cache.get(self._known_key()):
             scopes.append(account)
         return scopes
+
+    def _device_accounts(self) -> list[str]:
+        """The accounts this browser signed in to (the device cookie), if its signature holds."""
+        value = getattr(self.request, "COOKIES", {}).get(DEVICE_COOKIE)
+        if not value:
+            return []
+        try:
+            accounts = signing.loads(value, salt=DEVICE_COOKIE, max_age=KNOWN_ADDRESS_SECONDS)
+        except signing.BadSignature:
+            return []
+        return [a for a in accounts if isinstance(a, str)] if isinstance(accounts, list) else []
+
+    def remember_device(self, response: Any) -> Any:
+        """After a success on the site or the admin: this browser is known to the account
+        (OWASP's "device cookies"), so the owner on a new address is not held back either."""
+        if self.account is None or self.refusal is not None or not settings.RATELIMIT_ENABLE:
+            return response
+        this = _account_id(self.account)
+        accounts = [this, *(a for a in self._device_accounts() if a != this)][:DEVICE_COOKIE_ACCOUNTS]
+        response.set_cookie(
+            DEVICE_COOKIE,
+            signing.dumps(accounts, salt=DEVICE_COOKIE),
+            max_age=KNOWN_ADDRESS_SECONDS,
+            httponly=True,
+            secure=settings.SESSION_COOKIE_SECURE,
+            samesite="Lax",
+        )
+        return response
 
     # Admission ----------------------------------------------------------------------
     def _admit(self) -> None:

@@ -275,3 +275,23 @@ def test_with_the_cache_down_people_still_sign_in_uncounted(owner: User, setting
     assert site_sign_in(Client(), owner.email, PASSWORD, "198.51.100.90") == 302
     assert api_sign_in(Client(), owner.email, PASSWORD, "198.51.100.90") == 200
     assert site_sign_in(Client(), owner.email, "wrong", "198.51.100.90") == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sign_in", [site_sign_in, admin_sign_in], ids=["site", "admin"])
+def test_the_owners_browser_on_a_new_address_is_not_held_back_either(
+    sign_in: Callable[..., int], long_first_wait: int
+) -> None:
+    owner = User.objects.create_user("traveller@example.com", PASSWORD, is_staff=True)
+    browser = Client()
+    assert sign_in(browser, owner.email, PASSWORD, "192.0.2.20") == SIGNED_IN[sign_in]
+    browser.post(reverse("accounts:logout"))
+    for n in range(10):
+        sign_in(Client(), owner.email, f"guess {n}", f"203.0.113.{n}")
+
+    # The same browser, now on another network, with the cookie of its last sign-in:
+    assert sign_in(browser, owner.email, PASSWORD, "198.51.100.200") == SIGNED_IN[sign_in]
+    # A browser without one (or with a forged one) waits, as a guesser does.
+    stranger = Client()
+    stranger.cookies[ratelimits.DEVICE_COOKIE] = "forged:value"
+    assert sign_in(stranger, owner.email, PASSWORD, "198.51.100.201") == 429
