@@ -141,7 +141,8 @@ def test_nobody_can_flood_an_address_with_registration_e_mails(owner: User, mail
     assert statuses == [202] * 5 + [429] and len(mailoutbox) == 5
     site = register_on_site(Client(), owner.email, REMOTE_ADDR="203.0.113.77", HTTP_ACCEPT_LANGUAGE="pt-BR")
     assert site.status_code == 429 and "Tentativas demais. Tente de novo em" in site.content.decode()
-    assert int(site["Retry-After"]) > 60 and len(mailoutbox) == 5
+    # (An hourly window: how much of it is left depends on the clock.)
+    assert int(site["Retry-After"]) >= 1 and len(mailoutbox) == 5
 
 
 @pytest.mark.browser
