@@ -18,4 +18,6 @@ RUN DEBUG=1 python manage.py compilemessages --ignore=.venv -v0 \
 RUN useradd --create-home promptlab && mkdir -p /app/var && chown promptlab /app/var
 USER promptlab
 EXPOSE 8000
-CMD ["uvicorn", "promptlab.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--proxy-headers"]
+# X-Forwarded-For is believed only from FORWARDED_ALLOW_IPS (empty: from no one), not
+# uvicorn's default of loopback: a shell, so that an unset variable means "none".
+CMD ["sh", "-c", "exec uvicorn promptlab.asgi:application --host 0.0.0.0 --port 8000 --workers 2 --forwarded-allow-ips \"${FORWARDED_ALLOW_IPS:-}\""]

@@ -15,6 +15,7 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from . import principals
 from .models import TOKEN_PREFIX, PersonalToken, hash_token
+from .refresh_tokens import FAMILY_CLAIM
 
 
 class PersonalTokenAuthentication(authentication.BaseAuthentication):
@@ -57,7 +58,16 @@ class CachedUserJWTAuthentication(JWTAuthentication):
         if user_id is None:
             return super().get_user(validated_token)  # its own error for a token without one
         key = principals.user_key(user_id)
-        user = principals.recall(key)
+        family = validated_token.get(FAMILY_CLAIM)
+        if family:
+            user, revoked = principals.recall_with_family(key, str(family))
+            if revoked:
+                raise exceptions.AuthenticationFailed(
+                    _("This token was revoked: its refresh token was used twice. Sign in again."),
+                    code="token_not_valid",
+                )
+        else:
+            user = principals.recall(key)
         if user is None:
             user = super().get_user(validated_token)  # refuses unknown and inactive users
             principals.remember(key, user)

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AdminUserCreationForm as BaseAdminUserCreationForm
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.utils.translation import gettext_lazy as _
@@ -15,10 +18,11 @@ class RegistrationForm(UserCreationForm):
         help_texts = {"name": _("How PromptLab should address you.")}
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(_("An account with this email address already exists."))
-        return email
+        return self.cleaned_data["email"].lower()
+
+    def validate_unique(self) -> None:
+        # Whether an address is taken is never said here: accounts.registration e-mails it.
+        pass
 
 
 class AdminUserCreationForm(BaseAdminUserCreationForm):
@@ -27,7 +31,23 @@ class AdminUserCreationForm(BaseAdminUserCreationForm):
         fields = ("email",)
 
 
-class EmailAuthenticationForm(AuthenticationForm):
+class RefusableSignInMixin:
+    """A sign-in form that a throttled attempt (``request.sign_in_refusal``, set by the
+    view) refuses before any password is checked: rendering a bound form validates it,
+    and so would authenticate."""
+
+    def clean(self) -> dict[str, Any]:
+        refusal = getattr(self.request, "sign_in_refusal", None)  # type: ignore[attr-defined]
+        if refusal is not None:
+            raise forms.ValidationError(refusal, code="throttled")
+        return super().clean()  # type: ignore[misc]
+
+
+class AdminSignInForm(RefusableSignInMixin, AdminAuthenticationForm):
+    pass
+
+
+class EmailAuthenticationForm(RefusableSignInMixin, AuthenticationForm):
     username = forms.EmailField(
         label=_("Email address"),
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),

@@ -56,6 +56,11 @@ class User(AbstractUser):
     email = models.EmailField(_("email address"), unique=True)
     name = models.CharField(_("name"), max_length=150, blank=True)
     plan = models.CharField(_("plan"), max_length=16, choices=Plan.choices, default=Plan.FREE)
+    awaiting_confirmation = models.BooleanField(
+        _("awaiting confirmation"),
+        default=False,
+        help_text=_("Registered, inactive until the link e-mailed to the address is followed."),
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
@@ -77,10 +82,24 @@ class User(AbstractUser):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         created = self._state.adding
+        # set_password() leaves the raw password here until the save (not on a hash upgrade).
+        password_changed = not created and self._password is not None
         super().save(*args, **kwargs)
+        if password_changed:
+            self.revoke_credentials()
         # Signing in only stamps last_login: nothing an API caller's rights depend on.
         if not created and set(kwargs.get("update_fields") or ()) != {"last_login"}:
             self.forget_cached_principals()
+
+    def revoke_credentials(self) -> None:
+        """A new password ends every credential the old one handed out: personal API
+        tokens and JWT refresh tokens (access JWTs are refused by their password claim,
+        other sessions by Django's session hash)."""
+        from .refresh_tokens import revoke_all_for  # imports simplejwt's models
+
+        usable = PersonalToken.objects.filter(user_id=self.pk, revoked_at__isnull=True)
+        usable.update(revoked_at=timezone.now())
+        revoke_all_for(self.pk)
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         self.forget_cached_principals()

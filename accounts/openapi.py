@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+from drf_spectacular.contrib.rest_framework_simplejwt import (
+    SimpleJWTScheme,
+    TokenObtainPairSerializerExtension,
+    TokenRefreshSerializerExtension,
+)
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
@@ -26,3 +30,19 @@ class PersonalTokenScheme(OpenApiAuthenticationExtension):
                 "auth/tokens: `Authorization: Bearer pl_…`."
             ),
         }
+
+
+# simplejwt's serializers, subclassed for refresh-token families (accounts.refresh_tokens),
+# described as drf-spectacular describes the originals, under the same names.
+class FamilyTokenObtainPairSerializerExtension(TokenObtainPairSerializerExtension):
+    target_class = "accounts.refresh_tokens.FamilyTokenObtainPairSerializer"
+
+    def get_name(self, auto_schema: Any, direction: str) -> str:
+        return "TokenObtainPair"
+
+
+class FamilyTokenRefreshSerializerExtension(TokenRefreshSerializerExtension):
+    target_class = "accounts.refresh_tokens.FamilyTokenRefreshSerializer"
+
+    def get_name(self, auto_schema: Any, direction: str) -> str:
+        return "TokenRefresh"

@@ -36,6 +36,23 @@ def recall(key: str) -> Any:
     return None if value is None or value == _TOMBSTONE else value
 
 
+def family_key(family: str) -> str:
+    return f"auth:jwt-family-revoked:{family}"
+
+
+def recall_with_family(key: str, family: str) -> tuple[Any, bool]:
+    """The cached principal (as ``recall``) and whether the JWT family was revoked: one
+    round trip for both."""
+    values = cache.get_many([key, family_key(family)])
+    value = values.get(key)
+    return (None if value is None or value == _TOMBSTONE else value), family_key(family) in values
+
+
+def forget_family(family: str, seconds: float) -> None:
+    """Refuse the access JWTs of a revoked refresh-token family for as long as they live."""
+    cache.set(family_key(family), 1, max(int(seconds), 1))
+
+
 def remember(key: str, value: Any, seconds: float = PRINCIPAL_CACHE_SECONDS) -> None:
     # add, never set: see the module docstring.
     if seconds > 0:

@@ -9,6 +9,8 @@ app_name = "accounts"
 
 urlpatterns = [
     path("register/", views.register, name="register"),
+    path("register/sent/", views.registration_sent, name="register-sent"),
+    path("confirm/<str:uidb64>/<str:token>/", views.confirm_registration, name="confirm"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tokens/", views.api_tokens, name="tokens"),

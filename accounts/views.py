@@ -10,26 +10,32 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs.models import Job
 from promptlab import ratelimits
 
+from . import registration
 from .forms import EmailAuthenticationForm, PersonalTokenForm, RegistrationForm
 from .models import PersonalToken
 
 
-def _too_many_attempts(request: HttpRequest, template: str, form: object) -> HttpResponse | None:
-    """Tight limits on the doors guessers knock at, per IP and per account: the same
-    limits as the API's auth endpoints, on the shared cache."""
-    limit = ratelimits.check_auth_attempt(request, request.POST.get("username") or request.POST.get("email"))
+def _too_many_registrations(request: HttpRequest, form: RegistrationForm) -> HttpResponse | None:
+    """Registration's limits (per IP and per address, every attempt), as the API's."""
+    limit = ratelimits.check_auth_attempt(request, request.POST.get("email"))
     if not limit.exceeded:
         return None
-    form.add_error(None, _("Too many attempts. Wait a minute and try again."))  # type: ignore[attr-defined]
-    response = render(request, template, {"form": form}, status=429)
-    for header, value in ratelimits.headers_for(limit).items():
-        response[header] = value
-    return response
+    form.add_error(
+        None,
+        ngettext(
+            "Too many attempts. Try again in %(seconds)d second.",
+            "Too many attempts. Try again in %(seconds)d seconds.",
+            limit.reset,
+        )
+        % {"seconds": limit.reset},
+    )
+    return ratelimits.refused(render(request, "accounts/register.html", {"form": form}), limit)
 
 
 @require_http_methods(["GET", "POST"])
@@ -38,16 +44,37 @@ def register(request: HttpRequest) -> HttpResponse:
         return redirect("templates_app:home")
     form = RegistrationForm(request.POST or None)
     if request.method == "POST":
-        if limited := _too_many_attempts(request, "accounts/register.html", form):
+        if limited := _too_many_registrations(request, form):
             return limited
         if form.is_valid():
-            anonymous_session = request.session.session_key
-            user = form.save()
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            Job.objects.adopt_anonymous(anonymous_session, user)
-            messages.success(request, _("Welcome to PromptLab. Your account is ready."))
-            return redirect("templates_app:home")
+            data = form.cleaned_data
+            registration.register(request, data["email"], data.get("name", ""), data["password1"])
+            request.session["registered_email"] = data["email"]
+            return redirect("accounts:register-sent")
     return render(request, "accounts/register.html", {"form": form})
+
+
+@require_GET
+def registration_sent(request: HttpRequest) -> HttpResponse:
+    """The same page whether the address was new or taken: the e-mail says which."""
+    return render(request, "accounts/register_sent.html", {"email": request.session.get("registered_email")})
+
+
+@require_http_methods(["GET", "POST"])
+def confirm_registration(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """GET shows a button, POST confirms: a mail scanner that follows links must not
+    sign anyone in."""
+    user = registration.pending_user_for(uidb64, token)
+    if user is None:
+        return render(request, "accounts/confirm.html", {"invalid": True}, status=400)
+    if request.method == "GET":
+        return render(request, "accounts/confirm.html", {"email": user.email})
+    registration.confirm(user)
+    anonymous_session = request.session.session_key
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    Job.objects.adopt_anonymous(anonymous_session, user)
+    messages.success(request, _("Welcome to PromptLab. Your account is ready."))
+    return redirect("templates_app:home")
 
 
 class LoginView(auth_views.LoginView):
@@ -56,16 +83,22 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        if limited := _too_many_attempts(request, self.template_name, self.get_form()):
-            return limited
-        return super().post(request, *args, **kwargs)
+        # Failures are counted, and back off per account (ratelimits.SignInAttempt).
+        self.attempt = ratelimits.SignInAttempt.begin(request, request.POST.get("username"))
+        response = super().post(request, *args, **kwargs)  # refused by the form, if throttled
+        return ratelimits.refused(response, self.attempt.refusal) if self.attempt.refusal else response
 
     def form_valid(self, form: EmailAuthenticationForm) -> HttpResponse:
+        self.attempt.succeeded()
         # Jobs run before signing in follow the person into their account.
         anonymous_session = self.request.session.session_key
         response = super().form_valid(form)
         Job.objects.adopt_anonymous(anonymous_session, form.get_user())
-        return response
+        return self.attempt.remember_device(response)
+
+    def form_invalid(self, form: EmailAuthenticationForm) -> HttpResponse:
+        self.attempt.failed()
+        return super().form_invalid(form)
 
 
 @login_required

@@ -80,7 +80,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         message = _("Some fields are not valid: %(fields)s.") % {"fields": ", ".join(details)}
     else:
         details = {}
-        message = str(_flatten(exc.detail)) if hasattr(exc, "detail") else str(exc)
+        detail = _flatten(exc.detail) if hasattr(exc, "detail") else str(exc)
+        if isinstance(detail, dict):
+            # simplejwt's InvalidToken: {"detail", "code", "messages": [{…, "message"}]}.
+            reasons = [item["message"] for item in detail.get("messages", []) if isinstance(item, dict)]
+            if reasons:
+                details = {"token": reasons}
+            detail = detail.get("detail") or "; ".join(reasons) or exceptions.NotAuthenticated.default_detail
+        message = str(detail)
     response.data = error_body(code, message, details)
     return response
 
@@ -155,7 +162,8 @@ class PlanRateThrottle(BaseThrottle):
 
 
 class AuthAttemptThrottle(BaseThrottle):
-    """Tight limits on sign-in, registration and token endpoints: per IP and per account."""
+    """Registration's limits: every attempt, per IP and per address named. (The sign-in
+    doors count failures instead: ``ratelimits.SignInAttempt``.)"""
 
     def allow_request(self, request: Any, view: Any) -> bool:
         account = request.data.get("email") if hasattr(request.data, "get") else None

@@ -1,18 +1,30 @@
 """Rate limits, on django-ratelimit and the shared cache (so they hold across processes).
 
 Signed-in users are limited by their plan, per minute and per hour; anonymous
-clients by IP address; sign-in, registration and token endpoints by IP *and*
-by the account they name.
+clients by IP address; registration by IP *and* by the address it names. Sign-in
+doors (the site's, the API's token endpoints, the admin's) count *failures* and back
+off per account: see ``SignInAttempt``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
+import math
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core import signing
+from django.core.cache import cache
+from django.utils.translation import ngettext
 from django_ratelimit.core import get_usage
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
 
 PLAN_RATES: dict[str, tuple[str, str]] = {
     "free": ("60/m", "1000/h"),
@@ -21,7 +33,10 @@ PLAN_RATES: dict[str, tuple[str, str]] = {
     "enterprise": ("10000/m", "500000/h"),
 }
 ANONYMOUS_RATES = ("30/m", "500/h")
+# Registration: every attempt counts, per IP; and since each one e-mails the address
+# named, per address too, tighter, so that nobody can flood a stranger's inbox.
 AUTH_RATE = "10/m"
+REGISTRATION_EMAILS_PER_ADDRESS = "5/h"
 
 
 @dataclass(frozen=True)
@@ -62,12 +77,13 @@ def check_request(request: Any, user: Any, group: str = "requests") -> Limit:
 
 
 def check_auth_attempt(request: Any, account: str | None) -> Limit:
-    """Tight limits on guessable doors: per client IP and per named account."""
+    """Registration's limits: every attempt, per client IP and per named address."""
     if not settings.RATELIMIT_ENABLE:
         return Limit(0, 0, 0, False)
     results = [_check(request, "auth:ip", f"ip:{client_ip(request)}", AUTH_RATE)]
     if account:
-        results.append(_check(request, "auth:account", f"account:{account.strip().lower()}", AUTH_RATE))
+        address = f"account:{_account_id(account.strip().lower())}"
+        results.append(_check(request, "auth:account", address, REGISTRATION_EMAILS_PER_ADDRESS))
     return _tightest(results)
 
 
@@ -90,3 +106,245 @@ def headers_for(limit: Limit) -> dict[str, str]:
     if limit.exceeded:
         headers["Retry-After"] = str(max(limit.reset, 1))
     return headers
+
+
+# --- Sign-in: failures, not attempts, and a per-account backoff -------------------
+
+# Failed sign-ins one address may make in any minute, across all accounts.
+SIGN_IN_FAILURES_PER_IP = 10
+SIGN_IN_WINDOW_SECONDS = 60
+# Failures an account (or an account from one address) may have before it backs off.
+BACKOFF_FREE_FAILURES = 5
+BACKOFF_FIRST_WAIT_SECONDS = 1
+BACKOFF_MAX_WAIT_SECONDS = 900
+# A failure count is forgotten this long after its last failure or refusal.
+FAILURE_MEMORY_SECONDS = 3600
+# An address the account signed in from, or a browser that did (a signed cookie naming
+# the account), is trusted to skip the account-wide backoff for this long.
+KNOWN_ADDRESS_SECONDS = 30 * 24 * 3600
+DEVICE_COOKIE = "signin_device"
+DEVICE_COOKIE_ACCOUNTS = 5  # accounts one browser is remembered for
+
+
+def backoff_wait(failures: int) -> int:
+    """Seconds between attempts once an account has had ``failures`` failures:
+    none for the first few, then doubling up to a cap."""
+    if failures <= BACKOFF_FREE_FAILURES:
+        return 0
+    doublings = min(failures - BACKOFF_FREE_FAILURES - 1, 30)
+    return min(BACKOFF_FIRST_WAIT_SECONDS * 2**doublings, BACKOFF_MAX_WAIT_SECONDS)
+
+
+def _account_id(account: str) -> str:
+    # Hashed: an address may be long or hold characters a cache key must not.
+    return hashlib.sha256(account.encode()).hexdigest()[:32]
+
+
+def _bump(key: str, timeout: int) -> int:
+    """Atomically add one to a counter, creating it with ``timeout``; its new value."""
+    for _ in range(2):
+        cache.add(key, 0, timeout)
+        with contextlib.suppress(ValueError):  # expired between add and incr: once more
+            return cache.incr(key)
+    return 1
+
+
+def _refund(key: str, keep_for: int | None = None) -> None:
+    with contextlib.suppress(ValueError):
+        cache.decr(key)
+        if keep_for:
+            # Django's database cache rewrites the expiry on every decr: restore it.
+            cache.touch(key, keep_for)
+
+
+@dataclass
+class SignInAttempt:
+    """One sign-in at a guarded door (the site's login, the API's token endpoints, the
+    admin's login), counted *before* the password is checked and settled after.
+
+    Every attempt is counted up front, atomically, so that concurrent guesses cannot
+    all slip through a check made before any of them failed; a success (or a refusal)
+    gives its count back, so only failures remain:
+
+    - per address, ``SIGN_IN_FAILURES_PER_IP`` failures in any minute (a sliding
+      window), whichever accounts they name: honest people behind one NAT who sign in
+      correctly are never counted;
+    - per account, and per account from one address, a backoff: after
+      ``BACKOFF_FREE_FAILURES`` failures one attempt is let through per waiting time,
+      which doubles with each failure up to ``BACKOFF_MAX_WAIT_SECONDS``. The slot is
+      claimed with ``cache.add``, so only one guess per window is ever evaluated,
+      however many addresses send them.
+
+    A guesser spread over many addresses is slowed by the account-wide backoff (after
+    the free failures, about log2(t) guesses, then one per 15 minutes), but cannot use
+    it to lock the owner out: an address the account signed in from before, and a
+    browser that did (``remember_device``), skip it for ``KNOWN_ADDRESS_SECONDS``, and
+    meet only the backoff of their own address, which only failures from that address
+    grow. A success resets that
+    address's count, not the account's, so the owner's own sign-ins never hand a
+    guesser fresh free attempts. Unknown and existing accounts are treated alike.
+    """
+
+    request: Any
+    account: str | None
+    refusal: Limit | None = None
+    _window: str | None = None
+    _counters: list[str] = field(default_factory=list)  # backoff counters, narrowest first
+    _slots: list[str] = field(default_factory=list)
+
+    @classmethod
+    def begin(cls, request: Any, account: object) -> SignInAttempt:
+        """Count the attempt; if it is refused, ``refusal`` says for how long, and the
+        request carries the translated reason (``sign_in_refusal``) for its form."""
+        named = account.strip().lower() if isinstance(account, str) else ""
+        attempt = cls(request, named or None)
+        if settings.RATELIMIT_ENABLE:
+            try:
+                attempt._admit()
+            except RedisError:
+                # The cache is down: let the attempt through uncounted rather than
+                # refuse every sign-in (the password is still checked).
+                logger.warning("Sign-in limits skipped: the cache is unavailable", exc_info=True)
+                attempt.refusal, attempt._window, attempt._counters, attempt._slots = None, None, [], []
+        if attempt.refusal is not None:
+            request.sign_in_refusal = sign_in_refusal_message(attempt.refusal)
+        return attempt
+
+    # Keys ---------------------------------------------------------------------------
+    def _known_key(self) -> str:
+        return f"auth:signin:known:{_account_id(self.account or '')}:{client_ip(self.request)}"
+
+    def _scopes(self) -> list[str]:
+        """The backoff scopes this attempt answers to, narrowest first."""
+        if self.account is None:
+            return []
+        account = f"auth:signin:account:{_account_id(self.account)}"
+        scopes = [f"{account}:ip:{client_ip(self.request)}"]
+        if _account_id(self.account) not in self._device_accounts() and not cache.get(self._known_key()):
+            scopes.append(account)
+        return scopes
+
+    def _device_accounts(self) -> list[str]:
+        """The accounts this browser signed in to (the device cookie), if its signature holds."""
+        value = getattr(self.request, "COOKIES", {}).get(DEVICE_COOKIE)
+        if not value:
+            return []
+        try:
+            accounts = signing.loads(value, salt=DEVICE_COOKIE, max_age=KNOWN_ADDRESS_SECONDS)
+        except signing.BadSignature:
+            return []
+        return [a for a in accounts if isinstance(a, str)] if isinstance(accounts, list) else []
+
+    def remember_device(self, response: Any) -> Any:
+        """After a success on the site or the admin: this browser is known to the account
+        (OWASP's "device cookies"), so the owner on a new address is not held back either."""
+        if self.account is None or self.refusal is not None or not settings.RATELIMIT_ENABLE:
+            return response
+        this = _account_id(self.account)
+        accounts = [this, *(a for a in self._device_accounts() if a != this)][:DEVICE_COOKIE_ACCOUNTS]
+        response.set_cookie(
+            DEVICE_COOKIE,
+            signing.dumps(accounts, salt=DEVICE_COOKIE),
+            max_age=KNOWN_ADDRESS_SECONDS,
+            httponly=True,
+            secure=settings.SESSION_COOKIE_SECURE,
+            samesite="Lax",
+        )
+        return response
+
+    # Admission ----------------------------------------------------------------------
+    def _admit(self) -> None:
+        if limit := self._count_in_ip_window():
+            self._refuse(limit)
+            return
+        for scope in self._scopes():
+            counter = f"{scope}:failures"
+            self._counters.append(counter)
+            wait = backoff_wait(_bump(counter, FAILURE_MEMORY_SECONDS))
+            if not wait:
+                continue
+            slot = f"{scope}:slot"
+            # The slot's value is when it frees up: the refusal's Retry-After.
+            if cache.add(slot, time.time() + wait, wait):
+                self._slots.append(slot)
+                continue
+            frees_at = cache.get(slot) or time.time() + 1
+            self._refuse(Limit(BACKOFF_FREE_FAILURES, 0, max(math.ceil(frees_at - time.time()), 1), True))
+            return
+
+    def _count_in_ip_window(self) -> Limit | None:
+        """A sliding window: this minute's count plus the share of the last minute's
+        still inside it (so no count resets at a minute's boundary)."""
+        now = time.time()
+        minute = int(now // SIGN_IN_WINDOW_SECONDS)
+        key = f"auth:signin:ip:{client_ip(self.request)}:"
+        self._window = key + str(minute)
+        current = _bump(self._window, 2 * SIGN_IN_WINDOW_SECONDS)
+        previous = cache.get(key + str(minute - 1)) or 0
+        overlap = 1 - (now / SIGN_IN_WINDOW_SECONDS - minute)
+        if current + previous * overlap <= SIGN_IN_FAILURES_PER_IP:
+            return None
+        # At the latest when this minute ends, the last one's share starts to fade.
+        seconds_left = math.ceil((minute + 1) * SIGN_IN_WINDOW_SECONDS - now)
+        return Limit(SIGN_IN_FAILURES_PER_IP, 0, max(seconds_left, 1), True)
+
+    def _refuse(self, limit: Limit) -> None:
+        """Not evaluated, so not a failure: give back what this attempt counted."""
+        self.refusal = limit
+        if self._window:
+            _refund(self._window)
+        for counter in self._counters:
+            _refund(counter, keep_for=FAILURE_MEMORY_SECONDS)
+        cache.delete_many(self._slots)
+        self._window, self._counters, self._slots = None, [], []
+
+    # Outcome ------------------------------------------------------------------------
+    def succeeded(self) -> None:
+        if self.refusal is not None or self._window is None:
+            return  # refused, or limits are off
+        with _unless_the_cache_is_down():
+            self._settle_success()
+
+    def failed(self) -> None:
+        if self.refusal is not None or self._window is None:
+            return
+        with _unless_the_cache_is_down():
+            for counter in self._counters:
+                cache.touch(counter, FAILURE_MEMORY_SECONDS)
+
+    def _settle_success(self) -> None:
+        assert self._window is not None
+        _refund(self._window)
+        if self.account is None:
+            return
+        pair, *account_wide = self._counters
+        # This address's count starts again; the account's (when this address counted
+        # against it) only gives this success back, and decays on its own.
+        cache.delete_many([pair, pair.removesuffix(":failures") + ":slot"])
+        for counter in account_wide:
+            _refund(counter, keep_for=FAILURE_MEMORY_SECONDS)
+        cache.set(self._known_key(), 1, KNOWN_ADDRESS_SECONDS)
+
+
+@contextlib.contextmanager
+def _unless_the_cache_is_down() -> Iterator[None]:
+    try:
+        yield
+    except RedisError:
+        logger.warning("A sign-in's outcome was not recorded: the cache is unavailable", exc_info=True)
+
+
+def sign_in_refusal_message(limit: Limit) -> str:
+    return ngettext(
+        "Too many failed sign-ins. Try again in %(seconds)d second.",
+        "Too many failed sign-ins. Try again in %(seconds)d seconds.",
+        limit.reset,
+    ) % {"seconds": limit.reset}
+
+
+def refused(response: Any, limit: Limit) -> Any:
+    """A page refused by a limit: 429 with its Retry-After and rate-limit headers."""
+    response.status_code = 429
+    for header, value in headers_for(limit).items():
+        response[header] = value
+    return response

@@ -63,7 +63,7 @@ INSTALLED_APPS = [
     "accounts",
     "templates_app",
     "jobs",
-    "django.contrib.admin",
+    "promptlab.apps.PromptLabAdminConfig",  # django.contrib.admin, with a guarded login
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -232,6 +232,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Registration answers the same whether or not an address has an account, and e-mails
+# the address instead (a confirmation link, or "you already have an account").
+# Django 6.1's MAILERS (the EMAIL_* settings are deprecated), from the environment.
+_EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+_SMTP_OPTIONS = {
+    "host": envstr("EMAIL_HOST", "localhost"),
+    "port": envint("EMAIL_PORT", 25),
+    "username": envstr("EMAIL_HOST_USER"),
+    "password": envstr("EMAIL_HOST_PASSWORD"),
+    "use_tls": envbool("EMAIL_USE_TLS", False),
+    "timeout": 10,  # seconds: a stuck mail server must not hold a registration forever
+}
+MAILERS = {
+    "default": {
+        "BACKEND": _EMAIL_BACKEND,
+        "OPTIONS": _SMTP_OPTIONS if _EMAIL_BACKEND.endswith("smtp.EmailBackend") else {},
+    }
+}
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "PromptLab <noreply@localhost>")
 
 # --- Internationalisation ---------------------------------------------------
 LANGUAGE_CODE = "en"

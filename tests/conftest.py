@@ -79,6 +79,16 @@ def _fresh_rate_limits() -> None:
             cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """A request's LocaleMiddleware leaves its language active in the thread: a test
+    whose last request asked for Portuguese must not hand it to the next test."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
 # --- Data ---------------------------------------------------------------------
 
 
@@ -275,6 +285,8 @@ def live_server_url(
         [
             sys.executable, "-m", "uvicorn", "promptlab.asgi:application", "--host", "127.0.0.1",
             "--port", str(port), "--no-access-log",
+            # As the Procfile: X-Forwarded-For believed only from configured proxies.
+            "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", ""),
         ],
         _service_env(),
         service_log_dir,

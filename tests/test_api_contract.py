@@ -23,7 +23,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from accounts.models import User
 from jobs.models import Job
 from jobs.services import submit_generation
-from promptlab.openapi import EXAMPLE_JOB_ID, EXAMPLE_SLUG
+from promptlab.openapi import EXAMPLE_JOB_ID, EXAMPLE_SLUG, REQUEST_EXAMPLES
 from templates_app.demo import DEMO_TEMPLATES
 from templates_app.models import Template, Visibility
 
@@ -32,6 +32,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.needs_redis]
 
 def test_api_matches_its_openapi_document(live_server_url: str, tmp_path: Path) -> None:
     user = User.objects.create_user("contract@example.com", "a long passphrase 42", plan="enterprise")
+    # The account the document's sign-in example names, so that auth/token's examples
+    # phase signs in (every fuzzed guess is a 401, and only failures are rate limited).
+    example = REQUEST_EXAMPLES[("post", "/api/v1/auth/token")]
+    User.objects.create_user(example["email"], example["password"])
     demo = next(d for d in DEMO_TEMPLATES if d["slug"] == EXAMPLE_SLUG)
     template = Template.objects.create(
         slug=EXAMPLE_SLUG, name=demo["name"], owner=user, visibility=Visibility.PRIVATE

@@ -38,12 +38,11 @@ class RegisterSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = User
         fields = ("email", "name", "password")
+        # Whether an address is taken is never said: accounts.registration e-mails it.
+        extra_kwargs = {"email": {"validators": []}}
 
     def validate_email(self, value: str) -> str:
-        value = value.lower()
-        if User.objects.filter(email__iexact=value).exists():
-            raise serializers.ValidationError(_("An account with this email address already exists."))
-        return value
+        return value.lower()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -54,8 +53,9 @@ class RegisterSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             ) from None
         return attrs
 
-    def create(self, validated_data: dict[str, Any]) -> User:
-        return User.objects.create_user(**validated_data)
+
+class RegistrationAcceptedSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text=_("What happens next: the same answer for every address."))
 
 
 class PersonalTokenSerializer(StrictFieldsMixin, serializers.ModelSerializer):

@@ -1,47 +1,90 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, mixins, permissions, serializers, status, viewsets
+from rest_framework import exceptions, generics, mixins, permissions, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from promptlab import ratelimits
 from promptlab.api import AuthAttemptThrottle
 
+from .. import registration
 from ..models import PersonalToken
-from .serializers import PersonalTokenSerializer, RegisterSerializer, UserSerializer
+from ..refresh_tokens import FamilyTokenObtainPairSerializer, FamilyTokenRefreshSerializer
+from .serializers import (
+    PersonalTokenSerializer,
+    RegisterSerializer,
+    RegistrationAcceptedSerializer,
+    UserSerializer,
+)
 
 
-class RegisterView(generics.CreateAPIView):
-    """Create an account; sign in with POST auth/token afterwards."""
+class RegisterView(generics.GenericAPIView):
+    """Ask for an account. The answer is the same whether or not the address has one
+    (202): an e-mail to the address holds a link that confirms the new account, or says
+    that it already has one. Sign in with POST auth/token once confirmed."""
 
     serializer_class = RegisterSerializer
     permission_classes = (permissions.AllowAny,)
     authentication_classes = ()
     throttle_classes = (AuthAttemptThrottle,)
 
-    @extend_schema(responses={201: UserSerializer})
+    @extend_schema(responses={202: RegistrationAcceptedSerializer})
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = serializer.save()
-        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+        data = serializer.validated_data
+        registration.register(request._request, data["email"], data.get("name", ""), data["password"])
+        detail = _("We sent an e-mail to this address. Follow the link in it to finish creating the account.")
+        return Response({"detail": detail}, status=status.HTTP_202_ACCEPTED)
 
 
-class TokenView(TokenObtainPairView):
+class GuardedSignInMixin:
+    """A sign-in door: failures are counted and back off per account
+    (``ratelimits.SignInAttempt``); a refused attempt is a 429 with ``Retry-After``."""
+
+    account_field: str | None = "email"
+    throttle_classes = ()  # the attempt below is the throttle: it needs the outcome
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = request.data
+        account = data.get(self.account_field) if self.account_field and isinstance(data, Mapping) else None
+        attempt = ratelimits.SignInAttempt.begin(request._request, account)
+        if attempt.refusal is not None:
+            request._request.ratelimit_headers = ratelimits.headers_for(attempt.refusal)
+            raise exceptions.Throttled(wait=attempt.refusal.reset, detail=request._request.sign_in_refusal)
+        try:
+            response = super().post(request, *args, **kwargs)  # type: ignore[misc]
+        except Exception:
+            attempt.failed()
+            raise
+        if response.status_code == status.HTTP_200_OK:
+            attempt.succeeded()
+        else:
+            attempt.failed()
+        return response
+
+
+class TokenView(GuardedSignInMixin, TokenObtainPairView):
     """Email and password → a short-lived access JWT and a refresh JWT."""
 
-    throttle_classes = (AuthAttemptThrottle,)
+    serializer_class = FamilyTokenObtainPairSerializer
 
 
-class TokenRefresh(TokenRefreshView):
-    """A refresh JWT → a new access JWT and a new refresh JWT; the old refresh token stops working."""
+class TokenRefresh(GuardedSignInMixin, TokenRefreshView):
+    """A refresh JWT → a new access JWT and a new refresh JWT; the old refresh token stops working.
+    Sending an already used refresh token again revokes every token rotated from it, and
+    a password change revokes them all."""
 
-    throttle_classes = (AuthAttemptThrottle,)
+    serializer_class = FamilyTokenRefreshSerializer
+
+    account_field = None  # failures counted per address only
 
 
 class MeView(generics.RetrieveAPIView):

@@ -1,0 +1,101 @@
+"""Registration that does not tell a stranger whether an address has an account.
+
+The site and the API answer every well-formed registration the same way ("we sent you
+an e-mail"), and the e-mail says what happened: a link that confirms a new account, or,
+for an address that already has one, a note that it does. Both paths hash the password
+and send one message, so neither is measurably slower. A new account stays inactive
+(``awaiting_confirmation``) until its link is followed: otherwise signing in with the
+password just chosen would tell the stranger which kind of address it was. Registering
+an address again before it is confirmed replaces the pending password (only the
+mailbox's owner can confirm, so the last registration wins rather than the first).
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+
+from .models import User
+
+logger = logging.getLogger(__name__)
+
+
+class ConfirmationTokenGenerator(PasswordResetTokenGenerator):
+    """A link that works once: confirming (is_active) or registering again (password)
+    changes the hash. Valid for Django's PASSWORD_RESET_TIMEOUT (3 days)."""
+
+    key_salt = "accounts.registration.ConfirmationTokenGenerator"
+
+    def _make_hash_value(self, user: User, timestamp: int) -> str:  # type: ignore[override]
+        return f"{user.pk}{user.password}{user.is_active}{user.awaiting_confirmation}{timestamp}{user.email}"
+
+
+confirmation_tokens = ConfirmationTokenGenerator()
+
+
+def register(request: HttpRequest, email: str, name: str, password: str) -> None:
+    """Create (or renew) a pending account, or tell an existing one's owner; by e-mail."""
+    email = User.objects.normalize_email(email).lower()
+    password_hash = make_password(password)  # on both paths: they take as long
+    existing = User.objects.filter(email__iexact=email).first()
+    if existing is not None and not existing.awaiting_confirmation:
+        _send(request, existing, "already_registered", {"sign_in_url": _absolute(request, "accounts:login")})
+        return
+    user = existing or User(email=email, is_active=False, awaiting_confirmation=True)
+    user.name, user.password = name, password_hash
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        return  # the same address registered concurrently: that registration sends the mail
+    _send(request, user, "confirm", {"confirm_url": confirmation_url(request, user)})
+
+
+def confirmation_url(request: HttpRequest, user: User) -> str:
+    uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
+    token = confirmation_tokens.make_token(user)
+    return request.build_absolute_uri(reverse("accounts:confirm", kwargs={"uidb64": uidb64, "token": token}))
+
+
+def pending_user_for(uidb64: str, token: str) -> User | None:
+    """The account a confirmation link is for, if the link is (still) good."""
+    try:
+        pk = int(urlsafe_base64_decode(uidb64).decode())
+    except (ValueError, UnicodeDecodeError, OverflowError):
+        return None
+    user = User.objects.filter(pk=pk, awaiting_confirmation=True).first()
+    if user is None or not confirmation_tokens.check_token(user, token):
+        return None
+    return user
+
+
+def confirm(user: User) -> None:
+    user.is_active = True
+    user.awaiting_confirmation = False
+    user.save(update_fields=["is_active", "awaiting_confirmation"])
+
+
+def _absolute(request: HttpRequest, url_name: str) -> str:
+    return request.build_absolute_uri(reverse(url_name))
+
+
+def _send(request: HttpRequest, user: User, kind: str, context: dict[str, str]) -> None:
+    """One message in the request's language. A mail server that fails is logged, not
+    shown: the answer must not differ, and the person can register again."""
+    context = {**context, "user": user, "site": request.get_host()}
+    subject = render_to_string(f"accounts/email/{kind}_subject.txt", context).strip()
+    body = render_to_string(f"accounts/email/{kind}.txt", context)
+    try:
+        send_mail(subject, body, None, [user.email])
+    except (smtplib.SMTPException, OSError):
+        logger.exception("Could not send the %s e-mail for a registration", kind)
