@@ -208,6 +208,11 @@ PROVIDER_CONNECT_TIMEOUT = envfloat("PROVIDER_CONNECT_TIMEOUT", 5.0)
 PROVIDER_READ_TIMEOUT = envfloat("PROVIDER_READ_TIMEOUT", 60.0)
 PROVIDER_BREAKER_FAIL_MAX = envint("PROVIDER_BREAKER_FAIL_MAX", 5)
 PROVIDER_BREAKER_RESET_TIMEOUT = envfloat("PROVIDER_BREAKER_RESET_TIMEOUT", 30.0)
+# Failures older than this no longer count towards opening the breaker.
+PROVIDER_BREAKER_WINDOW = envfloat("PROVIDER_BREAKER_WINDOW", 60.0)
+# How long after its submission a job may keep waiting for a provider whose
+# breaker is open or that asked us to slow down (429) before it fails.
+JOB_PROVIDER_WAIT_LIMIT = envfloat("JOB_PROVIDER_WAIT_LIMIT", 900.0)
 
 # --- Accounts ---------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
