@@ -191,7 +191,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": envfloat("JOB_SWEEP_INTERVAL", 10.0),
     },
 }
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat runs as its own process; only the one holding the lock sends (promptlab/beat.py).
+CELERY_BEAT_SCHEDULER = "promptlab.beat:SingleBeatScheduler"
+# A beat that stops renewing its lock (killed) frees it after this long at most.
+BEAT_LOCK_SECONDS = envfloat("BEAT_LOCK_SECONDS", 30.0)
 
 # --- Generation -------------------------------------------------------------
 OFFLINE_PROVIDER_DELAY = envfloat("OFFLINE_PROVIDER_DELAY", 0.03)
