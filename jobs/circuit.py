@@ -116,6 +116,19 @@ class ProviderBreaker:
         poll = min(self.reset_timeout, max(1.0, self.reset_timeout / 10))
         return Admission(wait=_spread(poll), reason="probing")
 
+    def first_to_wait(self, job_id: object, seconds: float) -> bool:
+        """Whether this message is the one to bring the job back after ``seconds``.
+
+        Without this, every duplicate message of a waiting job (the sweep re-enqueues
+        jobs that sat queued) would start a chain of its own and they would multiply
+        over a long outage. The mark expires just before the first message returns.
+        """
+        try:
+            return bool(cache.add(self._key(f"waiting:{job_id}"), 1, timeout=seconds * 0.9))
+        except Exception:
+            logger.exception("could not mark job %s as waiting", job_id)
+            return True
+
     def is_open(self) -> bool:
         return cache.get(self._open_key) is not None
 

@@ -85,6 +85,8 @@ def _defer(job: Job, admission: Admission) -> None:
         if job.mark_failed(None, code=code, message=""):
             JobPublisher(job.id, job.attempts).status(JobStatus.FAILED, terminal=True)
         return
+    if not breaker_for(job.provider).first_to_wait(job.pk, admission.wait):
+        return  # a duplicate message (the sweep's, say): the job's own comes back already
     logger.info("job %s waits %.1f s for %s (%s)", job.id, admission.wait, job.provider, admission.reason)
     # A new message rather than task.retry(): waiting is not a retry, and must
     # not run into the task's max_retries.

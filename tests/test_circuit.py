@@ -129,6 +129,14 @@ def test_permanent_errors_say_the_provider_is_up(breaker_settings: Any) -> None:
     assert not breaker.is_open()
 
 
+@pytest.mark.django_db
+def test_only_one_message_of_a_waiting_job_is_sent_back(breaker_settings: Any) -> None:
+    breaker = ProviderBreaker("anthropic")
+    assert breaker.first_to_wait("job-1", 30)
+    assert not breaker.first_to_wait("job-1", 30)  # a duplicate: dropped, the first comes back
+    assert breaker.first_to_wait("job-2", 30)
+
+
 # --- Jobs through the real worker --------------------------------------------------
 
 MODELS = {"anthropic": "claude-test-1", "openai": "gpt-test-1", "offline": "offline-1"}
