@@ -9,6 +9,8 @@ their own; the rest run jobs through the real worker and the fake provider.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ from django.test import Client
 
 from jobs.circuit import ProviderBreaker
 from jobs.models import Job, JobStatus
-from jobs.providers import ProviderError
+from jobs.providers import ProviderError, error_for_status
 from templates_app.models import Template, Visibility
 
 from .conftest import DEFAULT_REPLY, SIMPLE_SCHEMA, WORKER_BREAKER_SETTINGS, wait_until
@@ -135,6 +137,13 @@ def test_only_one_message_of_a_waiting_job_is_sent_back(breaker_settings: Any) -
     assert breaker.first_to_wait("job-1", 30)
     assert not breaker.first_to_wait("job-1", 30)  # a duplicate: dropped, the first comes back
     assert breaker.first_to_wait("job-2", 30)
+
+
+def test_a_retry_after_given_as_an_http_date_is_honoured() -> None:
+    in_half_a_minute = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 28 < error_for_status(429, "Slow down.", in_half_a_minute).retry_after <= 30
+    assert error_for_status(429, "Slow down.", "Wed, 21 Oct 2015 07:28:00 GMT").retry_after == 0
+    assert error_for_status(429, "Slow down.", "soon").retry_after is None  # our own backoff
 
 
 # --- Jobs through the real worker --------------------------------------------------
