@@ -46,6 +46,9 @@ BUCKETS_PER_WINDOW = 10
 # How long the open state may sit unattended (no job for that provider) before
 # the cache forgets it; the next job is then simply let through.
 OPEN_STATE_TTL = 24 * 3600
+# A waiting job's own message may come back a little early (clocks of different
+# worker hosts); only a message this much earlier is taken for a duplicate.
+DUPLICATE_MARGIN = 0.5
 
 
 @dataclass(frozen=True)
@@ -121,13 +124,20 @@ class ProviderBreaker:
 
         Without this, every duplicate message of a waiting job (the sweep re-enqueues
         jobs that sat queued) would start a chain of its own and they would multiply
-        over a long outage. The mark expires just before the first message returns.
+        over a long outage. The mark says when the job's message comes back; a
+        message arriving well before that is a duplicate. (The time is the value, not
+        the key's expiry: the database cache keeps expiries to the second.)
         """
+        key = self._key(f"waiting:{job_id}")
+        now = self.clock()
         try:
-            return bool(cache.add(self._key(f"waiting:{job_id}"), 1, timeout=seconds * 0.9))
+            comes_back = cache.get(key)
+            if comes_back is not None and comes_back > now + DUPLICATE_MARGIN:
+                return False
+            cache.set(key, now + seconds, timeout=math.ceil(seconds) + 60)
         except Exception:
             logger.exception("could not mark job %s as waiting", job_id)
-            return True
+        return True
 
     def is_open(self) -> bool:
         return cache.get(self._open_key) is not None

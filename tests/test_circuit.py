@@ -133,10 +133,14 @@ def test_permanent_errors_say_the_provider_is_up(breaker_settings: Any) -> None:
 
 @pytest.mark.django_db
 def test_only_one_message_of_a_waiting_job_is_sent_back(breaker_settings: Any) -> None:
-    breaker = ProviderBreaker("anthropic")
-    assert breaker.first_to_wait("job-1", 30)
-    assert not breaker.first_to_wait("job-1", 30)  # a duplicate: dropped, the first comes back
-    assert breaker.first_to_wait("job-2", 30)
+    clock = Clock()
+    breaker = ProviderBreaker("anthropic", clock=clock)
+    assert breaker.first_to_wait("job-1", 3)
+    clock.now += 1
+    assert not breaker.first_to_wait("job-1", 3)  # a duplicate: dropped, the first comes back
+    assert breaker.first_to_wait("job-2", 3)
+    clock.now += 2  # the first message is back, and must wait again
+    assert breaker.first_to_wait("job-1", 3)
 
 
 def test_a_retry_after_given_as_an_http_date_is_honoured() -> None:
