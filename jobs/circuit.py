@@ -113,7 +113,7 @@ class ProviderBreaker:
         if now < next_probe:
             return Admission(wait=_spread(next_probe - now), reason="open")
         # The probe key expires on its own, so a probe whose worker died is replaced.
-        if cache.add(self._probe_key, now, timeout=self.reset_timeout):
+        if cache.add(self._probe_key, now, timeout=max(1, math.ceil(self.reset_timeout))):
             return Admission(probe=True)
         # Another job is probing: look again soon, its first token may close the breaker.
         poll = min(self.reset_timeout, max(1.0, self.reset_timeout / 10))

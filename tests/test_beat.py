@@ -14,13 +14,19 @@ import signal
 import string
 import sys
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 from django.conf import settings
+from django.utils import timezone
 
+from jobs.models import Job
+from jobs.services import submit_generation
+from jobs.tasks import sweep_stuck_jobs
 from promptlab.beat import REDIS_LOCK_KEY
+from templates_app.models import Template
 
 from .conftest import BASE_DIR, HAS_REDIS, ServiceProcess, _service_env, wait_until
 
@@ -113,3 +119,21 @@ def test_docker_compose_runs_beat_as_a_service_of_its_own() -> None:
     services = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())["services"]
     assert "--beat" not in services["worker"]["command"].split()
     assert shlex.split(services["beat"]["command"])[:4] == ["celery", "-A", "promptlab", "beat"]
+
+
+@pytest.mark.django_db
+def test_a_second_sweep_after_the_first_sends_nothing_again(
+    make_template: Callable[..., Template], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were two beats ever to send the sweep, the second would find nothing left to do."""
+    sent: list[str] = []
+    monkeypatch.setattr("jobs.tasks.run_job.delay", lambda job_id: sent.append(job_id))
+    monkeypatch.setattr("jobs.tasks.run_job.apply_async", lambda args, countdown: sent.append(args[0]))
+    job = submit_generation(
+        make_template().published_version, {"topic": "sweep", "count": 2}, session_key="s1"
+    )
+    job.claim("task-1")
+    Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert sweep_stuck_jobs() == 1
+    assert sweep_stuck_jobs() == 0
+    assert sent == [str(job.id)]  # one message for the job, not one per sweep
