@@ -15,7 +15,7 @@ VENDOR := static/vendor/htmx.min.js static/vendor/htmx-ext-sse.js
 .PHONY: help run setup test lint format messages bench clean .gettext .chromium
 
 help:
-	@echo "make run     set up and serve PromptLab on http://$(HOST):$(PORT) (web + Celery worker)"
+	@echo "make run     set up and serve PromptLab on http://$(HOST):$(PORT) (web, Celery worker and beat)"
 	@echo "make test    set up and run the whole test suite"
 	@echo "make lint    ruff check and format check"
 	@echo "make bench   run the benchmarks in bench/"
@@ -56,7 +56,7 @@ run: setup
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput -v0
 	DEBUG=1 $(BIN)/python manage.py createcachetable
 	DEBUG=1 $(BIN)/python manage.py seed_demo
-	@echo "PromptLab is starting on http://$(HOST):$(PORT)/ (Ctrl-C stops the web server and the worker)"
+	@echo "PromptLab is starting on http://$(HOST):$(PORT)/ (Ctrl-C stops the web server, the worker and beat)"
 	DEBUG=$${DEBUG:-1} HOST=$(HOST) PORT=$(PORT) WEB_WORKERS=$${WEB_WORKERS:-2} WORKER_CONCURRENCY=$${WORKER_CONCURRENCY:-2} \
 		$(BIN)/honcho --no-prefix start --procfile Procfile --no-colour 2>&1 || true
 

@@ -328,8 +328,20 @@ class Job(models.Model):
             changes.update(input_tokens=input_tokens, output_tokens=output_tokens)
         return self._finish(attempt, JobStatus.FAILED, **changes)
 
-    def requeue_after_failure(self, attempt: int, *, code: str, message: str, retry_in: float) -> bool:
-        """Put the job back in the queue after a failed attempt that may succeed if retried."""
+    @property
+    def failed_attempts(self) -> int:
+        """Attempts that count against JOB_MAX_ATTEMPTS: not those the provider deferred (a 429)."""
+        return self.attempts - sum(1 for entry in self.attempt_log if entry.get("deferred"))
+
+    def requeue_after_failure(
+        self, attempt: int, *, code: str, message: str, retry_in: float, deferred: bool = False
+    ) -> bool:
+        """Put the job back in the queue after a failed attempt that may succeed if retried.
+
+        A *deferred* attempt is one the provider asked us to make later (a rate
+        limit): it is logged but not counted as a failed attempt. ``attempts``
+        itself still grows, because it fences each attempt's writes.
+        """
         entry = {
             "attempt": attempt,
             "code": code,
@@ -337,6 +349,8 @@ class Job(models.Model):
             "at": timezone.now().isoformat(),
             "retry_in": round(retry_in, 2),
         }
+        if deferred:
+            entry["deferred"] = True
         updated = self._owned(attempt).update(
             status=JobStatus.QUEUED, attempt_log=self.attempt_log + [entry], output=""
         )

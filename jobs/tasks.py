@@ -5,12 +5,12 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import UUID
 
-import pybreaker
-from celery import shared_task
+from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection
@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from promptlab.heartbeat import record_worker_heartbeat
 
-from .circuit import breaker_for
+from .circuit import Admission, ProviderBreaker, breaker_for
 from .models import Job, JobStatus, price_of
 from .providers import GenerationRequest, ProviderError, StreamEvent, TextDelta, Usage, get_provider
 from .streaming import JobPublisher
@@ -35,24 +35,65 @@ def retry_delay(attempt: int, retry_after: float | None) -> float:
     return max(delay, retry_after or 0.0)
 
 
-@shared_task(bind=True, acks_late=True, ignore_result=True)
+class TimeLimitedByTheWorker(Task):
+    """A task whose time limits are the worker's settings, not the sender's.
+
+    Celery copies the sending process's ``task_time_limit`` and
+    ``task_soft_time_limit`` into every message, and a worker obeys the
+    message's limits over its own: the web process's JOB_SOFT_TIME_LIMIT would
+    decide. Explicit ``None`` limits keep them out of the message.
+    """
+
+    def apply_async(self, args=None, kwargs=None, **options):  # type: ignore[no-untyped-def]
+        options.setdefault("time_limit", None)
+        options.setdefault("soft_time_limit", None)
+        return super().apply_async(args, kwargs, **options)
+
+
+@shared_task(bind=True, base=TimeLimitedByTheWorker, acks_late=True, ignore_result=True)
 def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
     """Run one job on its provider, streaming chunks as they come.
 
     Failures a retry may fix put the job back in the queue with a delay, up to
-    JOB_MAX_ATTEMPTS attempts; other failures end it at once.
+    JOB_MAX_ATTEMPTS attempts; other failures end it at once. While the
+    provider's breaker is open, or the provider asked to wait (429 with
+    Retry-After), the job stays queued and comes back later, without spending
+    an attempt, for up to JOB_PROVIDER_WAIT_LIMIT seconds after it was submitted.
     """
     job = Job.objects.select_related("template_version").filter(pk=UUID(job_id)).first()
     if job is None:
         return  # deleted meanwhile
+    breaker = breaker_for(job.provider)
+    admission = breaker.admit(job.model) if job.status == JobStatus.QUEUED else Admission()
+    if admission.wait:
+        _defer(job, admission)
+        return
     attempt = job.claim(self.request.id or "")
     if attempt is None:
+        if admission.probe:
+            breaker.release_probe()
         return  # cancelled, finished, following another job, or taken by another worker
     with _LeaseKeeper(job, attempt):
-        _run_attempt(job, attempt)
+        _run_attempt(job, attempt, breaker, admission)
 
 
-def _run_attempt(job: Job, attempt: int) -> None:
+def _defer(job: Job, admission: Admission) -> None:
+    """Put the unclaimed job's message back for later, or fail the job if it waited too long."""
+    waited = (timezone.now() - job.created_at).total_seconds()
+    if waited + admission.wait > settings.JOB_PROVIDER_WAIT_LIMIT:
+        code = "rate_limited" if admission.reason == "rate_limited" else "provider_unavailable"
+        if job.mark_failed(None, code=code, message=""):
+            JobPublisher(job.id, job.attempts).status(JobStatus.FAILED, terminal=True)
+        return
+    if not breaker_for(job.provider).first_to_wait(job.pk, admission.wait):
+        return  # a duplicate message (the sweep's, say): the job's own comes back already
+    logger.info("job %s waits %.1f s for %s (%s)", job.id, admission.wait, job.provider, admission.reason)
+    # A new message rather than task.retry(): waiting is not a retry, and must
+    # not run into the task's max_retries.
+    run_job.apply_async(args=[str(job.id)], countdown=admission.wait)
+
+
+def _run_attempt(job: Job, attempt: int, breaker: ProviderBreaker, admission: Admission) -> None:
     publisher = JobPublisher(job.id, attempt)
     publisher.reset()
     publisher.status(JobStatus.RUNNING)
@@ -69,8 +110,8 @@ def _run_attempt(job: Job, attempt: int) -> None:
             temperature=float(job.template_version.temperature),
             max_tokens=job.template_version.max_tokens,
         )
-        with breaker_for(job.provider).calling():
-            usage = _stream_into(job, attempt, provider.stream(request), progress, publisher)
+        with closing(breaker.watch(provider.stream(request), admission, job.model)) as events:
+            usage = _stream_into(job, attempt, events, progress, publisher)
     except _Cancelled:
         input_tokens, output_tokens = progress.tokens_so_far()
         if job.record_partial_usage(
@@ -81,10 +122,6 @@ def _run_attempt(job: Job, attempt: int) -> None:
             cost=price_of(job.provider, job.model, input_tokens, output_tokens),
         ):
             publisher.status(JobStatus.CANCELLED, terminal=True)
-        return
-    except pybreaker.CircuitBreakerError:
-        job.mark_failed(attempt, code="provider_unavailable", message="", output="")
-        publisher.status(JobStatus.FAILED, terminal=True)
         return
     except ProviderError as exc:
         _handle_provider_error(job, attempt, exc, parts, publisher)
@@ -199,9 +236,18 @@ def _handle_provider_error(
     job: Job, attempt: int, exc: ProviderError, parts: list[str], publisher: JobPublisher
 ) -> None:
     logger.warning("job %s attempt %s failed: %s (%s)", job.id, attempt, exc, exc.code)
-    if exc.retryable and attempt < settings.JOB_MAX_ATTEMPTS:
-        delay = retry_delay(attempt, exc.retry_after)
-        if job.requeue_after_failure(attempt, code=exc.code, message=str(exc), retry_in=delay):
+    delay = retry_delay(attempt, exc.retry_after)
+    deferred = exc.code == "rate_limited"
+    if deferred:
+        # A rate limit asks us to come back later: not a failed attempt, but not forever.
+        waited = (timezone.now() - job.created_at).total_seconds()
+        may_retry = waited + delay <= settings.JOB_PROVIDER_WAIT_LIMIT
+    else:
+        may_retry = exc.retryable and job.failed_attempts < settings.JOB_MAX_ATTEMPTS
+    if may_retry:
+        if job.requeue_after_failure(
+            attempt, code=exc.code, message=str(exc), retry_in=delay, deferred=deferred
+        ):
             publisher.status(JobStatus.QUEUED)
             run_job.apply_async(args=[str(job.id)], countdown=delay)
         return
@@ -231,7 +277,7 @@ def sweep_stuck_jobs() -> int:
     for job in stuck.order_by("created_at")[:500]:
         handled += 1
         if job.status == JobStatus.RUNNING:
-            if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+            if job.failed_attempts >= settings.JOB_MAX_ATTEMPTS:
                 job.mark_failed(job.attempts, code="worker_lost", message="")
                 JobPublisher(job.id, job.attempts).status(JobStatus.FAILED, terminal=True)
                 continue

@@ -192,7 +192,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": envfloat("JOB_SWEEP_INTERVAL", 10.0),
     },
 }
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat runs as its own process; only the one holding the lock sends (promptlab/beat.py).
+CELERY_BEAT_SCHEDULER = "promptlab.beat:SingleBeatScheduler"
+# A beat that stops renewing its lock (killed) frees it after this long at most.
+BEAT_LOCK_SECONDS = envfloat("BEAT_LOCK_SECONDS", 30.0)
 
 # --- Generation -------------------------------------------------------------
 OFFLINE_PROVIDER_DELAY = envfloat("OFFLINE_PROVIDER_DELAY", 0.03)
@@ -220,6 +223,11 @@ for _network in PROVIDER_ALLOWED_NETWORKS:
         raise ImproperlyConfigured(
             f"PROVIDER_ALLOWED_NETWORKS: {_network!r} is not a network (CIDR)."
         ) from None
+# Failures older than this no longer count towards opening the breaker.
+PROVIDER_BREAKER_WINDOW = envfloat("PROVIDER_BREAKER_WINDOW", 60.0)
+# How long after its submission a job may keep waiting for a provider whose
+# breaker is open or that asked us to slow down (429) before it fails.
+JOB_PROVIDER_WAIT_LIMIT = envfloat("JOB_PROVIDER_WAIT_LIMIT", 900.0)
 
 # --- Accounts ---------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

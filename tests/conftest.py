@@ -242,19 +242,44 @@ def fake_llm() -> Iterator[FakeLLMServer]:
             os.environ[name] = value
 
 
-@pytest.fixture
-def llm(fake_llm: FakeLLMServer) -> Iterator[FakeLLMServer]:
-    """The fake provider, with no leftover script, calls, or open circuit."""
-    fake_llm.reset(reply=DEFAULT_REPLY)
+def forget_provider_health() -> None:
+    """No open circuit breaker or rate-limit hold left by an earlier test.
+
+    Without Redis they live in the database cache, which every test starts without.
+    """
     if HAS_REDIS:
         import redis
 
         client = redis.Redis.from_url(settings.REDIS_URL)
-        keys = list(client.scan_iter(match="promptlab:breaker:*"))
+        keys = list(client.scan_iter(match="*:breaker:*"))
         if keys:
             client.delete(*keys)
+
+
+@pytest.fixture
+def llm(fake_llm: FakeLLMServer) -> Iterator[FakeLLMServer]:
+    """The fake provider, with no leftover script, calls, or open circuit."""
+    fake_llm.reset(reply=DEFAULT_REPLY)
+    forget_provider_health()
     yield fake_llm
     fake_llm.reset()
+
+
+# The test worker's circuit breaker: tests that read or seed its state from this
+# process use the same values (the ``breaker_settings`` fixture).
+WORKER_BREAKER_SETTINGS = {
+    "PROVIDER_BREAKER_FAIL_MAX": 5,
+    "PROVIDER_BREAKER_RESET_TIMEOUT": 8.0,
+    "PROVIDER_BREAKER_WINDOW": 6.0,
+}
+
+
+@pytest.fixture
+def breaker_settings(settings: Any) -> Any:
+    forget_provider_health()
+    for name, value in WORKER_BREAKER_SETTINGS.items():
+        setattr(settings, name, value)
+    return settings
 
 
 @pytest.fixture(scope="session")
@@ -266,8 +291,7 @@ def worker(
         service_log_dir,
         JOB_RETRY_DELAYS="0.2,0.4,0.8",
         PROVIDER_READ_TIMEOUT="2",
-        PROVIDER_BREAKER_FAIL_MAX="5",
-        PROVIDER_BREAKER_RESET_TIMEOUT="8",
+        **{name: str(value) for name, value in WORKER_BREAKER_SETTINGS.items()},
         JOB_LEASE_SECONDS="2",
     )
     yield process

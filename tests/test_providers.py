@@ -163,34 +163,6 @@ def test_named_openai_compatible_connection(client: Client, llm, worker, monkeyp
     assert llm.calls[-1]["body"]["max_tokens"] == 1024  # compatible servers get max_tokens
 
 
-@pytest.mark.needs_redis
-def test_circuit_opens_after_repeated_failures_and_a_probe_closes_it(client: Client, llm, worker) -> None:
-    template = provider_template("anthropic")
-    llm.script(*[error(503)] * 30)
-    # Five failures in a row open the circuit; a job then fails fast.
-    tripped = wait_until(
-        lambda: (
-            (job := run(client, template, f"try {llm.call_count}")).error_code == "provider_unavailable"
-            and job
-        ),
-        timeout=30,
-        interval=0.3,
-    )
-    assert tripped.status == JobStatus.FAILED
-    assert "unavailable right now" in tripped.error_text
-    calls = llm.call_count
-    assert run(client, template, "while open").error_code == "provider_unavailable"
-    assert llm.call_count == calls  # failed fast: no call reached the provider
-    # After the reset timeout (8 s for the test worker), one probe goes through and closes it.
-    llm.reset()
-    wait_until(
-        lambda: run(client, template, f"probe {llm.call_count}").status == JobStatus.SUCCEEDED,
-        timeout=30,
-        interval=1.0,  # each try is a form run, and those are rate limited
-    )
-    assert run(client, template, "closed again").status == JobStatus.SUCCEEDED
-
-
 def test_cancelling_a_running_job_stops_the_stream_and_keeps_tokens(client: Client, llm, worker) -> None:
     llm.script(per_chunk_delay(0.2))
     template = provider_template("anthropic")

@@ -17,6 +17,8 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 logger = logging.getLogger(__name__)
@@ -84,12 +86,20 @@ def error_for_status(status: int, message: str, retry_after: str | None = None) 
 
 
 def _parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds: a number of seconds, or an HTTP date (RFC 9110)."""
     if not value:
         return None
     try:
         return max(float(value), 0.0)
     except ValueError:
-        return None  # an HTTP date: rare from these APIs; our own backoff applies
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # unreadable: our own backoff applies
+    if when.tzinfo is None:
+        return None
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def builtin_provider_names() -> list[str]:

@@ -409,7 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
                     f"No route for {self.command} {path}.",
                 )
                 return
-            behaviour = fake._next_behaviour()
+            behaviour = fake._next_behaviour(provider)
             if behaviour.status >= 400:
                 self._send_error(
                     provider,
@@ -567,6 +567,7 @@ class FakeLLMServer:
         self._lock = threading.Lock()
         self._calls: list[dict[str, Any]] = []
         self._script: deque[Behaviour] = deque()
+        self._provider_scripts: dict[str, deque[Behaviour]] = {"anthropic": deque(), "openai": deque()}
         self._errors: list[BaseException] = []
         self._connections: set[socket.socket] = set()
         self._handler_threads: set[threading.Thread] = set()
@@ -635,25 +636,29 @@ class FakeLLMServer:
 
     # -- scripting and inspection ----------------------------------------------------------------
 
-    def script(self, *steps: Behaviour) -> None:
+    def script(self, *steps: Behaviour, provider: Provider | None = None) -> None:
         """Queue behaviours for the next provider requests, one per request, in order.
 
         Appends to whatever is still queued. When the queue is empty, requests get :func:`ok`.
+        With ``provider`` the steps apply to that API's requests only (and come before the shared
+        queue), so one provider can fail while the other is healthy.
         """
         with self._lock:
-            self._script.extend(steps)
+            (self._script if provider is None else self._provider_scripts[provider]).extend(steps)
 
     def reset(self, reply: str | None = None) -> None:
         """Forget calls and queued behaviours (between tests sharing one server)."""
         with self._lock:
             self._calls.clear()
             self._script.clear()
+            for queue in self._provider_scripts.values():
+                queue.clear()
             if reply is not None:
                 self.reply = reply
 
     @property
     def calls(self) -> list[dict[str, Any]]:
-        """A snapshot of every request so far: ``{"path", "headers" (lower-case keys), "body"}``.
+        """A snapshot of every request so far: ``{"path", "headers" (lower-case keys), "body", "at"}``.
 
         ``body`` is the parsed JSON, or None if the body was empty or not JSON.
         """
@@ -675,11 +680,22 @@ class FakeLLMServer:
 
     def _record_call(self, path: str, headers: dict[str, str], body: object, client_port: int = 0) -> None:
         with self._lock:
-            self._calls.append({"path": path, "headers": headers, "body": body, "client_port": client_port})
+            self._calls.append(
+                {
+                    "path": path,
+                    "headers": headers,
+                    "body": body,
+                    "client_port": client_port,
+                    "at": time.monotonic(),
+                }
+            )
 
-    def _next_behaviour(self) -> Behaviour:
+    def _next_behaviour(self, provider: Provider) -> Behaviour:
         with self._lock:
-            return self._script.popleft() if self._script else Behaviour()
+            for queue in (self._provider_scripts[provider], self._script):
+                if queue:
+                    return queue.popleft()
+            return Behaviour()
 
     def _record_error(self, exc: BaseException) -> None:
         log.error("fake LLM server handler failed", exc_info=exc)
