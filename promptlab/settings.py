@@ -84,6 +84,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "promptlab.database.RetryReadsOnLostConnection",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -128,9 +129,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A pool rather than CONN_MAX_AGE: under ASGI persistent connections leak
     # one per thread (STACK-NOTES.md).
+    from .pg_pool import check_pooled_connection
+
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
-        "pool": {"min_size": 1, "max_size": envint("DATABASE_POOL_SIZE", 10), "timeout": 10}
+        "pool": {
+            "min_size": 1,
+            "max_size": envint("DATABASE_POOL_SIZE", 10),
+            "timeout": 10,
+            # A pooled connection the server closed (a restart, pg_terminate_backend, an
+            # idle timeout) is found out with a cheap round trip before it is handed over,
+            # and replaced, instead of failing the request that drew it.
+            "check": check_pooled_connection,
+        }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
