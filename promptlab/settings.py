@@ -211,7 +211,11 @@ JOB_STREAM_KEEPALIVE = envfloat("JOB_STREAM_KEEPALIVE", 15.0)
 JOB_CACHE_TTL = envint("JOB_CACHE_TTL", 3600)
 JOB_MAX_ATTEMPTS = envint("JOB_MAX_ATTEMPTS", 3)
 JOB_RETRY_DELAYS = tuple(float(d) for d in envlist("JOB_RETRY_DELAYS", "1,3,10"))
-JOB_QUEUE_STALE_AFTER = envint("JOB_QUEUE_STALE_AFTER", 900)
+# A queued job unclaimed this long after its message was due lost the message
+# (a broker outage, a task acknowledged unrun): the sweep, every
+# JOB_SWEEP_INTERVAL, sends another, so a lost job is running within a minute.
+# A job merely waiting behind a backlog gets a harmless duplicate (one claims).
+JOB_QUEUE_STALE_AFTER = envint("JOB_QUEUE_STALE_AFTER", 45)
 # A running job's lease, renewed by its worker every third of it: a job whose
 # lease ran out lost its worker, and the sweep runs it again.
 JOB_LEASE_SECONDS = envfloat("JOB_LEASE_SECONDS", 30.0)
