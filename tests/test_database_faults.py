@@ -8,10 +8,12 @@ import threading
 from collections.abc import Iterator
 
 import httpx
+import psycopg
 import pytest
 from django.db import connection
 
 from accounts.models import PersonalToken
+from jobs.models import TERMINAL_STATUSES, Job, JobStatus
 
 from .conftest import wait_until
 
@@ -31,16 +33,20 @@ def terminate_other_backends() -> int:
 
 @contextlib.contextmanager
 def database_refusing_connections() -> Iterator[None]:
-    """No new connection to the test database (superusers included) until the block ends."""
-    name = connection.settings_dict["NAME"]
-    quoted = connection.ops.quote_name(name)
-    with connection.cursor() as cursor:
-        cursor.execute(f"ALTER DATABASE {quoted} ALLOW_CONNECTIONS false")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"ALTER DATABASE {quoted} ALLOW_CONNECTIONS true")
+    """No new connection to the test database (superusers included) until the block ends.
+
+    Said from the server's maintenance database: a database can't refuse
+    connections from a session of its own."""
+    db = connection.settings_dict
+    quoted = connection.ops.quote_name(db["NAME"])
+    params = {"host": db.get("HOST") or "localhost", "port": db.get("PORT") or 5432, "user": db.get("USER")}
+    params["password"] = db.get("PASSWORD") or None
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as admin:
+        admin.execute(f"ALTER DATABASE {quoted} ALLOW_CONNECTIONS false")
+        try:
+            yield
+        finally:
+            admin.execute(f"ALTER DATABASE {quoted} ALLOW_CONNECTIONS true")
 
 
 def test_site_answers_every_request_after_its_database_connections_are_killed(
@@ -96,3 +102,23 @@ def test_site_answers_every_request_while_its_database_connections_are_killed_re
         for thread in threads:
             thread.join()
     assert [answer for answer in answers if answer[1] != 200] == []
+
+
+def test_job_whose_worker_cannot_reach_the_database_before_its_claim_is_retried_and_runs(
+    client, make_template, owner, worker
+) -> None:
+    client.force_login(owner)
+    template = make_template()
+    before = worker.log().count("Retry in")
+    with database_refusing_connections():
+        # The worker's pooled connections die, and it cannot open new ones: its
+        # task raises OperationalError before it can claim the job. This test's
+        # own connection stays open and submits.
+        terminate_other_backends()
+        client.post(template.get_absolute_url(), {"topic": "outage", "count": "2"})
+        job = Job.objects.get()
+        wait_until(lambda: worker.log().count("Retry in") > before, timeout=30)
+        assert Job.objects.get(pk=job.pk).status == JobStatus.QUEUED
+    job = wait_until(lambda: Job.objects.filter(pk=job.pk, status__in=TERMINAL_STATUSES).first(), timeout=60)
+    assert job.status == JobStatus.SUCCEEDED, job.error_text
+    assert job.attempts == 1
