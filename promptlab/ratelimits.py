@@ -14,6 +14,8 @@ from typing import Any
 from django.conf import settings
 from django_ratelimit.core import get_usage
 
+from .cache import CacheUnavailable
+
 PLAN_RATES: dict[str, tuple[str, str]] = {
     "free": ("60/m", "1000/h"),
     "starter": ("300/m", "10000/h"),
@@ -32,8 +34,17 @@ class Limit:
     exceeded: bool
 
 
-def _check(request: Any, group: str, key: str, rate: str, increment: bool = True) -> Limit:
-    usage = get_usage(request, group=group, key=lambda _g, _r: key, rate=rate, increment=increment)
+def _check(
+    request: Any, group: str, key: str, rate: str, increment: bool = True, *, fail_open: bool = False
+) -> Limit:
+    """One window. ``fail_open``: with the cache down, let the request through
+    (limits that protect capacity); otherwise CacheUnavailable goes up (a 503)."""
+    try:
+        usage = get_usage(request, group=group, key=lambda _g, _r: key, rate=rate, increment=increment)
+    except CacheUnavailable:
+        if fail_open:
+            return Limit(0, 0, 0, False)
+        raise
     if usage is None:  # ratelimiting disabled
         return Limit(0, 0, 0, False)
     return Limit(
@@ -58,11 +69,16 @@ def check_request(request: Any, user: Any, group: str = "requests") -> Limit:
     else:
         rates = ANONYMOUS_RATES
         key = f"ip:{client_ip(request)}"
-    return _tightest([_check(request, f"{group}:{rate}", key, rate) for rate in rates])
+    # Fails open: a few seconds without Redis should not stop the site; these
+    # limits share capacity, and the database still records every job.
+    return _tightest([_check(request, f"{group}:{rate}", key, rate, fail_open=True) for rate in rates])
 
 
 def check_auth_attempt(request: Any, account: str | None) -> Limit:
-    """Tight limits on guessable doors: per client IP and per named account."""
+    """Tight limits on guessable doors: per client IP and per named account.
+
+    Fails closed (CacheUnavailable, answered 503): without the counters,
+    password guessing would be unlimited for as long as Redis is down."""
     if not settings.RATELIMIT_ENABLE:
         return Limit(0, 0, 0, False)
     results = [_check(request, "auth:ip", f"ip:{client_ip(request)}", AUTH_RATE)]

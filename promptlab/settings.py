@@ -85,6 +85,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "promptlab.database.RetryReadsOnLostConnection",
+    "promptlab.outages.AnswerOutagesWith503",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -153,6 +154,9 @@ if REDIS_URL:
             "BACKEND": "promptlab.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "promptlab",
+            # A Redis that stops answering must fail a cache call in a second, not hang
+            # the request (promptlab.outages turns the failure into a clear 503).
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
         }
     }
 else:
