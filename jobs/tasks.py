@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import UUID
 
+import kombu.exceptions
 import pybreaker
 import redis
 from celery import shared_task
@@ -19,6 +20,7 @@ from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Q
 from django.utils import timezone
 
+from promptlab.cache import CacheUnavailable
 from promptlab.heartbeat import record_worker_heartbeat
 
 from .circuit import breaker_for
@@ -265,7 +267,9 @@ def _retry_after_infrastructure_error(
         if job.requeue_after_failure(attempt, code="infrastructure_error", message=message, retry_in=delay):
             publisher.status(JobStatus.QUEUED)
             run_job.apply_async(args=[str(job.id)], countdown=delay)
-    except INFRASTRUCTURE_ERRORS:
+    except (*INFRASTRUCTURE_ERRORS, kombu.exceptions.OperationalError):
+        # Requeued but not sent, or not even requeued: the queue deadline or the
+        # lease runs out, and the sweep sends it.
         logger.warning("job %s: could not requeue it now; the sweep will", job.id)
 
 
@@ -280,7 +284,8 @@ def sweep_stuck_jobs() -> int:
     attempt, so a worker presumed dead that is in fact alive can't write over
     the new run; re-sending by the deadline, so two sweeps send one message.
     """
-    record_worker_heartbeat()
+    with contextlib.suppress(CacheUnavailable):  # a sign of life, not the sweep's work
+        record_worker_heartbeat()
     now = timezone.now()
     limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     stale_queue = timedelta(seconds=settings.JOB_QUEUE_STALE_AFTER)
