@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -58,23 +58,38 @@ def api_client(url: str, owner) -> httpx.Client:  # type: ignore[no-untyped-def]
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {raw}"}, timeout=30)
 
 
-def read_api_stream(client: httpx.Client, job_id: object) -> list[tuple[str, str]]:
-    """Every (event, data) of the job's API event stream, until ``done``."""
-    events: list[tuple[str, str]] = []
-    with client.stream("GET", f"/api/v1/jobs/{job_id}/events") as response:
+def read_api_stream(
+    client: httpx.Client,
+    job_id: object,
+    *,
+    last_event_id: str | None = None,
+    on_chunk: Callable[[str], None] | None = None,
+) -> list[tuple[str, str, str | None]]:
+    """Every (event, data, id) of the job's API event stream, until ``done`` or its end."""
+    events: list[tuple[str, str, str | None]] = []
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    with client.stream("GET", f"/api/v1/jobs/{job_id}/events", headers=headers) as response:
         assert response.status_code == 200
-        name, data = "", []
+        name, data, event_id = "", [], None
         for line in response.iter_lines():
             if line.startswith("event: "):
                 name = line[len("event: ") :]
+            elif line.startswith("id: "):
+                event_id = line[len("id: ") :]
             elif line.startswith("data: "):
                 data.append(line[len("data: ") :])
             elif line == "" and name:
-                events.append((name, "\n".join(data)))
+                events.append((name, "\n".join(data), event_id))
                 if name == "done":
                     return events
-                name, data = "", []
-    raise AssertionError(f"the stream ended before done: {events[-5:]}")
+                if name == "chunk" and on_chunk is not None:
+                    on_chunk(chunk_text(events))
+                name, data, event_id = "", [], None
+    return events
+
+
+def chunk_text(events: list[tuple[str, str, str | None]]) -> str:
+    return "".join(json.loads(data)["text"] for name, data, _id in events if name == "chunk")
 
 
 def test_stream_opened_after_a_redis_restart_mid_job_sends_every_word_once_in_order(
@@ -91,7 +106,38 @@ def test_stream_opened_after_a_redis_restart_mid_job_sends_every_word_once_in_or
         own_redis.restart()
         wait_until(lambda: "w20" in Job.objects.get(pk=job_id).output, timeout=30)
         events = read_api_stream(client, job_id)
-    received = "".join(json.loads(data)["text"] for name, data in events if name == "chunk")
+    assert events[-1][0] == "done"
+    received = chunk_text(events)
+    job = Job.objects.get(pk=job_id)
+    assert job.status == JobStatus.SUCCEEDED, job.error_text
+    assert re.findall(r"w\d\d", received) == WORDS
+    assert received == job.output
+
+
+def test_stream_open_through_a_redis_restart_resumes_with_every_word_once_in_order(
+    make_template, owner, own_redis: OwnRedis, services_on_own_redis
+) -> None:
+    _worker, url = services_on_own_redis
+    template = make_template(slug="words", parameters=[], body=WORDS_BODY)
+    restarted = False
+
+    def restart_once_past_w10(received: str) -> None:
+        nonlocal restarted
+        if not restarted and "w10" in received:
+            restarted = True
+            own_redis.restart()
+
+    with api_client(url, owner) as client:
+        response = client.post(f"/api/v1/templates/{template.slug}/generate", json={"inputs": {}})
+        job_id = response.json()["id"]
+        # The stream ends when the restart drops its subscription; the client
+        # reconnects with Last-Event-ID, as EventSource does.
+        first = read_api_stream(client, job_id, on_chunk=restart_once_past_w10)
+        assert restarted and first[-1][0] != "done"
+        last_id = [event_id for name, _data, event_id in first if name == "chunk"][-1]
+        rest = read_api_stream(client, job_id, last_event_id=last_id)
+    assert rest[-1][0] == "done"
+    received = chunk_text(first) + chunk_text(rest)
     job = Job.objects.get(pk=job_id)
     assert job.status == JobStatus.SUCCEEDED, job.error_text
     assert re.findall(r"w\d\d", received) == WORDS
