@@ -9,14 +9,22 @@ deleted or re-passworded user) do not merely delete the entry: they leave a
 never put it back: its ``add`` either comes first (and the tombstone overwrites it) or
 finds the tombstone (and writes nothing). Expiry needs no invalidation: the cached
 token keeps its ``expires_at`` and is checked on every use.
+
+With the cache down, reads and writes of entries fail open (a miss: the database
+answers, as it is the record), but tombstones do not: a change that can't leave
+one raises ``CacheUnavailable`` (a 503, its transaction rolled back where it has
+one) rather than let a revoked token be answered from a stale entry later.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
 from django.core.cache import cache
+
+from promptlab.cache import CacheUnavailable
 
 PRINCIPAL_CACHE_SECONDS = 60
 _TOMBSTONE = "stale"
@@ -32,7 +40,10 @@ def user_key(user_id: Any) -> str:
 
 def recall(key: str) -> Any:
     """The cached principal, or None when absent or invalidated."""
-    value = cache.get(key)
+    try:
+        value = cache.get(key)
+    except CacheUnavailable:
+        return None
     return None if value is None or value == _TOMBSTONE else value
 
 
@@ -56,7 +67,8 @@ def forget_family(family: str, seconds: float) -> None:
 def remember(key: str, value: Any, seconds: float = PRINCIPAL_CACHE_SECONDS) -> None:
     # add, never set: see the module docstring.
     if seconds > 0:
-        cache.add(key, value, min(int(seconds), PRINCIPAL_CACHE_SECONDS) or 1)
+        with contextlib.suppress(CacheUnavailable):
+            cache.add(key, value, min(int(seconds), PRINCIPAL_CACHE_SECONDS) or 1)
 
 
 def claim_use_stamp(token_id: Any) -> bool:
@@ -64,7 +76,10 @@ def claim_use_stamp(token_id: Any) -> bool:
 
     A key of its own, so recording a use never rewrites the principal entry
     (a read-then-set there could overwrite a revocation's tombstone)."""
-    return cache.add(f"auth:token-used:{token_id}", 1, PRINCIPAL_CACHE_SECONDS)
+    try:
+        return cache.add(f"auth:token-used:{token_id}", 1, PRINCIPAL_CACHE_SECONDS)
+    except CacheUnavailable:
+        return False  # the use goes unrecorded for this minute, the request goes on
 
 
 def forget(keys: Iterable[str]) -> None:

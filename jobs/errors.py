@@ -31,6 +31,9 @@ MESSAGES = {
     "worker_lost": _("The worker running this job stopped, and the retries ran out."),
     "time_limit": _("The generation took longer than the time limit."),
     "internal_error": _("The generation failed unexpectedly; the error was logged."),
+    "infrastructure_error": _(
+        "PromptLab's database or job queue failed for a moment during this attempt; it was retried."
+    ),
 }
 
 

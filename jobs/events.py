@@ -10,7 +10,9 @@ on the job page, JSON for scripts.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -21,10 +23,13 @@ from django.http import StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.html import escape
+from redis.exceptions import RedisError
 
 from .models import TERMINAL_STATUSES, Job
 from .streaming import channel_name, event_id, output_key, parse_event_id
-from .subscriber import SubscriptionLost, shared_subscriber
+from .subscriber import SharedSubscriber, SubscriptionLost, shared_subscriber
+
+logger = logging.getLogger(__name__)
 
 
 def sse(event: str, data: str, id_: str | None = None) -> bytes:
@@ -133,11 +138,47 @@ async def _reload(job: Job) -> Job:
     return await Job.objects.select_related("template_version__template").aget(pk=job.pk)
 
 
+async def _stored_output(subscriber: SharedSubscriber, source_id: object, attempt: int) -> str | None:
+    stored = await subscriber.client.get(output_key(source_id, attempt))
+    return stored.decode() if stored is not None else None
+
+
+def _backlog(stored: str | None, saved: str) -> str:
+    """The output so far: Redis's copy unless it is not the database's plus more.
+
+    After a Redis restart the stored output may be missing or (written by a
+    worker that did not know) only a later part of the text; the database's
+    periodic save is then the truth, and later chunks fill in from there.
+    """
+    return stored if stored is not None and stored.startswith(saved) else saved
+
+
+async def _output_so_far(subscriber: SharedSubscriber, source_id: object, attempt: int) -> str:
+    saved = await Job.objects.filter(pk=source_id).values_list("output", flat=True).afirst()
+    await _release_database()
+    return _backlog(await _stored_output(subscriber, source_id, attempt), saved or "")
+
+
 async def _job_event_stream(
     job: Job, resume: tuple[str, int, int] | None, formatter: EventFormatter
 ) -> AsyncIterator[bytes]:
-    subscriber = shared_subscriber()
     yield b"retry: 1000\n\n"
+    try:
+        # aclosing: a client that goes away closes this generator, and the relay
+        # must then leave its channel at once, not whenever it is collected.
+        async with contextlib.aclosing(_relay(job, resume, formatter)) as relay:
+            async for event in relay:
+                yield event
+    except (OSError, RedisError, SubscriptionLost, TimeoutError) as exc:
+        # Redis is down or restarting: end the stream; the client reconnects in
+        # a second and resumes from its Last-Event-ID.
+        logger.warning("event stream of job %s ended: Redis unavailable (%s)", job.pk, exc)
+
+
+async def _relay(
+    job: Job, resume: tuple[str, int, int] | None, formatter: EventFormatter
+) -> AsyncIterator[bytes]:
+    subscriber = shared_subscriber()
     async with subscriber.listen(channel_name(job.leader_id or job.pk)) as events:
         job = await _reload(job)
         if job.is_terminal:
@@ -145,8 +186,7 @@ async def _job_event_stream(
         else:
             source = job if job.leader_id is None else await Job.objects.aget(pk=job.leader_id)
             source_id, attempt = source.pk, source.attempts
-            stored = await subscriber.client.get(output_key(source_id, attempt))
-            backlog = stored.decode() if stored is not None else source.output
+            backlog = _backlog(await _stored_output(subscriber, source_id, attempt), source.output)
         stream = _OutputStream(source_id, attempt, formatter)
         yield stream.resume(resume)
         yield stream.text(0, backlog)
@@ -168,6 +208,10 @@ async def _job_event_stream(
             if event["type"] == "reset" or event["attempt"] > stream.attempt:
                 yield stream.restart(event["attempt"])
             if event["type"] == "chunk" and event["attempt"] == stream.attempt:
+                if event["offset"] > stream.sent:
+                    # Text this stream never had (after a Redis restart its backlog was
+                    # the database's, a little behind): fill in from the output so far.
+                    yield stream.text(0, await _output_so_far(subscriber, stream.source_id, stream.attempt))
                 yield stream.text(event["offset"], event["text"])
             elif event["type"] == "status" and event["status"] in TERMINAL_STATUSES:
                 job = await _reload(job)

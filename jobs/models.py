@@ -223,6 +223,25 @@ class Job(models.Model):
     # wins, and the loser learns it from the row count. A worker's writes are
     # also fenced by its attempt number, so a worker that lost its claim (it
     # was presumed dead and the job re-run) can never overwrite the new run.
+    #
+    # ``lease_expires_at`` is a deadline in both active states. Running: the
+    # worker renews it, and past it the worker is presumed dead. Queued: the
+    # time by which a worker should have claimed the job (when its message is
+    # due, plus JOB_QUEUE_STALE_AFTER); past it the message is presumed lost
+    # (a broker restart, a task acknowledged without running) and the sweep
+    # sends another. A duplicate is harmless: only one message can claim.
+
+    @staticmethod
+    def queue_deadline(delay: float = 0.0) -> Any:
+        """Until when a job queued now (its message due in ``delay`` s) may wait unclaimed."""
+        return timezone.now() + timedelta(seconds=delay + settings.JOB_QUEUE_STALE_AFTER)
+
+    def resend_if_unclaimed(self) -> bool:
+        """The sweep's fence: True for exactly one caller per lost message (two sweeps may race)."""
+        updated = Job.objects.filter(
+            pk=self.pk, status=JobStatus.QUEUED, lease_expires_at=self.lease_expires_at
+        ).update(lease_expires_at=self.queue_deadline())
+        return bool(updated)
 
     def claim(self, task_id: str) -> int | None:
         """Take the job for running; the attempt number, or None if it isn't ours to run.
@@ -352,7 +371,10 @@ class Job(models.Model):
         if deferred:
             entry["deferred"] = True
         updated = self._owned(attempt).update(
-            status=JobStatus.QUEUED, attempt_log=self.attempt_log + [entry], output=""
+            status=JobStatus.QUEUED,
+            attempt_log=self.attempt_log + [entry],
+            output="",
+            lease_expires_at=self.queue_deadline(retry_in),
         )
         if updated:
             self.refresh_from_db()
@@ -375,7 +397,11 @@ class Job(models.Model):
             return None
         successor, others = followers[0], followers[1:]
         Job.objects.filter(pk=successor.pk).update(
-            leader=None, active_key=self.input_hash, status=JobStatus.QUEUED, output=""
+            leader=None,
+            active_key=self.input_hash,
+            status=JobStatus.QUEUED,
+            output="",
+            lease_expires_at=self.queue_deadline(),
         )
         Job.objects.filter(pk__in=[job.pk for job in others]).update(leader=successor)
         from .services import enqueue_job  # the queue belongs to the services layer

@@ -181,7 +181,7 @@ def _follow_running_twin(fields: dict[str, Any]) -> Job | None:
 
 def _create_leader(fields: dict[str, Any], *, active_key: str | None) -> Job:
     with transaction.atomic():
-        job = Job.objects.create(**fields, active_key=active_key)
+        job = Job.objects.create(**fields, active_key=active_key, lease_expires_at=Job.queue_deadline())
         # PostgreSQL makes an insert that collides with a running twin's key wait
         # for the twin's transaction; if that one was the twin finishing (which
         # frees the key), the insert succeeds after our cache lookup missed the
@@ -203,12 +203,15 @@ def cancel_job(job: Job) -> bool:
 
 
 def enqueue_job(job: Job) -> None:
-    """Hand a committed job to the workers; if the queue is down, fail it visibly."""
+    """Hand a committed job to the workers.
+
+    If the broker is down the job stays queued: the database is the record, and
+    the sweep sends it once its queue deadline passes (within a minute), when
+    the broker answers again, rather than failing work a short outage delayed.
+    """
     from .tasks import run_job
 
     try:
         run_job.delay(str(job.id))
-    except Exception:
-        # A job that can never run must not sit "queued" forever.
-        logger.exception("could not enqueue job %s", job.id)
-        job.mark_failed(None, code="broker_unavailable", message="")
+    except Exception as exc:
+        logger.warning("could not enqueue job %s now (%s); the sweep will send it", job.id, exc)

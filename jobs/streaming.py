@@ -14,6 +14,7 @@ polls instead.
 from __future__ import annotations
 
 import json
+import logging
 from functools import cache
 from typing import Any
 
@@ -22,6 +23,10 @@ from django.conf import settings
 
 OUTPUT_TTL_SECONDS = 3600
 TERMINAL_OUTPUT_TTL_SECONDS = 60
+# A job must not wait on an unresponsive Redis: publishing is best effort.
+REDIS_TIMEOUT_SECONDS = 2.0
+
+logger = logging.getLogger(__name__)
 
 
 def channel_name(job_id: object) -> str:
@@ -38,46 +43,104 @@ def streaming_enabled() -> bool:
 
 @cache
 def _client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+    )
+
+
+# Append a chunk only where the stored output ends where the chunk begins (byte
+# lengths: Redis counts bytes); otherwise append nothing and say so. After a
+# Redis restart the key is gone (or after an outage chunks are missing), and
+# appending to it would store a later part of the text as if it were the start.
+_APPEND_AT = """
+if redis.call('STRLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('APPEND', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('PUBLISH', KEYS[2], ARGV[4])
+return 1
+"""
+
+
+@cache
+def _append_at() -> Any:
+    return _client().register_script(_APPEND_AT)
 
 
 class JobPublisher:
-    """Publishes one attempt's chunks and status changes (a no-op without Redis)."""
+    """Publishes one attempt's chunks and status changes (a no-op without Redis).
+
+    Best effort: the database is the record, so a Redis that is down or restarting
+    costs the live view, never the job. The publisher keeps the text it was
+    given, and whenever the stored output is not exactly that text (Redis lost
+    it, or missed chunks while down) it writes the whole text again.
+    """
 
     def __init__(self, job_id: object, attempt: int) -> None:
         self.job_id = job_id
         self.attempt = attempt
         self.enabled = streaming_enabled()
+        self._parts: list[str] = []
+        self._stored_bytes = 0  # the length of the output so far, as Redis counts it
+
+    def _message(self, message: dict[str, Any]) -> str:
+        return json.dumps({**message, "attempt": self.attempt})
 
     def _publish(self, pipe: Any, message: dict[str, Any]) -> None:
-        pipe.publish(channel_name(self.job_id), json.dumps({**message, "attempt": self.attempt}))
+        pipe.publish(channel_name(self.job_id), self._message(message))
+
+    def _best_effort(self, what: str, send: Any) -> None:
+        try:
+            send()
+        except redis.RedisError as exc:
+            logger.warning("job %s: could not publish %s to Redis: %s", self.job_id, what, exc)
 
     def reset(self) -> None:
-        if self.enabled:
+        if not self.enabled:
+            return
+
+        def send() -> None:
             pipe = _client().pipeline(transaction=True)
             pipe.delete(output_key(self.job_id, self.attempt))
             self._publish(pipe, {"type": "reset"})
             pipe.execute()
 
+        self._parts, self._stored_bytes = [], 0
+        self._best_effort("a reset", send)
+
     def chunk(self, offset: int, text: str) -> None:
         if not self.enabled:
             return
         key = output_key(self.job_id, self.attempt)
-        pipe = _client().pipeline(transaction=True)
-        pipe.append(key, text)
-        pipe.expire(key, OUTPUT_TTL_SECONDS)
-        self._publish(pipe, {"type": "chunk", "offset": offset, "text": text})
-        pipe.execute()
+        message = {"type": "chunk", "offset": offset, "text": text}
+        stored_before = self._stored_bytes
+        self._parts.append(text)
+        self._stored_bytes += len(text.encode())
+
+        def send() -> None:
+            keys, args = [key, channel_name(self.job_id)], [stored_before, text, OUTPUT_TTL_SECONDS]
+            if _append_at()(keys=keys, args=[*args, self._message(message)]):
+                return
+            # The stored output is not what was sent so far: store it whole again.
+            pipe = _client().pipeline(transaction=True)
+            pipe.set(key, "".join(self._parts), ex=OUTPUT_TTL_SECONDS)
+            self._publish(pipe, message)
+            pipe.execute()
+
+        self._best_effort("a chunk", send)
 
     def status(self, status: str, *, terminal: bool = False) -> None:
         if not self.enabled:
             return
-        pipe = _client().pipeline(transaction=True)
-        self._publish(pipe, {"type": "status", "status": status})
-        if terminal:
-            # The database holds the whole output now; late readers use it.
-            pipe.expire(output_key(self.job_id, self.attempt), TERMINAL_OUTPUT_TTL_SECONDS)
-        pipe.execute()
+
+        def send() -> None:
+            pipe = _client().pipeline(transaction=True)
+            self._publish(pipe, {"type": "status", "status": status})
+            if terminal:
+                # The database holds the whole output now; late readers use it.
+                pipe.expire(output_key(self.job_id, self.attempt), TERMINAL_OUTPUT_TTL_SECONDS)
+            pipe.execute()
+
+        self._best_effort("a status", send)
 
 
 def publish_status(job_id: object, attempt: int, status: str, *, terminal: bool = False) -> None:

@@ -30,6 +30,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.connection import parse_url
 
 logger = logging.getLogger(__name__)
@@ -117,7 +119,12 @@ class SharedSubscriber:
     def client(self) -> aioredis.Redis:
         """A small shared pool for ordinary reads (the output so far)."""
         if self._client is None:
-            pool = aioredis.BlockingConnectionPool.from_url(self.url, max_connections=20, timeout=10)
+            # A connection Redis closed (a restart) is dropped and the read tried
+            # again on a new one, instead of ending the stream of whoever drew it.
+            retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=3)
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.url, max_connections=20, timeout=10, retry=retry
+            )
             self._client = aioredis.Redis(connection_pool=pool)
         return self._client
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -10,13 +11,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import UUID
 
+import kombu.exceptions
+import redis
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Q
 from django.utils import timezone
 
+from promptlab.cache import CacheUnavailable
 from promptlab.heartbeat import record_worker_heartbeat
 
 from .circuit import Admission, ProviderBreaker, breaker_for
@@ -50,6 +54,20 @@ class TimeLimitedByTheWorker(Task):
         return super().apply_async(args, kwargs, **options)
 
 
+# The database or the broker failing under us: nothing to do with the job, and
+# likely gone in a moment.
+INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError)
+# Before its claim a task retries itself on them (1 s, 2 s, 4 s… up to 30 s
+# apart, about ten minutes in all); past that the job is still queued in the
+# database, and the sweep sends it again once the database answers.
+CLAIM_RETRY_MAX = 25
+CLAIM_RETRY_MAX_DELAY = 30.0
+
+
+def claim_retry_delay(retries: int) -> float:
+    return min(2.0**retries, CLAIM_RETRY_MAX_DELAY) * random.uniform(0.8, 1.2)
+
+
 @shared_task(bind=True, base=TimeLimitedByTheWorker, acks_late=True, ignore_result=True)
 def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
     """Run one job on its provider, streaming chunks as they come.
@@ -60,15 +78,25 @@ def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
     Retry-After), the job stays queued and comes back later, without spending
     an attempt, for up to JOB_PROVIDER_WAIT_LIMIT seconds after it was submitted.
     """
-    job = Job.objects.select_related("template_version").filter(pk=UUID(job_id)).first()
-    if job is None:
-        return  # deleted meanwhile
-    breaker = breaker_for(job.provider)
-    admission = breaker.admit(job.model) if job.status == JobStatus.QUEUED else Admission()
-    if admission.wait:
-        _defer(job, admission)
-        return
-    attempt = job.claim(self.request.id or "")
+    try:
+        job = Job.objects.select_related("template_version").filter(pk=UUID(job_id)).first()
+        if job is None:
+            return  # deleted meanwhile
+        breaker = breaker_for(job.provider)
+        admission = breaker.admit(job.model) if job.status == JobStatus.QUEUED else Admission()
+        if admission.wait:
+            _defer(job, admission)
+            return
+        attempt = job.claim(self.request.id or "")
+    except INFRASTRUCTURE_ERRORS as exc:
+        # With late acknowledgement a task that raises is still acknowledged: its
+        # message would be gone with the job never claimed. Retrying publishes the
+        # same task (same id, so a claim that did commit is taken over) anew.
+        logger.warning("job %s: no database before its claim (%s); retrying", job_id, exc)
+        _drop_database_connection()
+        raise self.retry(
+            exc=exc, countdown=claim_retry_delay(self.request.retries), max_retries=CLAIM_RETRY_MAX
+        ) from None
     if attempt is None:
         if admission.probe:
             breaker.release_probe()
@@ -91,6 +119,12 @@ def _defer(job: Job, admission: Admission) -> None:
     # A new message rather than task.retry(): waiting is not a retry, and must
     # not run into the task's max_retries.
     run_job.apply_async(args=[str(job.id)], countdown=admission.wait)
+
+
+def _drop_database_connection() -> None:
+    """Give a broken connection back (the pool discards it) so the next try opens a new one."""
+    with contextlib.suppress(Exception):
+        connection.close()
 
 
 def _run_attempt(job: Job, attempt: int, breaker: ProviderBreaker, admission: Admission) -> None:
@@ -129,6 +163,9 @@ def _run_attempt(job: Job, attempt: int, breaker: ProviderBreaker, admission: Ad
     except SoftTimeLimitExceeded:
         job.mark_failed(attempt, code="time_limit", message="", output="".join(parts))
         publisher.status(JobStatus.FAILED, terminal=True)
+        return
+    except INFRASTRUCTURE_ERRORS as exc:
+        _retry_after_infrastructure_error(job, attempt, exc, publisher)
         return
     except Exception:
         logger.exception("job %s failed unexpectedly", job.id)
@@ -255,33 +292,70 @@ def _handle_provider_error(
         publisher.status(JobStatus.FAILED, terminal=True)
 
 
+def _retry_after_infrastructure_error(
+    job: Job, attempt: int, exc: Exception, publisher: JobPublisher
+) -> None:
+    """The database (publishing to Redis is best effort, so rarely Redis) failed mid-run.
+
+    The job goes back to the queue like a retryable provider failure. If even
+    that can't be written, the lease runs out and the sweep runs it again.
+    """
+    logger.warning("job %s attempt %s: infrastructure error: %s", job.id, attempt, exc)
+    _drop_database_connection()
+    if job.failed_attempts >= settings.JOB_MAX_ATTEMPTS:
+        with contextlib.suppress(*INFRASTRUCTURE_ERRORS):
+            if job.mark_failed(attempt, code="internal_error", message=""):
+                publisher.status(JobStatus.FAILED, terminal=True)
+        return
+    delay = retry_delay(attempt, None)
+    try:
+        message = str(exc)[:500]
+        if job.requeue_after_failure(attempt, code="infrastructure_error", message=message, retry_in=delay):
+            publisher.status(JobStatus.QUEUED)
+            run_job.apply_async(args=[str(job.id)], countdown=delay)
+    except (*INFRASTRUCTURE_ERRORS, kombu.exceptions.OperationalError):
+        # Requeued but not sent, or not even requeued: the queue deadline or the
+        # lease runs out, and the sweep sends it.
+        logger.warning("job %s: could not requeue it now; the sweep will", job.id)
+
+
 @shared_task(ignore_result=True)
 def sweep_stuck_jobs() -> int:
     """Find jobs no worker will finish, and re-queue them or fail them with a reason.
 
     A running job whose lease ran out (its worker stopped renewing it: killed,
     or cut off) or that is past its hard time limit lost its worker; a queued
-    job that waited far longer than any retry delay lost its message. Either
-    is run again while attempts remain. Re-queueing is fenced by the attempt,
-    so a worker presumed dead that is in fact alive can't write over the new run.
+    job past its queue deadline (``Job.queue_deadline``) lost its message.
+    Either is run again while attempts remain. Re-queueing is fenced by the
+    attempt, so a worker presumed dead that is in fact alive can't write over
+    the new run; re-sending by the deadline, so two sweeps send one message.
     """
-    record_worker_heartbeat()
+    with contextlib.suppress(CacheUnavailable):  # a sign of life, not the sweep's work
+        record_worker_heartbeat()
     now = timezone.now()
     limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     stale_queue = timedelta(seconds=settings.JOB_QUEUE_STALE_AFTER)
     lost_worker = Q(lease_expires_at__lt=now) | Q(started_at__lt=now - limit)
+    # Rows queued before queue deadlines existed have none: their age decides.
+    lost_message = Q(lease_expires_at__lt=now) | Q(
+        lease_expires_at__isnull=True, created_at__lt=now - stale_queue
+    )
     stuck = Job.objects.filter(leader__isnull=True).filter(
         lost_worker, status=JobStatus.RUNNING
-    ) | Job.objects.filter(leader__isnull=True, status=JobStatus.QUEUED, created_at__lt=now - stale_queue)
+    ) | Job.objects.filter(leader__isnull=True).filter(lost_message, status=JobStatus.QUEUED)
     handled = 0
     for job in stuck.order_by("created_at")[:500]:
-        handled += 1
         if job.status == JobStatus.RUNNING:
+            handled += 1
             if job.failed_attempts >= settings.JOB_MAX_ATTEMPTS:
                 job.mark_failed(job.attempts, code="worker_lost", message="")
                 JobPublisher(job.id, job.attempts).status(JobStatus.FAILED, terminal=True)
                 continue
             if not job.requeue_after_failure(job.attempts, code="worker_lost", message="", retry_in=0):
                 continue
+        elif job.resend_if_unclaimed():
+            handled += 1
+        else:
+            continue  # claimed meanwhile, or another sweep sent it
         run_job.delay(str(job.id))
     return handled

@@ -1,5 +1,6 @@
 """Cache backends: the embedded default (Django's database cache with atomic
-increments) and Django's Redis cache without a client object per call.
+increments) and Django's Redis cache without a client object per call, whose
+connection failures raise one error, ``CacheUnavailable``.
 
 Rate-limit counters are incremented concurrently by several processes. The
 stock DatabaseCache increments with a read and a write; inside one
@@ -9,8 +10,11 @@ write lock) the pair can't interleave, so no count is lost.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
+import redis
 from django.core.cache.backends.db import DatabaseCache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
@@ -40,9 +44,41 @@ class _SharedClientRedisCacheClient(RedisCacheClient):
         return client
 
 
+class CacheUnavailable(Exception):
+    """The cache's server does not answer (down, restarting, unreachable).
+
+    Callers decide what that means for them: a rate limit that protects capacity
+    lets the request through, a guard on passwords refuses it, and anything else
+    answers 503 (``promptlab.outages``), never 500.
+    """
+
+
+def _raising_cache_unavailable(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    return wrapper
+
+
 class RedisCache(DjangoRedisCache):
     """Django's RedisCache, with one redis-py client per connection pool."""
 
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = _SharedClientRedisCacheClient
+
+    add = _raising_cache_unavailable(DjangoRedisCache.add)
+    get = _raising_cache_unavailable(DjangoRedisCache.get)
+    set = _raising_cache_unavailable(DjangoRedisCache.set)
+    touch = _raising_cache_unavailable(DjangoRedisCache.touch)
+    delete = _raising_cache_unavailable(DjangoRedisCache.delete)
+    get_many = _raising_cache_unavailable(DjangoRedisCache.get_many)
+    has_key = _raising_cache_unavailable(DjangoRedisCache.has_key)
+    incr = _raising_cache_unavailable(DjangoRedisCache.incr)
+    set_many = _raising_cache_unavailable(DjangoRedisCache.set_many)
+    delete_many = _raising_cache_unavailable(DjangoRedisCache.delete_many)
+    clear = _raising_cache_unavailable(DjangoRedisCache.clear)

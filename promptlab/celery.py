@@ -4,10 +4,10 @@ import os
 
 from celery import Celery
 
-from .broker import use_atomic_filesystem_transport
+from .broker import use_promptlab_transports
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promptlab.settings")
-use_atomic_filesystem_transport()
+use_promptlab_transports()
 
 app = Celery("promptlab")
 app.config_from_object("django.conf:settings", namespace="CELERY")

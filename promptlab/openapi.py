@@ -29,6 +29,7 @@ ERROR_ENVELOPE = {
                         "rate_limited",
                         "conflict",
                         "provider_unavailable",
+                        "service_unavailable",
                         "internal_error",
                     ],
                 },
@@ -63,7 +64,10 @@ ERRORS = {
     "413": "The request body is too large.",
     "415": "The body is not JSON.",
     "429": "Rate limited: see Retry-After and X-RateLimit-*.",
-    "503": "The provider is unavailable or not configured.",
+    "503": (
+        "The provider is unavailable or not configured (`provider_unavailable`), or a service "
+        "PromptLab depends on is briefly down (`service_unavailable`: retry after Retry-After)."
+    ),
 }
 
 

@@ -22,7 +22,8 @@ from django.core import signing
 from django.core.cache import cache
 from django.utils.translation import ngettext
 from django_ratelimit.core import get_usage
-from redis.exceptions import RedisError
+
+from .cache import CacheUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,17 @@ class Limit:
     exceeded: bool
 
 
-def _check(request: Any, group: str, key: str, rate: str, increment: bool = True) -> Limit:
-    usage = get_usage(request, group=group, key=lambda _g, _r: key, rate=rate, increment=increment)
+def _check(
+    request: Any, group: str, key: str, rate: str, increment: bool = True, *, fail_open: bool = False
+) -> Limit:
+    """One window. ``fail_open``: with the cache down, let the request through
+    (limits that protect capacity); otherwise CacheUnavailable goes up (a 503)."""
+    try:
+        usage = get_usage(request, group=group, key=lambda _g, _r: key, rate=rate, increment=increment)
+    except CacheUnavailable:
+        if fail_open:
+            return Limit(0, 0, 0, False)
+        raise
     if usage is None:  # ratelimiting disabled
         return Limit(0, 0, 0, False)
     return Limit(
@@ -73,11 +83,16 @@ def check_request(request: Any, user: Any, group: str = "requests") -> Limit:
     else:
         rates = ANONYMOUS_RATES
         key = f"ip:{client_ip(request)}"
-    return _tightest([_check(request, f"{group}:{rate}", key, rate) for rate in rates])
+    # Fails open: a few seconds without Redis should not stop the site; these
+    # limits share capacity, and the database still records every job.
+    return _tightest([_check(request, f"{group}:{rate}", key, rate, fail_open=True) for rate in rates])
 
 
 def check_auth_attempt(request: Any, account: str | None) -> Limit:
-    """Registration's limits: every attempt, per client IP and per named address."""
+    """Registration's limits: every attempt, per client IP and per named address.
+
+    Fails closed (CacheUnavailable, answered 503): without the counters, nothing
+    would limit the e-mails sent for as long as Redis is down."""
     if not settings.RATELIMIT_ENABLE:
         return Limit(0, 0, 0, False)
     results = [_check(request, "auth:ip", f"ip:{client_ip(request)}", AUTH_RATE)]
@@ -199,13 +214,9 @@ class SignInAttempt:
         named = account.strip().lower() if isinstance(account, str) else ""
         attempt = cls(request, named or None)
         if settings.RATELIMIT_ENABLE:
-            try:
-                attempt._admit()
-            except RedisError:
-                # The cache is down: let the attempt through uncounted rather than
-                # refuse every sign-in (the password is still checked).
-                logger.warning("Sign-in limits skipped: the cache is unavailable", exc_info=True)
-                attempt.refusal, attempt._window, attempt._counters, attempt._slots = None, None, [], []
+            # With the cache down this fails closed (CacheUnavailable, answered 503):
+            # without the counters, password guessing would be unlimited.
+            attempt._admit()
         if attempt.refusal is not None:
             request.sign_in_refusal = sign_in_refusal_message(attempt.refusal)
         return attempt
@@ -330,7 +341,7 @@ class SignInAttempt:
 def _unless_the_cache_is_down() -> Iterator[None]:
     try:
         yield
-    except RedisError:
+    except CacheUnavailable:
         logger.warning("A sign-in's outcome was not recorded: the cache is unavailable", exc_info=True)
 
 

@@ -85,6 +85,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "promptlab.database.RetryReadsOnLostConnection",
+    "promptlab.outages.AnswerOutagesWith503",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -129,9 +131,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A pool rather than CONN_MAX_AGE: under ASGI persistent connections leak
     # one per thread (STACK-NOTES.md).
+    from .pg_pool import check_pooled_connection
+
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
-        "pool": {"min_size": 1, "max_size": envint("DATABASE_POOL_SIZE", 10), "timeout": 10}
+        "pool": {
+            "min_size": 1,
+            "max_size": envint("DATABASE_POOL_SIZE", 10),
+            "timeout": 10,
+            # A pooled connection the server closed (a restart, pg_terminate_backend, an
+            # idle timeout) is found out with a cheap round trip before it is handed over,
+            # and replaced, instead of failing the request that drew it.
+            "check": check_pooled_connection,
+        }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -143,6 +155,9 @@ if REDIS_URL:
             "BACKEND": "promptlab.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "promptlab",
+            # A Redis that stops answering must fail a cache call in a second, not hang
+            # the request (promptlab.outages turns the failure into a clear 503).
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
         }
     }
 else:
@@ -204,7 +219,11 @@ JOB_STREAM_KEEPALIVE = envfloat("JOB_STREAM_KEEPALIVE", 15.0)
 JOB_CACHE_TTL = envint("JOB_CACHE_TTL", 3600)
 JOB_MAX_ATTEMPTS = envint("JOB_MAX_ATTEMPTS", 3)
 JOB_RETRY_DELAYS = tuple(float(d) for d in envlist("JOB_RETRY_DELAYS", "1,3,10"))
-JOB_QUEUE_STALE_AFTER = envint("JOB_QUEUE_STALE_AFTER", 900)
+# A queued job unclaimed this long after its message was due lost the message
+# (a broker outage, a task acknowledged unrun): the sweep, every
+# JOB_SWEEP_INTERVAL, sends another, so a lost job is running within a minute.
+# A job merely waiting behind a backlog gets a harmless duplicate (one claims).
+JOB_QUEUE_STALE_AFTER = envint("JOB_QUEUE_STALE_AFTER", 45)
 # A running job's lease, renewed by its worker every third of it: a job whose
 # lease ran out lost its worker, and the sweep runs it again.
 JOB_LEASE_SECONDS = envfloat("JOB_LEASE_SECONDS", 30.0)

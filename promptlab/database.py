@@ -1,0 +1,52 @@
+"""A read whose PostgreSQL connection was killed while it ran is run once more.
+
+The pool checks each connection before handing it over (``promptlab.pg_pool``),
+but a connection can still die between that check and the query: a restart, a
+failover or ``pg_terminate_backend`` while requests are in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from django.db import InterfaceError, OperationalError, connection
+from django.http import HttpRequest, HttpResponse
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class RetryReadsOnLostConnection:
+    """Run a GET/HEAD/OPTIONS view once more when its database connection was lost mid-request.
+
+    Only reads, only outside a transaction, only once: a write could have been
+    applied before the connection dropped, and a request may not wait long.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        match = request.resolver_match
+        if (
+            request.method not in IDEMPOTENT_METHODS
+            or getattr(request, "_database_retried", False)
+            or connection.in_atomic_block
+            or match is None
+            or asyncio.iscoroutinefunction(match.func)
+        ):
+            return None
+        request._database_retried = True  # type: ignore[attr-defined]
+        logger.warning("retrying %s %s on a new connection: %s", request.method, request.path, exception)
+        with contextlib.suppress(Exception):
+            connection.close()  # gives the broken connection back: the pool discards it
+        return match.func(request, *match.args, **match.kwargs)
