@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -10,9 +11,14 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, pagination, serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
+from rest_framework.utils.json import strict_constant
+
+from templates_app.safe_load import MAX_NESTING, TooDeeplyNested, load_json
 
 from . import ratelimits
 
@@ -93,6 +99,13 @@ def json_404(request: HttpRequest, exception: Exception | None = None) -> HttpRe
     return page_not_found(request, exception)  # type: ignore[arg-type]
 
 
+@csrf_exempt
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Any /api/ path no route matches: a JSON 404 as a view, not an exception, so that
+    DEBUG's HTML 404 page never answers an API client."""
+    return JsonResponse(error_body("not_found", _("Not found.")), status=404)
+
+
 def json_500(request: HttpRequest) -> HttpResponse:
     if request.path.startswith(API_PREFIX):
         return JsonResponse(error_body("internal_error", _("Something went wrong on our side.")), status=500)
@@ -139,6 +152,23 @@ class ApiGuardMiddleware:
         for header, value in getattr(request, "ratelimit_headers", {}).items():
             response[header] = value
         return response
+
+
+class SafeJSONParser(JSONParser):
+    """DRF's JSON parser, bounded: a body nested thousands deep raised RecursionError (a
+    500) in ``json``; here it is a 400, as is any nesting past ``MAX_NESTING``."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            text = codecs.getreader(encoding)(stream).read()
+            return load_json(text, parse_constant=strict_constant if self.strict else None)
+        except TooDeeplyNested:
+            raise exceptions.ParseError(
+                _("The JSON body is nested too deeply (at most %(max)d levels).") % {"max": MAX_NESTING}
+            ) from None
+        except ValueError as exc:
+            raise exceptions.ParseError(_("JSON parse error: %(problem)s.") % {"problem": exc}) from None
 
 
 class PlanRateThrottle(BaseThrottle):

@@ -67,6 +67,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     serializer_class = JobSerializer
     pagination_class = NewestFirstCursorPagination
+    # Ids are UUIDs: anything else is a 404 from the router, not a query that fails.
+    lookup_value_regex = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
     def get_serializer_class(self) -> Any:
         return JobListItemSerializer if self.action == "list" else JobSerializer
