@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -199,21 +200,62 @@ class AuthAttemptThrottle(BaseThrottle):
 
 
 class NewestFirstCursorPagination(pagination.CursorPagination):
+    """DRF's cursor pagination, but a ``page_size`` that is not a whole number from 1 to
+    100 is a 400 (DRF silently used the default for ``null`` or ``abc``, and 100 for 500),
+    as the OpenAPI document says."""
+
     ordering = "-created_at"
     page_size = 25
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def get_page_size(self, request: Any) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= self.max_page_size:
+            raise serializers.ValidationError(
+                {
+                    self.page_size_query_param: [
+                        _("Enter a whole number from 1 to %(max)d.") % {"max": self.max_page_size}
+                    ]
+                }
+            )
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": self.max_page_size,
+                    "default": self.page_size,
+                }
+        return parameters
+
 
 class StrictFieldsMixin:
-    """Unknown fields in a request body are an error, not silently dropped."""
+    """Unknown fields in a request body are an error, not silently dropped; and a text
+    field takes a JSON string, not a number DRF would turn into one ("password": 12345678),
+    as the OpenAPI document says (its request components say both)."""
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
-            known = {name for name, field in self.fields.items() if not field.read_only}  # type: ignore[attr-defined]
-            unknown = sorted(set(data) - known)
-            if unknown:
-                raise serializers.ValidationError({name: [_("Unknown field.")] for name in unknown})
+            fields = self.fields  # type: ignore[attr-defined]
+            known = {name for name, field in fields.items() if not field.read_only}
+            errors = {name: [_("Unknown field.")] for name in sorted(set(data) - known)}
+            for name, field in fields.items():
+                value = data.get(name)
+                if (
+                    isinstance(field, serializers.CharField)
+                    and value is not None
+                    and not isinstance(value, str)
+                ):
+                    errors[name] = [str(field.error_messages["invalid"])]
+            if errors:
+                raise serializers.ValidationError(errors)
         return super().to_internal_value(data)  # type: ignore[misc]
 
 

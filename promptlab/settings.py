@@ -282,6 +282,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "promptlab.openapi.add_error_responses",
         "promptlab.openapi.add_examples",
+        "promptlab.openapi.describe_request_rules",
     ],
 }
 API_MAX_BODY_BYTES = envint("API_MAX_BODY_BYTES", 1_000_000)

@@ -269,3 +269,59 @@ def test_import_front_matter_with_a_huge_integer_in_the_model_is_a_400(owner) ->
     content = "---\nslug: bad\nname: Bad\nmodel: {max_tokens: " + "9" * 5000 + "}\n---\nHello\n"
     response = post_json(api(owner), "/templates/import", {"content": content, "format": "promptlab"})
     assert "content" in field_errors(response)
+
+
+# --- Where the API and its OpenAPI document disagreed (found by schemathesis) ---------
+
+
+@pytest.mark.parametrize("page_size", ["", "null", "abc", "0", "101", "2.5", "٣"])
+def test_a_page_size_that_is_not_a_whole_number_from_1_to_100_is_a_400(owner, page_size) -> None:
+    response = api(owner).get(f"{API}/jobs", {"page_size": page_size})
+    assert "page_size" in field_errors(response)
+
+
+def test_a_valid_page_size_is_taken(make_template, owner) -> None:
+    from jobs.services import submit_generation
+
+    template = make_template(owner=owner)
+    for topic in ("a", "b"):
+        submit_generation(template.published_version, {"topic": topic, "count": 2}, owner=owner)
+    response = api(owner).get(f"{API}/jobs", {"page_size": "1"})
+    assert response.status_code == 200 and len(response.json()["results"]) == 1
+
+
+def test_the_document_states_page_size_bounds_unknown_fields_and_slug_patterns(owner) -> None:
+    document = api(owner).get("/api/schema/?format=json").json()
+    page_size = next(
+        p for p in document["paths"]["/api/v1/jobs"]["get"]["parameters"] if p["name"] == "page_size"
+    )
+    assert page_size["schema"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 25}
+    components = document["components"]["schemas"]
+    assert components["GenerateRequest"]["additionalProperties"] is False
+    assert components["RegisterRequest"]["additionalProperties"] is False
+    slug = document["paths"]["/api/v1/templates/{slug}"]["get"]["parameters"][0]
+    assert slug["schema"]["pattern"] == "^[-a-zA-Z0-9_]+$"
+
+
+def test_an_empty_template_filter_or_export_format_is_a_400(make_template, owner) -> None:
+    template = make_template(owner=owner)
+    client = api(owner)
+    assert "template" in field_errors(client.get(f"{API}/jobs", {"template": ""}))
+    assert "format" in field_errors(client.get(f"{API}/templates/{template.slug}/export", {"format": ""}))
+
+
+def test_a_number_for_a_text_field_or_a_text_for_a_number_is_a_400(owner) -> None:
+    client = api(owner)
+    assert "name" in field_errors(post_json(client, "/auth/tokens", {"name": 12345}))
+    body = template_body([]) | {"model_settings": {"max_tokens": "100"}}
+    assert "max_tokens" in field_errors(post_json(client, "/templates", body))["model_settings"]
+    assert not Template.objects.exists()
+
+
+def test_temperature_may_be_a_number_or_a_decimal_text_as_documented(owner) -> None:
+    client = api(owner)
+    for slug, temperature in (("as-number", 0.5), ("as-text", "0.50")):
+        body = template_body([], slug=slug) | {"body": "Hi", "model_settings": {"temperature": temperature}}
+        response = post_json(client, "/templates", body)
+        assert response.status_code == 201, response.content
+        assert response.json()["model_settings"]["temperature"] == "0.50"

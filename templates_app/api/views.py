@@ -234,7 +234,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
     def export(self, request: Request, slug: str | None = None) -> HttpResponse:
         """The template's published version as a file in the chosen format."""
         template = self.get_object()
-        format_name = request.query_params.get("format") or DEFAULT_FORMAT
+        format_name = request.query_params.get("format", DEFAULT_FORMAT)  # "" is no format
         if format_name not in FORMATS:
             raise serializers.ValidationError(
                 {"format": [_("Unknown format. Known: %(names)s.") % {"names": ", ".join(FORMATS)}]}
