@@ -63,6 +63,7 @@ ERRORS = {
     "404": "Not found, or not yours.",
     "405": "Method not allowed.",
     "409": "Conflict (e.g. the slug is taken, or the template has jobs).",
+    "411": "The body was sent chunked, without a Content-Length header.",
     "413": "The request body is too large.",
     "415": "The body is not JSON.",
     "429": "Rate limited: see Retry-After and X-RateLimit-*.",

@@ -44,7 +44,7 @@ STYLESHEET_REVISION = "1"  # in the stylesheet's URL: bump when stylesheet() cha
 MAX_CUSTOM_CSS = 20_000
 MAX_LOGO_BYTES = 200_000
 # What custom CSS may not contain: anything that loads a resource, or an escape that
-# could spell one. (It is served as a stylesheet, never inside HTML, so < and > are safe.)
+# could spell one. (It is served as a stylesheet, never inside HTML; < is refused anyway.)
 FORBIDDEN_CSS = re.compile(
     r"@import|@charset|@namespace|@font-face|url\s*\(|image-set\s*\(|image\s*\(|expression\s*\(|javascript:|\\",
     re.IGNORECASE,
@@ -298,6 +298,10 @@ def check_custom_css(css: str) -> list[str]:
         return []
     if len(css) > MAX_CUSTOM_CSS:
         return [_("Custom CSS is limited to %(max)d characters.") % {"max": MAX_CUSTOM_CSS}]
+    if "<" in css:
+        # Never needed in CSS, and "</style>" would end a <style> element should the CSS
+        # ever be inlined (the README promises it is refused).
+        return [_("Custom CSS may not contain “<”.")]
     # Escapes are refused, so a string ends at its next quote. The forbidden
     # tokens are looked for in the raw text and with comments removed (u/**/rl( is
     # not url( to a browser, but refusing it costs nothing).

@@ -82,6 +82,9 @@ def import_template(
             % {"value": chosen_visibility, "known": ", ".join(Visibility.values)}
         )
     name = (imported.name or name_from_slug(final_slug))[:120]
+    if imported.theme is not None:
+        imported.theme = _importable_theme(imported.theme, owner, warnings)
+    extra = {} if imported.cache_results is None else {"cache_results": imported.cache_results}
     try:
         with transaction.atomic():
             template = Template.objects.create(
@@ -90,6 +93,7 @@ def import_template(
                 description=imported.description,
                 owner=owner if owner is not None and owner.is_authenticated else None,
                 visibility=chosen_visibility,
+                **extra,
             )
             template.save_content(imported.version_content(), author=template.owner, publish=True)
     except ValidationError as exc:
@@ -102,9 +106,23 @@ def import_template(
     return template, warnings
 
 
+def _importable_theme(theme: dict[str, Any], owner: Any, warnings: list[str]) -> dict[str, Any]:
+    """The file's theme less what this import may not bring: a logo (a file holds no
+    image, and a digest must not reuse someone else's), and custom CSS unless staff
+    import it (as in the editor)."""
+    theme = dict(theme)
+    if theme.pop("logo", None):
+        warnings.append(_("The theme's logo was not imported: upload it in the editor."))
+    if theme.get("custom_css") and not getattr(owner, "is_staff", False):
+        del theme["custom_css"]
+        warnings.append(_("The theme's custom CSS was not imported: only staff can add custom CSS."))
+    return theme
+
+
 def _validation_messages(exc: ValidationError) -> list[str]:
     labels = {
         "parameters": _("Parameters"),
+        "theme": _("Theme"),
         "body": _("Prompt body"),
         "system_prompt": _("System prompt"),
         "temperature": _("Temperature"),
