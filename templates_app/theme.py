@@ -17,6 +17,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from .safe_load import find_nul
+
 # The minimum ratios: WCAG 2.2 SC 1.4.3 (text, AA) and 1.4.11 (UI components).
 TEXT_CONTRAST = 4.5
 UI_CONTRAST = 3.0
@@ -180,6 +182,8 @@ def parse_theme(data: Any) -> Theme | None:
         return None
     if not isinstance(data, dict):
         raise ThemeError([_("The theme must be an object of settings.")])
+    if find_nul(data):  # PostgreSQL's jsonb can't hold it (a 500, for staff's custom CSS)
+        raise ThemeError([_("The theme contains the NUL character (U+0000), which can't be stored.")])
     errors: list[str] = []
     unknown = sorted(set(data) - THEME_KEYS)
     if unknown:

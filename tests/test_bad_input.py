@@ -325,3 +325,15 @@ def test_temperature_may_be_a_number_or_a_decimal_text_as_documented(owner) -> N
         response = post_json(client, "/templates", body)
         assert response.status_code == 201, response.content
         assert response.json()["model_settings"]["temperature"] == "0.50"
+
+
+def test_a_nul_character_in_staffs_custom_css_is_refused_naming_the_theme(staff) -> None:
+    body = template_body([], slug="css") | {"body": "Hi", "theme": {"custom_css": ".a { color: red; }\u0000"}}
+    details = field_errors(post_json(api(staff), "/templates", body))
+    assert "NUL" in " ".join(details["theme"])
+    assert not Template.objects.exists()
+
+
+@pytest.mark.parametrize("digest", ["a%00b", "abc"])
+def test_a_logo_address_that_is_no_digest_is_a_404(client, digest) -> None:
+    assert Client(raise_request_exception=False).get(f"/theme-logos/{digest}").status_code == 404
