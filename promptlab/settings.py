@@ -348,6 +348,8 @@ _PROXY_SSL_HEADER = envstr("SECURE_PROXY_SSL_HEADER")
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_" + _PROXY_SSL_HEADER.strip().upper().replace("-", "_"), "https") if _PROXY_SSL_HEADER else None
 )
+# Connection URLs (they carry passwords) are hidden from error reports too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "promptlab.reporting.SecretSettingsFilter"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

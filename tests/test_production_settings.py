@@ -230,3 +230,23 @@ def test_a_bad_theme_or_cache_results_in_an_import_names_it(owner, front_matter,
     with pytest.raises(FormatError, match=problem):
         import_template(f"---\nslug: bad\n{front_matter}\n---\nHi\n", owner=owner, format_name="promptlab")
     assert not Template.objects.exists()
+
+
+def test_the_debug_error_page_hides_connection_urls(rf, settings) -> None:
+    import secrets
+
+    from django.views.debug import technical_500_response
+
+    settings.DEBUG = True
+    # Made here, held only by the settings: the page also shows this test's source and locals.
+    settings.DATABASE_URL = f"postgres://promptlab:{secrets.token_hex(8)}@db:5432/promptlab"
+    settings.REDIS_URL = f"redis://:{secrets.token_hex(8)}@redis:6379/0"
+    settings.CELERY_BROKER_URL = settings.REDIS_URL
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        page = technical_500_response(rf.get("/"), *sys.exc_info()).content.decode()
+    assert "ValueError" in page
+    for url in (settings.DATABASE_URL, settings.REDIS_URL):
+        password = url.split("@")[0].rsplit(":", 1)[1]
+        assert password not in page
