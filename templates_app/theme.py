@@ -190,7 +190,9 @@ def parse_theme(data: Any) -> Theme | None:
         errors.append(_("Unknown theme setting(s): %(keys)s.") % {"keys": ", ".join(unknown)})
     light = _parse_palette(data, DEFAULT_LIGHT, _("light"), errors)
     dark = None
-    if data.get("dark"):
+    # A setting that is present must be of its type: `false` or `0` was taken for "not set"
+    # and stored as sent, which the API then returned against its own schema.
+    if "dark" in data and data["dark"] != {}:
         raw_dark = data["dark"]
         if not isinstance(raw_dark, dict):
             errors.append(_("The dark palette must be an object of colours."))
@@ -201,16 +203,16 @@ def parse_theme(data: Any) -> Theme | None:
             dark = _parse_palette(raw_dark, {**DEFAULT_LIGHT, **_dict_of(light)}, _("dark"), errors)
     font = _parse_font(data.get("font", ""), errors)
     radius = data.get("radius")
-    if radius is not None and (
+    if "radius" in data and (
         isinstance(radius, bool) or not isinstance(radius, int) or not 0 <= radius <= MAX_RADIUS
     ):
         errors.append(
             _("Corner radius must be a whole number of pixels from 0 to %(max)d.") % {"max": MAX_RADIUS}
         )
-    logo = data.get("logo", "") or ""
-    if logo and not (isinstance(logo, str) and re.fullmatch(r"[0-9a-f]{64}", logo)):
+    logo = data.get("logo", "")
+    if "logo" in data and not (isinstance(logo, str) and re.fullmatch(r"[0-9a-f]{64}", logo)):
         errors.append(_("Logo must be an uploaded image."))
-    custom_css = data.get("custom_css", "") or ""
+    custom_css = data.get("custom_css", "")
     if not isinstance(custom_css, str):
         errors.append(_("Custom CSS must be text."))
         custom_css = ""
@@ -243,7 +245,7 @@ def _parse_palette(
     }
     colours: dict[str, str] = {}
     for key in COLOUR_KEYS:
-        value = data.get(key) or defaults[key]
+        value = data.get(key, defaults[key])
         if not isinstance(value, str) or not HEX_COLOUR.match(value):
             errors.append(
                 _("%(setting)s (%(scheme)s) must be a colour like #1d4ed8, not “%(value)s”.")
@@ -274,7 +276,7 @@ def _parse_palette(
 
 
 def _parse_font(value: Any, errors: list[str]) -> str:
-    if not value:
+    if value == "":
         return ""
     if not isinstance(value, str):
         errors.append(_("Font must be one of the listed fonts or a list of font family names."))

@@ -337,3 +337,14 @@ def test_a_nul_character_in_staffs_custom_css_is_refused_naming_the_theme(staff)
 @pytest.mark.parametrize("digest", ["a%00b", "abc"])
 def test_a_logo_address_that_is_no_digest_is_a_404(client, digest) -> None:
     assert Client(raise_request_exception=False).get(f"/theme-logos/{digest}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "theme",
+    [{"text": False}, {"primary": ""}, {"dark": False}, {"font": 0}, {"radius": None}, {"logo": False}],
+    ids=["colour-false", "colour-empty", "dark-false", "font-zero", "radius-null", "logo-false"],
+)
+def test_a_theme_setting_of_the_wrong_type_is_refused_not_stored(owner, theme) -> None:
+    body = template_body([], slug="typed") | {"body": "Hi", "theme": theme}
+    assert "theme" in field_errors(post_json(api(owner), "/templates", body))
+    assert not Template.objects.exists()
