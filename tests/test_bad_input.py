@@ -348,3 +348,11 @@ def test_a_theme_setting_of_the_wrong_type_is_refused_not_stored(owner, theme) -
     body = template_body([], slug="typed") | {"body": "Hi", "theme": theme}
     assert "theme" in field_errors(post_json(api(owner), "/templates", body))
     assert not Template.objects.exists()
+
+
+def test_a_text_longer_than_its_max_length_as_sent_is_refused_even_if_white_space_would_trim_it(
+    owner,
+) -> None:
+    response = post_json(api(owner), "/auth/tokens", {"name": "\t" + "n" * 100})
+    assert "name" in field_errors(response)
+    assert post_json(api(owner), "/auth/tokens", {"name": "n" * 100}).status_code == 201
