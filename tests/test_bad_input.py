@@ -356,3 +356,14 @@ def test_a_text_longer_than_its_max_length_as_sent_is_refused_even_if_white_spac
     response = post_json(api(owner), "/auth/tokens", {"name": "\t" + "n" * 100})
     assert "name" in field_errors(response)
     assert post_json(api(owner), "/auth/tokens", {"name": "n" * 100}).status_code == 201
+
+
+def test_a_body_that_writes_a_nul_character_gets_an_error_not_a_500(make_template, owner) -> None:
+    template = make_template(body="A{{ '\\x00' }}B {{ topic }} {{ count }}")
+    site = Client(raise_request_exception=False).post(
+        template.get_absolute_url(), {"topic": "x", "count": "2"}
+    )
+    assert site.status_code == 200 and "NUL" in site.content.decode()
+    response = post_json(api(owner), f"/templates/{template.slug}/generate", {"inputs": {"topic": "x"}})
+    assert "NUL" in " ".join(field_errors(response)["inputs"])
+    assert not Job.objects.exists()
