@@ -367,3 +367,18 @@ def test_a_body_that_writes_a_nul_character_gets_an_error_not_a_500(make_templat
     response = post_json(api(owner), f"/templates/{template.slug}/generate", {"inputs": {"topic": "x"}})
     assert "NUL" in " ".join(field_errors(response)["inputs"])
     assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"---\nslug: a\nname: A\n---\nHi\x00there\n", b'---\nslug: a\nname: A\nsystem: "x\\0y"\n---\nHi\n'],
+    ids=["in-the-body", "yaml-escape"],
+)
+def test_an_imported_file_with_a_nul_character_is_refused_naming_the_file(owner, content) -> None:
+    site = Client(raise_request_exception=False)
+    site.force_login(owner)
+    page = site.post("/import/", {"file": SimpleUploadedFile("a.md", content)})
+    assert page.status_code == 200 and "NUL" in page.content.decode()
+    response = api(owner).post(f"{API}/templates/import", {"file": SimpleUploadedFile("a.md", content)})
+    assert "NUL" in " ".join(field_errors(response)["file"])
+    assert not Template.objects.exists()

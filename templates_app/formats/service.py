@@ -3,6 +3,7 @@ and export a template's published version as a file."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from ..models import Template, Visibility
+from ..safe_load import find_nul
 from ..schema import parameter_warnings
 from . import DEFAULT_FORMAT, FORMATS, format_for_filename, get_format
 from .base import FormatError, make_slug, name_from_slug
@@ -66,6 +68,8 @@ def import_template(
     else:
         raise FormatError(_("Say which format the file is in (%(known)s).") % {"known": ", ".join(FORMATS)})
     imported = module.parse(text)
+    if find_nul(dataclasses.asdict(imported)):  # in the body, or a YAML "\0" escape
+        raise FormatError(_("The file contains the NUL character (U+0000), which can't be stored."))
     warnings = list(imported.warnings)
     stem = filename.rsplit("/", 1)[-1].split(".", 1)[0] if filename else ""
     wanted = make_slug(slug) if slug else make_slug(imported.slug, imported.name, stem) or "imported-template"
