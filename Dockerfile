@@ -13,8 +13,8 @@ RUN pip install -r requirements.txt
 COPY . .
 COPY --from=assets /app/node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
 COPY --from=assets /app/node_modules/htmx-ext-sse/dist/sse.js static/vendor/htmx-ext-sse.js
-RUN DEBUG=1 python manage.py compilemessages --ignore=.venv -v0 \
- && DEBUG=1 python manage.py collectstatic --noinput -v0
+RUN SECRET_KEY=build-time-only python manage.py compilemessages --ignore=.venv -v0 \
+ && SECRET_KEY=build-time-only python manage.py collectstatic --noinput -v0
 RUN useradd --create-home promptlab && mkdir -p /app/var && chown promptlab /app/var
 USER promptlab
 EXPOSE 8000

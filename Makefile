@@ -5,6 +5,9 @@ SHELL := /bin/bash
 
 PORT ?= 8000
 HOST ?= 127.0.0.1
+# Off by default: Django's debug pages show settings such as DATABASE_URL to anyone who
+# meets an error. `make dev` (or DEBUG=1 make run) turns them on.
+DEBUG ?= 0
 VENV := .venv
 BIN := $(VENV)/bin
 # Django 6 needs Python 3.12+; take the newest one on this machine.
@@ -12,10 +15,11 @@ PYTHON ?= $(shell for p in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bi
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
 VENDOR := static/vendor/htmx.min.js static/vendor/htmx-ext-sse.js
 
-.PHONY: help run setup test lint format messages bench clean .gettext .chromium
+.PHONY: help run dev setup test lint format messages bench clean .gettext .chromium
 
 help:
 	@echo "make run     set up and serve PromptLab on http://$(HOST):$(PORT) (web, Celery worker and beat)"
+	@echo "make dev     the same with DEBUG=1 (Django's debug pages)"
 	@echo "make test    set up and run the whole test suite"
 	@echo "make lint    ruff check and format check"
 	@echo "make bench   run the benchmarks in bench/"
@@ -52,13 +56,18 @@ setup: $(BIN)/.installed $(VENDOR) .gettext
 	@DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.venv --ignore=node_modules -v0
 	@DEBUG=1 $(BIN)/python manage.py collectstatic --noinput -v0
 
+# Without SECRET_KEY, in the embedded mode (no DATABASE_URL), the settings keep a key of
+# their own in var/secret_key (made on first use, never committed: var/ is ignored).
 run: setup
-	DEBUG=1 $(BIN)/python manage.py migrate --noinput -v0
-	DEBUG=1 $(BIN)/python manage.py createcachetable
-	DEBUG=1 $(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py migrate --noinput -v0
+	$(BIN)/python manage.py createcachetable
+	$(BIN)/python manage.py seed_demo
 	@echo "PromptLab is starting on http://$(HOST):$(PORT)/ (Ctrl-C stops the web server, the worker and beat)"
-	DEBUG=$${DEBUG:-1} HOST=$(HOST) PORT=$(PORT) WEB_WORKERS=$${WEB_WORKERS:-2} WORKER_CONCURRENCY=$${WORKER_CONCURRENCY:-2} \
+	DEBUG=$(DEBUG) HOST=$(HOST) PORT=$(PORT) WEB_WORKERS=$${WEB_WORKERS:-2} WORKER_CONCURRENCY=$${WORKER_CONCURRENCY:-2} \
 		$(BIN)/honcho --no-prefix start --procfile Procfile --no-colour 2>&1 || true
+
+dev:
+	$(MAKE) run DEBUG=1
 
 .chromium:
 	@command -v chromium >/dev/null || { echo "Installing Debian's chromium for the browser tests…"; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }

@@ -78,6 +78,13 @@ def submit_generation(
         raise SubmissionError(
             _("This template could not be filled in: %(problem)s") % {"problem": exc}, code="render_error"
         ) from None
+    if "\x00" in prompt or "\x00" in system_prompt:
+        # The inputs can't hold one, but the body can write one ({{ '\x00' }}), and
+        # PostgreSQL stores no NUL character: say so rather than fail on the insert.
+        raise SubmissionError(
+            _("This template could not be filled in: it writes the NUL character (U+0000)."),
+            code="render_error",
+        )
     signed_in = owner is not None and owner.is_authenticated
     fields: dict[str, Any] = {
         "template_version": version,

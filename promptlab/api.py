@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import logging
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -10,9 +12,14 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, pagination, serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
+from rest_framework.utils.json import strict_constant
+
+from templates_app.safe_load import MAX_NESTING, TooDeeplyNested, load_json
 
 from . import ratelimits
 
@@ -100,6 +107,13 @@ def json_404(request: HttpRequest, exception: Exception | None = None) -> HttpRe
     return page_not_found(request, exception)  # type: ignore[arg-type]
 
 
+@csrf_exempt
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Any /api/ path no route matches: a JSON 404 as a view, not an exception, so that
+    DEBUG's HTML 404 page never answers an API client."""
+    return JsonResponse(error_body("not_found", _("Not found.")), status=404)
+
+
 def json_500(request: HttpRequest) -> HttpResponse:
     if request.path.startswith(API_PREFIX):
         return JsonResponse(error_body("internal_error", _("Something went wrong on our side.")), status=500)
@@ -148,6 +162,23 @@ class ApiGuardMiddleware:
         return response
 
 
+class SafeJSONParser(JSONParser):
+    """DRF's JSON parser, bounded: a body nested thousands deep raised RecursionError (a
+    500) in ``json``; here it is a 400, as is any nesting past ``MAX_NESTING``."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            text = codecs.getreader(encoding)(stream).read()
+            return load_json(text, parse_constant=strict_constant if self.strict else None)
+        except TooDeeplyNested:
+            raise exceptions.ParseError(
+                _("The JSON body is nested too deeply (at most %(max)d levels).") % {"max": MAX_NESTING}
+            ) from None
+        except ValueError as exc:
+            raise exceptions.ParseError(_("JSON parse error: %(problem)s.") % {"problem": exc}) from None
+
+
 class PlanRateThrottle(BaseThrottle):
     """Per user by plan tier (per minute and per hour), per IP when anonymous."""
 
@@ -177,21 +208,65 @@ class AuthAttemptThrottle(BaseThrottle):
 
 
 class NewestFirstCursorPagination(pagination.CursorPagination):
+    """DRF's cursor pagination, but a ``page_size`` that is not a whole number from 1 to
+    100 is a 400 (DRF silently used the default for ``null`` or ``abc``, and 100 for 500),
+    as the OpenAPI document says."""
+
     ordering = "-created_at"
     page_size = 25
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def get_page_size(self, request: Any) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= self.max_page_size:
+            raise serializers.ValidationError(
+                {
+                    self.page_size_query_param: [
+                        _("Enter a whole number from 1 to %(max)d.") % {"max": self.max_page_size}
+                    ]
+                }
+            )
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": self.max_page_size,
+                    "default": self.page_size,
+                }
+        return parameters
+
 
 class StrictFieldsMixin:
-    """Unknown fields in a request body are an error, not silently dropped."""
+    """Unknown fields in a request body are an error, not silently dropped; and a text
+    field takes a JSON string, not a number DRF would turn into one ("password": 12345678),
+    no longer than its maxLength as sent: what the OpenAPI document says of them."""
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
-            known = {name for name, field in self.fields.items() if not field.read_only}  # type: ignore[attr-defined]
-            unknown = sorted(set(data) - known)
-            if unknown:
-                raise serializers.ValidationError({name: [_("Unknown field.")] for name in unknown})
+            fields = self.fields  # type: ignore[attr-defined]
+            known = {name for name, field in fields.items() if not field.read_only}
+            errors = {name: [_("Unknown field.")] for name in sorted(set(data) - known)}
+            for name, field in fields.items():
+                value = data.get(name)
+                if not isinstance(field, serializers.CharField) or value is None:
+                    continue
+                if not isinstance(value, str):
+                    errors[name] = [str(field.error_messages["invalid"])]
+                elif field.max_length is not None and len(value) > field.max_length:
+                    # Counted as sent: DRF strips white space first, so 101 characters
+                    # that start with a tab passed a documented maxLength of 100.
+                    message = str(field.error_messages["max_length"]).format(max_length=field.max_length)
+                    errors[name] = [message]
+            if errors:
+                raise serializers.ValidationError(errors)
         return super().to_internal_value(data)  # type: ignore[misc]
 
 

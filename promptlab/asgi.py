@@ -10,6 +10,7 @@ keeps that cheap: no thread per open stream).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import resource
@@ -61,10 +62,45 @@ STREAM_PATH = re.compile(r"^(/api/v1)?/jobs/[0-9a-f-]{36}/events/?$")
 async def application(scope: dict, receive, send) -> None:  # type: ignore[no-untyped-def]
     if scope["type"] == "lifespan":
         await _lifespan(receive, send)
+    elif scope["type"] == "http" and _chunked_without_length(scope):
+        await _length_required(scope, send)
     elif scope["type"] == "http" and STREAM_PATH.match(scope["path"]):
         await django_asgi(scope, receive, send)
     else:
         await django_wsgi(scope, receive, send)
+
+
+def _chunked_without_length(scope: dict) -> bool:
+    """A body sent chunked, with no Content-Length. Django reads a body by its
+    Content-Length (so it saw this one as empty: a job ran on default inputs), and
+    the size limits are checked on it too: refused, unread, with 411."""
+    names = {name.lower() for name, _value in scope.get("headers", ())}
+    return b"transfer-encoding" in names and b"content-length" not in names
+
+
+async def _length_required(scope: dict, send) -> None:  # type: ignore[no-untyped-def]
+    from django.http import HttpRequest
+    from django.utils import translation
+    from django.utils.translation import gettext
+
+    from .api import API_PREFIX, error_body
+
+    request = HttpRequest()
+    request.META = {
+        "HTTP_" + name.decode("latin-1").upper().replace("-", "_"): value.decode("latin-1")
+        for name, value in scope.get("headers", ())
+    }
+    with translation.override(translation.get_language_from_request(request)):
+        message = gettext("Send the request body with a Content-Length header (chunked bodies are refused).")
+    if scope["path"].startswith(API_PREFIX):
+        body, content_type = json.dumps(error_body("validation_error", message)).encode(), b"application/json"
+    else:
+        body, content_type = message.encode(), b"text/plain; charset=utf-8"
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    # The body was never read: close the connection rather than parse it as the next request.
+    headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": 411, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _lifespan(receive, send) -> None:  # type: ignore[no-untyped-def]

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# A slug as JSON Schema (ECMA-262) writes it: Django's slug_re ends in \Z, which it lacks.
+SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
+
 ERROR_ENVELOPE = {
     "type": "object",
     "required": ["error"],
@@ -61,6 +64,7 @@ ERRORS = {
     "404": "Not found, or not yours.",
     "405": "Method not allowed.",
     "409": "Conflict (e.g. the slug is taken, or the template has jobs).",
+    "411": "The body was sent chunked, without a Content-Length header.",
     "413": "The request body is too large.",
     "415": "The body is not JSON.",
     "429": "Rate limited: see Retry-After and X-RateLimit-*.",
@@ -168,3 +172,35 @@ def add_examples(result: dict[str, Any], generator: Any, request: Any, public: b
         if component is not None:
             component.pop("required", None)
     return result
+
+
+def describe_request_rules(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """What the serializers enforce that drf-spectacular does not write down: request bodies
+    of the strict serializers refuse unknown fields (``StrictFieldsMixin``), an import takes
+    a file or its content (and content says its format), and slugs in paths are slugs."""
+    from .api import StrictFieldsMixin
+
+    strict = {cls.__name__.removesuffix("Serializer") for cls in _subclasses(StrictFieldsMixin)}
+    schemas = result.get("components", {}).get("schemas", {})
+    for name, component in schemas.items():
+        if name.endswith("Request") and name.removeprefix("Patched").removesuffix("Request") in strict:
+            component["additionalProperties"] = False
+    if "TemplateImportRequest" in schemas:
+        schemas["TemplateImportRequest"]["anyOf"] = [
+            {"required": ["file"], "not": {"required": ["content"]}},
+            {"required": ["content", "format"], "not": {"required": ["file"]}},
+            {"required": ["content", "filename"], "not": {"required": ["file"]}},
+        ]
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path" and parameter["name"] == "slug":
+                    parameter["schema"] = {"type": "string", "pattern": SLUG_PATTERN}
+    return result
+
+
+def _subclasses(cls: type) -> set[type]:
+    found = set(cls.__subclasses__())
+    return found.union(*(_subclasses(sub) for sub in found)) if found else found

@@ -50,11 +50,38 @@ VAR_DIR = Path(envstr("PROMPTLAB_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = envbool("DEBUG", False)
+# Embedded mode: no DATABASE_URL, so SQLite and the rest under var/ on this machine.
+EMBEDDED = not envstr("DATABASE_URL")
+
+
+def _local_secret_key(path: Path) -> str:
+    """The key kept in ``path`` (made on first use, readable by this user only), for
+    the embedded mode and DEBUG: `make run` then needs no SECRET_KEY, and sessions
+    survive a restart. The web process and the worker start together: a key is
+    written to a file of its own and linked into place, so both read the same one."""
+    if not path.exists():
+        import secrets
+
+        draft = path.with_name(f"{path.name}.{os.getpid()}")
+        draft.write_text(secrets.token_urlsafe(50))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process was first: use its key
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
 SECRET_KEY = envstr("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("Set SECRET_KEY (or DEBUG=1 for a local development key).")
-    SECRET_KEY = "insecure-development-key-never-use-in-production"
+    if not (EMBEDDED or DEBUG):
+        raise ImproperlyConfigured(
+            "Set SECRET_KEY: with DATABASE_URL set, PromptLab runs as a shared server and keeps no key of "
+            "its own."
+        )
+    SECRET_KEY = _local_secret_key(VAR_DIR / "secret_key")
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
@@ -307,7 +334,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["promptlab.api.PlanRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["promptlab.api.SafeJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "promptlab.api.exception_handler",
     "DEFAULT_VERSIONING_CLASS": None,
@@ -341,6 +368,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "promptlab.openapi.add_error_responses",
         "promptlab.openapi.add_examples",
+        "promptlab.openapi.describe_request_rules",
     ],
 }
 API_MAX_BODY_BYTES = envint("API_MAX_BODY_BYTES", 1_000_000)
@@ -381,8 +409,23 @@ SECURE_CSP = {
     "base-uri": [CSP.SELF],
 }
 SESSION_COOKIE_HTTPONLY = True
+# Behind HTTPS. All off by default, because `make run` serves plain http on localhost
+# (a Secure cookie is never sent back over http, and HSTS would pin the browser to https);
+# docker-compose.yml turns them on.
 SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+# The header a TLS-terminating proxy sets to "https" (e.g. X-Forwarded-Proto). Only with
+# such a proxy in front, one that always sets or strips it: a client could send it too.
+_PROXY_SSL_HEADER = envstr("SECURE_PROXY_SSL_HEADER")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _PROXY_SSL_HEADER.strip().upper().replace("-", "_"), "https") if _PROXY_SSL_HEADER else None
+)
+# Connection URLs (they carry passwords) are hidden from error reports too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "promptlab.reporting.SecretSettingsFilter"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import views
+from .api import api_not_found
 from .api_router import urlpatterns as api_urlpatterns
 
 urlpatterns = [
@@ -18,6 +19,8 @@ urlpatterns = [
     path("api/v1/", include((api_urlpatterns, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # Last: what no API route matches (a malformed id included) is a JSON 404, DEBUG or not.
+    re_path(r"^api/", api_not_found),
 ]
 
 handler404 = "promptlab.api.json_404"

@@ -17,6 +17,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from .safe_load import find_nul
+
 # The minimum ratios: WCAG 2.2 SC 1.4.3 (text, AA) and 1.4.11 (UI components).
 TEXT_CONTRAST = 4.5
 UI_CONTRAST = 3.0
@@ -44,7 +46,7 @@ STYLESHEET_REVISION = "1"  # in the stylesheet's URL: bump when stylesheet() cha
 MAX_CUSTOM_CSS = 20_000
 MAX_LOGO_BYTES = 200_000
 # What custom CSS may not contain: anything that loads a resource, or an escape that
-# could spell one. (It is served as a stylesheet, never inside HTML, so < and > are safe.)
+# could spell one. (It is served as a stylesheet, never inside HTML; < is refused anyway.)
 FORBIDDEN_CSS = re.compile(
     r"@import|@charset|@namespace|@font-face|url\s*\(|image-set\s*\(|image\s*\(|expression\s*\(|javascript:|\\",
     re.IGNORECASE,
@@ -180,13 +182,17 @@ def parse_theme(data: Any) -> Theme | None:
         return None
     if not isinstance(data, dict):
         raise ThemeError([_("The theme must be an object of settings.")])
+    if find_nul(data):  # PostgreSQL's jsonb can't hold it (a 500, for staff's custom CSS)
+        raise ThemeError([_("The theme contains the NUL character (U+0000), which can't be stored.")])
     errors: list[str] = []
     unknown = sorted(set(data) - THEME_KEYS)
     if unknown:
         errors.append(_("Unknown theme setting(s): %(keys)s.") % {"keys": ", ".join(unknown)})
     light = _parse_palette(data, DEFAULT_LIGHT, _("light"), errors)
     dark = None
-    if data.get("dark"):
+    # A setting that is present must be of its type: `false` or `0` was taken for "not set"
+    # and stored as sent, which the API then returned against its own schema.
+    if "dark" in data and data["dark"] != {}:
         raw_dark = data["dark"]
         if not isinstance(raw_dark, dict):
             errors.append(_("The dark palette must be an object of colours."))
@@ -197,16 +203,16 @@ def parse_theme(data: Any) -> Theme | None:
             dark = _parse_palette(raw_dark, {**DEFAULT_LIGHT, **_dict_of(light)}, _("dark"), errors)
     font = _parse_font(data.get("font", ""), errors)
     radius = data.get("radius")
-    if radius is not None and (
+    if "radius" in data and (
         isinstance(radius, bool) or not isinstance(radius, int) or not 0 <= radius <= MAX_RADIUS
     ):
         errors.append(
             _("Corner radius must be a whole number of pixels from 0 to %(max)d.") % {"max": MAX_RADIUS}
         )
-    logo = data.get("logo", "") or ""
-    if logo and not (isinstance(logo, str) and re.fullmatch(r"[0-9a-f]{64}", logo)):
+    logo = data.get("logo", "")
+    if "logo" in data and not (isinstance(logo, str) and re.fullmatch(r"[0-9a-f]{64}", logo)):
         errors.append(_("Logo must be an uploaded image."))
-    custom_css = data.get("custom_css", "") or ""
+    custom_css = data.get("custom_css", "")
     if not isinstance(custom_css, str):
         errors.append(_("Custom CSS must be text."))
         custom_css = ""
@@ -239,7 +245,7 @@ def _parse_palette(
     }
     colours: dict[str, str] = {}
     for key in COLOUR_KEYS:
-        value = data.get(key) or defaults[key]
+        value = data.get(key, defaults[key])
         if not isinstance(value, str) or not HEX_COLOUR.match(value):
             errors.append(
                 _("%(setting)s (%(scheme)s) must be a colour like #1d4ed8, not “%(value)s”.")
@@ -270,7 +276,7 @@ def _parse_palette(
 
 
 def _parse_font(value: Any, errors: list[str]) -> str:
-    if not value:
+    if value == "":
         return ""
     if not isinstance(value, str):
         errors.append(_("Font must be one of the listed fonts or a list of font family names."))
@@ -298,6 +304,10 @@ def check_custom_css(css: str) -> list[str]:
         return []
     if len(css) > MAX_CUSTOM_CSS:
         return [_("Custom CSS is limited to %(max)d characters.") % {"max": MAX_CUSTOM_CSS}]
+    if "<" in css:
+        # Never needed in CSS, and "</style>" would end a <style> element should the CSS
+        # ever be inlined (the README promises it is refused).
+        return [_("Custom CSS may not contain “<”.")]
     # Escapes are refused, so a string ends at its next quote. The forbidden
     # tokens are looked for in the raw text and with comments removed (u/**/rl( is
     # not url( to a browser, but refusing it costs nothing).

@@ -4,6 +4,7 @@ publish and roll back, history, and the template editor with its live preview.""
 from __future__ import annotations
 
 import json
+import re
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -75,6 +76,8 @@ def theme_css(request: HttpRequest, slug: str, number: int) -> HttpResponse:
 @require_http_methods(["GET", "HEAD"])
 def theme_logo(request: HttpRequest, digest: str) -> HttpResponse:
     """A logo by the SHA-256 of its bytes: the address is the content, so it caches forever."""
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise Http404  # not a digest (PostgreSQL refuses some strings, a NUL byte, outright)
     logo = get_object_or_404(ThemeLogo, digest=digest)
     response = HttpResponse(bytes(logo.data), content_type=logo.content_type)
     patch_cache_control(response, public=True, max_age=A_YEAR, immutable=True)

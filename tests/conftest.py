@@ -303,17 +303,24 @@ def live_server_url(
     django_db_setup: None, django_db_blocker: Any, service_log_dir: Path, worker: ServiceProcess
 ) -> Iterator[str]:
     """uvicorn serving promptlab.asgi, as `make run` does."""
+    server, url = start_web_server(service_log_dir)
+    yield url
+    server.stop()
+
+
+def start_web_server(log_dir: Path, name: str = "web", **env: str) -> tuple[ServiceProcess, str]:
+    """A uvicorn process serving promptlab.asgi on a free port, once /health/ answers."""
     port = _free_port()
     server = ServiceProcess(
-        "web",
+        name,
         [
             sys.executable, "-m", "uvicorn", "promptlab.asgi:application", "--host", "127.0.0.1",
             "--port", str(port), "--no-access-log",
             # As the Procfile: X-Forwarded-For believed only from configured proxies.
             "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", ""),
         ],
-        _service_env(),
-        service_log_dir,
+        _service_env(**env),
+        log_dir,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
 
@@ -324,8 +331,7 @@ def live_server_url(
             return False
 
     server.wait_for(answers)
-    yield url
-    server.stop()
+    return server, url
 
 
 # --- Browser ------------------------------------------------------------------

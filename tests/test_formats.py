@@ -48,9 +48,11 @@ def version_of(imported: Any, slug: str = "example") -> Any:
         name=imported.name or "Example",
         description=imported.description,
         visibility=imported.visibility or Visibility.PRIVATE,
+        cache_results=True if imported.cache_results is None else imported.cache_results,
     )
     return SimpleNamespace(
         template=template,
+        theme=imported.theme or {},
         system_prompt=imported.system_prompt,
         body=imported.body,
         parameters=imported.parameters,

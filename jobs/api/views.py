@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from promptlab.api import NewestFirstCursorPagination, error_body
+from promptlab.openapi import SLUG_PATTERN
 
 from ..events import ApiEvents, event_stream_response
 from ..models import Job, JobStatus
@@ -28,7 +29,11 @@ FILTERS = [
     OpenApiParameter(
         "status", OpenApiTypes.STR, enum=[s.value for s in JobStatus], description="Only this status."
     ),
-    OpenApiParameter("template", OpenApiTypes.STR, description="Only jobs of this template (slug)."),
+    OpenApiParameter(
+        "template",
+        {"type": "string", "pattern": SLUG_PATTERN},
+        description="Only jobs of this template (slug).",
+    ),
     OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="ISO 8601."),
     OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="ISO 8601."),
     OpenApiParameter(
@@ -67,6 +72,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     serializer_class = JobSerializer
     pagination_class = NewestFirstCursorPagination
+    # Ids are UUIDs: anything else is a 404 from the router, not a query that fails.
+    lookup_value_regex = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
     def get_serializer_class(self) -> Any:
         return JobListItemSerializer if self.action == "list" else JobSerializer
@@ -86,7 +93,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             if status not in JobStatus.values:
                 raise serializers.ValidationError({"status": [_("Unknown status.")]})
             jobs = jobs.filter(status=status)
-        if template := self.request.query_params.get("template"):
+        if (template := self.request.query_params.get("template")) is not None:
             # Checked first: PostgreSQL refuses some strings (a NUL byte) outright.
             if not slug_re.fullmatch(template):
                 raise serializers.ValidationError({"template": [_("Not a template slug.")]})

@@ -32,17 +32,41 @@ _field = TemplateVersion._meta.get_field
 _DEFAULTS = model_setting_defaults()
 
 
+class WholeNumberField(serializers.IntegerField):
+    """An integer sent as a JSON number, as the OpenAPI document says: DRF also took "100"."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, str | bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "number", "format": "double"},
+            {"type": "string", "format": "decimal", "pattern": r"^-?\d{0,1}(?:\.\d{0,2})?$"},
+        ],
+        "description": 'A number, or the same number as a decimal text (as it is returned: "0.70").',
+    }
+)
+class NumberOrDecimalTextField(serializers.DecimalField):
+    pass
+
+
 class ModelSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
+    """A version's model settings."""
+
     provider = serializers.CharField(max_length=_field("provider").max_length, default=_DEFAULTS["provider"])
     model = serializers.CharField(max_length=_field("model").max_length, default=_DEFAULTS["model"])
-    temperature = serializers.DecimalField(
+    temperature = NumberOrDecimalTextField(
         max_digits=_field("temperature").max_digits,
         decimal_places=_field("temperature").decimal_places,
         min_value=field_bounds("temperature")[0],
         max_value=field_bounds("temperature")[1],
         default=_DEFAULTS["temperature"],
     )
-    max_tokens = serializers.IntegerField(
+    max_tokens = WholeNumberField(
         min_value=field_bounds("max_tokens")[0],
         max_value=field_bounds("max_tokens")[1],
         default=_DEFAULTS["max_tokens"],

@@ -15,7 +15,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from jobs.api.serializers import JobSerializer
 from jobs.models import Job
 from jobs.services import SubmissionError, submit_generation
-from promptlab.api import Conflict, ProviderUnavailable
+from promptlab.api import Conflict, ProviderUnavailable, SafeJSONParser
 
 from ..formats import DEFAULT_FORMAT, FORMATS, FormatError
 from ..formats.service import decode, export_template, import_template
@@ -38,6 +38,8 @@ from .serializers import (
     TemplateSerializer,
     TemplateVersionSerializer,
 )
+
+IDEMPOTENCY_KEY_MAX = Job._meta.get_field("idempotency_key").max_length
 
 
 class TextFileRenderer(BaseRenderer):
@@ -82,6 +84,9 @@ class TemplateViewSet(viewsets.ModelViewSet):
     serializer_class = TemplateSerializer
     permission_classes = (permissions.IsAuthenticated, IsOwnerOrReadOnly)
     lookup_field = "slug"
+    # A slug's characters only: anything else (a NUL byte, which PostgreSQL refuses
+    # outright) is a 404 from the router, before any query.
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
     http_method_names = ("get", "post", "patch", "delete", "head", "options")
 
     def get_queryset(self) -> Any:
@@ -168,7 +173,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
         methods=["post"],
         url_path="import",
         url_name="import",
-        parser_classes=[JSONParser, MultiPartParser],
+        parser_classes=[SafeJSONParser, MultiPartParser],
     )
     def import_file(self, request: Request) -> Response:
         """Import a template file (PromptLab, Prompd, Prompty or Dotprompt) as a new template."""
@@ -229,7 +234,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
     def export(self, request: Request, slug: str | None = None) -> HttpResponse:
         """The template's published version as a file in the chosen format."""
         template = self.get_object()
-        format_name = request.query_params.get("format") or DEFAULT_FORMAT
+        format_name = request.query_params.get("format", DEFAULT_FORMAT)  # "" is no format
         if format_name not in FORMATS:
             raise serializers.ValidationError(
                 {"format": [_("Unknown format. Known: %(names)s.") % {"names": ", ".join(FORMATS)}]}
@@ -249,7 +254,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
-                OpenApiTypes.STR,
+                {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
                 OpenApiParameter.HEADER,
                 description="A retried request with the same key returns the same job.",
             )
@@ -260,6 +265,10 @@ class TemplateViewSet(viewsets.ModelViewSet):
         """Run the template on inputs (validated by the template's schema) → 202 with the job."""
         template = self.get_object()
         key = request.headers.get("Idempotency-Key") or None
+        if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
+            raise serializers.ValidationError(
+                {"Idempotency-Key": [_("At most %(max)d characters.") % {"max": IDEMPOTENCY_KEY_MAX}]}
+            )
         if key and (job := Job.objects.filter(owner=request.user, idempotency_key=key).first()):
             return Response(JobSerializer(job, context=self.get_serializer_context()).data)
         payload = GenerateSerializer(data=request.data)

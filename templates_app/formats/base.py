@@ -40,15 +40,20 @@ class ImportedTemplate:
     parameters: list[dict[str, Any]] = field(default_factory=list)
     model_settings: dict[str, Any] = field(default_factory=model_setting_defaults)
     visibility: str | None = None
+    cache_results: bool | None = None  # None: the model's default
+    theme: dict[str, Any] | None = None  # None: no theme in the file
     warnings: list[str] = field(default_factory=list)
 
     def version_content(self) -> dict[str, Any]:
-        return {
+        content = {
             "system_prompt": self.system_prompt,
             "body": self.body,
             "parameters": self.parameters,
             **self.model_settings,
         }
+        if self.theme is not None:
+            content["theme"] = self.theme
+        return content
 
 
 # --- Reading --------------------------------------------------------------------

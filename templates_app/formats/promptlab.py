@@ -1,12 +1,15 @@
-"""PromptLab's own format: Markdown with YAML front matter. Lossless.
+"""PromptLab's own format: Markdown with YAML front matter. Lossless, but for a
+theme's logo (an image, not text: the export says so).
 
 ---
 slug: haiku
 name: Haiku
 description: Three lines about a topic.
 visibility: public
+cache_results: true
 model: {provider: offline, model: offline-echo, temperature: 0.7, max_tokens: 256,
         allowed_models: [anthropic/claude-sonnet-4-5]}
+theme: {primary: "#1d4ed8", font: serif, radius: 8}
 system: You are a poet.
 parameters:
   - {name: topic, type: string, label: {en: Topic, pt: Assunto}}
@@ -37,7 +40,9 @@ LABEL = "PromptLab (Markdown + YAML)"
 EXTENSIONS = (".md",)
 CONTENT_TYPE = "text/markdown; charset=utf-8"
 
-KNOWN_KEYS = {"slug", "name", "description", "visibility", "model", "parameters", "system", "cache_results"}
+KNOWN_KEYS = {
+    "slug", "name", "description", "visibility", "cache_results", "model", "theme", "parameters", "system",
+}  # fmt: skip
 MODEL_KEYS = {"provider", "model", "temperature", "max_tokens", "allowed_models"}
 
 
@@ -52,6 +57,14 @@ def parse(text: str) -> ImportedTemplate:
     imported.body = require_body(body)
     if "visibility" in data:
         imported.visibility = text_value(data, "visibility")
+    if "cache_results" in data:
+        if not isinstance(data["cache_results"], bool):
+            raise FormatError(_("“cache_results” must be true or false."))
+        imported.cache_results = data["cache_results"]
+    if data.get("theme") is not None:
+        if not isinstance(data["theme"], dict):
+            raise FormatError(_("“theme” must be a mapping (colours, font, radius, custom_css)."))
+        imported.theme = data["theme"]
     parameters = data.get("parameters") or []
     if not isinstance(parameters, list):
         raise FormatError(_("“parameters” must be a list of parameters."))
@@ -90,6 +103,7 @@ def dump(version: Any, warnings: list[str] | None = None) -> str:
         "name": template.name,
         "description": template.description,
         "visibility": str(template.visibility),
+        "cache_results": template.cache_results,
         "model": {
             "provider": version.provider,
             "model": version.model,
@@ -101,7 +115,12 @@ def dump(version: Any, warnings: list[str] | None = None) -> str:
         data["model"]["allowed_models"] = list(version.allowed_models)
     if not template.description:
         del data["description"]
+    theme = dict(version.theme or {})
+    if theme.pop("logo", None) and warnings is not None:
+        warnings.append(_("The theme's logo is an image, not in the file: upload it again after importing."))
+    if theme:
+        data["theme"] = theme
     if version.system_prompt:
         data["system"] = version.system_prompt
     data["parameters"] = version.parameters or []
-    return with_front_matter(data, version.body)
+    return with_front_matter(data, version.body, warnings)

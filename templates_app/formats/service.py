@@ -3,6 +3,7 @@ and export a template's published version as a file."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from ..models import Template, Visibility
+from ..safe_load import find_nul
 from ..schema import parameter_warnings
 from . import DEFAULT_FORMAT, FORMATS, format_for_filename, get_format
 from .base import FormatError, make_slug, name_from_slug
@@ -66,6 +68,8 @@ def import_template(
     else:
         raise FormatError(_("Say which format the file is in (%(known)s).") % {"known": ", ".join(FORMATS)})
     imported = module.parse(text)
+    if find_nul(dataclasses.asdict(imported)):  # in the body, or a YAML "\0" escape
+        raise FormatError(_("The file contains the NUL character (U+0000), which can't be stored."))
     warnings = list(imported.warnings)
     stem = filename.rsplit("/", 1)[-1].split(".", 1)[0] if filename else ""
     wanted = make_slug(slug) if slug else make_slug(imported.slug, imported.name, stem) or "imported-template"
@@ -82,6 +86,9 @@ def import_template(
             % {"value": chosen_visibility, "known": ", ".join(Visibility.values)}
         )
     name = (imported.name or name_from_slug(final_slug))[:120]
+    if imported.theme is not None:
+        imported.theme = _importable_theme(imported.theme, owner, warnings)
+    extra = {} if imported.cache_results is None else {"cache_results": imported.cache_results}
     try:
         with transaction.atomic():
             template = Template.objects.create(
@@ -90,6 +97,7 @@ def import_template(
                 description=imported.description,
                 owner=owner if owner is not None and owner.is_authenticated else None,
                 visibility=chosen_visibility,
+                **extra,
             )
             template.save_content(imported.version_content(), author=template.owner, publish=True)
     except ValidationError as exc:
@@ -102,9 +110,23 @@ def import_template(
     return template, warnings
 
 
+def _importable_theme(theme: dict[str, Any], owner: Any, warnings: list[str]) -> dict[str, Any]:
+    """The file's theme less what this import may not bring: a logo (a file holds no
+    image, and a digest must not reuse someone else's), and custom CSS unless staff
+    import it (as in the editor)."""
+    theme = dict(theme)
+    if theme.pop("logo", None):
+        warnings.append(_("The theme's logo was not imported: upload it in the editor."))
+    if theme.get("custom_css") and not getattr(owner, "is_staff", False):
+        del theme["custom_css"]
+        warnings.append(_("The theme's custom CSS was not imported: only staff can add custom CSS."))
+    return theme
+
+
 def _validation_messages(exc: ValidationError) -> list[str]:
     labels = {
         "parameters": _("Parameters"),
+        "theme": _("Theme"),
         "body": _("Prompt body"),
         "system_prompt": _("System prompt"),
         "temperature": _("Temperature"),

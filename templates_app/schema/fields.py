@@ -15,12 +15,17 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.core.validators import EmailValidator, StepValueValidator, URLValidator
+from django.core.validators import (
+    EmailValidator,
+    ProhibitNullCharactersValidator,
+    StepValueValidator,
+    URLValidator,
+)
 from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from ..safe_load import TooDeeplyNested, load_json
+from ..safe_load import TooDeeplyNested, find_nul, load_json
 from .regexes import full_match, json_schema_validator, matches
 
 # The HTML standard's "valid email address" (what <input type=email> checks).
@@ -168,6 +173,10 @@ class JsonValueField(forms.CharField):
         "invalid": _("Enter valid JSON."),
         "nested": _("The JSON is nested too deeply."),
         "schema": _("The value does not fit: %(problem)s"),
+        "null_characters_not_allowed": ProhibitNullCharactersValidator.message,
+        "endless_schema": _(
+            "The value can't be checked: the parameter's schema refers to itself without end."
+        ),
     }
 
     def __init__(self, *, json_schema: Any = None, **kwargs: Any) -> None:
@@ -184,6 +193,10 @@ class JsonValueField(forms.CharField):
             raise ValidationError(self.error_messages["nested"], code="invalid") from None
         except ValueError:
             raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+        if find_nul(parsed):  # a "\u0000" escape: PostgreSQL's jsonb refuses it
+            raise ValidationError(
+                self.error_messages["null_characters_not_allowed"], code="null_characters_not_allowed"
+            )
         if self.json_schema is not None:
             from referencing.exceptions import Unresolvable
 
@@ -193,6 +206,8 @@ class JsonValueField(forms.CharField):
                 raise ValidationError(
                     self.error_messages["schema"], code="schema", params={"problem": str(exc)}
                 ) from None
+            except RecursionError:  # one saved before endless references were refused
+                raise ValidationError(self.error_messages["endless_schema"], code="schema") from None
             if error is not None:
                 raise ValidationError(
                     self.error_messages["schema"], code="schema", params={"problem": error.message}
@@ -218,6 +233,8 @@ class TextFileField(forms.Field):
     """A text file whose UTF-8 content becomes the value; size and extension limited."""
 
     widget = TextFileInput
+    # PostgreSQL stores no NUL character, and no text file has one.
+    default_validators = [ProhibitNullCharactersValidator()]
     default_error_messages = {
         "too_big": _("The file is too big: it may be at most %(limit)s bytes (this one has %(size)s)."),
         "extension": _("The file must end in %(extensions)s."),

@@ -12,6 +12,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from ..safe_load import find_nul
+from .json_refs import endless_reference
 from .parameters import DEFAULT_MAX_SIZE, PARAMETER_TYPES, TEXT_LIKE, Choice, Parameter, SchemaError
 from .regexes import NEVER_MATCHES, compile_problem, full_match_source, pattern_problem
 
@@ -152,6 +154,9 @@ def _parse_parameter(raw: Any, position: int) -> Parameter:
             ]
         )
     problems = _Problems(name)
+    if find_nul(raw):
+        problems.add(_("a text in it contains the NUL character (U+0000), which can't be stored."))
+        raise SchemaError(problems.errors)
     kind = raw.get("type", "string")
     if kind not in PARAMETER_TYPES:
         problems.add(
@@ -436,6 +441,7 @@ def _check_json_schema_refs(value: Any, problems: _Problems) -> None:
 
     base = "urn:promptlab:schema"
     resolver = Registry().with_resource(base, DRAFT202012.create_resource(value)).resolver(base_uri=base)
+    known_before = len(problems.errors)
     for ref in _schema_refs(value):
         if not ref.startswith("#"):
             problems.add(
@@ -447,6 +453,16 @@ def _check_json_schema_refs(value: Any, problems: _Problems) -> None:
             resolver.lookup(ref)
         except Unresolvable:
             problems.add(_("“schema” refers to “%(ref)s”, which it doesn't contain."), ref=ref)
+    if len(problems.errors) == known_before and (
+        ref := endless_reference(value, lambda ref: resolver.lookup(ref).contents)
+    ):
+        problems.add(
+            _(
+                "“schema” refers to itself through “%(ref)s” without going into a part of the value, "
+                "so checking any value would never end."
+            ),
+            ref=ref,
+        )
 
 
 def _parse_extensions(raw: Any, problems: _Problems) -> tuple[str, ...]:
