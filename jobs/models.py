@@ -247,11 +247,16 @@ class Job(models.Model):
         """Take the job for running; the attempt number, or None if it isn't ours to run.
 
         A queued job is claimed by anyone. A running job is taken over only by a
-        redelivery of the very message that started it: the worker that ran it
-        died (acks_late put the message back).
+        redelivery of the very message that started it, and only once its lease
+        ran out: a redelivery alone doesn't mean the worker died (a worker that
+        lost its broker connection keeps running its tasks while the broker
+        gives their unacknowledged messages to another). ``lease_left`` says how
+        long such a message should wait before it asks again.
         """
         now = timezone.now()
-        claimable = Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, task_id=task_id)
+        claimable = Q(status=JobStatus.QUEUED) | Q(
+            status=JobStatus.RUNNING, task_id=task_id, lease_expires_at__lt=now
+        )
         with transaction.atomic():
             updated = (
                 Job.objects.filter(claimable, pk=self.pk)
@@ -271,6 +276,17 @@ class Job(models.Model):
             self.refresh_from_db()
             self.followers.filter(status=JobStatus.QUEUED).update(status=JobStatus.RUNNING, started_at=now)
         return self.attempts
+
+    def lease_left(self, task_id: str) -> float | None:
+        """Seconds until the lease of the run this task started runs out; None if it isn't running it."""
+        lease = (
+            Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING, task_id=task_id)
+            .values_list("lease_expires_at", flat=True)
+            .first()
+        )
+        if lease is None:
+            return None
+        return max(0.0, (lease - timezone.now()).total_seconds())
 
     def _owned(self, attempt: int) -> models.QuerySet[Job]:
         return Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING, attempts=attempt)

@@ -87,7 +87,9 @@ def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
         if admission.wait:
             _defer(job, admission)
             return
-        attempt = job.claim(self.request.id or "")
+        task_id = self.request.id or ""
+        attempt = job.claim(task_id)
+        lease_left = job.lease_left(task_id) if attempt is None else None
     except INFRASTRUCTURE_ERRORS as exc:
         # With late acknowledgement a task that raises is still acknowledged: its
         # message would be gone with the job never claimed. Retrying publishes the
@@ -100,6 +102,14 @@ def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
     if attempt is None:
         if admission.probe:
             breaker.release_probe()
+        if lease_left is not None:
+            # Our own message back while the run it started still holds its lease:
+            # its worker may be alive (the broker redelivers the messages of a
+            # worker that only lost its connection). Ask again once the lease
+            # would have run out, so a worker that did die is still replaced.
+            logger.info("job %s: running under a live lease; asking again in %.0f s", job_id, lease_left + 1)
+            # No limit of its own: the run ends within its time limit, and its lease with it.
+            raise self.retry(countdown=lease_left + 1, max_retries=self.request.retries + 1)
         return  # cancelled, finished, following another job, or taken by another worker
     with _LeaseKeeper(job, attempt):
         _run_attempt(job, attempt, breaker, admission)

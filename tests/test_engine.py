@@ -7,12 +7,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from celery.exceptions import Retry
 from django.test import Client
 from django.utils import timezone
 
 from jobs.models import Job, JobStatus, ModelPrice, price_of
 from jobs.services import SubmissionError, submit_generation
-from jobs.tasks import retry_delay, sweep_stuck_jobs
+from jobs.tasks import retry_delay, run_job, sweep_stuck_jobs
 
 # Transactional: the queue is handed jobs on commit.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -143,7 +144,11 @@ def test_a_follower_cannot_be_claimed_by_a_worker(make_template, enqueued) -> No
 def test_attempt_fencing_stops_a_presumed_dead_worker(make_template, enqueued) -> None:
     job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
     first = job.claim("task-1")
-    # The same message redelivered (its worker died) takes the job over.
+    # The same message redelivered while the lease is live does not take it over
+    # (the worker may only have lost its broker connection)...
+    assert job.claim("task-1") is None
+    # ...but once the lease ran out (its worker died) it does.
+    Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     second = job.claim("task-1")
     assert (first, second) == (1, 2)
     assert not job.save_progress(first, "stale text")
@@ -198,7 +203,9 @@ def test_a_cancelled_attempts_usage_never_lands_on_a_later_attempt(make_template
 def test_sweep_fails_a_vanished_job_out_of_attempts(make_template, enqueued, settings) -> None:
     job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
     for _attempt in range(settings.JOB_MAX_ATTEMPTS):
-        job.claim("task-1")
+        # Each time its worker died: the lease ran out and the message came back.
+        Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+        assert job.claim("task-1")
     Job.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(days=1))
     sweep_stuck_jobs()
     job.refresh_from_db()
@@ -244,3 +251,26 @@ def test_unconfigured_provider_is_refused_with_a_clear_error(
     page = client.post(template.get_absolute_url(), {"topic": "x", "count": "2"}).content.decode()
     assert "is not configured here" in page
     assert Job.objects.count() == 0
+
+
+def test_a_redelivered_message_waits_for_the_lease_of_the_run_it_started(
+    make_template, enqueued, monkeypatch
+) -> None:
+    job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    assert job.claim("task-1") == 1
+    retries: list[dict] = []
+    monkeypatch.setattr("jobs.tasks.run_job.apply_async", lambda *args, **options: retries.append(options))
+    # The broker hands the message out again while its first worker, only cut
+    # off from the broker, still runs the job under a live lease.
+    run_job.push_request(id="task-1", retries=0, called_directly=False)
+    try:
+        with pytest.raises(Retry):
+            run_job.run(str(job.id))
+    finally:
+        run_job.pop_request()
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (JobStatus.RUNNING, 1)  # not run twice
+    # Asked again just after the lease would run out (not dropped: its worker may have died).
+    [retry] = retries
+    assert retry["task_id"] == "task-1"
+    assert 30 < retry["countdown"] <= 31 + 1
