@@ -288,6 +288,10 @@ class Job(models.Model):
             return None
         return max(0.0, (lease - timezone.now()).total_seconds())
 
+    def _unclaimed(self) -> models.QuerySet[Job]:
+        """This row while no worker claimed it since it was read (the claim counts an attempt)."""
+        return Job.objects.filter(pk=self.pk, status=JobStatus.QUEUED, attempts=self.attempts)
+
     def _owned(self, attempt: int) -> models.QuerySet[Job]:
         return Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING, attempts=attempt)
 
@@ -303,14 +307,17 @@ class Job(models.Model):
             changes["first_token_at"] = timezone.now()
         return bool(self._owned(attempt).update(**changes))
 
-    def _finish(self, attempt: int | None, status: str, **changes: Any) -> bool:
+    def _finish(
+        self, attempt: int | None, status: str, *, rows: models.QuerySet[Job] | None = None, **changes: Any
+    ) -> bool:
         """End the job (and its followers) in one transaction."""
         now = timezone.now()
-        rows = (
-            self._owned(attempt)
-            if attempt is not None
-            else Job.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES)
-        )
+        if rows is None:
+            rows = (
+                self._owned(attempt)
+                if attempt is not None
+                else Job.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES)
+            )
         with transaction.atomic():
             if not rows.update(status=status, active_key=None, finished_at=now, **changes):
                 return False
@@ -362,6 +369,11 @@ class Job(models.Model):
         if input_tokens is not None or output_tokens is not None:
             changes.update(input_tokens=input_tokens, output_tokens=output_tokens)
         return self._finish(attempt, JobStatus.FAILED, **changes)
+
+    def mark_failed_unclaimed(self, *, code: str, message: str) -> bool:
+        """Fail the job only if it is still queued as read: never a run another message claimed."""
+        rows = self._unclaimed()
+        return self._finish(None, JobStatus.FAILED, rows=rows, error_code=code, error_message=message)
 
     @property
     def failed_attempts(self) -> int:

@@ -120,7 +120,9 @@ def _defer(job: Job, admission: Admission) -> None:
     waited = (timezone.now() - job.created_at).total_seconds()
     if waited + admission.wait > settings.JOB_PROVIDER_WAIT_LIMIT:
         code = "rate_limited" if admission.reason == "rate_limited" else "provider_unavailable"
-        if job.mark_failed(None, code=code, message=""):
+        # Fenced on the queued row as read: another message (the probe, a sweep's
+        # duplicate) may have claimed the job since, and its run is not ours to end.
+        if job.mark_failed_unclaimed(code=code, message=""):
             JobPublisher(job.id, job.attempts).status(JobStatus.FAILED, terminal=True)
         return
     if not breaker_for(job.provider).first_to_wait(job.pk, admission.wait):

@@ -11,9 +11,10 @@ from celery.exceptions import Retry
 from django.test import Client
 from django.utils import timezone
 
+from jobs.circuit import Admission
 from jobs.models import Job, JobStatus, ModelPrice, price_of
 from jobs.services import SubmissionError, submit_generation
-from jobs.tasks import retry_delay, run_job, sweep_stuck_jobs
+from jobs.tasks import _defer, retry_delay, run_job, sweep_stuck_jobs
 
 # Transactional: the queue is handed jobs on commit.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -274,3 +275,25 @@ def test_a_redelivered_message_waits_for_the_lease_of_the_run_it_started(
     [retry] = retries
     assert retry["task_id"] == "task-1"
     assert 30 < retry["countdown"] <= 31 + 1
+
+
+def test_giving_up_the_wait_never_fails_a_run_another_message_claimed(
+    make_template, enqueued, settings
+) -> None:
+    job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    Job.objects.filter(pk=job.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.JOB_PROVIDER_WAIT_LIMIT)
+    )
+    read_queued = Job.objects.get(pk=job.pk)  # message A reads the job queued...
+    assert Job.objects.get(pk=job.pk).claim("task-b") == 1  # ...message B claims and runs it...
+    _defer(read_queued, Admission(wait=5, reason="open"))  # ...and A gives up waiting
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (JobStatus.RUNNING, "")
+    # Still queued as read, the job does fail.
+    other = submit_generation(make_template(slug="other").published_version, INPUTS, session_key="s1")
+    Job.objects.filter(pk=other.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.JOB_PROVIDER_WAIT_LIMIT)
+    )
+    _defer(Job.objects.get(pk=other.pk), Admission(wait=5, reason="open"))
+    other.refresh_from_db()
+    assert (other.status, other.error_code) == (JobStatus.FAILED, "provider_unavailable")
