@@ -292,6 +292,15 @@ class Job(models.Model):
         """This row while no worker claimed it since it was read (the claim counts an attempt)."""
         return Job.objects.filter(pk=self.pk, status=JobStatus.QUEUED, attempts=self.attempts)
 
+    def defer_unclaimed(self, seconds: float) -> bool:
+        """Move the queue deadline past a wait, so the sweep leaves the waiting job alone.
+
+        Fenced by the deadline read too, so of two messages deferring the job at
+        once (a duplicate racing its own) exactly one goes on to send it back.
+        """
+        updated = self._unclaimed().filter(lease_expires_at=self.lease_expires_at)
+        return bool(updated.update(lease_expires_at=self.queue_deadline(seconds)))
+
     def _owned(self, attempt: int) -> models.QuerySet[Job]:
         return Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING, attempts=attempt)
 

@@ -127,6 +127,10 @@ def _defer(job: Job, admission: Admission) -> None:
         return
     if not breaker_for(job.provider).first_to_wait(job.pk, admission.wait):
         return  # a duplicate message (the sweep's, say): the job's own comes back already
+    # The queue deadline goes past the wait, or the sweep would take the waiting
+    # job's message for lost and send another every JOB_QUEUE_STALE_AFTER seconds.
+    if not job.defer_unclaimed(admission.wait):
+        return  # claimed meanwhile, or a duplicate racing this one deferred it first
     logger.info("job %s waits %.1f s for %s (%s)", job.id, admission.wait, job.provider, admission.reason)
     # A new message rather than task.retry(): waiting is not a retry, and must
     # not run into the task's max_retries.

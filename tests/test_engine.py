@@ -8,10 +8,11 @@ from decimal import Decimal
 
 import pytest
 from celery.exceptions import Retry
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
-from jobs.circuit import Admission
+from jobs.circuit import Admission, breaker_for
 from jobs.models import Job, JobStatus, ModelPrice, price_of
 from jobs.services import SubmissionError, submit_generation
 from jobs.tasks import _defer, retry_delay, run_job, sweep_stuck_jobs
@@ -297,3 +298,27 @@ def test_giving_up_the_wait_never_fails_a_run_another_message_claimed(
     _defer(Job.objects.get(pk=other.pk), Admission(wait=5, reason="open"))
     other.refresh_from_db()
     assert (other.status, other.error_code) == (JobStatus.FAILED, "provider_unavailable")
+
+
+def test_a_waiting_job_is_not_sent_again_by_the_sweep_while_it_waits(
+    make_template, enqueued, settings
+) -> None:
+    settings.JOB_QUEUE_STALE_AFTER = 0  # any queued job past its deadline at once
+    job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    enqueued.clear()
+    _defer(Job.objects.get(pk=job.pk), Admission(wait=600, reason="open"))
+    assert enqueued == [str(job.id)]  # its own message, back in ten minutes
+    assert sweep_stuck_jobs() == 0
+    assert enqueued == [str(job.id)]
+
+
+def test_two_messages_deferring_a_job_at_once_send_it_back_once(make_template, enqueued) -> None:
+    job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    enqueued.clear()
+    first, duplicate = Job.objects.get(pk=job.pk), Job.objects.get(pk=job.pk)
+    _defer(first, Admission(wait=60, reason="open"))
+    # The duplicate read the row before the first deferred it, and passed the
+    # cache's check in the same instant (its mark not yet written).
+    cache.delete(breaker_for(job.provider)._key(f"waiting:{job.pk}"))
+    _defer(duplicate, Admission(wait=60, reason="open"))
+    assert enqueued == [str(job.id)]
