@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from celery.exceptions import Retry
 from django.core.cache import cache
+from django.db import OperationalError, connection
 from django.test import Client
 from django.utils import timezone
 
@@ -322,3 +323,23 @@ def test_two_messages_deferring_a_job_at_once_send_it_back_once(make_template, e
     cache.delete(breaker_for(job.provider)._key(f"waiting:{job.pk}"))
     _defer(duplicate, Admission(wait=60, reason="open"))
     assert enqueued == [str(job.id)]
+
+
+def test_a_database_blip_when_the_result_is_written_does_not_lose_the_generation(
+    make_template, enqueued
+) -> None:
+    job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    failures = []
+
+    def drop_the_first_success_write(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if not failures and sql.startswith("UPDATE") and params and JobStatus.SUCCEEDED in params:
+            failures.append(sql)
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(drop_the_first_success_write):
+        run_job.apply(args=[str(job.id)], task_id="task-1")
+    assert failures, "the success write was never attempted"
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (JobStatus.SUCCEEDED, 1)
+    assert job.output
