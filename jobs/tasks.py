@@ -402,8 +402,8 @@ def sweep_stuck_jobs() -> int:
         if job.status == JobStatus.RUNNING:
             handled += 1
             if job.failed_attempts >= settings.JOB_MAX_ATTEMPTS:
-                job.mark_failed(job.attempts, code="worker_lost", message="")
-                JobPublisher(job.id, job.attempts).status(JobStatus.FAILED, terminal=True)
+                if job.mark_failed(job.attempts, code="worker_lost", message=""):
+                    JobPublisher(job.id, job.attempts).status(JobStatus.FAILED, terminal=True)
                 continue
             if not job.requeue_after_failure(job.attempts, code="worker_lost", message="", retry_in=0):
                 continue
