@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -165,3 +166,25 @@ def test_writes_answer_a_translated_503_not_a_500_while_the_database_refuses_con
     assert answers["api"].status_code == 503, answers["api"].text[:500]
     assert answers["api"].json()["error"]["code"] == "service_unavailable"
     assert not Job.objects.exists()
+
+
+def test_one_dead_pooled_connection_makes_the_pool_check_all_its_idle_ones() -> None:
+    """The pool-wide check of promptlab.pg_pool, which leans on how psycopg_pool and
+    Django expose the pool: if either changes, this fails rather than the check
+    silently no longer running."""
+    pool = connection.pool
+    assert pool is not None
+    idle = [pool.getconn() for _ in range(4)]
+    for conn in idle:
+        pool.putconn(conn)
+    terminate_other_backends()  # the four idle connections die (this test's own stays)
+    started = time.monotonic()
+    conn = pool.getconn()
+    try:
+        # Drawn one by one, each dead connection would cost a failed check and a
+        # growing pause (1 s, 2 s, 4 s: seven seconds); checking them all at the
+        # first failure costs one pause.
+        assert time.monotonic() - started < 3
+        conn.execute("SELECT 1")
+    finally:
+        pool.putconn(conn)
