@@ -15,8 +15,10 @@ from django.utils import timezone
 
 from jobs.circuit import Admission, breaker_for
 from jobs.models import Job, JobStatus, ModelPrice, price_of
+from jobs.providers import ProviderError
 from jobs.services import SubmissionError, submit_generation
-from jobs.tasks import _defer, retry_delay, run_job, sweep_stuck_jobs
+from jobs.streaming import JobPublisher
+from jobs.tasks import _defer, _handle_provider_error, retry_delay, run_job, sweep_stuck_jobs
 
 # Transactional: the queue is handed jobs on commit.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -343,3 +345,24 @@ def test_a_database_blip_when_the_result_is_written_does_not_lose_the_generation
     job.refresh_from_db()
     assert (job.status, job.attempts) == (JobStatus.SUCCEEDED, 1)
     assert job.output
+
+
+def test_a_database_blip_when_a_failed_attempt_is_requeued_leaves_the_job_to_the_sweep(
+    make_template, enqueued
+) -> None:
+    job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    attempt = job.claim("task-1")
+
+    def refuse_updates(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if sql.startswith("UPDATE"):
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    failure = ProviderError("overloaded", code="provider_error", retryable=True)
+    with connection.execute_wrapper(refuse_updates):
+        _handle_provider_error(job, attempt, failure, [], JobPublisher(job.id, attempt))  # no traceback
+    job.refresh_from_db()
+    # Still running under its lease: when the lease runs out the sweep requeues it.
+    assert (job.status, job.attempts) == (JobStatus.RUNNING, 1)
+    Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert sweep_stuck_jobs() == 1
