@@ -130,11 +130,17 @@ class ProviderBreaker:
         """
         key = self._key(f"waiting:{job_id}")
         now = self.clock()
+        timeout = math.ceil(seconds) + 60
         try:
+            # The first wait of a job: ``add`` lets exactly one of racing messages start it.
+            if cache.add(key, now + seconds, timeout=timeout):
+                return True
             comes_back = cache.get(key)
             if comes_back is not None and comes_back > now + DUPLICATE_MARGIN:
                 return False
-            cache.set(key, now + seconds, timeout=math.ceil(seconds) + 60)
+            # A later wait (this is the job's own message back); the job's row,
+            # whose queue deadline only one message can move, decides any race here.
+            cache.set(key, now + seconds, timeout=timeout)
         except Exception:
             logger.exception("could not mark job %s as waiting", job_id)
         return True

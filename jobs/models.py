@@ -247,11 +247,16 @@ class Job(models.Model):
         """Take the job for running; the attempt number, or None if it isn't ours to run.
 
         A queued job is claimed by anyone. A running job is taken over only by a
-        redelivery of the very message that started it: the worker that ran it
-        died (acks_late put the message back).
+        redelivery of the very message that started it, and only once its lease
+        ran out: a redelivery alone doesn't mean the worker died (a worker that
+        lost its broker connection keeps running its tasks while the broker
+        gives their unacknowledged messages to another). ``lease_left`` says how
+        long such a message should wait before it asks again.
         """
         now = timezone.now()
-        claimable = Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, task_id=task_id)
+        claimable = Q(status=JobStatus.QUEUED) | Q(
+            status=JobStatus.RUNNING, task_id=task_id, lease_expires_at__lt=now
+        )
         with transaction.atomic():
             updated = (
                 Job.objects.filter(claimable, pk=self.pk)
@@ -272,6 +277,30 @@ class Job(models.Model):
             self.followers.filter(status=JobStatus.QUEUED).update(status=JobStatus.RUNNING, started_at=now)
         return self.attempts
 
+    def lease_left(self, task_id: str) -> float | None:
+        """Seconds until the lease of the run this task started runs out; None if it isn't running it."""
+        lease = (
+            Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING, task_id=task_id)
+            .values_list("lease_expires_at", flat=True)
+            .first()
+        )
+        if lease is None:
+            return None
+        return max(0.0, (lease - timezone.now()).total_seconds())
+
+    def _unclaimed(self) -> models.QuerySet[Job]:
+        """This row while no worker claimed it since it was read (the claim counts an attempt)."""
+        return Job.objects.filter(pk=self.pk, status=JobStatus.QUEUED, attempts=self.attempts)
+
+    def defer_unclaimed(self, seconds: float) -> bool:
+        """Move the queue deadline past a wait, so the sweep leaves the waiting job alone.
+
+        Fenced by the deadline read too, so of two messages deferring the job at
+        once (a duplicate racing its own) exactly one goes on to send it back.
+        """
+        updated = self._unclaimed().filter(lease_expires_at=self.lease_expires_at)
+        return bool(updated.update(lease_expires_at=self.queue_deadline(seconds)))
+
     def _owned(self, attempt: int) -> models.QuerySet[Job]:
         return Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING, attempts=attempt)
 
@@ -287,14 +316,17 @@ class Job(models.Model):
             changes["first_token_at"] = timezone.now()
         return bool(self._owned(attempt).update(**changes))
 
-    def _finish(self, attempt: int | None, status: str, **changes: Any) -> bool:
+    def _finish(
+        self, attempt: int | None, status: str, *, rows: models.QuerySet[Job] | None = None, **changes: Any
+    ) -> bool:
         """End the job (and its followers) in one transaction."""
         now = timezone.now()
-        rows = (
-            self._owned(attempt)
-            if attempt is not None
-            else Job.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES)
-        )
+        if rows is None:
+            rows = (
+                self._owned(attempt)
+                if attempt is not None
+                else Job.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES)
+            )
         with transaction.atomic():
             if not rows.update(status=status, active_key=None, finished_at=now, **changes):
                 return False
@@ -346,6 +378,11 @@ class Job(models.Model):
         if input_tokens is not None or output_tokens is not None:
             changes.update(input_tokens=input_tokens, output_tokens=output_tokens)
         return self._finish(attempt, JobStatus.FAILED, **changes)
+
+    def mark_failed_unclaimed(self, *, code: str, message: str) -> bool:
+        """Fail the job only if it is still queued as read: never a run another message claimed."""
+        rows = self._unclaimed()
+        return self._finish(None, JobStatus.FAILED, rows=rows, error_code=code, error_message=message)
 
     @property
     def failed_attempts(self) -> int:

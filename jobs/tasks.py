@@ -5,7 +5,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -87,7 +87,9 @@ def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
         if admission.wait:
             _defer(job, admission)
             return
-        attempt = job.claim(self.request.id or "")
+        task_id = self.request.id or ""
+        attempt = job.claim(task_id)
+        lease_left = job.lease_left(task_id) if attempt is None else None
     except INFRASTRUCTURE_ERRORS as exc:
         # With late acknowledgement a task that raises is still acknowledged: its
         # message would be gone with the job never claimed. Retrying publishes the
@@ -100,6 +102,14 @@ def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
     if attempt is None:
         if admission.probe:
             breaker.release_probe()
+        if lease_left is not None:
+            # Our own message back while the run it started still holds its lease:
+            # its worker may be alive (the broker redelivers the messages of a
+            # worker that only lost its connection). Ask again once the lease
+            # would have run out, so a worker that did die is still replaced.
+            logger.info("job %s: running under a live lease; asking again in %.0f s", job_id, lease_left + 1)
+            # No limit of its own: the run ends within its time limit, and its lease with it.
+            raise self.retry(countdown=lease_left + 1, max_retries=self.request.retries + 1)
         return  # cancelled, finished, following another job, or taken by another worker
     with _LeaseKeeper(job, attempt):
         _run_attempt(job, attempt, breaker, admission)
@@ -110,15 +120,25 @@ def _defer(job: Job, admission: Admission) -> None:
     waited = (timezone.now() - job.created_at).total_seconds()
     if waited + admission.wait > settings.JOB_PROVIDER_WAIT_LIMIT:
         code = "rate_limited" if admission.reason == "rate_limited" else "provider_unavailable"
-        if job.mark_failed(None, code=code, message=""):
+        # Fenced on the queued row as read: another message (the probe, a sweep's
+        # duplicate) may have claimed the job since, and its run is not ours to end.
+        if job.mark_failed_unclaimed(code=code, message=""):
             JobPublisher(job.id, job.attempts).status(JobStatus.FAILED, terminal=True)
         return
     if not breaker_for(job.provider).first_to_wait(job.pk, admission.wait):
         return  # a duplicate message (the sweep's, say): the job's own comes back already
+    # The queue deadline goes past the wait, or the sweep would take the waiting
+    # job's message for lost and send another every JOB_QUEUE_STALE_AFTER seconds.
+    if not job.defer_unclaimed(admission.wait):
+        return  # claimed meanwhile, or a duplicate racing this one deferred it first
     logger.info("job %s waits %.1f s for %s (%s)", job.id, admission.wait, job.provider, admission.reason)
     # A new message rather than task.retry(): waiting is not a retry, and must
     # not run into the task's max_retries.
-    run_job.apply_async(args=[str(job.id)], countdown=admission.wait)
+    try:
+        run_job.apply_async(args=[str(job.id)], countdown=admission.wait)
+    except kombu.exceptions.OperationalError as exc:
+        # Not sent: the job stays queued, and the sweep sends it once its deadline passes.
+        logger.warning("job %s: could not send it back (%s); the sweep will", job.id, exc)
 
 
 def _drop_database_connection() -> None:
@@ -174,14 +194,42 @@ def _run_attempt(job: Job, attempt: int, breaker: ProviderBreaker, admission: Ad
         return
     input_tokens = usage.input_tokens if usage else None
     output_tokens = usage.output_tokens if usage else None
-    if job.mark_succeeded(
-        attempt,
-        output="".join(parts),
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cost=price_of(job.provider, job.model, input_tokens, output_tokens),
-    ):
+
+    def record_success() -> bool:
+        return job.mark_succeeded(
+            attempt,
+            output="".join(parts),
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost=price_of(job.provider, job.model, input_tokens, output_tokens),
+        )
+
+    if _write_with_retries(job, record_success):
         publisher.status(JobStatus.SUCCEEDED, terminal=True)
+
+
+# Pauses between tries of an attempt's last write when the database fails: a
+# blip must not throw away a generation the provider has already been paid for.
+FINAL_WRITE_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)
+
+
+def _write_with_retries(job: Job, write: Callable[[], bool]) -> bool:
+    """Run a fenced write (idempotent for its attempt) until the database takes it.
+
+    If it never does, the lease runs out and the sweep runs the job again: the
+    only way left not to lose it.
+    """
+    for pause in (*FINAL_WRITE_RETRY_DELAYS, None):
+        try:
+            return write()
+        except INFRASTRUCTURE_ERRORS as exc:
+            _drop_database_connection()
+            if pause is None:
+                logger.warning("job %s: could not record its result (%s); left to the sweep", job.id, exc)
+                return False
+            logger.warning("job %s: could not record its result (%s); trying again", job.id, exc)
+            time.sleep(pause)
+    return False
 
 
 class _Cancelled(Exception):
@@ -281,15 +329,21 @@ def _handle_provider_error(
         may_retry = waited + delay <= settings.JOB_PROVIDER_WAIT_LIMIT
     else:
         may_retry = exc.retryable and job.failed_attempts < settings.JOB_MAX_ATTEMPTS
-    if may_retry:
-        if job.requeue_after_failure(
-            attempt, code=exc.code, message=str(exc), retry_in=delay, deferred=deferred
-        ):
-            publisher.status(JobStatus.QUEUED)
-            run_job.apply_async(args=[str(job.id)], countdown=delay)
-        return
-    if job.mark_failed(attempt, code=exc.code, message=str(exc)[:2000], output="".join(parts)):
-        publisher.status(JobStatus.FAILED, terminal=True)
+    try:
+        if may_retry:
+            if job.requeue_after_failure(
+                attempt, code=exc.code, message=str(exc), retry_in=delay, deferred=deferred
+            ):
+                publisher.status(JobStatus.QUEUED)
+                run_job.apply_async(args=[str(job.id)], countdown=delay)
+            return
+        if job.mark_failed(attempt, code=exc.code, message=str(exc)[:2000], output="".join(parts)):
+            publisher.status(JobStatus.FAILED, terminal=True)
+    except (*INFRASTRUCTURE_ERRORS, kombu.exceptions.OperationalError) as error:
+        # Not requeued, or requeued but not sent: the lease or the queue deadline
+        # runs out, and the sweep takes the job from there.
+        _drop_database_connection()
+        logger.warning("job %s: could not requeue or fail it now (%s); the sweep will", job.id, error)
 
 
 def _retry_after_infrastructure_error(
@@ -348,8 +402,8 @@ def sweep_stuck_jobs() -> int:
         if job.status == JobStatus.RUNNING:
             handled += 1
             if job.failed_attempts >= settings.JOB_MAX_ATTEMPTS:
-                job.mark_failed(job.attempts, code="worker_lost", message="")
-                JobPublisher(job.id, job.attempts).status(JobStatus.FAILED, terminal=True)
+                if job.mark_failed(job.attempts, code="worker_lost", message=""):
+                    JobPublisher(job.id, job.attempts).status(JobStatus.FAILED, terminal=True)
                 continue
             if not job.requeue_after_failure(job.attempts, code="worker_lost", message="", retry_in=0):
                 continue

@@ -43,9 +43,15 @@ class BeatLock(Protocol):
     def release(self) -> None: ...
 
 
+# A Redis that accepts connections but never answers must not hold tick() forever.
+REDIS_LOCK_TIMEOUT = 2.0
+
+
 class RedisBeatLock:
     def __init__(self, url: str, ttl: float) -> None:
-        client = redis.Redis.from_url(url)
+        client = redis.Redis.from_url(
+            url, socket_timeout=REDIS_LOCK_TIMEOUT, socket_connect_timeout=REDIS_LOCK_TIMEOUT
+        )
         self._lock = client.lock(REDIS_LOCK_KEY, timeout=ttl, blocking=False, thread_local=False)
         self._held = False
 

@@ -1,4 +1,6 @@
-"""A read whose PostgreSQL connection was killed while it ran is run once more.
+"""A read whose PostgreSQL connection was killed while it ran is run once more;
+any other database outage (a write, a second failure, a pool out of
+connections) answers a translated 503, not a 500.
 
 The pool checks each connection before handing it over (``promptlab.pg_pool``),
 but a connection can still die between that check and the query: a restart, a
@@ -14,6 +16,8 @@ from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse
+
+from .outages import outage_response
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +48,25 @@ class RetryReadsOnLostConnection:
             or match is None
             or asyncio.iscoroutinefunction(match.func)
         ):
-            return None
+            return _unavailable(request, exception)
         request._database_retried = True  # type: ignore[attr-defined]
         logger.warning("retrying %s %s on a new connection: %s", request.method, request.path, exception)
-        with contextlib.suppress(Exception):
-            connection.close()  # gives the broken connection back: the pool discards it
-        return match.func(request, *match.args, **match.kwargs)
+        _give_back_connection()
+        try:
+            return match.func(request, *match.args, **match.kwargs)
+        except (OperationalError, InterfaceError) as again:
+            # Raised here it would skip the middleware's exception handling: a 500.
+            return _unavailable(request, again)
+
+
+def _give_back_connection() -> None:
+    with contextlib.suppress(Exception):
+        connection.close()  # gives the broken connection back: the pool discards it
+
+
+def _unavailable(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Not retried, or failed again: the database is down or out of connections (a pool
+    timeout), and the visitor is told so and when to try again, as when Redis is down."""
+    logger.warning("%s %s answered 503, database unavailable: %s", request.method, request.path, exception)
+    _give_back_connection()
+    return outage_response(request)

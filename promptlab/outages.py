@@ -37,13 +37,18 @@ class AnswerOutagesWith503:
         if not isinstance(exception, OUTAGE_ERRORS):
             return None
         logger.warning("%s %s answered 503, Redis unavailable: %s", request.method, request.path, exception)
-        message = _(
-            "PromptLab is briefly unavailable: one of its services is not answering. Try again in a moment."
-        )
-        response: HttpResponse
-        if request.path.startswith(API_PREFIX):
-            response = JsonResponse(error_body("service_unavailable", message), status=503)
-        else:
-            response = render(request, "503.html", {"message": message}, status=503)
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+        return outage_response(request)
+
+
+def outage_response(request: HttpRequest) -> HttpResponse:
+    """The translated 503 (in the API's error envelope under /api/), with Retry-After."""
+    message = _(
+        "PromptLab is briefly unavailable: one of its services is not answering. Try again in a moment."
+    )
+    response: HttpResponse
+    if request.path.startswith(API_PREFIX):
+        response = JsonResponse(error_body("service_unavailable", message), status=503)
+    else:
+        response = render(request, "503.html", {"message": message}, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response

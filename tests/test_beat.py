@@ -11,8 +11,10 @@ import contextlib
 import os
 import shlex
 import signal
+import socket
 import string
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +27,7 @@ from django.utils import timezone
 from jobs.models import Job
 from jobs.services import submit_generation
 from jobs.tasks import sweep_stuck_jobs
-from promptlab.beat import REDIS_LOCK_KEY
+from promptlab.beat import REDIS_LOCK_KEY, RedisBeatLock
 from templates_app.models import Template
 
 from .conftest import BASE_DIR, HAS_REDIS, ServiceProcess, _service_env, wait_until
@@ -137,3 +139,15 @@ def test_a_second_sweep_after_the_first_sends_nothing_again(
     assert sweep_stuck_jobs() == 1
     assert sweep_stuck_jobs() == 0
     assert sent == [str(job.id)]  # one message for the job, not one per sweep
+
+
+def test_beat_gives_up_its_lock_in_seconds_when_redis_accepts_but_never_answers() -> None:
+    # A listening socket nobody reads: the kernel completes the connection, no answer ever comes.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        lock = RedisBeatLock(f"redis://127.0.0.1:{port}/0", ttl=30)
+        started = time.monotonic()
+        assert lock.hold() is False  # sends nothing meanwhile
+        assert time.monotonic() - started < 5

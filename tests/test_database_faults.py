@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -122,3 +123,68 @@ def test_job_whose_worker_cannot_reach_the_database_before_its_claim_is_retried_
     job = wait_until(lambda: Job.objects.filter(pk=job.pk, status__in=TERMINAL_STATUSES).first(), timeout=60)
     assert job.status == JobStatus.SUCCEEDED, job.error_text
     assert job.attempts == 1
+
+
+def test_writes_answer_a_translated_503_not_a_500_while_the_database_refuses_connections(
+    live_server_url: str, make_template, owner
+) -> None:
+    template = make_template()
+    _token, raw = PersonalToken.issue(owner, "script")
+    form = httpx.Client(base_url=live_server_url, timeout=30, headers={"Accept-Language": "pt-br"})
+    api = httpx.Client(base_url=live_server_url, timeout=30, headers={"Authorization": f"Bearer {raw}"})
+    with form, api:
+        page = form.get(template.get_absolute_url())
+        assert page.status_code == 200
+        csrf = form.cookies["csrftoken"]
+        answers: dict[str, httpx.Response] = {}
+
+        def post_form() -> None:
+            answers["form"] = form.post(
+                template.get_absolute_url(),
+                data={"topic": "outage", "count": "2", "csrfmiddlewaretoken": csrf},
+                headers={"Referer": live_server_url + template.get_absolute_url()},
+            )
+
+        def post_api() -> None:
+            answers["api"] = api.post(
+                f"/api/v1/templates/{template.slug}/generate",
+                json={"inputs": {"topic": "outage", "count": 2}},
+            )
+
+        with database_refusing_connections():
+            # The server's pooled connections die and no new one opens: the pool
+            # gives up after its timeout (PoolTimeout, an OperationalError).
+            terminate_other_backends()
+            threads = [threading.Thread(target=post) for post in (post_form, post_api)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    assert answers["form"].status_code == 503, answers["form"].text[:500]
+    assert answers["form"].headers["Retry-After"] == "5"
+    assert "indisponível por um instante" in answers["form"].text
+    assert answers["api"].status_code == 503, answers["api"].text[:500]
+    assert answers["api"].json()["error"]["code"] == "service_unavailable"
+    assert not Job.objects.exists()
+
+
+def test_one_dead_pooled_connection_makes_the_pool_check_all_its_idle_ones() -> None:
+    """The pool-wide check of promptlab.pg_pool, which leans on how psycopg_pool and
+    Django expose the pool: if either changes, this fails rather than the check
+    silently no longer running."""
+    pool = connection.pool
+    assert pool is not None
+    idle = [pool.getconn() for _ in range(4)]
+    for conn in idle:
+        pool.putconn(conn)
+    terminate_other_backends()  # the four idle connections die (this test's own stays)
+    started = time.monotonic()
+    conn = pool.getconn()
+    try:
+        # Drawn one by one, each dead connection would cost a failed check and a
+        # growing pause (1 s, 2 s, 4 s: seven seconds); checking them all at the
+        # first failure costs one pause.
+        assert time.monotonic() - started < 3
+        conn.execute("SELECT 1")
+    finally:
+        pool.putconn(conn)

@@ -7,12 +7,18 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from celery.exceptions import Retry
+from django.core.cache import cache
+from django.db import OperationalError, connection
 from django.test import Client
 from django.utils import timezone
 
+from jobs.circuit import Admission, breaker_for
 from jobs.models import Job, JobStatus, ModelPrice, price_of
+from jobs.providers import ProviderError
 from jobs.services import SubmissionError, submit_generation
-from jobs.tasks import retry_delay, sweep_stuck_jobs
+from jobs.streaming import JobPublisher
+from jobs.tasks import _defer, _handle_provider_error, retry_delay, run_job, sweep_stuck_jobs
 
 # Transactional: the queue is handed jobs on commit.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -143,7 +149,11 @@ def test_a_follower_cannot_be_claimed_by_a_worker(make_template, enqueued) -> No
 def test_attempt_fencing_stops_a_presumed_dead_worker(make_template, enqueued) -> None:
     job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
     first = job.claim("task-1")
-    # The same message redelivered (its worker died) takes the job over.
+    # The same message redelivered while the lease is live does not take it over
+    # (the worker may only have lost its broker connection)...
+    assert job.claim("task-1") is None
+    # ...but once the lease ran out (its worker died) it does.
+    Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     second = job.claim("task-1")
     assert (first, second) == (1, 2)
     assert not job.save_progress(first, "stale text")
@@ -198,7 +208,9 @@ def test_a_cancelled_attempts_usage_never_lands_on_a_later_attempt(make_template
 def test_sweep_fails_a_vanished_job_out_of_attempts(make_template, enqueued, settings) -> None:
     job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
     for _attempt in range(settings.JOB_MAX_ATTEMPTS):
-        job.claim("task-1")
+        # Each time its worker died: the lease ran out and the message came back.
+        Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+        assert job.claim("task-1")
     Job.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(days=1))
     sweep_stuck_jobs()
     job.refresh_from_db()
@@ -244,3 +256,113 @@ def test_unconfigured_provider_is_refused_with_a_clear_error(
     page = client.post(template.get_absolute_url(), {"topic": "x", "count": "2"}).content.decode()
     assert "is not configured here" in page
     assert Job.objects.count() == 0
+
+
+def test_a_redelivered_message_waits_for_the_lease_of_the_run_it_started(
+    make_template, enqueued, monkeypatch
+) -> None:
+    job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    assert job.claim("task-1") == 1
+    retries: list[dict] = []
+    monkeypatch.setattr("jobs.tasks.run_job.apply_async", lambda *args, **options: retries.append(options))
+    # The broker hands the message out again while its first worker, only cut
+    # off from the broker, still runs the job under a live lease.
+    run_job.push_request(id="task-1", retries=0, called_directly=False)
+    try:
+        with pytest.raises(Retry):
+            run_job.run(str(job.id))
+    finally:
+        run_job.pop_request()
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (JobStatus.RUNNING, 1)  # not run twice
+    # Asked again just after the lease would run out (not dropped: its worker may have died).
+    [retry] = retries
+    assert retry["task_id"] == "task-1"
+    assert 30 < retry["countdown"] <= 31 + 1
+
+
+def test_giving_up_the_wait_never_fails_a_run_another_message_claimed(
+    make_template, enqueued, settings
+) -> None:
+    job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    Job.objects.filter(pk=job.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.JOB_PROVIDER_WAIT_LIMIT)
+    )
+    read_queued = Job.objects.get(pk=job.pk)  # message A reads the job queued...
+    assert Job.objects.get(pk=job.pk).claim("task-b") == 1  # ...message B claims and runs it...
+    _defer(read_queued, Admission(wait=5, reason="open"))  # ...and A gives up waiting
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (JobStatus.RUNNING, "")
+    # Still queued as read, the job does fail.
+    other = submit_generation(make_template(slug="other").published_version, INPUTS, session_key="s1")
+    Job.objects.filter(pk=other.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.JOB_PROVIDER_WAIT_LIMIT)
+    )
+    _defer(Job.objects.get(pk=other.pk), Admission(wait=5, reason="open"))
+    other.refresh_from_db()
+    assert (other.status, other.error_code) == (JobStatus.FAILED, "provider_unavailable")
+
+
+def test_a_waiting_job_is_not_sent_again_by_the_sweep_while_it_waits(
+    make_template, enqueued, settings
+) -> None:
+    settings.JOB_QUEUE_STALE_AFTER = 0  # any queued job past its deadline at once
+    job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    enqueued.clear()
+    _defer(Job.objects.get(pk=job.pk), Admission(wait=600, reason="open"))
+    assert enqueued == [str(job.id)]  # its own message, back in ten minutes
+    assert sweep_stuck_jobs() == 0
+    assert enqueued == [str(job.id)]
+
+
+def test_two_messages_deferring_a_job_at_once_send_it_back_once(make_template, enqueued) -> None:
+    job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    enqueued.clear()
+    first, duplicate = Job.objects.get(pk=job.pk), Job.objects.get(pk=job.pk)
+    _defer(first, Admission(wait=60, reason="open"))
+    # The duplicate read the row before the first deferred it, and passed the
+    # cache's check in the same instant (its mark not yet written).
+    cache.delete(breaker_for(job.provider)._key(f"waiting:{job.pk}"))
+    _defer(duplicate, Admission(wait=60, reason="open"))
+    assert enqueued == [str(job.id)]
+
+
+def test_a_database_blip_when_the_result_is_written_does_not_lose_the_generation(
+    make_template, enqueued
+) -> None:
+    job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    failures = []
+
+    def drop_the_first_success_write(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if not failures and sql.startswith("UPDATE") and params and JobStatus.SUCCEEDED in params:
+            failures.append(sql)
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(drop_the_first_success_write):
+        run_job.apply(args=[str(job.id)], task_id="task-1")
+    assert failures, "the success write was never attempted"
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (JobStatus.SUCCEEDED, 1)
+    assert job.output
+
+
+def test_a_database_blip_when_a_failed_attempt_is_requeued_leaves_the_job_to_the_sweep(
+    make_template, enqueued
+) -> None:
+    job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
+    attempt = job.claim("task-1")
+
+    def refuse_updates(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if sql.startswith("UPDATE"):
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    failure = ProviderError("overloaded", code="provider_error", retryable=True)
+    with connection.execute_wrapper(refuse_updates):
+        _handle_provider_error(job, attempt, failure, [], JobPublisher(job.id, attempt))  # no traceback
+    job.refresh_from_db()
+    # Still running under its lease: when the lease runs out the sweep requeues it.
+    assert (job.status, job.attempts) == (JobStatus.RUNNING, 1)
+    Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert sweep_stuck_jobs() == 1
