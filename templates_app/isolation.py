@@ -148,7 +148,7 @@ class _Pool:
             self.count += 1
         try:
             return _Child(self.limits)  # outside the lock: starting one takes ~0.1 s
-        except OSError:
+        except (OSError, IsolationError):  # it could not start, or never said it was ready
             self._forget()
             raise IsolationError("crashed") from None
 

@@ -365,3 +365,18 @@ def test_render_processes_get_none_of_the_servers_environment(monkeypatch) -> No
     assert pool is not None and pool.idle
     with open(f"/proc/{pool.idle[0].process.pid}/environ", "rb") as environ:
         assert b"s3cret" not in environ.read()
+
+
+def test_render_processes_that_fail_to_start_give_their_place_back(settings, monkeypatch) -> None:
+    """A child that never says it is ready is "crashed", and its place in the pool is free
+    again: two failed start-ups left every later render in the process "busy" for good."""
+    from templates_app import isolation
+
+    settings.RENDER_PROCESSES = 2
+    settings.RENDER_TIMEOUT = 0.5
+    monkeypatch.setattr(isolation, "_STARTUP_SECONDS", 0.0)  # no child is ready in no time
+    for attempt in range(3):
+        assert "unexpectedly" in refusal("{{ a }}", {"a": attempt})
+    monkeypatch.setattr(isolation, "_STARTUP_SECONDS", 15.0)
+    with finishes_within(3.0):
+        assert render_prompt("{{ a }}", {"a": 1}) == "1"
