@@ -262,7 +262,9 @@ def _answer(operation: str, arguments: tuple[Any, ...], limits: Limits) -> dict[
             import regex
 
             try:
-                regex.compile(*arguments)
+                # Not kept in regex's cache: a child checks many patterns and runs none, and
+                # each cached one would hold its memory against the checks after it.
+                regex.compile(*arguments, cache_pattern=False)
             except regex.error as exc:
                 return {"error": "regex", "message": str(exc)}
             return {"result": True}

@@ -169,3 +169,24 @@ def test_the_refusal_is_translated(client: Client, owner) -> None:
             "/editor/preview/", data, headers={"HX-Request": "true", "Accept-Language": "pt-br"}
         ).content.decode()
     assert "são permitidas no máximo 1000" in html
+
+
+def child_resident_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_a_render_process_keeps_no_compiled_pattern_after_checking_it(settings) -> None:
+    # regex caches what it compiles: each check left ~10 MB behind in the child, so the
+    # checks after a few large patterns ran out of memory that was never theirs.
+    from templates_app import isolation
+    from templates_app.schema.regexes import compile_problem
+
+    settings.RENDER_PROCESSES = 1
+    assert compile_problem("a") is None
+    child = isolation._pool.idle[0]  # type: ignore[union-attr]
+    before = child_resident_mb(child.process.pid)
+    for letter in "bcde":
+        assert compile_problem(f"(?:{letter}{{1000}}){{40}}") is None  # 40,000 parts, ~10 MB compiled
+    assert isolation._pool.idle == [child]  # type: ignore[union-attr]
+    assert child_resident_mb(child.process.pid) - before < 15
