@@ -29,15 +29,23 @@ class _Loader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def _check_depth(value: Any) -> Any:
+def nests_deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and mappings in ``value`` nest more than ``limit`` levels (walked
+    without recursion, so any depth can be measured)."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, dict | list):
-            if depth > MAX_NESTING:
-                raise TooDeeplyNested
+            if depth > limit:
+                return True
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _check_depth(value: Any) -> Any:
+    if nests_deeper_than(value, MAX_NESTING):
+        raise TooDeeplyNested
     return value
 
 

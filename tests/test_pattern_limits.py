@@ -190,3 +190,24 @@ def test_a_render_process_keeps_no_compiled_pattern_after_checking_it(settings) 
         assert compile_problem(f"(?:{letter}{{1000}}){{40}}") is None  # 40,000 parts, ~10 MB compiled
     assert isolation._pool.idle == [child]  # type: ignore[union-attr]
     assert child_resident_mb(child.process.pid) - before < 15
+
+
+def nested_json_schema(depth: int) -> dict:
+    schema: dict = {"type": "string", "pattern": "a", "format": "regex"}
+    for _level in range(depth):
+        schema = {"type": "array", "items": schema}
+    return schema
+
+
+@pytest.mark.parametrize("depth", [60, 2000])
+def test_a_json_schema_nested_too_deep_is_refused_naming_the_parameter_not_a_recursion_error(
+    depth: int,
+) -> None:
+    # jsonschema's own check (which compiles patterns with re) recursed before any depth check.
+    with pytest.raises(SchemaError) as caught:
+        ParameterSchema.parse([{"name": "data", "type": "json", "schema": nested_json_schema(depth)}])
+    assert caught.value.errors == ["Parameter “data”: “schema” nests more than 50 levels deep."]
+
+
+def test_a_json_schema_nested_within_the_limit_is_accepted() -> None:
+    ParameterSchema.parse([{"name": "data", "type": "json", "schema": nested_json_schema(45)}])

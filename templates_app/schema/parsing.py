@@ -12,9 +12,13 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from ..safe_load import nests_deeper_than
 from .parameters import DEFAULT_MAX_SIZE, PARAMETER_TYPES, TEXT_LIKE, Choice, Parameter, SchemaError
 from .regexes import NEVER_MATCHES, compile_problem, full_match_source, pattern_problem
 
+# Levels of lists and objects in a json parameter's schema: far more than real schemas use,
+# and far enough from Python's recursion limit for jsonschema's recursive walks in a web thread.
+MAX_SCHEMA_DEPTH = 50
 COMMON_KEYS = frozenset(
     {"name", "type", "label", "help", "placeholder", "required", "default", "group", "order", "hidden"}
 )
@@ -338,6 +342,11 @@ def _check_json_schema(value: Any, problems: _Problems) -> None:
 
     if not isinstance(value, dict | bool):
         problems.add(_("“schema” must be a JSON Schema (an object)."))
+        return
+    # Before anything walks it: jsonschema's own check recurses a few frames per level (and
+    # compiles "format: regex" patterns on the way), as do validation and our walks below.
+    if nests_deeper_than(value, MAX_SCHEMA_DEPTH):
+        problems.add(_("“schema” nests more than %(limit)s levels deep."), limit=MAX_SCHEMA_DEPTH)
         return
     try:
         Draft202012Validator.check_schema(value)
