@@ -258,6 +258,8 @@ def _answer(operation: str, arguments: tuple[Any, ...], limits: Limits) -> dict[
     try:
         if operation == "render":
             return {"result": sandbox.render(*arguments, limits)}
+        if operation == "referenced_names":
+            return {"result": sandbox.referenced_names(*arguments, limits)}
         if operation == "compile_regex":
             import regex
 
