@@ -211,3 +211,30 @@ def test_a_json_schema_nested_too_deep_is_refused_naming_the_parameter_not_a_rec
 
 def test_a_json_schema_nested_within_the_limit_is_accepted() -> None:
     ParameterSchema.parse([{"name": "data", "type": "json", "schema": nested_json_schema(45)}])
+
+
+def test_a_stored_schema_with_patterns_serves_its_form_and_api_while_no_render_process_can_start(
+    client: Client, make_template, owner, settings, monkeypatch
+) -> None:
+    # A version read from the database was checked when it was saved: reading it must not
+    # depend on the render processes, which anyone can keep busy ("busy" or "crashed" was
+    # a SchemaError, a 500 on every form and API view of the template).
+    from templates_app import isolation
+    from templates_app.models import parsed_schema
+
+    parameters = [
+        {"name": "code", "type": "string", "pattern": "[A-Z]{3}-[0-9]{4}"},
+        {"name": "data", "type": "json", "schema": {"patternProperties": {"^k[0-9]+$": {}}}},
+    ]
+    template = make_template(parameters=parameters, body="{{ code }} {{ data }}")
+    parsed_schema.cache_clear()
+    settings.RENDER_TIMEOUT = 0.5  # a new pool, whose children can't start:
+    monkeypatch.setattr(isolation, "_STARTUP_SECONDS", 0.0)
+    page = client.get(template.get_absolute_url())
+    assert page.status_code == 200 and 'pattern="[A-Z]{3}-[0-9]{4}"' in page.content.decode()
+    refused = client.post(template.get_absolute_url(), {"code": "abc", "data": "{}"})
+    assert refused.status_code == 200 and 'aria-invalid="true"' in refused.content.decode()
+    described = client.get(
+        f"{API}/templates/{template.slug}/schema", headers={"Authorization": f"Bearer {jwt_for(owner)}"}
+    )
+    assert described.status_code == 200 and described.json()["properties"]["code"]["pattern"]

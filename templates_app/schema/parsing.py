@@ -78,7 +78,10 @@ def breaks_in_browsers(pattern: str) -> bool:
     return False
 
 
-def parse_parameters(data: Any) -> tuple[Parameter, ...]:
+def parse_parameters(data: Any, *, compile_patterns: bool = True) -> tuple[Parameter, ...]:
+    """``compile_patterns=False`` for a schema read back from the database: its patterns
+    were compiled in a render process when it was saved, and reading it must not depend
+    on those processes (anyone can keep them busy). The static size check still runs."""
     if data in (None, ""):
         return ()
     if not isinstance(data, list):
@@ -88,7 +91,7 @@ def parse_parameters(data: Any) -> tuple[Parameter, ...]:
     seen: set[str] = set()
     for position, raw in enumerate(data, start=1):
         try:
-            parameter = _parse_parameter(raw, position)
+            parameter = _parse_parameter(raw, position, compile_patterns)
         except SchemaError as exc:
             errors.extend(exc.errors)
             continue
@@ -141,7 +144,7 @@ class _Problems:
         self.errors.append(f"{self.where}: {message % params if params else message}")
 
 
-def _parse_parameter(raw: Any, position: int) -> Parameter:
+def _parse_parameter(raw: Any, position: int, compile_patterns: bool) -> Parameter:
     if not isinstance(raw, dict):
         raise SchemaError([_("Parameter %(position)d: must be an object.") % {"position": position}])
     name = raw.get("name")
@@ -187,7 +190,7 @@ def _parse_parameter(raw: Any, position: int) -> Parameter:
         if values.get(low) is not None and values.get(high) is not None and values[low] > values[high]:
             problems.add(_("“%(low)s” is above “%(high)s”."), low=low, high=high)
     if "pattern" in raw:
-        values["pattern"] = _parse_pattern(raw["pattern"], problems)
+        values["pattern"] = _parse_pattern(raw["pattern"], problems, compile_patterns)
     if "pattern_message" in raw and "pattern" not in raw:
         problems.add(_("“pattern_message” needs a “pattern”."))
     choices: tuple[Choice, ...] = ()
@@ -198,7 +201,7 @@ def _parse_parameter(raw: Any, position: int) -> Parameter:
         if values.get("min_items") and choices and values["min_items"] > len(choices):
             problems.add(_("“min_items” is more than the number of choices."))
     if kind == "json" and "schema" in raw:
-        _check_json_schema(raw["schema"], problems)
+        _check_json_schema(raw["schema"], problems, compile_patterns)
     if kind == "file":
         values["max_size"] = raw.get("max_size", DEFAULT_MAX_SIZE)
         if not _is_int(values["max_size"]) or values["max_size"] < 1:
@@ -280,7 +283,7 @@ def _parse_bounds(raw: dict[str, Any], kind: str, problems: _Problems, values: d
         problems.add(_("“min” is above “max”."))
 
 
-def _parse_pattern(pattern: Any, problems: _Problems) -> str | None:
+def _parse_pattern(pattern: Any, problems: _Problems, compile_patterns: bool) -> str | None:
     if not isinstance(pattern, str) or not pattern:
         problems.add(_("“pattern” must be a regular expression."))
         return None
@@ -289,7 +292,7 @@ def _parse_pattern(pattern: Any, problems: _Problems) -> str | None:
     if problem := pattern_problem(pattern):
         problems.add(problem)
         return None
-    if problem := compile_problem(full_match_source(pattern)):
+    if compile_patterns and (problem := compile_problem(full_match_source(pattern))):
         problems.add(problem)
         return None
     if NON_PORTABLE_REGEX.search(pattern):
@@ -336,7 +339,7 @@ def _parse_choices(raw: Any, problems: _Problems) -> tuple[Choice, ...]:
     return tuple(choices)
 
 
-def _check_json_schema(value: Any, problems: _Problems) -> None:
+def _check_json_schema(value: Any, problems: _Problems, compile_patterns: bool) -> None:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError as JsonSchemaError
 
@@ -354,7 +357,7 @@ def _check_json_schema(value: Any, problems: _Problems) -> None:
         problems.add(_("“schema” is not a valid JSON Schema: %(problem)s"), problem=exc.message)
         return
     _check_json_schema_refs(value, problems)
-    _check_json_schema_patterns(value, problems)
+    _check_json_schema_patterns(value, problems, compile_patterns)
     keys = _schema_keys(value)
     if {"unevaluatedProperties", "patternProperties"} <= keys:
         # Only this pair would check patterns without our time limit (see schema/regexes.py).
@@ -415,10 +418,10 @@ def without_oversized_patterns(value: Any) -> Any:
     return result
 
 
-def _check_json_schema_patterns(value: Any, problems: _Problems) -> None:
+def _check_json_schema_patterns(value: Any, problems: _Problems, compile_patterns: bool) -> None:
     """The patterns run with regex (schema/regexes.py): checked as the parameter's own are."""
     for pattern in dict.fromkeys(_schema_patterns(value)):
-        if problem := pattern_problem(pattern) or compile_problem(pattern):
+        if problem := pattern_problem(pattern) or (compile_patterns and compile_problem(pattern)):
             problems.add(_("“schema” has a pattern that can't be used: %(problem)s"), problem=problem)
             return
 
