@@ -238,3 +238,31 @@ def test_a_stored_schema_with_patterns_serves_its_form_and_api_while_no_render_p
         f"{API}/templates/{template.slug}/schema", headers={"Authorization": f"Bearer {jwt_for(owner)}"}
     )
     assert described.status_code == 200 and described.json()["properties"]["code"]["pattern"]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "[[]a{300000}",  # in regex's default mode a [ inside a class is a member, not a nested class
+        "[[:alpha:][]a{300000}",  # a POSIX class, then a plain [
+        "(?#[)a{300000}",  # a comment ends at its ): the [ in it opens nothing
+        "(?x)a{ 300000 }",  # verbose: the spaces don't make it a literal
+        "(?V1)[[]a{300]",  # version 1 reads classes differently again
+    ],
+)
+def test_a_repeat_hidden_from_the_size_count_by_how_regex_reads_the_pattern_is_refused(pattern: str) -> None:
+    assert pattern_problem(pattern) is not None
+    before = resident_mb()
+    with pytest.raises(SchemaError) as caught:
+        ParameterSchema.parse(
+            [{"name": "data", "type": "json", "schema": {"properties": {"a": {"pattern": pattern}}}}]
+        )
+    assert caught.value.errors[0].startswith("Parameter “data”: “schema”")
+    assert resident_mb() - before < 30
+
+
+@pytest.mark.parametrize(
+    "pattern", ["[]a{3}]", "[^]a]{2}", "[[:alpha:]]{3}", "(?#a{5000})b", "[[]", "(?i)abc", r"\p{L}{3}"]
+)
+def test_classes_and_comments_read_as_regex_reads_them_are_accepted(pattern: str) -> None:
+    assert pattern_problem(pattern) is None

@@ -29,6 +29,17 @@ REGEX_TIMEOUT = 0.1
 MAX_GROUP_DEPTH = 50
 # A repeat such as {2,5}: what follows { for it to be a quantifier rather than a brace.
 _QUANTIFIER = regex.compile(r"\{(\d*)(?:(,)(\d*))?\}")
+# regex's inline flags, global (?i) or scoped (?i-s:...); x ignores whitespace (so
+# a{ 500000 } is a repeat) and V1 lets classes nest: the size count can't follow either.
+_INLINE_FLAGS = regex.compile(r"\(\?([a-zA-Z0-9-]*)[:)]")
+_REREADING_FLAGS = frozenset("xV")
+# A POSIX class inside a class, exactly as regex's parser takes one ([:alpha:], [:^L:],
+# [:Script=Latin:]); anything else starting with [: is a plain [ there.
+_POSIX_CLASS = regex.compile(
+    r"\[:\^?[A-Za-z0-9 &_.-]*"  # [: and a name
+    r"(?:[:=](?=[A-Za-z0-9 &_./-]*[A-Za-z0-9&_./-])[A-Za-z0-9 &_./-]*)?"  # :value or =value, not blank
+    r":\]"
+)
 # What a stored pattern over the limits becomes (it is valid in browsers too).
 NEVER_MATCHES = "(?!)"
 
@@ -45,7 +56,8 @@ def full_match(pattern: str) -> regex.Pattern[str]:
 def pattern_problem(pattern: str) -> str | None:
     """Why a pattern is too large to compile, or None. Its size is counted with repeats
     written out as ``regex`` writes them (the minimum count; an open maximum such as
-    {0,500} compiles to a loop)."""
+    {0,500} compiles to a loop). The pattern is read as ``regex`` reads it by default
+    (version 0): inline flags that would make it read the rest differently are refused."""
     max_repeat, max_size = settings.PATTERN_MAX_REPEAT, settings.PATTERN_MAX_SIZE
     # One frame per open group: [size so far, size of the last atom (what a quantifier repeats)].
     frames: list[list[int]] = [[0, 0]]
@@ -63,6 +75,14 @@ def pattern_problem(pattern: str) -> str | None:
             frame[1] = end - i
             i = end
             continue
+        if pattern.startswith("(?#", i):  # a comment: nothing in it counts
+            i = _comment_end(pattern, i)
+            continue
+        if char == "(" and (flags := _INLINE_FLAGS.match(pattern, i)) and _REREADING_FLAGS & set(flags[1]):
+            return _(
+                "“pattern” can't use the inline flags x (verbose) or V (version), which change "
+                "how the rest of it is read."
+            )
         if char == "(":
             frames.append([0, 0])
             if len(frames) > MAX_GROUP_DEPTH + 1:
@@ -101,20 +121,32 @@ def pattern_problem(pattern: str) -> str | None:
 
 
 def _class_end(pattern: str, start: int) -> int:
-    """The index after the ] that closes the [ at ``start`` (classes nest in browsers' v mode)."""
-    depth, i = 0, start
+    """The index after the ] that closes the [ at ``start``, as regex's version 0 reads a
+    class: a ] first (after any ^) is a member, a [ is a member unless it opens a POSIX
+    class such as [:alpha:], and classes don't nest."""
+    i = start + 1
+    if pattern.startswith("^", i):
+        i += 1
+    first = True
     while i < len(pattern):
         if pattern[i] == "\\":
             i += 2
-            continue
-        if pattern[i] == "[":
-            depth += 1
-        elif pattern[i] == "]":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
+        elif posix := _POSIX_CLASS.match(pattern, i):
+            i = posix.end()
+        elif pattern[i] == "]" and not first:
+            return i + 1
+        else:
+            i += 1
+        first = False
     return len(pattern)
+
+
+def _comment_end(pattern: str, start: int) -> int:
+    """The index after the ) that ends the (?# comment at ``start`` (a \\ escapes one)."""
+    i = start + 3
+    while i < len(pattern) and pattern[i] != ")":
+        i += 2 if pattern[i] == "\\" else 1
+    return min(i + 1, len(pattern))
 
 
 def compile_problem(source: str) -> str | None:
