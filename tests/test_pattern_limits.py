@@ -132,14 +132,39 @@ def test_patterns_are_compiled_with_regex_the_engine_that_runs_them() -> None:
 
 def test_the_compile_itself_is_bounded_in_memory(settings) -> None:
     # With the size checks relaxed, the bounded process still refuses a compile that
-    # needs more memory than it may have (a{200000} takes about 50 MB).
+    # needs more memory than one pattern may have (a{200000} takes about 50 MB): 16 MB,
+    # far below the render process's own limit, which each pattern had to itself.
     settings.PATTERN_MAX_REPEAT = settings.PATTERN_MAX_SIZE = 10**9
-    settings.RENDER_MEMORY_MB = 20
     before = resident_mb()
     with pytest.raises(SchemaError) as caught:
         ParameterSchema.parse([{"name": "code", "type": "string", "pattern": "a{200000}"}])
-    assert "“pattern” needs more than 20 MB to compile" in caught.value.errors[0]
+    assert "“pattern” needs more than 16 MB to compile" in caught.value.errors[0]
+    with pytest.raises(SchemaError) as caught:
+        ParameterSchema.parse(
+            [{"name": "data", "type": "json", "schema": {"patternProperties": {"[[]a{300000}": {}}}}]
+        )
+    assert "needs more than 16 MB to compile" in caught.value.errors[0]
     assert resident_mb() - before < 30
+
+
+def test_a_schemas_patterns_together_are_bounded_in_compiled_size() -> None:
+    # Each within the limits (9,000 parts, ~1 MB compiled), but forms and validators keep
+    # them all in the web process: forty of them are 43 MB.
+    many = {f"(?:x{{1000}}){{9}}{number}": {} for number in range(40)}
+    with pytest.raises(SchemaError) as caught:
+        ParameterSchema.parse([{"name": "data", "type": "json", "schema": {"patternProperties": many}}])
+    assert caught.value.errors == [
+        "Parameter “data”: “schema” has a pattern that can't be used: “pattern” brings the parameter "
+        "schema's patterns to more than 32 MB once compiled; use fewer or smaller patterns."
+    ]
+    split = [
+        {"name": f"p{number}", "type": "string", "pattern": pattern}
+        for number, pattern in enumerate(list(many)[:25])
+    ] + [{"name": "data", "type": "json", "schema": {"patternProperties": dict(list(many.items())[25:])}}]
+    with pytest.raises(SchemaError) as caught:
+        ParameterSchema.parse(split)  # spread over parameters, the total is the schema's
+    assert "more than 32 MB once compiled" in caught.value.errors[-1]
+    ParameterSchema.parse(split[:20])  # twenty are fine
 
 
 def test_a_version_stored_with_an_oversized_pattern_serves_a_form_that_refuses_every_value(
@@ -180,14 +205,15 @@ def test_a_render_process_keeps_no_compiled_pattern_after_checking_it(settings) 
     # regex caches what it compiles: each check left ~10 MB behind in the child, so the
     # checks after a few large patterns ran out of memory that was never theirs.
     from templates_app import isolation
-    from templates_app.schema.regexes import compile_problem
+    from templates_app.schema.regexes import PatternBudget
 
     settings.RENDER_PROCESSES = 1
-    assert compile_problem("a") is None
+    assert PatternBudget().compile_problem(["a"]) is None
     child = isolation._pool.idle[0]  # type: ignore[union-attr]
     before = child_resident_mb(child.process.pid)
     for letter in "bcde":
-        assert compile_problem(f"(?:{letter}{{1000}}){{40}}") is None  # 40,000 parts, ~10 MB compiled
+        pattern = f"(?:{letter}{{1000}}){{40}}"  # 40,000 parts, ~10 MB compiled
+        assert PatternBudget().compile_problem([pattern]) is None
     assert isolation._pool.idle == [child]  # type: ignore[union-attr]
     assert child_resident_mb(child.process.pid) - before < 15
 

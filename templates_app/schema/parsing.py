@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from ..safe_load import nests_deeper_than
 from .parameters import DEFAULT_MAX_SIZE, PARAMETER_TYPES, TEXT_LIKE, Choice, Parameter, SchemaError
-from .regexes import NEVER_MATCHES, compile_problem, full_match_source, pattern_problem
+from .regexes import NEVER_MATCHES, PatternBudget, full_match_source, pattern_problem
 
 # Levels of lists and objects in a json parameter's schema: far more than real schemas use,
 # and far enough from Python's recursion limit for jsonschema's recursive walks in a web thread.
@@ -89,9 +89,10 @@ def parse_parameters(data: Any, *, compile_patterns: bool = True) -> tuple[Param
     errors: list[str] = []
     parameters: list[Parameter] = []
     seen: set[str] = set()
+    budget = PatternBudget() if compile_patterns else None
     for position, raw in enumerate(data, start=1):
         try:
-            parameter = _parse_parameter(raw, position, compile_patterns)
+            parameter = _parse_parameter(raw, position, budget)
         except SchemaError as exc:
             errors.extend(exc.errors)
             continue
@@ -144,7 +145,7 @@ class _Problems:
         self.errors.append(f"{self.where}: {message % params if params else message}")
 
 
-def _parse_parameter(raw: Any, position: int, compile_patterns: bool) -> Parameter:
+def _parse_parameter(raw: Any, position: int, budget: PatternBudget | None) -> Parameter:
     if not isinstance(raw, dict):
         raise SchemaError([_("Parameter %(position)d: must be an object.") % {"position": position}])
     name = raw.get("name")
@@ -190,7 +191,7 @@ def _parse_parameter(raw: Any, position: int, compile_patterns: bool) -> Paramet
         if values.get(low) is not None and values.get(high) is not None and values[low] > values[high]:
             problems.add(_("“%(low)s” is above “%(high)s”."), low=low, high=high)
     if "pattern" in raw:
-        values["pattern"] = _parse_pattern(raw["pattern"], problems, compile_patterns)
+        values["pattern"] = _parse_pattern(raw["pattern"], problems, budget)
     if "pattern_message" in raw and "pattern" not in raw:
         problems.add(_("“pattern_message” needs a “pattern”."))
     choices: tuple[Choice, ...] = ()
@@ -201,7 +202,7 @@ def _parse_parameter(raw: Any, position: int, compile_patterns: bool) -> Paramet
         if values.get("min_items") and choices and values["min_items"] > len(choices):
             problems.add(_("“min_items” is more than the number of choices."))
     if kind == "json" and "schema" in raw:
-        _check_json_schema(raw["schema"], problems, compile_patterns)
+        _check_json_schema(raw["schema"], problems, budget)
     if kind == "file":
         values["max_size"] = raw.get("max_size", DEFAULT_MAX_SIZE)
         if not _is_int(values["max_size"]) or values["max_size"] < 1:
@@ -283,7 +284,7 @@ def _parse_bounds(raw: dict[str, Any], kind: str, problems: _Problems, values: d
         problems.add(_("“min” is above “max”."))
 
 
-def _parse_pattern(pattern: Any, problems: _Problems, compile_patterns: bool) -> str | None:
+def _parse_pattern(pattern: Any, problems: _Problems, budget: PatternBudget | None) -> str | None:
     if not isinstance(pattern, str) or not pattern:
         problems.add(_("“pattern” must be a regular expression."))
         return None
@@ -292,7 +293,7 @@ def _parse_pattern(pattern: Any, problems: _Problems, compile_patterns: bool) ->
     if problem := pattern_problem(pattern):
         problems.add(problem)
         return None
-    if compile_patterns and (problem := compile_problem(full_match_source(pattern))):
+    if budget is not None and (problem := budget.compile_problem([full_match_source(pattern)])):
         problems.add(problem)
         return None
     if NON_PORTABLE_REGEX.search(pattern):
@@ -339,7 +340,7 @@ def _parse_choices(raw: Any, problems: _Problems) -> tuple[Choice, ...]:
     return tuple(choices)
 
 
-def _check_json_schema(value: Any, problems: _Problems, compile_patterns: bool) -> None:
+def _check_json_schema(value: Any, problems: _Problems, budget: PatternBudget | None) -> None:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError as JsonSchemaError
 
@@ -357,7 +358,7 @@ def _check_json_schema(value: Any, problems: _Problems, compile_patterns: bool) 
         problems.add(_("“schema” is not a valid JSON Schema: %(problem)s"), problem=exc.message)
         return
     _check_json_schema_refs(value, problems)
-    _check_json_schema_patterns(value, problems, compile_patterns)
+    _check_json_schema_patterns(value, problems, budget)
     keys = _schema_keys(value)
     if {"unevaluatedProperties", "patternProperties"} <= keys:
         # Only this pair would check patterns without our time limit (see schema/regexes.py).
@@ -418,12 +419,14 @@ def without_oversized_patterns(value: Any) -> Any:
     return result
 
 
-def _check_json_schema_patterns(value: Any, problems: _Problems, compile_patterns: bool) -> None:
+def _check_json_schema_patterns(value: Any, problems: _Problems, budget: PatternBudget | None) -> None:
     """The patterns run with regex (schema/regexes.py): checked as the parameter's own are."""
-    for pattern in dict.fromkeys(_schema_patterns(value)):
-        if problem := pattern_problem(pattern) or (compile_patterns and compile_problem(pattern)):
-            problems.add(_("“schema” has a pattern that can't be used: %(problem)s"), problem=problem)
-            return
+    patterns = list(dict.fromkeys(_schema_patterns(value)))
+    problem = next(filter(None, map(pattern_problem, patterns)), None)
+    if problem is None and budget is not None:
+        problem = budget.compile_problem(patterns)
+    if problem:
+        problems.add(_("“schema” has a pattern that can't be used: %(problem)s"), problem=problem)
 
 
 def _schema_refs(value: Any) -> list[str]:

@@ -9,8 +9,9 @@ Compiling is the other danger: ``regex`` writes out ``a{n}`` as n copies of
 ``a`` (about 250 bytes each), so ``a{4000000}`` takes a gigabyte and
 ``a{1000000000}`` kills the process. ``pattern_problem`` refuses large repeat
 counts and patterns whose written-out size is too large before anything
-compiles them; ``compile_problem`` then compiles the pattern with ``regex``
-(the engine that runs it) in a child process with a memory and time limit.
+compiles them; ``PatternBudget`` then compiles them with ``regex`` (the engine
+that runs them) in a child process with a memory and time limit, and bounds
+what all of a schema's patterns take together.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ _POSIX_CLASS = regex.compile(
     r"(?:[:=](?=[A-Za-z0-9 &_./-]*[A-Za-z0-9&_./-])[A-Za-z0-9 &_./-]*)?"  # :value or =value, not blank
     r":\]"
 )
+# Memory one pattern's compile may take (a pattern within the size limits needs a few MB),
+# and the compiled size of all of one parameter schema's patterns together.
+COMPILE_MEMORY_MB = 16
+SCHEMA_PATTERNS_MB = 32
 # What a stored pattern over the limits becomes (it is valid in browsers too).
 NEVER_MATCHES = "(?!)"
 
@@ -149,21 +154,39 @@ def _comment_end(pattern: str, start: int) -> int:
     return min(i + 1, len(pattern))
 
 
-def compile_problem(source: str) -> str | None:
-    """Compile ``source`` with ``regex`` in a child process bounded in memory and time:
-    why it can't be used (the engine's error, or the limit it reached), or None."""
-    from templates_app import isolation
-    from templates_app.rendering import render_limits
+class PatternBudget:
+    """The compiled size one parameter schema's patterns may still take. Each check
+    compiles its patterns with ``regex`` in a render process, bounded in time and to
+    ``COMPILE_MEMORY_MB`` each, and counts the size they compiled to: the forms and
+    validators built from the schema keep them all in the web process."""
 
-    try:
-        isolation.run(("compile_regex", source), render_limits(), settings.RENDER_PROCESSES)
-    except isolation.Refused as exc:
-        if exc.kind == "limit":
-            return _compile_limit_message(exc.answer["limit"], exc.answer["value"])
-        return _("“pattern” is not a valid regular expression: %(problem)s.") % {"problem": exc}
-    except isolation.IsolationError as exc:
-        return _compile_limit_message(exc.limit, exc.value)
-    return None
+    def __init__(self) -> None:
+        self.left = SCHEMA_PATTERNS_MB * 2**20
+
+    def compile_problem(self, sources: list[str]) -> str | None:
+        """Why one of ``sources`` can't be used (the engine's error, the limit it reached),
+        or None; the sources are compiled together, in one request."""
+        from templates_app import isolation
+        from templates_app.rendering import render_limits
+
+        if not sources:
+            return None
+        request = ("compile_regexes", sources, COMPILE_MEMORY_MB)
+        try:
+            sizes = isolation.run(request, render_limits(), settings.RENDER_PROCESSES)
+        except isolation.Refused as exc:
+            if exc.kind == "limit":
+                return _compile_limit_message(exc.answer["limit"], exc.answer["value"])
+            return _("“pattern” is not a valid regular expression: %(problem)s.") % {"problem": exc}
+        except isolation.IsolationError as exc:
+            return _compile_limit_message(exc.limit, exc.value)
+        self.left -= sum(sizes)
+        if self.left < 0:
+            return _(
+                "“pattern” brings the parameter schema's patterns to more than %(value)s MB once "
+                "compiled; use fewer or smaller patterns."
+            ) % {"value": SCHEMA_PATTERNS_MB}
+        return None
 
 
 def _compile_limit_message(limit: str, value: float) -> str:
