@@ -292,3 +292,27 @@ def test_a_repeat_hidden_from_the_size_count_by_how_regex_reads_the_pattern_is_r
 )
 def test_classes_and_comments_read_as_regex_reads_them_are_accepted(pattern: str) -> None:
     assert pattern_problem(pattern) is None
+
+
+def test_a_version_stored_with_a_pattern_regex_refuses_serves_a_form_that_refuses_every_value(
+    client: Client, make_template
+) -> None:
+    # Saved when only re checked patterns: re reads [[:x:]] as a class, regex as an unknown
+    # property. Read back without a render process, it must not fail the form (a 500).
+    template = make_template(
+        parameters=[
+            {"name": "code", "type": "string", "pattern": "a{3}"},
+            {"name": "data", "type": "json", "schema": {"pattern": "a"}, "required": False},
+        ],
+        body="{{ code }} {{ data }}",
+    )
+    TemplateVersion.objects.filter(pk=template.published_version.pk).update(
+        parameters=[
+            {"name": "code", "type": "string", "pattern": "a{3}"},
+            {"name": "data", "type": "json", "schema": {"pattern": "[[:x:]]"}, "required": False},
+        ]
+    )
+    assert client.get(template.get_absolute_url()).status_code == 200
+    refused = client.post(template.get_absolute_url(), {"code": "aaa", "data": '":"'})
+    assert refused.status_code == 200 and refused.content.decode().count('aria-invalid="true"') == 1
+    assert not Job.objects.exists()

@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import regex
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
@@ -396,21 +397,33 @@ def _schema_patterns(value: Any) -> list[str]:
     return patterns
 
 
+def _unusable(pattern: str) -> bool:
+    """Over the size limits, or refused by regex (saved when only re checked patterns).
+    Within the size limits a compile here is small: it is what the form does next."""
+    if pattern_problem(pattern):
+        return True
+    try:
+        regex.compile(pattern, cache_pattern=False)
+    except regex.error:
+        return True
+    return False
+
+
 def without_oversized_patterns(value: Any) -> Any:
-    """A stored schema with each pattern over the limits (saved before they existed)
-    replaced by one that matches nothing: its form refuses every value instead of
-    compiling a gigabyte, and the author's next save is told why."""
+    """A stored schema with each pattern over the limits (saved before they existed) or
+    that regex refuses replaced by one that matches nothing: its form refuses every value
+    instead of compiling a gigabyte or failing, and the author's next save is told why."""
     if isinstance(value, list):
         return [without_oversized_patterns(item) for item in value]
     if not isinstance(value, dict):
         return value
     result = {}
     for key, item in value.items():
-        if key == "pattern" and isinstance(item, str) and pattern_problem(item):
+        if key == "pattern" and isinstance(item, str) and _unusable(item):
             item = NEVER_MATCHES
         elif key == "patternProperties" and isinstance(item, dict):
             item = {
-                (NEVER_MATCHES if pattern_problem(name) else name): without_oversized_patterns(sub)
+                (NEVER_MATCHES if _unusable(name) else name): without_oversized_patterns(sub)
                 for name, sub in item.items()
             }
         elif key not in _SCHEMA_DATA_KEYS:
