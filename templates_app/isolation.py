@@ -148,7 +148,7 @@ class _Pool:
             self.count += 1
         try:
             return _Child(self.limits)  # outside the lock: starting one takes ~0.1 s
-        except OSError:
+        except (OSError, IsolationError):  # it could not start, or never said it was ready
             self._forget()
             raise IsolationError("crashed") from None
 
@@ -222,12 +222,7 @@ def run(request: tuple[Any, ...], limits: Limits, processes: int) -> Any:
 
 def _limit_memory(megabytes: int) -> None:
     """The address space may grow by ``megabytes`` beyond what the interpreter already uses."""
-    try:
-        with open("/proc/self/statm") as statm:
-            current = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        current = 0
-    ceiling = current + megabytes * 1024 * 1024
+    ceiling = _address_space() + megabytes * 1024 * 1024
     for limit, value in (
         (resource.RLIMIT_AS, ceiling),
         (resource.RLIMIT_CORE, 0),
@@ -258,14 +253,10 @@ def _answer(operation: str, arguments: tuple[Any, ...], limits: Limits) -> dict[
     try:
         if operation == "render":
             return {"result": sandbox.render(*arguments, limits)}
-        if operation == "compile_regex":
-            import regex
-
-            try:
-                regex.compile(*arguments)
-            except regex.error as exc:
-                return {"error": "regex", "message": str(exc)}
-            return {"result": True}
+        if operation == "referenced_names":
+            return {"result": sandbox.referenced_names(*arguments, limits)}
+        if operation == "compile_regexes":
+            return _compile_regexes(*arguments)
         raise ValueError(f"unknown operation {operation!r}")
     except LimitExceeded as exc:
         return {"error": "limit", "limit": exc.limit, "value": exc.value}
@@ -281,6 +272,49 @@ def _answer(operation: str, arguments: tuple[Any, ...], limits: Limits) -> dict[
         }
     except Exception as exc:  # the template's own arithmetic, type and value errors
         return {"error": "value", "message": str(exc)}
+
+
+def _compile_regexes(sources: list[str], megabytes: int) -> dict[str, Any]:
+    """Compile each of ``sources`` with at most ``megabytes`` more address space than the
+    process had before it: the compiled sizes, or the first error."""
+    import regex
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    sizes = []
+    try:
+        for source in sources:
+            _lower_address_space(megabytes, hard)
+            try:
+                # Not kept in regex's cache: a child checks many patterns and runs none, and
+                # each cached one would hold its memory against the checks after it.
+                compiled = regex.compile(source, cache_pattern=False)
+            except regex.error as exc:
+                return {"error": "regex", "message": str(exc)}
+            except MemoryError:
+                return {"error": "limit", "limit": "memory_mb", "value": megabytes, "retire": True}
+            sizes.append(sys.getsizeof(compiled))
+            del compiled
+    finally:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    return {"result": sizes}
+
+
+def _lower_address_space(megabytes: int, hard: int) -> None:
+    """A soft RLIMIT_AS ``megabytes`` above what the process uses now (raised back after)."""
+    ceiling = _address_space() + megabytes * 1024 * 1024
+    if hard != resource.RLIM_INFINITY:
+        ceiling = min(ceiling, hard)
+    with contextlib.suppress(ValueError, OSError):  # refused on some kernels (macOS)
+        resource.setrlimit(resource.RLIMIT_AS, (ceiling, hard))
+
+
+def _address_space() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
 
 
 def _serve(limits: Limits) -> None:

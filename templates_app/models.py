@@ -38,8 +38,10 @@ MODEL_SETTING_FIELDS = ("provider", "model", "temperature", "max_tokens", "allow
 
 @lru_cache(maxsize=1024)
 def parsed_schema(schema_key: str) -> ParameterSchema:
-    """Parse once per distinct schema; keyed by content, so never stale."""
-    return ParameterSchema.parse(without_oversized_patterns(json.loads(schema_key)))
+    """Parse once per distinct schema; keyed by content, so never stale. A stored schema's
+    patterns were compiled when it was saved: they are not compiled again in a render
+    process (one too large for today's limits matches nothing instead)."""
+    return ParameterSchema.parse(without_oversized_patterns(json.loads(schema_key)), compile_patterns=False)
 
 
 @lru_cache(maxsize=1024)

@@ -10,12 +10,10 @@ time, memory and size: ``sandbox`` refuses the work it can foresee and
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext as _
-from jinja2 import TemplateError, meta
 
 from . import isolation, sandbox
 
@@ -37,23 +35,27 @@ def render_limits() -> sandbox.Limits:
 def render_prompt(source: str, inputs: dict[str, Any]) -> str:
     if not source:
         return ""
+    return _in_child(("render", source, inputs))
+
+
+def referenced_names(source: str) -> set[str]:
+    """The variables a body reads from its context (its parameters).
+
+    Found in a render process too: Jinja's code generator, which finds them, also
+    evaluates filter calls on literals (constant folding), so a body could make the
+    web process run any amount of work without rendering anything."""
+    if not source:
+        return set()
+    return set(_in_child(("referenced_names", source)))
+
+
+def _in_child(request: tuple[Any, ...]) -> Any:
     try:
-        return isolation.run(("render", source, inputs), render_limits(), settings.RENDER_PROCESSES)
+        return isolation.run(request, render_limits(), settings.RENDER_PROCESSES)
     except isolation.Refused as exc:
         raise PromptRenderError(_describe_refusal(exc.answer)) from None
     except isolation.IsolationError as exc:
         raise PromptRenderError(limit_message(exc.limit, exc.value)) from None
-
-
-def referenced_names(source: str) -> set[str]:
-    """The variables a body reads from its context (its parameters)."""
-    try:
-        return set(meta.find_undeclared_variables(sandbox.parse(source)))
-    except TemplateError as exc:
-        message = exc.message or type(exc).__name__
-        raise PromptRenderError(_with_line(message, getattr(exc, "lineno", None))) from None
-    except RecursionError:  # Jinja2's parser recurses once per level of nesting
-        raise PromptRenderError(limit_message("recursion", sys.getrecursionlimit())) from None
 
 
 def limit_message(limit: str, value: float) -> str:

@@ -92,15 +92,23 @@ _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 _Loader.add_constructor(_TIMESTAMP_TAG, _Loader.construct_yaml_timestamp)
 
 
-def _check_depth(value: Any) -> Any:
+def nests_deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and mappings in ``value`` nest more than ``limit`` levels (walked
+    without recursion, so any depth can be measured)."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, dict | list):
-            if depth > MAX_NESTING:
-                raise TooDeeplyNested
+            if depth > limit:
+                return True
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _check_depth(value: Any) -> Any:
+    if nests_deeper_than(value, MAX_NESTING):
+        raise TooDeeplyNested
     return value
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 
@@ -257,5 +257,7 @@ def render(source: str, inputs: dict[str, Any], limits: Limits) -> str:
     return "".join(chunks)
 
 
-def parse(source: str) -> Any:
-    return environment(Limits()).parse(source)
+def referenced_names(source: str, limits: Limits) -> list[str]:
+    """The variables ``source`` reads from its context. Compiling folds constants (it
+    calls filters on literals), so this runs where rendering does, under its limits."""
+    return sorted(meta.find_undeclared_variables(environment(limits).parse(source)))

@@ -132,14 +132,39 @@ def test_patterns_are_compiled_with_regex_the_engine_that_runs_them() -> None:
 
 def test_the_compile_itself_is_bounded_in_memory(settings) -> None:
     # With the size checks relaxed, the bounded process still refuses a compile that
-    # needs more memory than it may have (a{200000} takes about 50 MB).
+    # needs more memory than one pattern may have (a{200000} takes about 50 MB): 16 MB,
+    # far below the render process's own limit, which each pattern had to itself.
     settings.PATTERN_MAX_REPEAT = settings.PATTERN_MAX_SIZE = 10**9
-    settings.RENDER_MEMORY_MB = 20
     before = resident_mb()
     with pytest.raises(SchemaError) as caught:
         ParameterSchema.parse([{"name": "code", "type": "string", "pattern": "a{200000}"}])
-    assert "“pattern” needs more than 20 MB to compile" in caught.value.errors[0]
+    assert "“pattern” needs more than 16 MB to compile" in caught.value.errors[0]
+    with pytest.raises(SchemaError) as caught:
+        ParameterSchema.parse(
+            [{"name": "data", "type": "json", "schema": {"patternProperties": {"[[]a{300000}": {}}}}]
+        )
+    assert "needs more than 16 MB to compile" in caught.value.errors[0]
     assert resident_mb() - before < 30
+
+
+def test_a_schemas_patterns_together_are_bounded_in_compiled_size() -> None:
+    # Each within the limits (9,000 parts, ~1 MB compiled), but forms and validators keep
+    # them all in the web process: forty of them are 43 MB.
+    many = {f"(?:x{{1000}}){{9}}{number}": {} for number in range(40)}
+    with pytest.raises(SchemaError) as caught:
+        ParameterSchema.parse([{"name": "data", "type": "json", "schema": {"patternProperties": many}}])
+    assert caught.value.errors == [
+        "Parameter “data”: “schema” has a pattern that can't be used: “pattern” brings the parameter "
+        "schema's patterns to more than 32 MB once compiled; use fewer or smaller patterns."
+    ]
+    split = [
+        {"name": f"p{number}", "type": "string", "pattern": pattern}
+        for number, pattern in enumerate(list(many)[:25])
+    ] + [{"name": "data", "type": "json", "schema": {"patternProperties": dict(list(many.items())[25:])}}]
+    with pytest.raises(SchemaError) as caught:
+        ParameterSchema.parse(split)  # spread over parameters, the total is the schema's
+    assert "more than 32 MB once compiled" in caught.value.errors[-1]
+    ParameterSchema.parse(split[:20])  # twenty are fine
 
 
 def test_a_version_stored_with_an_oversized_pattern_serves_a_form_that_refuses_every_value(
@@ -169,3 +194,126 @@ def test_the_refusal_is_translated(client: Client, owner) -> None:
             "/editor/preview/", data, headers={"HX-Request": "true", "Accept-Language": "pt-br"}
         ).content.decode()
     assert "são permitidas no máximo 1000" in html
+
+
+def child_resident_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_a_render_process_keeps_no_compiled_pattern_after_checking_it(settings) -> None:
+    # regex caches what it compiles: each check left ~10 MB behind in the child, so the
+    # checks after a few large patterns ran out of memory that was never theirs.
+    from templates_app import isolation
+    from templates_app.schema.regexes import PatternBudget
+
+    settings.RENDER_PROCESSES = 1
+    assert PatternBudget().compile_problem(["a"]) is None
+    child = isolation._pool.idle[0]  # type: ignore[union-attr]
+    before = child_resident_mb(child.process.pid)
+    for letter in "bcde":
+        pattern = f"(?:{letter}{{1000}}){{40}}"  # 40,000 parts, ~10 MB compiled
+        assert PatternBudget().compile_problem([pattern]) is None
+    assert isolation._pool.idle == [child]  # type: ignore[union-attr]
+    assert child_resident_mb(child.process.pid) - before < 15
+
+
+def nested_json_schema(depth: int) -> dict:
+    schema: dict = {"type": "string", "pattern": "a", "format": "regex"}
+    for _level in range(depth):
+        schema = {"type": "array", "items": schema}
+    return schema
+
+
+@pytest.mark.parametrize("depth", [60, 2000])
+def test_a_json_schema_nested_too_deep_is_refused_naming_the_parameter_not_a_recursion_error(
+    depth: int,
+) -> None:
+    # jsonschema's own check (which compiles patterns with re) recursed before any depth check.
+    with pytest.raises(SchemaError) as caught:
+        ParameterSchema.parse([{"name": "data", "type": "json", "schema": nested_json_schema(depth)}])
+    assert caught.value.errors == ["Parameter “data”: “schema” nests more than 50 levels deep."]
+
+
+def test_a_json_schema_nested_within_the_limit_is_accepted() -> None:
+    ParameterSchema.parse([{"name": "data", "type": "json", "schema": nested_json_schema(45)}])
+
+
+def test_a_stored_schema_with_patterns_serves_its_form_and_api_while_no_render_process_can_start(
+    client: Client, make_template, owner, settings, monkeypatch
+) -> None:
+    # A version read from the database was checked when it was saved: reading it must not
+    # depend on the render processes, which anyone can keep busy ("busy" or "crashed" was
+    # a SchemaError, a 500 on every form and API view of the template).
+    from templates_app import isolation
+    from templates_app.models import parsed_schema
+
+    parameters = [
+        {"name": "code", "type": "string", "pattern": "[A-Z]{3}-[0-9]{4}"},
+        {"name": "data", "type": "json", "schema": {"patternProperties": {"^k[0-9]+$": {}}}},
+    ]
+    template = make_template(parameters=parameters, body="{{ code }} {{ data }}")
+    parsed_schema.cache_clear()
+    settings.RENDER_TIMEOUT = 0.5  # a new pool, whose children can't start:
+    monkeypatch.setattr(isolation, "_STARTUP_SECONDS", 0.0)
+    page = client.get(template.get_absolute_url())
+    assert page.status_code == 200 and 'pattern="[A-Z]{3}-[0-9]{4}"' in page.content.decode()
+    refused = client.post(template.get_absolute_url(), {"code": "abc", "data": "{}"})
+    assert refused.status_code == 200 and 'aria-invalid="true"' in refused.content.decode()
+    described = client.get(
+        f"{API}/templates/{template.slug}/schema", headers={"Authorization": f"Bearer {jwt_for(owner)}"}
+    )
+    assert described.status_code == 200 and described.json()["properties"]["code"]["pattern"]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "[[]a{300000}",  # in regex's default mode a [ inside a class is a member, not a nested class
+        "[[:alpha:][]a{300000}",  # a POSIX class, then a plain [
+        "(?#[)a{300000}",  # a comment ends at its ): the [ in it opens nothing
+        "(?x)a{ 300000 }",  # verbose: the spaces don't make it a literal
+        "(?V1)[[]a{300]",  # version 1 reads classes differently again
+    ],
+)
+@pytest.mark.filterwarnings("ignore:Possible nested set:FutureWarning")  # jsonschema's own check, with re
+def test_a_repeat_hidden_from_the_size_count_by_how_regex_reads_the_pattern_is_refused(pattern: str) -> None:
+    assert pattern_problem(pattern) is not None
+    before = resident_mb()
+    with pytest.raises(SchemaError) as caught:
+        ParameterSchema.parse(
+            [{"name": "data", "type": "json", "schema": {"properties": {"a": {"pattern": pattern}}}}]
+        )
+    assert caught.value.errors[0].startswith("Parameter “data”: “schema”")
+    assert resident_mb() - before < 30
+
+
+@pytest.mark.parametrize(
+    "pattern", ["[]a{3}]", "[^]a]{2}", "[[:alpha:]]{3}", "(?#a{5000})b", "[[]", "(?i)abc", r"\p{L}{3}"]
+)
+def test_classes_and_comments_read_as_regex_reads_them_are_accepted(pattern: str) -> None:
+    assert pattern_problem(pattern) is None
+
+
+def test_a_version_stored_with_a_pattern_regex_refuses_serves_a_form_that_refuses_every_value(
+    client: Client, make_template
+) -> None:
+    # Saved when only re checked patterns: re reads [[:x:]] as a class, regex as an unknown
+    # property. Read back without a render process, it must not fail the form (a 500).
+    template = make_template(
+        parameters=[
+            {"name": "code", "type": "string", "pattern": "a{3}"},
+            {"name": "data", "type": "json", "schema": {"pattern": "a"}, "required": False},
+        ],
+        body="{{ code }} {{ data }}",
+    )
+    TemplateVersion.objects.filter(pk=template.published_version.pk).update(
+        parameters=[
+            {"name": "code", "type": "string", "pattern": "a{3}"},
+            {"name": "data", "type": "json", "schema": {"pattern": "[[:x:]]"}, "required": False},
+        ]
+    )
+    assert client.get(template.get_absolute_url()).status_code == 200
+    refused = client.post(template.get_absolute_url(), {"code": "aaa", "data": '":"'})
+    assert refused.status_code == 200 and refused.content.decode().count('aria-invalid="true"') == 1
+    assert not Job.objects.exists()

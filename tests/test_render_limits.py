@@ -4,6 +4,7 @@ meanwhile. Each bomb below is the issue's, refused within a wall-clock bound."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ from django.utils import translation
 
 from jobs.models import Job
 from templates_app.models import Template, Visibility
-from templates_app.rendering import PromptRenderError, render_prompt
+from templates_app.rendering import PromptRenderError, referenced_names, render_prompt
 
 from .conftest import BASE_DIR, wait_until
 from .test_api import API, assert_error, jwt_for
@@ -365,3 +366,44 @@ def test_render_processes_get_none_of_the_servers_environment(monkeypatch) -> No
     assert pool is not None and pool.idle
     with open(f"/proc/{pool.idle[0].process.pid}/environ", "rb") as environ:
         assert b"s3cret" not in environ.read()
+
+
+def test_render_processes_that_fail_to_start_give_their_place_back(settings, monkeypatch) -> None:
+    """A child that never says it is ready is "crashed", and its place in the pool is free
+    again: two failed start-ups left every later render in the process "busy" for good."""
+    from templates_app import isolation
+
+    settings.RENDER_PROCESSES = 2
+    settings.RENDER_TIMEOUT = 0.5
+    monkeypatch.setattr(isolation, "_STARTUP_SECONDS", 0.0)  # no child is ready in no time
+    for attempt in range(3):
+        assert "unexpectedly" in refusal("{{ a }}", {"a": attempt})
+    monkeypatch.setattr(isolation, "_STARTUP_SECONDS", 15.0)
+    with finishes_within(3.0):
+        assert render_prompt("{{ a }}", {"a": 1}) == "1"
+
+
+# Jinja's code generator folds a filter call on literals while compiling: finding a body's
+# names (on save, and for the editor preview's warnings) ran each one in the web process.
+FOLDED_FILTERS = '{{" x"|center(1000000)|wordcount}}' * 30
+
+
+@pytest.mark.django_db
+def test_finding_a_bodys_parameters_costs_the_web_process_no_folded_filter_calls() -> None:
+    from templates_app.schema import parameter_warnings
+
+    template = Template.objects.create(slug="t", name="T")
+    started = time.process_time()  # this process's CPU (every thread), not its children's
+    assert parameter_warnings([{"name": "topic"}], FOLDED_FILTERS) == [
+        "Parameter “topic”: the prompt never uses it."
+    ]
+    with contextlib.suppress(ValidationError):  # refused at the time limit or saved: either is fine
+        template.create_version(body=FOLDED_FILTERS, parameters=[])
+    spent = time.process_time() - started
+    assert spent < 0.25, f"{spent:.2f} s of the web process's CPU"  # 1.2 s before
+
+
+def test_a_bodys_parameters_and_syntax_errors_are_still_found() -> None:
+    assert referenced_names("{{ a }} {% for x in b %}{{ x ~ c }}{% endfor %}") == {"a", "b", "c"}
+    with pytest.raises(PromptRenderError, match="line 2"):
+        referenced_names("ok\n{{ broken")

@@ -450,11 +450,12 @@ class ParameterSchema:
     parameters: tuple[Parameter, ...] = field(default_factory=tuple)
 
     @classmethod
-    def parse(cls, data: Any) -> ParameterSchema:
-        """Parse raw schema data, raising SchemaError listing every problem found."""
+    def parse(cls, data: Any, *, compile_patterns: bool = True) -> ParameterSchema:
+        """Parse raw schema data, raising SchemaError listing every problem found
+        (``compile_patterns``: see ``parsing.parse_parameters``)."""
         from .parsing import parse_parameters
 
-        return cls(parse_parameters(data))
+        return cls(parse_parameters(data, compile_patterns=compile_patterns))
 
     @property
     def names(self) -> set[str]:

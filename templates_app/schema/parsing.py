@@ -9,14 +9,18 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import regex
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from ..safe_load import find_nul
+from ..safe_load import find_nul, nests_deeper_than
 from .json_refs import endless_reference
 from .parameters import DEFAULT_MAX_SIZE, PARAMETER_TYPES, TEXT_LIKE, Choice, Parameter, SchemaError
-from .regexes import NEVER_MATCHES, compile_problem, full_match_source, pattern_problem
+from .regexes import NEVER_MATCHES, PatternBudget, full_match_source, pattern_problem
 
+# Levels of lists and objects in a json parameter's schema: far more than real schemas use,
+# and far enough from Python's recursion limit for jsonschema's recursive walks in a web thread.
+MAX_SCHEMA_DEPTH = 50
 COMMON_KEYS = frozenset(
     {"name", "type", "label", "help", "placeholder", "required", "default", "group", "order", "hidden"}
 )
@@ -76,7 +80,10 @@ def breaks_in_browsers(pattern: str) -> bool:
     return False
 
 
-def parse_parameters(data: Any) -> tuple[Parameter, ...]:
+def parse_parameters(data: Any, *, compile_patterns: bool = True) -> tuple[Parameter, ...]:
+    """``compile_patterns=False`` for a schema read back from the database: its patterns
+    were compiled in a render process when it was saved, and reading it must not depend
+    on those processes (anyone can keep them busy). The static size check still runs."""
     if data in (None, ""):
         return ()
     if not isinstance(data, list):
@@ -84,9 +91,10 @@ def parse_parameters(data: Any) -> tuple[Parameter, ...]:
     errors: list[str] = []
     parameters: list[Parameter] = []
     seen: set[str] = set()
+    budget = PatternBudget() if compile_patterns else None
     for position, raw in enumerate(data, start=1):
         try:
-            parameter = _parse_parameter(raw, position)
+            parameter = _parse_parameter(raw, position, budget)
         except SchemaError as exc:
             errors.extend(exc.errors)
             continue
@@ -139,7 +147,7 @@ class _Problems:
         self.errors.append(f"{self.where}: {message % params if params else message}")
 
 
-def _parse_parameter(raw: Any, position: int) -> Parameter:
+def _parse_parameter(raw: Any, position: int, budget: PatternBudget | None) -> Parameter:
     if not isinstance(raw, dict):
         raise SchemaError([_("Parameter %(position)d: must be an object.") % {"position": position}])
     name = raw.get("name")
@@ -188,7 +196,7 @@ def _parse_parameter(raw: Any, position: int) -> Parameter:
         if values.get(low) is not None and values.get(high) is not None and values[low] > values[high]:
             problems.add(_("“%(low)s” is above “%(high)s”."), low=low, high=high)
     if "pattern" in raw:
-        values["pattern"] = _parse_pattern(raw["pattern"], problems)
+        values["pattern"] = _parse_pattern(raw["pattern"], problems, budget)
     if "pattern_message" in raw and "pattern" not in raw:
         problems.add(_("“pattern_message” needs a “pattern”."))
     choices: tuple[Choice, ...] = ()
@@ -199,7 +207,7 @@ def _parse_parameter(raw: Any, position: int) -> Parameter:
         if values.get("min_items") and choices and values["min_items"] > len(choices):
             problems.add(_("“min_items” is more than the number of choices."))
     if kind == "json" and "schema" in raw:
-        _check_json_schema(raw["schema"], problems)
+        _check_json_schema(raw["schema"], problems, budget)
     if kind == "file":
         values["max_size"] = raw.get("max_size", DEFAULT_MAX_SIZE)
         if not _is_int(values["max_size"]) or values["max_size"] < 1:
@@ -281,7 +289,7 @@ def _parse_bounds(raw: dict[str, Any], kind: str, problems: _Problems, values: d
         problems.add(_("“min” is above “max”."))
 
 
-def _parse_pattern(pattern: Any, problems: _Problems) -> str | None:
+def _parse_pattern(pattern: Any, problems: _Problems, budget: PatternBudget | None) -> str | None:
     if not isinstance(pattern, str) or not pattern:
         problems.add(_("“pattern” must be a regular expression."))
         return None
@@ -290,7 +298,7 @@ def _parse_pattern(pattern: Any, problems: _Problems) -> str | None:
     if problem := pattern_problem(pattern):
         problems.add(problem)
         return None
-    if problem := compile_problem(full_match_source(pattern)):
+    if budget is not None and (problem := budget.compile_problem([full_match_source(pattern)])):
         problems.add(problem)
         return None
     if NON_PORTABLE_REGEX.search(pattern):
@@ -337,12 +345,17 @@ def _parse_choices(raw: Any, problems: _Problems) -> tuple[Choice, ...]:
     return tuple(choices)
 
 
-def _check_json_schema(value: Any, problems: _Problems) -> None:
+def _check_json_schema(value: Any, problems: _Problems, budget: PatternBudget | None) -> None:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError as JsonSchemaError
 
     if not isinstance(value, dict | bool):
         problems.add(_("“schema” must be a JSON Schema (an object)."))
+        return
+    # Before anything walks it: jsonschema's own check recurses a few frames per level (and
+    # compiles "format: regex" patterns on the way), as do validation and our walks below.
+    if nests_deeper_than(value, MAX_SCHEMA_DEPTH):
+        problems.add(_("“schema” nests more than %(limit)s levels deep."), limit=MAX_SCHEMA_DEPTH)
         return
     try:
         Draft202012Validator.check_schema(value)
@@ -350,7 +363,7 @@ def _check_json_schema(value: Any, problems: _Problems) -> None:
         problems.add(_("“schema” is not a valid JSON Schema: %(problem)s"), problem=exc.message)
         return
     _check_json_schema_refs(value, problems)
-    _check_json_schema_patterns(value, problems)
+    _check_json_schema_patterns(value, problems, budget)
     keys = _schema_keys(value)
     if {"unevaluatedProperties", "patternProperties"} <= keys:
         # Only this pair would check patterns without our time limit (see schema/regexes.py).
@@ -388,21 +401,33 @@ def _schema_patterns(value: Any) -> list[str]:
     return patterns
 
 
+def _unusable(pattern: str) -> bool:
+    """Over the size limits, or refused by regex (saved when only re checked patterns).
+    Within the size limits a compile here is small: it is what the form does next."""
+    if pattern_problem(pattern):
+        return True
+    try:
+        regex.compile(pattern, cache_pattern=False)
+    except regex.error:
+        return True
+    return False
+
+
 def without_oversized_patterns(value: Any) -> Any:
-    """A stored schema with each pattern over the limits (saved before they existed)
-    replaced by one that matches nothing: its form refuses every value instead of
-    compiling a gigabyte, and the author's next save is told why."""
+    """A stored schema with each pattern over the limits (saved before they existed) or
+    that regex refuses replaced by one that matches nothing: its form refuses every value
+    instead of compiling a gigabyte or failing, and the author's next save is told why."""
     if isinstance(value, list):
         return [without_oversized_patterns(item) for item in value]
     if not isinstance(value, dict):
         return value
     result = {}
     for key, item in value.items():
-        if key == "pattern" and isinstance(item, str) and pattern_problem(item):
+        if key == "pattern" and isinstance(item, str) and _unusable(item):
             item = NEVER_MATCHES
         elif key == "patternProperties" and isinstance(item, dict):
             item = {
-                (NEVER_MATCHES if pattern_problem(name) else name): without_oversized_patterns(sub)
+                (NEVER_MATCHES if _unusable(name) else name): without_oversized_patterns(sub)
                 for name, sub in item.items()
             }
         elif key not in _SCHEMA_DATA_KEYS:
@@ -411,12 +436,14 @@ def without_oversized_patterns(value: Any) -> Any:
     return result
 
 
-def _check_json_schema_patterns(value: Any, problems: _Problems) -> None:
+def _check_json_schema_patterns(value: Any, problems: _Problems, budget: PatternBudget | None) -> None:
     """The patterns run with regex (schema/regexes.py): checked as the parameter's own are."""
-    for pattern in dict.fromkeys(_schema_patterns(value)):
-        if problem := pattern_problem(pattern) or compile_problem(pattern):
-            problems.add(_("“schema” has a pattern that can't be used: %(problem)s"), problem=problem)
-            return
+    patterns = list(dict.fromkeys(_schema_patterns(value)))
+    problem = next(filter(None, map(pattern_problem, patterns)), None)
+    if problem is None and budget is not None:
+        problem = budget.compile_problem(patterns)
+    if problem:
+        problems.add(_("“schema” has a pattern that can't be used: %(problem)s"), problem=problem)
 
 
 def _schema_refs(value: Any) -> list[str]:

@@ -9,8 +9,9 @@ Compiling is the other danger: ``regex`` writes out ``a{n}`` as n copies of
 ``a`` (about 250 bytes each), so ``a{4000000}`` takes a gigabyte and
 ``a{1000000000}`` kills the process. ``pattern_problem`` refuses large repeat
 counts and patterns whose written-out size is too large before anything
-compiles them; ``compile_problem`` then compiles the pattern with ``regex``
-(the engine that runs it) in a child process with a memory and time limit.
+compiles them; ``PatternBudget`` then compiles them with ``regex`` (the engine
+that runs them) in a child process with a memory and time limit, and bounds
+what all of a schema's patterns take together.
 """
 
 from __future__ import annotations
@@ -29,6 +30,21 @@ REGEX_TIMEOUT = 0.1
 MAX_GROUP_DEPTH = 50
 # A repeat such as {2,5}: what follows { for it to be a quantifier rather than a brace.
 _QUANTIFIER = regex.compile(r"\{(\d*)(?:(,)(\d*))?\}")
+# regex's inline flags, global (?i) or scoped (?i-s:...); x ignores whitespace (so
+# a{ 500000 } is a repeat) and V1 lets classes nest: the size count can't follow either.
+_INLINE_FLAGS = regex.compile(r"\(\?([a-zA-Z0-9-]*)[:)]")
+_REREADING_FLAGS = frozenset("xV")
+# A POSIX class inside a class, exactly as regex's parser takes one ([:alpha:], [:^L:],
+# [:Script=Latin:]); anything else starting with [: is a plain [ there.
+_POSIX_CLASS = regex.compile(
+    r"\[:\^?[A-Za-z0-9 &_.-]*"  # [: and a name
+    r"(?:[:=](?=[A-Za-z0-9 &_./-]*[A-Za-z0-9&_./-])[A-Za-z0-9 &_./-]*)?"  # :value or =value, not blank
+    r":\]"
+)
+# Memory one pattern's compile may take (a pattern within the size limits needs a few MB),
+# and the compiled size of all of one parameter schema's patterns together.
+COMPILE_MEMORY_MB = 16
+SCHEMA_PATTERNS_MB = 32
 # What a stored pattern over the limits becomes (it is valid in browsers too).
 NEVER_MATCHES = "(?!)"
 
@@ -45,7 +61,8 @@ def full_match(pattern: str) -> regex.Pattern[str]:
 def pattern_problem(pattern: str) -> str | None:
     """Why a pattern is too large to compile, or None. Its size is counted with repeats
     written out as ``regex`` writes them (the minimum count; an open maximum such as
-    {0,500} compiles to a loop)."""
+    {0,500} compiles to a loop). The pattern is read as ``regex`` reads it by default
+    (version 0): inline flags that would make it read the rest differently are refused."""
     max_repeat, max_size = settings.PATTERN_MAX_REPEAT, settings.PATTERN_MAX_SIZE
     # One frame per open group: [size so far, size of the last atom (what a quantifier repeats)].
     frames: list[list[int]] = [[0, 0]]
@@ -63,6 +80,14 @@ def pattern_problem(pattern: str) -> str | None:
             frame[1] = end - i
             i = end
             continue
+        if pattern.startswith("(?#", i):  # a comment: nothing in it counts
+            i = _comment_end(pattern, i)
+            continue
+        if char == "(" and (flags := _INLINE_FLAGS.match(pattern, i)) and _REREADING_FLAGS & set(flags[1]):
+            return _(
+                "“pattern” can't use the inline flags x (verbose) or V (version), which change "
+                "how the rest of it is read."
+            )
         if char == "(":
             frames.append([0, 0])
             if len(frames) > MAX_GROUP_DEPTH + 1:
@@ -101,37 +126,67 @@ def pattern_problem(pattern: str) -> str | None:
 
 
 def _class_end(pattern: str, start: int) -> int:
-    """The index after the ] that closes the [ at ``start`` (classes nest in browsers' v mode)."""
-    depth, i = 0, start
+    """The index after the ] that closes the [ at ``start``, as regex's version 0 reads a
+    class: a ] first (after any ^) is a member, a [ is a member unless it opens a POSIX
+    class such as [:alpha:], and classes don't nest."""
+    i = start + 1
+    if pattern.startswith("^", i):
+        i += 1
+    first = True
     while i < len(pattern):
         if pattern[i] == "\\":
             i += 2
-            continue
-        if pattern[i] == "[":
-            depth += 1
-        elif pattern[i] == "]":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
+        elif posix := _POSIX_CLASS.match(pattern, i):
+            i = posix.end()
+        elif pattern[i] == "]" and not first:
+            return i + 1
+        else:
+            i += 1
+        first = False
     return len(pattern)
 
 
-def compile_problem(source: str) -> str | None:
-    """Compile ``source`` with ``regex`` in a child process bounded in memory and time:
-    why it can't be used (the engine's error, or the limit it reached), or None."""
-    from templates_app import isolation
-    from templates_app.rendering import render_limits
+def _comment_end(pattern: str, start: int) -> int:
+    """The index after the ) that ends the (?# comment at ``start`` (a \\ escapes one)."""
+    i = start + 3
+    while i < len(pattern) and pattern[i] != ")":
+        i += 2 if pattern[i] == "\\" else 1
+    return min(i + 1, len(pattern))
 
-    try:
-        isolation.run(("compile_regex", source), render_limits(), settings.RENDER_PROCESSES)
-    except isolation.Refused as exc:
-        if exc.kind == "limit":
-            return _compile_limit_message(exc.answer["limit"], exc.answer["value"])
-        return _("“pattern” is not a valid regular expression: %(problem)s.") % {"problem": exc}
-    except isolation.IsolationError as exc:
-        return _compile_limit_message(exc.limit, exc.value)
-    return None
+
+class PatternBudget:
+    """The compiled size one parameter schema's patterns may still take. Each check
+    compiles its patterns with ``regex`` in a render process, bounded in time and to
+    ``COMPILE_MEMORY_MB`` each, and counts the size they compiled to: the forms and
+    validators built from the schema keep them all in the web process."""
+
+    def __init__(self) -> None:
+        self.left = SCHEMA_PATTERNS_MB * 2**20
+
+    def compile_problem(self, sources: list[str]) -> str | None:
+        """Why one of ``sources`` can't be used (the engine's error, the limit it reached),
+        or None; the sources are compiled together, in one request."""
+        from templates_app import isolation
+        from templates_app.rendering import render_limits
+
+        if not sources:
+            return None
+        request = ("compile_regexes", sources, COMPILE_MEMORY_MB)
+        try:
+            sizes = isolation.run(request, render_limits(), settings.RENDER_PROCESSES)
+        except isolation.Refused as exc:
+            if exc.kind == "limit":
+                return _compile_limit_message(exc.answer["limit"], exc.answer["value"])
+            return _("“pattern” is not a valid regular expression: %(problem)s.") % {"problem": exc}
+        except isolation.IsolationError as exc:
+            return _compile_limit_message(exc.limit, exc.value)
+        self.left -= sum(sizes)
+        if self.left < 0:
+            return _(
+                "“pattern” brings the parameter schema's patterns to more than %(value)s MB once "
+                "compiled; use fewer or smaller patterns."
+            ) % {"value": SCHEMA_PATTERNS_MB}
+        return None
 
 
 def _compile_limit_message(limit: str, value: float) -> str:
