@@ -65,10 +65,24 @@ def allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return [ipaddress.ip_network(network, strict=False) for network in settings.PROVIDER_ALLOWED_NETWORKS]
 
 
+# NAT64's well-known prefix (RFC 6052): a gateway forwards 64:ff9b::a.b.c.d to a.b.c.d.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
 def _unmapped(address: IPAddress) -> IPAddress:
-    # ::ffff:127.0.0.1 is 127.0.0.1: judge the IPv4 address it carries.
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+    """The IPv4 address an IPv6 address carries and is delivered to, if any: judge that.
+
+    ::ffff:127.0.0.1 (IPv4-mapped) is 127.0.0.1; 64:ff9b::a9fe:a9fe (NAT64) reaches
+    169.254.169.254 through a NAT64 gateway; 2002:a9fe:a9fe::1 (6to4) is routed to the
+    6to4 relay at 169.254.169.254. Python counts the latter two as global addresses."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return address
+    if address.ipv4_mapped is not None:
         return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address
 
 
