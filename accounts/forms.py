@@ -6,6 +6,8 @@ from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AdminUserCreationForm as BaseAdminUserCreationForm
 from django.contrib.auth.forms import AuthenticationForm, SetPasswordMixin
+from django.contrib.auth.password_validation import password_validators_help_texts
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from .models import User
@@ -38,6 +40,9 @@ class FinishRegistrationForm(SetPasswordMixin, forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     password1, password2 = SetPasswordMixin.create_password_fields()
+    # Django's help text is an HTML list, which the hint paragraph cannot hold: the same
+    # sentences as text, in the language of each request.
+    password1.help_text = lazy(lambda: " ".join(password_validators_help_texts()), str)()
 
     def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
         self.user = user

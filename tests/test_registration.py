@@ -93,10 +93,10 @@ def test_the_e_mailed_link_sets_the_password_once_and_signs_in(mailoutbox, make_
 
     shown = browser.get(link)  # a mail scanner's GET signs no one in
     assert shown.status_code == 200 and "_auth_user_id" not in browser.session
-    assert (
-        'name="password1"' in shown.content.decode()
-        and 'autocomplete="new-password"' in shown.content.decode()
-    )
+    page = shown.content.decode()
+    assert 'name="password1"' in page and 'autocomplete="new-password"' in page
+    hint = page.split('id="id_password1_helptext">')[1].split("</p>")[0]
+    assert "at least 8 characters" in hint and "<" not in hint  # text a paragraph can hold
     assert not User.objects.get(email="ana@example.com").is_active
 
     confirmed = finish(browser, link, name="Ana")
