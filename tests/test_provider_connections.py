@@ -125,6 +125,9 @@ def test_base_urls_must_be_plain_http_without_credentials_or_fragment(url: str, 
         "http://[64:ff9b::7f00:1]/v1",  # NAT64 of 127.0.0.1
         "http://[2002:a9fe:a9fe::1]/v1",  # 6to4 of 169.254.169.254
         "http://[2002:0a00:0005::]/v1",  # 6to4 of 10.0.0.5
+        "http://[::7f00:1]/v1",  # IPv4-compatible 127.0.0.1
+        "http://[::a9fe:a9fe]/v1",  # IPv4-compatible 169.254.169.254
+        "http://[64:ff9b:1::5db8:d70e]/v1",  # local-use NAT64: the site's own translators
     ],
 )
 def test_internal_addresses_are_refused_unless_allowed(url: str) -> None:
@@ -171,6 +174,10 @@ def test_editing_a_connection_replaces_its_client_instead_of_adding_one(llm) -> 
         latest = get_provider("edited")
     assert latest is not first
     assert len(providers._instances) == before + 1
+    connection.delete()
+    with pytest.raises(ProviderError):
+        get_provider("edited")
+    assert len(providers._instances) == before  # a deleted connection's client is dropped
 
 
 # --- The admin: who may manage connections, and the log ----------------------------------------------

@@ -138,6 +138,7 @@ def get_provider(name: str) -> Provider:
 
         connection = ProviderConnection.objects.filter(name=name, enabled=True).first()
         if connection is None:
+            _instances.pop(("connection", name), None)  # deleted or disabled: its client goes too
             raise ProviderError(f"Unknown provider “{name}”.", code="unknown_provider", retryable=False)
         _refuse_if_unsafe(connection.name, connection.base_url, connection.api_key_env)
         slot = ("connection", name)  # a connection may not shadow a built-in's entry
