@@ -5,24 +5,55 @@ from typing import Any
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AdminUserCreationForm as BaseAdminUserCreationForm
-from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, SetPasswordMixin
+from django.contrib.auth.password_validation import password_validators_help_texts
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from .models import User
 
 
-class RegistrationForm(UserCreationForm):
-    class Meta:
-        model = User
-        fields = ("email", "name")
-        help_texts = {"name": _("How PromptLab should address you.")}
+class RegistrationForm(forms.Form):
+    """The address only: the password is chosen on the page the e-mailed link opens
+    (``FinishRegistrationForm``), by whoever reads the mailbox."""
+
+    email = forms.EmailField(
+        label=_("Email address"),
+        max_length=User._meta.get_field("email").max_length,
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )
 
     def clean_email(self) -> str:
+        # Whether an address is taken is never said here: accounts.registration e-mails it.
         return self.cleaned_data["email"].lower()
 
-    def validate_unique(self) -> None:
-        # Whether an address is taken is never said here: accounts.registration e-mails it.
-        pass
+
+class FinishRegistrationForm(SetPasswordMixin, forms.Form):
+    """The confirmation page: the name and the password, checked by Django's password
+    validators against the account being finished."""
+
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=User._meta.get_field("name").max_length,
+        required=False,
+        help_text=_("How PromptLab should address you."),
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    password1, password2 = SetPasswordMixin.create_password_fields()
+    # Django's help text is an HTML list, which the hint paragraph cannot hold: the same
+    # sentences as text, in the language of each request.
+    password1.help_text = lazy(lambda: " ".join(password_validators_help_texts()), str)()
+
+    def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean(self) -> dict[str, Any]:
+        self.validate_passwords()
+        # Similarity is judged against the name being chosen, not the one stored.
+        candidate = User(email=self.user.email, name=self.cleaned_data.get("name", ""))
+        self.validate_password_for_user(candidate)
+        return super().clean()
 
 
 class AdminUserCreationForm(BaseAdminUserCreationForm):

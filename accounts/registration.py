@@ -1,13 +1,20 @@
 """Registration that does not tell a stranger whether an address has an account.
 
 The site and the API answer every well-formed registration the same way ("we sent you
-an e-mail"), and the e-mail says what happened: a link that confirms a new account, or,
-for an address that already has one, a note that it does. Both paths hash the password
-and send one message, so neither is measurably slower. A new account stays inactive
-(``awaiting_confirmation``) until its link is followed: otherwise signing in with the
-password just chosen would tell the stranger which kind of address it was. Registering
-an address again before it is confirmed replaces the pending password (only the
-mailbox's owner can confirm, so the last registration wins rather than the first).
+an e-mail"), and the e-mail says what happened: a link that finishes creating a new
+account, or, for an address that already has one, a note that it does. Both paths send
+one message, so neither is measurably slower.
+
+Registering asks for the address only; the password is chosen on the page the e-mailed
+link opens (``finish``). Whoever registers an address is not necessarily its owner, and
+a password chosen at registration would be the registrant's: when the owner followed
+the genuine link, the account would be activated (and the owner signed in, so nothing
+looks wrong) with a stranger's password. Only the person who reads the mailbox chooses
+it. Until then the account is inactive (``awaiting_confirmation``) with an unusable
+password, so nobody can sign in to it. Registering a pending address again sends a new
+link and changes nothing: every link sent stays good until one of them is used (which
+changes the password and so the token), so a stranger who registers the address cannot
+cancel the owner's link either.
 """
 
 from __future__ import annotations
@@ -15,7 +22,6 @@ from __future__ import annotations
 import logging
 import smtplib
 
-from django.contrib.auth.hashers import make_password
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -31,8 +37,8 @@ logger = logging.getLogger(__name__)
 
 
 class ConfirmationTokenGenerator(PasswordResetTokenGenerator):
-    """A link that works once: confirming (is_active) or registering again (password)
-    changes the hash. Valid for Django's PASSWORD_RESET_TIMEOUT (3 days)."""
+    """A link that works once: finishing the account (password, is_active) changes the
+    hash. Valid for Django's PASSWORD_RESET_TIMEOUT (3 days)."""
 
     key_salt = "accounts.registration.ConfirmationTokenGenerator"
 
@@ -43,21 +49,23 @@ class ConfirmationTokenGenerator(PasswordResetTokenGenerator):
 confirmation_tokens = ConfirmationTokenGenerator()
 
 
-def register(request: HttpRequest, email: str, name: str, password: str) -> None:
-    """Create (or renew) a pending account, or tell an existing one's owner; by e-mail."""
+def register(request: HttpRequest, email: str) -> None:
+    """Create a pending account (or send a pending one a new link), or tell an existing
+    account's owner; by e-mail. No password is taken: see the module's docstring."""
     email = User.objects.normalize_email(email).lower()
-    password_hash = make_password(password)  # on both paths: they take as long
     existing = User.objects.filter(email__iexact=email).first()
     if existing is not None and not existing.awaiting_confirmation:
         _send(request, existing, "already_registered", {"sign_in_url": _absolute(request, "accounts:login")})
         return
-    user = existing or User(email=email, is_active=False, awaiting_confirmation=True)
-    user.name, user.password = name, password_hash
-    try:
-        with transaction.atomic():
-            user.save()
-    except IntegrityError:
-        return  # the same address registered concurrently: that registration sends the mail
+    user = existing
+    if user is None:
+        user = User(email=email, is_active=False, awaiting_confirmation=True)
+        user.set_unusable_password()
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError:
+            return  # the same address registered concurrently: that registration sends the mail
     _send(request, user, "confirm", {"confirm_url": confirmation_url(request, user)})
 
 
@@ -79,10 +87,19 @@ def pending_user_for(uidb64: str, token: str) -> User | None:
     return user
 
 
-def confirm(user: User) -> None:
-    user.is_active = True
-    user.awaiting_confirmation = False
-    user.save(update_fields=["is_active", "awaiting_confirmation"])
+def finish(user: User, name: str, password: str) -> bool:
+    """Activate a pending account with the password its mailbox's owner chose. False if
+    it was finished meanwhile (the same link posted twice at once): only one wins."""
+    with transaction.atomic():
+        locked = User.objects.select_for_update().filter(pk=user.pk, awaiting_confirmation=True).first()
+        if locked is None or locked.password != user.password:
+            return False
+        user.name = name
+        user.set_password(password)
+        user.is_active = True
+        user.awaiting_confirmation = False
+        user.save(update_fields=["name", "password", "is_active", "awaiting_confirmation"])
+    return True
 
 
 def _absolute(request: HttpRequest, url_name: str) -> str:

@@ -17,7 +17,7 @@ from jobs.models import Job
 from promptlab import ratelimits
 
 from . import registration
-from .forms import EmailAuthenticationForm, PersonalTokenForm, RegistrationForm
+from .forms import EmailAuthenticationForm, FinishRegistrationForm, PersonalTokenForm, RegistrationForm
 from .models import PersonalToken
 
 
@@ -47,9 +47,8 @@ def register(request: HttpRequest) -> HttpResponse:
         if limited := _too_many_registrations(request, form):
             return limited
         if form.is_valid():
-            data = form.cleaned_data
-            registration.register(request, data["email"], data.get("name", ""), data["password1"])
-            request.session["registered_email"] = data["email"]
+            registration.register(request, form.cleaned_data["email"])
+            request.session["registered_email"] = form.cleaned_data["email"]
             return redirect("accounts:register-sent")
     return render(request, "accounts/register.html", {"form": form})
 
@@ -62,19 +61,22 @@ def registration_sent(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def confirm_registration(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
-    """GET shows a button, POST confirms: a mail scanner that follows links must not
-    sign anyone in."""
+    """The e-mailed link: its owner chooses the password here (GET shows the form, so a
+    mail scanner that follows links changes nothing), and is signed in."""
     user = registration.pending_user_for(uidb64, token)
     if user is None:
         return render(request, "accounts/confirm.html", {"invalid": True}, status=400)
-    if request.method == "GET":
-        return render(request, "accounts/confirm.html", {"email": user.email})
-    registration.confirm(user)
-    anonymous_session = request.session.session_key
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-    Job.objects.adopt_anonymous(anonymous_session, user)
-    messages.success(request, _("Welcome to PromptLab. Your account is ready."))
-    return redirect("templates_app:home")
+    form = FinishRegistrationForm(user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        if not registration.finish(user, data["name"], data["password1"]):
+            return render(request, "accounts/confirm.html", {"invalid": True}, status=400)
+        anonymous_session = request.session.session_key
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        Job.objects.adopt_anonymous(anonymous_session, user)
+        messages.success(request, _("Welcome to PromptLab. Your account is ready."))
+        return redirect("templates_app:home")
+    return render(request, "accounts/confirm.html", {"email": user.email, "form": form})
 
 
 class LoginView(auth_views.LoginView):

@@ -118,18 +118,35 @@ def chosen_model(
 ) -> tuple[str, str]:
     """The (provider, model) a run uses; SubmissionError when the caller may not choose it.
 
-    A run on another model than the version's spends the server's key at that
-    model's price, so it must be one the template's author listed
-    (``allowed_models``) and one with a known price. Staff may run any model, for
-    instance to try one before it is priced or listed.
+    Every run spends the server's key at the model's price, so the model must have a
+    known price (or be free), including the version's own: any signed-in user can
+    write a template, and its own model would otherwise be an override by another
+    name. A version whose author is staff may run on an unpriced model of its own,
+    and so may staff (for instance to try one before it is priced). Another model than
+    the version's must also be one the template's author listed (``allowed_models``).
+
+    Checked here, when a run is asked for, rather than when a version is saved: this
+    is where the key is spent, it holds whichever door wrote the version (site and
+    admin editors, API, import, rows older than the rule) and whatever happened to the
+    price since, and templates_app need not know about prices (jobs sits above it).
     """
     chosen = (provider or version.provider, model or version.model)
-    if chosen == (version.provider, version.model):
-        return chosen
     if user is not None and user.is_authenticated and user.is_staff:
         return chosen
-    field = "model" if model else "provider"
     entry = model_choice(*chosen)
+    if chosen == (version.provider, version.model):
+        if _is_priced(*chosen) or _written_by_staff(version):
+            return chosen
+        raise SubmissionError(
+            _(
+                "This template runs on “%(choice)s”, which has no price on this PromptLab, so it can't "
+                "run. Its author can choose a model with a price in the editor."
+            )
+            % {"choice": entry},
+            code="model_not_priced",
+            field="model",
+        )
+    field = "model" if model else "provider"
     own = model_choice(version.provider, version.model)
     if entry not in version.allowed_models:
         if version.allowed_models:
@@ -143,10 +160,7 @@ def chosen_model(
                 "(%(own)s)."
             ) % {"choice": entry, "own": own}
         raise SubmissionError(message, code="model_not_allowed", field=field)
-    if (
-        chosen[0] not in FREE_PROVIDERS
-        and not ModelPrice.objects.filter(provider=chosen[0], model=chosen[1]).exists()
-    ):
+    if not _is_priced(*chosen):
         raise SubmissionError(
             _("“%(choice)s” has no price on this PromptLab, so it can't be chosen for a run.")
             % {"choice": entry},
@@ -154,6 +168,18 @@ def chosen_model(
             field=field,
         )
     return chosen
+
+
+def _is_priced(provider: str, model: str) -> bool:
+    return provider in FREE_PROVIDERS or ModelPrice.objects.filter(provider=provider, model=model).exists()
+
+
+def _written_by_staff(version: TemplateVersion) -> bool:
+    """Staff wrote it, or nobody did: a version without an author was written by the
+    system (migrations, seed_demo, the shell), never through a door a user can reach."""
+    if version.created_by_id is None:
+        return True
+    return type(version).objects.filter(pk=version.pk, created_by__is_staff=True).exists()
 
 
 class _TwinFinished(Exception):

@@ -94,11 +94,7 @@ EXAMPLE_JOB_ID = "7d5e7a52-3c1b-4f0e-9a0d-5b7c2e8f1a64"
 EXAMPLE_TOKEN_ID = 1
 
 REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
-    ("post", "/api/v1/auth/register"): {
-        "email": "ana@example.com",
-        "name": "Ana",
-        "password": "a long passphrase 42",
-    },
+    ("post", "/api/v1/auth/register"): {"email": "ana@example.com"},
     ("post", "/api/v1/auth/token"): {"email": "ana@example.com", "password": "a long passphrase 42"},
     ("post", "/api/v1/auth/token/refresh"): {"refresh": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…"},
     ("post", "/api/v1/auth/tokens"): {"name": "nightly report", "expires_at": "2027-01-31T23:59:59Z"},

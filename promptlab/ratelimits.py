@@ -97,7 +97,7 @@ def check_auth_attempt(request: Any, account: str | None) -> Limit:
         return Limit(0, 0, 0, False)
     results = [_check(request, "auth:ip", f"ip:{client_ip(request)}", AUTH_RATE)]
     if account:
-        address = f"account:{_account_id(account.strip().lower())}"
+        address = f"account:{_account_id(account_key(account))}"
         results.append(_check(request, "auth:account", address, REGISTRATION_EMAILS_PER_ADDRESS))
     return _tightest(results)
 
@@ -148,6 +148,26 @@ def backoff_wait(failures: int) -> int:
         return 0
     doublings = min(failures - BACKOFF_FREE_FAILURES - 1, 30)
     return min(BACKOFF_FIRST_WAIT_SECONDS * 2**doublings, BACKOFF_MAX_WAIT_SECONDS)
+
+
+def account_key(value: str) -> str:
+    """The account an address names, as the sign-in lookup matches it.
+
+    Sign-in finds the user with ``email__iexact`` (``UPPER(…) = UPPER(…)`` on
+    PostgreSQL), so ``alıce@…`` (dotless i) and ``ſam@…`` (long s) are alice's and sam's
+    addresses, while Python's ``lower()`` leaves them apart: keyed on it, each spelling
+    would get its own backoff. The key is the account itself when one matches; for an
+    address without an account, its upper-then-lower casing, which folds those letters
+    the same way."""
+    from django.contrib.auth import get_user_model  # ratelimits sits below the apps
+
+    value = value.strip()
+    if "\x00" in value:  # PostgreSQL refuses NUL in a query, and no address holds one
+        return f"address:{value.upper().lower()}"
+    user_model = get_user_model()
+    lookup = {f"{user_model.USERNAME_FIELD}__iexact": value}
+    pk = user_model._default_manager.filter(**lookup).values_list("pk", flat=True).first()
+    return f"user:{pk}" if pk is not None else f"address:{value.upper().lower()}"
 
 
 def _account_id(account: str) -> str:
@@ -211,8 +231,8 @@ class SignInAttempt:
     def begin(cls, request: Any, account: object) -> SignInAttempt:
         """Count the attempt; if it is refused, ``refusal`` says for how long, and the
         request carries the translated reason (``sign_in_refusal``) for its form."""
-        named = account.strip().lower() if isinstance(account, str) else ""
-        attempt = cls(request, named or None)
+        named = account_key(account) if isinstance(account, str) and account.strip() else None
+        attempt = cls(request, named)
         if settings.RATELIMIT_ENABLE:
             # With the cache down this fails closed (CacheUnavailable, answered 503):
             # without the counters, password guessing would be unlimited.

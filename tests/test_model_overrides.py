@@ -239,3 +239,90 @@ def test_formats_that_cannot_hold_the_list_say_so(shared: Template) -> None:
     for name in ("prompd", "prompty", "dotprompt"):
         exported = export_template(shared, name)
         assert any("allowed_models" in warning for warning in exported.warnings), name
+
+
+# --- The template's own model: an override by another name unless it is priced ------------------
+
+
+UNPRICED_OWN = {
+    "slug": "own-model",
+    "name": "Own model",
+    "visibility": "signed_in",
+    "body": "Write {{ count }} lines about {{ topic }}.",
+    "parameters": SIMPLE_SCHEMA,
+    "model_settings": {"provider": "anthropic", "model": "claude-opus-4-any-model", "max_tokens": 100},
+}
+
+
+def own_model_template(author: User) -> Template:
+    created = api(author, "post", "/templates", UNPRICED_OWN)
+    assert created.status_code == 201, created.content
+    return Template.objects.get(slug="own-model")
+
+
+def run_own(user: User, language: str = "en") -> Any:
+    return Client().post(
+        "/api/v1/templates/own-model/generate",
+        data=json.dumps({"inputs": INPUTS}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {AccessToken.for_user(user)}", "Accept-Language": language},
+    )
+
+
+@pytest.mark.parametrize("who", ["author", "other"])
+def test_a_non_staff_authors_template_on_an_unpriced_model_does_not_run(
+    owner: User, other_user: User, llm, who: str
+) -> None:
+    """The issue's override, written as the template's own model instead of sent with the run."""
+    own_model_template(owner)
+    details = refusal(run_own({"author": owner, "other": other_user}[who]))
+    assert list(details) == ["model"]
+    assert "anthropic/claude-opus-4-any-model" in details["model"][0] and "no price" in details["model"][0]
+    assert not Job.objects.exists() and llm.call_count == 0
+
+
+def test_the_unpriced_own_model_refusal_is_translated(owner: User, llm) -> None:
+    own_model_template(owner)
+    details = refusal(run_own(owner, language="pt-BR"))
+    assert details["model"][0].startswith("Este modelo roda em “anthropic/claude-opus-4-any-model”")
+
+
+def test_the_form_page_says_why_an_unpriced_own_model_does_not_run(
+    owner: User, other_user: User, llm
+) -> None:
+    """Written in the site editor this time; the form page shows the reason and creates no job."""
+    template = own_model_template(owner)
+    client = Client()
+    client.force_login(owner)
+    saved = client.post(
+        f"/t/{template.slug}/edit/",
+        editor_post(template, **{"editor-provider": "anthropic", "editor-model": "claude-opus-4-other"}),
+    )
+    assert saved.status_code == 302
+    visitor = Client()
+    visitor.force_login(other_user)
+    page = visitor.post(template.get_absolute_url(), INPUTS, follow=True)
+    assert "“anthropic/claude-opus-4-other”, which has no price" in page.content.decode()
+    assert not Job.objects.exists() and llm.call_count == 0
+
+
+def test_a_non_staff_authors_template_on_a_priced_model_runs(owner: User, other_user: User, llm) -> None:
+    ModelPrice.objects.create(
+        provider="anthropic", model="claude-opus-4-any-model",
+        input_per_million=Decimal("5"), output_per_million=Decimal("25"),
+    )  # fmt: skip
+    own_model_template(owner)
+    assert run_own(other_user).status_code == 202
+    assert Job.objects.get().model == "claude-opus-4-any-model"
+
+
+def test_a_staff_authors_template_may_run_on_an_unpriced_model(
+    staff_member: User, other_user: User, llm
+) -> None:
+    own_model_template(staff_member)
+    assert run_own(other_user).status_code == 202
+
+
+def test_staff_may_run_a_template_on_an_unpriced_model(owner: User, staff_member: User, llm) -> None:
+    own_model_template(owner)
+    assert run_own(staff_member).status_code == 202

@@ -120,6 +120,14 @@ def test_base_urls_must_be_plain_http_without_credentials_or_fragment(url: str, 
         "http://0.0.0.0/v1",
         "http://[fd00::1]/v1",
         "http://[fe80::1]/v1",
+        # IPv4 carried inside IPv6, which Python calls global: NAT64 and 6to4.
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",  # NAT64 of 169.254.169.254
+        "http://[64:ff9b::7f00:1]/v1",  # NAT64 of 127.0.0.1
+        "http://[2002:a9fe:a9fe::1]/v1",  # 6to4 of 169.254.169.254
+        "http://[2002:0a00:0005::]/v1",  # 6to4 of 10.0.0.5
+        "http://[::7f00:1]/v1",  # IPv4-compatible 127.0.0.1
+        "http://[::a9fe:a9fe]/v1",  # IPv4-compatible 169.254.169.254
+        "http://[64:ff9b:1::5db8:d70e]/v1",  # local-use NAT64: the site's own translators
     ],
 )
 def test_internal_addresses_are_refused_unless_allowed(url: str) -> None:
@@ -145,6 +153,31 @@ def test_a_host_name_that_does_not_resolve_is_refused() -> None:
 @override_settings(PROVIDER_ALLOWED_NETWORKS=[])
 def test_a_public_address_is_accepted() -> None:
     assert problems(base_url="https://93.184.215.14/v1") == {}
+    # The same public address through NAT64 and 6to4 is public too.
+    assert problems(base_url="https://[64:ff9b::5db8:d70e]/v1") == {}
+    assert problems(base_url="https://[2002:5db8:d70e::1]/v1") == {}
+
+
+@pytest.mark.django_db
+def test_editing_a_connection_replaces_its_client_instead_of_adding_one(llm) -> None:
+    """One client per connection name: every edit changes the configuration, and the old
+    client must go, or a process's clients would grow with every edit, without bound."""
+    from jobs import providers
+
+    connection = ProviderConnection.objects.create(name="edited", base_url=llm.openai_base_url)
+    before = len(providers._instances)
+    first = get_provider("edited")
+    assert get_provider("edited") is first  # unchanged: reused
+    for n in range(5):
+        connection.base_url = f"{llm.openai_base_url}?edit={n}"
+        connection.save()
+        latest = get_provider("edited")
+    assert latest is not first
+    assert len(providers._instances) == before + 1
+    connection.delete()
+    with pytest.raises(ProviderError):
+        get_provider("edited")
+    assert len(providers._instances) == before  # a deleted connection's client is dropped
 
 
 # --- The admin: who may manage connections, and the log ----------------------------------------------

@@ -1,5 +1,7 @@
 """Registration never says whether an address has an account (site and API): the answer
-is the same, and an e-mail to the address says what happened."""
+is the same, and an e-mail to the address says what happened. It takes the address only:
+the password is chosen on the page the e-mailed link opens, so a stranger who registers
+someone else's address cannot choose the password that address's owner then activates."""
 
 from __future__ import annotations
 
@@ -21,14 +23,21 @@ pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "a long passphrase 42"
 
 
-def register_on_site(client: Client, email: str, password: str = NEW_PASSWORD, **headers: Any) -> Any:
-    data = {"email": email, "name": "", "password1": password, "password2": password}
-    return client.post(reverse("accounts:register"), data, follow=True, **headers)
+def register_on_site(client: Client, email: str, **headers: Any) -> Any:
+    return client.post(reverse("accounts:register"), {"email": email}, follow=True, **headers)
 
 
-def register_on_api(client: Client, email: str, password: str = NEW_PASSWORD, **headers: Any) -> Any:
-    data = {"email": email, "password": password}
-    return client.post("/api/v1/auth/register", data, content_type="application/json", **headers)
+def register_on_api(client: Client, email: str, **headers: Any) -> Any:
+    return client.post("/api/v1/auth/register", {"email": email}, content_type="application/json", **headers)
+
+
+def finish(client: Client, link: str, password: str = NEW_PASSWORD, name: str = "", **headers: Any) -> Any:
+    data = {"name": name, "password1": password, "password2": password}
+    return client.post(link, data, **headers)
+
+
+def signs_in(email: str, password: str) -> bool:
+    return Client().login(username=email, password=password)
 
 
 def link_in(mail: Any) -> str:
@@ -53,7 +62,7 @@ def test_the_site_answers_a_taken_address_as_a_new_one_and_e_mails_each(owner: U
     # The existing account is untouched; the new one waits for its link.
     assert User.objects.get(pk=owner.pk).check_password("correct horse battery")
     pending = User.objects.get(email="newcomer@example.com")
-    assert not pending.is_active and pending.awaiting_confirmation
+    assert not pending.is_active and pending.awaiting_confirmation and not pending.has_usable_password()
 
 
 def test_the_api_answers_a_taken_address_as_a_new_one_and_e_mails_each(owner: User, mailoutbox) -> None:
@@ -65,7 +74,7 @@ def test_the_api_answers_a_taken_address_as_a_new_one_and_e_mails_each(owner: Us
 
 
 def test_signing_in_before_confirming_fails_as_a_wrong_password_does(owner: User, mailoutbox) -> None:
-    register_on_api(Client(), "early@example.com")
+    register_on_api(Client(), "early@example.com")  # no password exists yet: nothing can match
     login = reverse("accounts:login")
     wrong = Client().post(login, {"username": owner.email, "password": "not it"})
     early = Client().post(login, {"username": "early@example.com", "password": NEW_PASSWORD})
@@ -76,7 +85,7 @@ def test_signing_in_before_confirming_fails_as_a_wrong_password_does(owner: User
     assert token.status_code == 401
 
 
-def test_the_e_mailed_link_confirms_once_and_signs_in(mailoutbox, make_template) -> None:
+def test_the_e_mailed_link_sets_the_password_once_and_signs_in(mailoutbox, make_template) -> None:
     browser = Client()
     browser.post(make_template().get_absolute_url(), {"topic": "rain", "count": "1"})  # an anonymous job
     register_on_site(browser, "Ana@Example.com")
@@ -84,27 +93,94 @@ def test_the_e_mailed_link_confirms_once_and_signs_in(mailoutbox, make_template)
 
     shown = browser.get(link)  # a mail scanner's GET signs no one in
     assert shown.status_code == 200 and "_auth_user_id" not in browser.session
+    page = shown.content.decode()
+    assert 'name="password1"' in page and 'autocomplete="new-password"' in page
+    hint = page.split('id="id_password1_helptext">')[1].split("</p>")[0]
+    assert "at least 8 characters" in hint and "<" not in hint  # text a paragraph can hold
     assert not User.objects.get(email="ana@example.com").is_active
 
-    confirmed = browser.post(link)
+    confirmed = finish(browser, link, name="Ana")
     assert confirmed.status_code == 302
     user = User.objects.get(email="ana@example.com")
-    assert user.is_active and not user.awaiting_confirmation
+    assert user.is_active and not user.awaiting_confirmation and user.name == "Ana"
+    assert user.check_password(NEW_PASSWORD)
     assert browser.session["_auth_user_id"] == str(user.pk)
     assert user.jobs.count() == 1  # the anonymous job followed into the account
-    assert Client().post(link).status_code == 400  # used up
+    assert finish(Client(), link, "another passphrase 77").status_code == 400  # used up
+    assert signs_in("ana@example.com", NEW_PASSWORD)
 
 
-def test_registering_a_pending_address_again_replaces_its_password_and_link(mailoutbox) -> None:
-    """Someone who registers another person's address first does not keep it: the
-    mailbox's owner registers again, and only the newest link works."""
-    register_on_api(Client(), "contested@example.com", "the squatter's passphrase 1")
-    register_on_api(Client(), "contested@example.com", "the owner's passphrase 2")
+def test_a_stranger_who_registers_an_address_cannot_choose_the_password_its_owner_activates(
+    mailoutbox,
+) -> None:
+    """The attack: a stranger registers victim@ with a password of their own; the victim
+    gets a genuine e-mail, follows it, and is signed in, so nothing looks wrong. The
+    password must be the one the victim chose on that page, never the stranger's."""
+    squatter = "the squatter's passphrase 1"
+    refused = Client().post(
+        "/api/v1/auth/register",
+        {"email": "victim@example.com", "password": squatter},
+        content_type="application/json",
+    )
+    assert refused.status_code == 400 and "password" in refused.json()["error"]["details"]
+    assert mailoutbox == []  # refused before anything is written or sent
+    # The site's form has no password field; one sent anyway is ignored.
+    Client().post(
+        reverse("accounts:register"),
+        {"email": "victim@example.com", "password1": squatter, "password2": squatter},
+    )
+    (mail,) = mailoutbox
+    assert finish(Client(), link_in(mail), "the victim's passphrase 2").status_code == 302
+    assert signs_in("victim@example.com", "the victim's passphrase 2")
+    assert not signs_in("victim@example.com", squatter)
+
+
+def test_registering_a_pending_address_again_sends_a_link_and_cancels_none(mailoutbox) -> None:
+    """Every link stays good until one is used, so a stranger registering the address
+    again cannot cancel the owner's link; the first used is the only one that works."""
+    register_on_api(Client(), "contested@example.com")
+    register_on_api(Client(), "contested@example.com")
     first, second = (link_in(mail) for mail in mailoutbox)
-    assert Client().post(first).status_code == 400
-    assert Client().post(second).status_code == 302
-    user = User.objects.get(email="contested@example.com")
-    assert user.check_password("the owner's passphrase 2") and User.objects.count() == 1
+    assert Client().get(first).status_code == Client().get(second).status_code == 200
+    assert finish(Client(), first).status_code == 302
+    assert finish(Client(), second, "another passphrase 77").status_code == 400
+    assert signs_in("contested@example.com", NEW_PASSWORD) and User.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("password", "again", "field", "message"),
+    [
+        ("short", "short", "password2", "Esta senha é muito curta"),
+        (
+            "a long passphrase 42",
+            "a long passphrase 43",
+            "password2",
+            "Os dois campos de senha não correspondem",
+        ),
+        ("password123", "password123", "password2", "Esta senha é muito comum"),
+        ("", "", "password1", "Este campo é obrigatório"),
+    ],
+)
+def test_the_confirmation_page_checks_the_password_with_translated_errors(
+    mailoutbox, password: str, again: str, field: str, message: str
+) -> None:
+    register_on_api(Client(), "careful@example.com")
+    link = link_in(mailoutbox[0])
+    data = {"name": "", "password1": password, "password2": again}
+    page = Client().post(link, data, HTTP_ACCEPT_LANGUAGE="pt-BR")
+    assert page.status_code == 200
+    errors = page.context["form"].errors
+    assert any(message in error for error in errors[field]), errors
+    assert "<title>Erro:" in page.content.decode()
+    pending = User.objects.get(email="careful@example.com")
+    assert pending.awaiting_confirmation and not pending.is_active and not pending.has_usable_password()
+    assert finish(Client(), link).status_code == 302  # the link still works
+
+
+def test_the_password_may_not_resemble_the_address(mailoutbox) -> None:
+    register_on_api(Client(), "marguerite.duras@example.com")
+    page = finish(Client(), link_in(mailoutbox[0]), "marguerite.duras")
+    assert page.status_code == 200 and "password2" in page.context["form"].errors
 
 
 def test_the_e_mail_is_in_the_language_of_the_request(owner: User, mailoutbox) -> None:
@@ -153,8 +229,6 @@ def test_registering_in_a_browser_and_following_the_link(signed_in_page: Any, li
     page = signed_in_page(None)
     page.goto(f"{live_server_url}/accounts/register/")
     page.locator("#id_email").fill("browser@example.com")
-    page.locator("#id_password1").fill(NEW_PASSWORD)
-    page.locator("#id_password2").fill(NEW_PASSWORD)
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url("**/accounts/register/sent/")
     assert "We sent an e-mail to browser@example.com" in page.inner_text("main")
@@ -165,8 +239,16 @@ def test_registering_in_a_browser_and_following_the_link(signed_in_page: Any, li
     path = reverse("accounts:confirm", args=[uidb64, confirmation_tokens.make_token(user)])
     page.goto(f"{live_server_url}{path}")
     assert_accessible(page)
+    page.locator("#id_password1").fill(NEW_PASSWORD)
+    page.locator("#id_password2").fill("not the same")
+    page.get_by_role("button", name="Confirm and sign in").click()
+    page.wait_for_selector(".error-summary")  # the form again, with its errors
+    assert page.title().startswith("Error:")
+    assert_accessible(page)
+    page.locator("#id_password1").fill(NEW_PASSWORD)
+    page.locator("#id_password2").fill(NEW_PASSWORD)
     page.get_by_role("button", name="Confirm and sign in").click()
     page.wait_for_url(f"{live_server_url}/")
     assert "Welcome to PromptLab" in page.inner_text("main")
     user.refresh_from_db()
-    assert user.is_active
+    assert user.is_active and user.check_password(NEW_PASSWORD)

@@ -111,6 +111,50 @@ def test_ten_wrong_passwords_from_ten_addresses_leave_the_owner_able_to_sign_in(
 
 
 @pytest.mark.django_db
+@pytest.mark.needs_postgres  # whose case-insensitive match (UPPER) folds ı to I and ſ to S
+@DOORS
+def test_spellings_the_lookup_matches_share_the_accounts_backoff(
+    sign_in: Callable[..., int], long_first_wait: int
+) -> None:
+    """``alıce@…`` and ``ſam``-style spellings sign in to the same account (the lookup
+    matches them), so they must count against its backoff, not each get fresh failures."""
+    owner = User.objects.create_user("alice.sam@example.com", PASSWORD, is_staff=True)
+    spellings = [
+        "alıce.sam@example.com",  # dotless i
+        "alice.ſam@example.com",  # long s
+        "ALIce.SAM@example.com",
+        "alıce.ſam@example.com",
+    ]
+    assert sign_in(Client(), spellings[0], PASSWORD, "192.0.2.50") == SIGNED_IN[sign_in]  # the same account
+    free = ratelimits.BACKOFF_FREE_FAILURES
+    guesses = [sign_in(Client(), spellings[n % 4], f"guess {n}", f"203.0.113.{n}") for n in range(free + 3)]
+    assert guesses == [WRONG[sign_in]] * (free + 1) + [429, 429]
+    assert sign_in(Client(), owner.email, "guess", "203.0.113.99") == 429
+
+
+@pytest.mark.django_db
+@pytest.mark.needs_postgres
+def test_registration_mails_per_address_count_every_spelling_of_it(mailoutbox) -> None:
+    """Registration finds the account the same way (``email__iexact``) and mails its owner:
+    each spelling must not get its own five e-mails an hour to the same inbox."""
+    owner = User.objects.create_user("alice.sam@example.com", PASSWORD)
+    spellings = ["alıce.sam@example.com", "alice.ſam@example.com", "ALICE.sam@example.com"]
+    statuses = [
+        Client()
+        .post(
+            "/api/v1/auth/register",
+            {"email": spellings[n % 3]},
+            content_type="application/json",
+            REMOTE_ADDR=f"203.0.113.{n}",
+        )
+        .status_code
+        for n in range(6)
+    ]
+    assert statuses == [202] * 5 + [429]
+    assert [mail.to for mail in mailoutbox] == [[owner.email]] * 5
+
+
+@pytest.mark.django_db
 def test_a_refused_attempt_never_checks_the_password(long_first_wait: int) -> None:
     """During the wait the right password is not evaluated either: otherwise the refusal
     page would tell a guesser which of its guesses was right."""

@@ -2,11 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.password_validation import (
-    MinimumLengthValidator,
-    get_default_password_validators,
-    validate_password,
-)
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -22,36 +17,25 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-def _password_min_length() -> int | None:
-    """The length AUTH_PASSWORD_VALIDATORS demand, so the OpenAPI document says it too."""
-    for validator in get_default_password_validators():
-        if isinstance(validator, MinimumLengthValidator):
-            return validator.min_length
-    return None
+PASSWORD_ON_CONFIRMATION = _(
+    "Registration takes no password: it is chosen on the page that the link in the e-mail opens."
+)
 
 
-class RegisterSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    password = serializers.CharField(
-        write_only=True, style={"input_type": "password"}, min_length=_password_min_length()
-    )
+class RegisterSerializer(StrictFieldsMixin, serializers.Serializer):
+    """The address only. The password is chosen on the page the e-mailed link opens, by
+    whoever reads the mailbox (accounts.registration says why); a ``password`` sent here
+    is refused with that reason rather than silently dropped."""
 
-    class Meta:
-        model = User
-        fields = ("email", "name", "password")
-        # Whether an address is taken is never said: accounts.registration e-mails it.
-        extra_kwargs = {"email": {"validators": []}}
+    email = serializers.EmailField(max_length=User._meta.get_field("email").max_length)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict) and "password" in data:
+            raise serializers.ValidationError({"password": [PASSWORD_ON_CONFIRMATION]})
+        return super().to_internal_value(data)
 
     def validate_email(self, value: str) -> str:
         return value.lower()
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        try:
-            validate_password(attrs["password"], User(email=attrs["email"], name=attrs.get("name", "")))
-        except Exception as exc:  # django.core.exceptions.ValidationError
-            raise serializers.ValidationError(
-                {"password": list(getattr(exc, "messages", [str(exc)]))}
-            ) from None
-        return attrs
 
 
 class RegistrationAcceptedSerializer(serializers.Serializer):

@@ -26,9 +26,10 @@ from .serializers import (
 
 
 class RegisterView(generics.GenericAPIView):
-    """Ask for an account. The answer is the same whether or not the address has one
-    (202): an e-mail to the address holds a link that confirms the new account, or says
-    that it already has one. Sign in with POST auth/token once confirmed."""
+    """Ask for an account, by address only. The answer is the same whether or not the
+    address has one (202): an e-mail to the address holds a link to a page where its
+    owner chooses the password (a browser step), or says that it already has one. Sign
+    in with POST auth/token once the password is chosen."""
 
     serializer_class = RegisterSerializer
     permission_classes = (permissions.AllowAny,)
@@ -39,8 +40,7 @@ class RegisterView(generics.GenericAPIView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        registration.register(request._request, data["email"], data.get("name", ""), data["password"])
+        registration.register(request._request, serializer.validated_data["email"])
         detail = _("We sent an e-mail to this address. Follow the link in it to finish creating the account.")
         return Response({"detail": detail}, status=status.HTTP_202_ACCEPTED)
 

@@ -114,11 +114,16 @@ def provider_names() -> list[str]:
     )
 
 
-_instances: dict[tuple[str, ...], Provider] = {}
+# One client per provider name: (the configuration it was built for, the client). A
+# changed configuration (an edited connection, new environment) replaces the entry, so
+# the dict holds at most one client per name, however often a connection is edited.
+_instances: dict[tuple[str, ...], tuple[tuple[str, ...], Provider]] = {}
 
 
 def get_provider(name: str) -> Provider:
-    """The provider of that name, one pooled client per process and configuration."""
+    """The provider of that name, one pooled client per process and name, rebuilt when
+    its configuration changes."""
+    slot: tuple[str, ...] = (name,)
     if name == "offline":
         key: tuple[str, ...] = ("offline",)
         factory = _offline
@@ -133,8 +138,10 @@ def get_provider(name: str) -> Provider:
 
         connection = ProviderConnection.objects.filter(name=name, enabled=True).first()
         if connection is None:
+            _instances.pop(("connection", name), None)  # deleted or disabled: its client goes too
             raise ProviderError(f"Unknown provider “{name}”.", code="unknown_provider", retryable=False)
         _refuse_if_unsafe(connection.name, connection.base_url, connection.api_key_env)
+        slot = ("connection", name)  # a connection may not shadow a built-in's entry
         key = ("connection", name, connection.base_url, connection.api_key_env, str(connection.updated_at))
 
         def factory() -> Provider:
@@ -148,9 +155,12 @@ def get_provider(name: str) -> Provider:
                 guarded=True,
             )
 
-    if key not in _instances:
-        _instances[key] = factory()
-    return _instances[key]
+    built = _instances.get(slot)
+    if built is None or built[0] != key:
+        # The old client is dropped, not closed: a job in another thread may still be
+        # streaming through it; its pool closes when the last reference goes.
+        built = _instances[slot] = (key, factory())
+    return built[1]
 
 
 def _refuse_if_unsafe(name: str, base_url: str, api_key_env: str) -> None:

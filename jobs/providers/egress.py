@@ -11,7 +11,8 @@ services. So:
 - a base URL is plain http(s), with a host, without credentials or a fragment;
 - it may not reach an internal address (loopback, private ranges, link-local
   and the cloud metadata address, carrier-grade NAT, multicast, unspecified)
-  unless ``PROVIDER_ALLOWED_NETWORKS`` names its network.
+  unless ``PROVIDER_ALLOWED_NETWORKS`` names its network; an IPv4 address carried in
+  an IPv6 one (mapped, IPv4-compatible, NAT64, 6to4) is judged as itself.
 
 The model's ``clean()`` checks all of it, resolving host names. The provider
 registry checks the URL and key name again when it builds a client, and that
@@ -65,10 +66,31 @@ def allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return [ipaddress.ip_network(network, strict=False) for network in settings.PROVIDER_ALLOWED_NETWORKS]
 
 
+# NAT64's well-known prefix (RFC 6052): a gateway forwards 64:ff9b::a.b.c.d to a.b.c.d.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Deprecated IPv4-compatible addresses (::a.b.c.d), which a host with an automatic
+# tunnel (Linux's sit0) still sends to a.b.c.d.
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+# Local-use NAT64 (RFC 8215): translated by the site's own gateways, to whatever they
+# choose, so never judged public. Python counts it as global.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
 def _unmapped(address: IPAddress) -> IPAddress:
-    # ::ffff:127.0.0.1 is 127.0.0.1: judge the IPv4 address it carries.
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+    """The IPv4 address an IPv6 address carries and is delivered to, if any: judge that.
+
+    ::ffff:127.0.0.1 (IPv4-mapped) is 127.0.0.1; 64:ff9b::a9fe:a9fe (NAT64) reaches
+    169.254.169.254 through a NAT64 gateway; 2002:a9fe:a9fe::1 (6to4) is routed to the
+    6to4 relay at 169.254.169.254; ::127.0.0.1 (IPv4-compatible) is 127.0.0.1 over an
+    automatic tunnel. Python counts the last three as global addresses."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return address
+    if address.ipv4_mapped is not None:
         return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64 or address in _IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address
 
 
@@ -79,7 +101,7 @@ def address_allowed(address: IPAddress) -> bool:
         return True
     # is_global is False for loopback, RFC 1918, link-local (169.254.169.254 among
     # them), 100.64/10, unique-local IPv6, documentation and reserved ranges.
-    return address.is_global and not address.is_multicast
+    return address.is_global and not address.is_multicast and address not in _LOCAL_NAT64
 
 
 def _literal_address(host: str) -> IPAddress | None:
