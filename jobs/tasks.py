@@ -306,6 +306,9 @@ def _stream_into(
                 usage = event
             continue
         assert isinstance(event, TextDelta)
+        if "\x00" in event.text:
+            # PostgreSQL text can't hold NUL: saving the output would fail the job.
+            event = TextDelta(event.text.replace("\x00", "\ufffd"), event.tokens)
         progress.add(event)
         publisher.chunk(offset, event.text)
         offset += len(event.text)

@@ -98,6 +98,17 @@ def test_a_model_without_a_price_costs_unknown_not_zero(client: Client, llm, wor
 
 
 @pytest.mark.parametrize("provider", ["anthropic", "openai"])
+def test_a_nul_character_in_the_models_output_is_kept_as_a_replacement_character(
+    client: Client, llm, worker, provider: str
+) -> None:
+    # PostgreSQL text can't hold NUL: saving the output would fail the job.
+    llm.reset(reply="before\x00after the nul")
+    job = run(client, provider_template(provider))
+    assert job.status == JobStatus.SUCCEEDED, job.error_text
+    assert job.output == "before\ufffdafter the nul"
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
 def test_429_is_retried_after_retry_after(client: Client, llm, worker, provider: str) -> None:
     llm.script(error(429, retry_after=1))
     job = run(client, provider_template(provider))
