@@ -308,25 +308,25 @@ def live_server_url(
     server.stop()
 
 
-def start_web_server(log_dir: Path, name: str = "web", **env: str) -> tuple[ServiceProcess, str]:
-    """A uvicorn process serving promptlab.asgi on a free port, once /health/ answers."""
-    port = _free_port()
-    server = ServiceProcess(
-        name,
-        [
-            sys.executable, "-m", "uvicorn", "promptlab.asgi:application", "--host", "127.0.0.1",
-            "--port", str(port), "--no-access-log",
-            # As the Procfile: X-Forwarded-For believed only from configured proxies.
-            "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", ""),
-        ],
-        _service_env(**env),
-        log_dir,
-    )  # fmt: skip
+def start_web_server(
+    log_dir: Path, name: str = "web", *, command: list[str] | None = None, port: int | None = None, **env: str
+) -> tuple[ServiceProcess, str]:
+    """A uvicorn process serving promptlab.asgi on a free port, once /health/ answers
+    (200, or 503 while a service it reports on is down). ``command`` replaces the
+    default uvicorn command line (it must serve on ``port``)."""
+    port = port or _free_port()
+    args = command or [
+        sys.executable, "-m", "uvicorn", "promptlab.asgi:application", "--host", "127.0.0.1",
+        "--port", str(port), "--no-access-log",
+        # As the Procfile: X-Forwarded-For believed only from configured proxies.
+        "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", ""),
+    ]  # fmt: skip
+    server = ServiceProcess(name, args, _service_env(**env), log_dir)
     url = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:
         try:
-            return httpx.get(f"{url}/health/", timeout=1).status_code == 200
+            return httpx.get(f"{url}/health/", timeout=1).status_code in (200, 503)
         except httpx.HTTPError:
             return False
 

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 
-from .conftest import ServiceProcess, _free_port, _service_env, wait_until
+from .conftest import ServiceProcess, _free_port, start_web_server, wait_until
 
 
 class OwnRedis:
@@ -64,23 +62,4 @@ class OwnRedis:
 
 def start_web(log_dir: Path, name: str, **env: str) -> tuple[ServiceProcess, str]:
     """uvicorn serving promptlab.asgi on the test database, as the live server does."""
-    port = _free_port()
-    server = ServiceProcess(
-        name,
-        [
-            sys.executable, "-m", "uvicorn", "promptlab.asgi:application", "--host", "127.0.0.1",
-            "--port", str(port), "--no-access-log",
-        ],
-        _service_env(**env),
-        log_dir,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return httpx.get(f"{url}/health/", timeout=1).status_code in (200, 503)
-        except httpx.HTTPError:
-            return False
-
-    server.wait_for(answers)
-    return server, url
+    return start_web_server(log_dir, name, **env)

@@ -16,7 +16,7 @@ from django.urls import reverse
 from accounts.models import User
 from promptlab import ratelimits
 
-from .conftest import BASE_DIR, ServiceProcess, _free_port, _service_env, wait_until
+from .conftest import BASE_DIR, ServiceProcess, _free_port, start_web_server, wait_until
 
 PASSWORD = "correct horse battery"
 
@@ -247,22 +247,17 @@ def procfile_web_server(service_log_dir: Path) -> Iterator[Callable[..., str]]:
 
     def start(**env: str) -> str:
         port = _free_port()
-        server = ServiceProcess(
-            f"procfile-web-{port}",
-            ["sh", "-c", _procfile_web_command()],
-            _service_env(HOST="127.0.0.1", PORT=str(port), WEB_WORKERS="1", **env),
+        server, url = start_web_server(
             service_log_dir,
+            f"procfile-web-{port}",
+            command=["sh", "-c", _procfile_web_command()],
+            port=port,
+            HOST="127.0.0.1",
+            PORT=str(port),
+            WEB_WORKERS="1",
+            **env,
         )
         servers.append(server)
-        url = f"http://127.0.0.1:{port}"
-
-        def answers() -> bool:
-            try:
-                return httpx.get(f"{url}/health/", timeout=1).status_code in (200, 503)
-            except httpx.HTTPError:
-                return False
-
-        server.wait_for(answers)
         return url
 
     yield start
