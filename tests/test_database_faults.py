@@ -154,7 +154,9 @@ def test_writes_answer_a_translated_503_not_a_500_while_the_database_refuses_con
         with database_refusing_connections():
             # The server's pooled connections die and no new one opens: the pool
             # gives up after its timeout (PoolTimeout, an OperationalError).
-            terminate_other_backends()
+            # pg_terminate_backend only signals, and a connection that was starting up
+            # as connections were refused may still come in: kill until none is left.
+            wait_until(lambda: terminate_other_backends() == 0, timeout=10)
             threads = [threading.Thread(target=post) for post in (post_form, post_api)]
             for thread in threads:
                 thread.start()
