@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from promptlab.cache import CacheUnavailable
+from promptlab.database import drop_broken_connection
 from promptlab.heartbeat import record_worker_heartbeat
 
 from .circuit import Admission, ProviderBreaker, breaker_for
@@ -95,7 +96,7 @@ def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
         # message would be gone with the job never claimed. Retrying publishes the
         # same task (same id, so a claim that did commit is taken over) anew.
         logger.warning("job %s: no database before its claim (%s); retrying", job_id, exc)
-        _drop_database_connection()
+        drop_broken_connection()
         raise self.retry(
             exc=exc, countdown=claim_retry_delay(self.request.retries), max_retries=CLAIM_RETRY_MAX
         ) from None
@@ -115,10 +116,15 @@ def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
         _run_attempt(job, attempt, breaker, admission)
 
 
+def _may_wait(job: Job, seconds: float) -> bool:
+    """Whether the job may wait ``seconds`` more for its provider (JOB_PROVIDER_WAIT_LIMIT)."""
+    waited = (timezone.now() - job.created_at).total_seconds()
+    return waited + seconds <= settings.JOB_PROVIDER_WAIT_LIMIT
+
+
 def _defer(job: Job, admission: Admission) -> None:
     """Put the unclaimed job's message back for later, or fail the job if it waited too long."""
-    waited = (timezone.now() - job.created_at).total_seconds()
-    if waited + admission.wait > settings.JOB_PROVIDER_WAIT_LIMIT:
+    if not _may_wait(job, admission.wait):
         code = "rate_limited" if admission.reason == "rate_limited" else "provider_unavailable"
         # Fenced on the queued row as read: another message (the probe, a sweep's
         # duplicate) may have claimed the job since, and its run is not ours to end.
@@ -139,12 +145,6 @@ def _defer(job: Job, admission: Admission) -> None:
     except kombu.exceptions.OperationalError as exc:
         # Not sent: the job stays queued, and the sweep sends it once its deadline passes.
         logger.warning("job %s: could not send it back (%s); the sweep will", job.id, exc)
-
-
-def _drop_database_connection() -> None:
-    """Give a broken connection back (the pool discards it) so the next try opens a new one."""
-    with contextlib.suppress(Exception):
-        connection.close()
 
 
 def _run_attempt(job: Job, attempt: int, breaker: ProviderBreaker, admission: Admission) -> None:
@@ -223,7 +223,7 @@ def _write_with_retries(job: Job, write: Callable[[], bool]) -> bool:
         try:
             return write()
         except INFRASTRUCTURE_ERRORS as exc:
-            _drop_database_connection()
+            drop_broken_connection()
             if pause is None:
                 logger.warning("job %s: could not record its result (%s); left to the sweep", job.id, exc)
                 return False
@@ -328,25 +328,41 @@ def _handle_provider_error(
     deferred = exc.code == "rate_limited"
     if deferred:
         # A rate limit asks us to come back later: not a failed attempt, but not forever.
-        waited = (timezone.now() - job.created_at).total_seconds()
-        may_retry = waited + delay <= settings.JOB_PROVIDER_WAIT_LIMIT
+        may_retry = _may_wait(job, delay)
     else:
         may_retry = exc.retryable and job.failed_attempts < settings.JOB_MAX_ATTEMPTS
+    if may_retry:
+        _requeue(job, attempt, publisher, code=exc.code, message=str(exc), delay=delay, deferred=deferred)
+        return
     try:
-        if may_retry:
-            if job.requeue_after_failure(
-                attempt, code=exc.code, message=str(exc), retry_in=delay, deferred=deferred
-            ):
-                publisher.status(JobStatus.QUEUED)
-                run_job.apply_async(args=[str(job.id)], countdown=delay)
-            return
         if job.mark_failed(attempt, code=exc.code, message=str(exc)[:2000], output="".join(parts)):
             publisher.status(JobStatus.FAILED, terminal=True)
+    except INFRASTRUCTURE_ERRORS as error:
+        # Not failed: the lease runs out, and the sweep takes the job from there.
+        drop_broken_connection()
+        logger.warning("job %s: could not fail it now (%s); the sweep will", job.id, error)
+
+
+def _requeue(
+    job: Job,
+    attempt: int,
+    publisher: JobPublisher,
+    *,
+    code: str,
+    message: str,
+    delay: float,
+    deferred: bool = False,
+) -> None:
+    """Put the job back in the queue and send its message for ``delay`` seconds from now."""
+    try:
+        if job.requeue_after_failure(attempt, code=code, message=message, retry_in=delay, deferred=deferred):
+            publisher.status(JobStatus.QUEUED)
+            run_job.apply_async(args=[str(job.id)], countdown=delay)
     except (*INFRASTRUCTURE_ERRORS, kombu.exceptions.OperationalError) as error:
         # Not requeued, or requeued but not sent: the lease or the queue deadline
         # runs out, and the sweep takes the job from there.
-        _drop_database_connection()
-        logger.warning("job %s: could not requeue or fail it now (%s); the sweep will", job.id, error)
+        drop_broken_connection()
+        logger.warning("job %s: could not requeue it now (%s); the sweep will", job.id, error)
 
 
 def _retry_after_infrastructure_error(
@@ -358,22 +374,20 @@ def _retry_after_infrastructure_error(
     that can't be written, the lease runs out and the sweep runs it again.
     """
     logger.warning("job %s attempt %s: infrastructure error: %s", job.id, attempt, exc)
-    _drop_database_connection()
+    drop_broken_connection()
     if job.failed_attempts >= settings.JOB_MAX_ATTEMPTS:
         with contextlib.suppress(*INFRASTRUCTURE_ERRORS):
             if job.mark_failed(attempt, code="internal_error", message=""):
                 publisher.status(JobStatus.FAILED, terminal=True)
         return
-    delay = retry_delay(attempt, None)
-    try:
-        message = str(exc)[:500]
-        if job.requeue_after_failure(attempt, code="infrastructure_error", message=message, retry_in=delay):
-            publisher.status(JobStatus.QUEUED)
-            run_job.apply_async(args=[str(job.id)], countdown=delay)
-    except (*INFRASTRUCTURE_ERRORS, kombu.exceptions.OperationalError):
-        # Requeued but not sent, or not even requeued: the queue deadline or the
-        # lease runs out, and the sweep sends it.
-        logger.warning("job %s: could not requeue it now; the sweep will", job.id)
+    _requeue(
+        job,
+        attempt,
+        publisher,
+        code="infrastructure_error",
+        message=str(exc)[:500],
+        delay=retry_delay(attempt, None),
+    )
 
 
 @shared_task(ignore_result=True)

@@ -51,7 +51,7 @@ class RetryReadsOnLostConnection:
             return _unavailable(request, exception)
         request._database_retried = True  # type: ignore[attr-defined]
         logger.warning("retrying %s %s on a new connection: %s", request.method, request.path, exception)
-        _give_back_connection()
+        drop_broken_connection()
         try:
             return match.func(request, *match.args, **match.kwargs)
         except (OperationalError, InterfaceError) as again:
@@ -59,14 +59,15 @@ class RetryReadsOnLostConnection:
             return _unavailable(request, again)
 
 
-def _give_back_connection() -> None:
+def drop_broken_connection() -> None:
+    """Give a broken connection back (the pool discards it) so the next try opens a new one."""
     with contextlib.suppress(Exception):
-        connection.close()  # gives the broken connection back: the pool discards it
+        connection.close()
 
 
 def _unavailable(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Not retried, or failed again: the database is down or out of connections (a pool
     timeout), and the visitor is told so and when to try again, as when Redis is down."""
     logger.warning("%s %s answered 503, database unavailable: %s", request.method, request.path, exception)
-    _give_back_connection()
+    drop_broken_connection()
     return outage_response(request)
