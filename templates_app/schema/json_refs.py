@@ -59,10 +59,11 @@ def endless_reference(schema: Any, lookup: Any) -> str | None:
             found = visit(node, [])
             if found is not None:
                 return found
-            stack.extend(value for key, value in node.items() if key not in _DATA_KEYS)
+            stack.extend(value for key, value in node.items() if key not in SCHEMA_DATA_KEYS)
         elif isinstance(node, list):
             stack.extend(node)
     return None
 
 
-_DATA_KEYS = frozenset({"const", "enum", "default", "examples"})  # values, not schemas
+# Keywords whose values are data, not schemas: walks of a schema skip them.
+SCHEMA_DATA_KEYS = frozenset({"const", "enum", "default", "examples"})

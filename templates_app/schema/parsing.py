@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from ..safe_load import find_nul, nests_deeper_than
-from .json_refs import endless_reference
+from .json_refs import SCHEMA_DATA_KEYS, endless_reference
 from .parameters import DEFAULT_MAX_SIZE, PARAMETER_TYPES, TEXT_LIKE, Choice, Parameter, SchemaError
 from .regexes import NEVER_MATCHES, PatternBudget, full_match_source, pattern_problem
 
@@ -377,12 +377,9 @@ def _schema_keys(value: Any) -> set[str]:
         return set()
     keys = set(value)
     for key, item in value.items():
-        if key not in _SCHEMA_DATA_KEYS:
+        if key not in SCHEMA_DATA_KEYS:
             keys |= _schema_keys(item)
     return keys
-
-
-_SCHEMA_DATA_KEYS = frozenset({"const", "enum", "default", "examples"})  # values, not schemas
 
 
 def _schema_patterns(value: Any) -> list[str]:
@@ -396,7 +393,7 @@ def _schema_patterns(value: Any) -> list[str]:
     if isinstance(value.get("patternProperties"), dict):
         patterns += list(value["patternProperties"])
     for key, item in value.items():
-        if key not in _SCHEMA_DATA_KEYS:
+        if key not in SCHEMA_DATA_KEYS:
             patterns += _schema_patterns(item)
     return patterns
 
@@ -430,7 +427,7 @@ def without_oversized_patterns(value: Any) -> Any:
                 (NEVER_MATCHES if _unusable(name) else name): without_oversized_patterns(sub)
                 for name, sub in item.items()
             }
-        elif key not in _SCHEMA_DATA_KEYS:
+        elif key not in SCHEMA_DATA_KEYS:
             item = without_oversized_patterns(item)
         result[key] = item
     return result
@@ -454,7 +451,7 @@ def _schema_refs(value: Any) -> list[str]:
         return []
     refs = [value[key] for key in ("$ref", "$dynamicRef") if isinstance(value.get(key), str)]
     for key, item in value.items():
-        if key not in _SCHEMA_DATA_KEYS:
+        if key not in SCHEMA_DATA_KEYS:
             refs += _schema_refs(item)
     return refs
 
