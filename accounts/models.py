@@ -121,14 +121,6 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-class PersonalTokenQuerySet(models.QuerySet["PersonalToken"]):
-    def usable(self) -> PersonalTokenQuerySet:
-        now = timezone.now()
-        return self.filter(revoked_at__isnull=True).filter(
-            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
-        )
-
-
 class PersonalToken(models.Model):
     """A long-lived API token for scripts: shown once, stored only as a hash."""
 
@@ -144,8 +136,6 @@ class PersonalToken(models.Model):
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
-
-    objects = PersonalTokenQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("personal API token")

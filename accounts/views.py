@@ -13,7 +13,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from jobs.models import Job
 from promptlab import ratelimits
 
 from . import registration
@@ -71,9 +70,7 @@ def confirm_registration(request: HttpRequest, uidb64: str, token: str) -> HttpR
         data = form.cleaned_data
         if not registration.finish(user, data["name"], data["password1"]):
             return render(request, "accounts/confirm.html", {"invalid": True}, status=400)
-        anonymous_session = request.session.session_key
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        Job.objects.adopt_anonymous(anonymous_session, user)
         messages.success(request, _("Welcome to PromptLab. Your account is ready."))
         return redirect("templates_app:home")
     return render(request, "accounts/confirm.html", {"email": user.email, "form": form})
@@ -92,10 +89,7 @@ class LoginView(auth_views.LoginView):
 
     def form_valid(self, form: EmailAuthenticationForm) -> HttpResponse:
         self.attempt.succeeded()
-        # Jobs run before signing in follow the person into their account.
-        anonymous_session = self.request.session.session_key
         response = super().form_valid(form)
-        Job.objects.adopt_anonymous(anonymous_session, form.get_user())
         return self.attempt.remember_device(response)
 
     def form_invalid(self, form: EmailAuthenticationForm) -> HttpResponse:

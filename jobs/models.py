@@ -3,12 +3,12 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.urls import reverse
@@ -189,11 +189,6 @@ class Job(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
-
-    @property
-    def stream_job_id(self) -> uuid.UUID:
-        """Whose live output this job shows: its leader's while following one."""
-        return self.leader_id if self.leader_id and not self.is_terminal else self.id
 
     @property
     def total_tokens(self) -> int | None:
@@ -417,14 +412,21 @@ class Job(models.Model):
             self.refresh_from_db()
         return bool(updated)
 
-    def cancel(self) -> bool:
-        """Cancel a queued or running job; a leader hands its followers a new leader."""
+    def cancel(self, *, send: Callable[[Job], None] | None = None) -> bool:
+        """Cancel a queued or running job; a leader hands its followers a new leader.
+
+        The new leader is queued again; ``send`` (the caller's way to the workers: the
+        queue is not the model's business) gets it once the cancel is committed. Without
+        it the sweep sends the new leader when its queue deadline passes.
+        """
         with transaction.atomic():
             if not Job.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES).update(
                 status=JobStatus.CANCELLED, finished_at=timezone.now(), active_key=None, leader=None
             ):
                 return False
-            self._hand_over_followers()
+            successor = self._hand_over_followers()
+            if successor is not None and send is not None:
+                transaction.on_commit(lambda: send(successor))
         self.refresh_from_db()
         return True
 
@@ -441,9 +443,6 @@ class Job(models.Model):
             lease_expires_at=self.queue_deadline(),
         )
         Job.objects.filter(pk__in=[job.pk for job in others]).update(leader=successor)
-        from .services import enqueue_job  # the queue belongs to the services layer
-
-        transaction.on_commit(lambda: enqueue_job(successor))
         return successor
 
     def record_partial_usage(
@@ -465,95 +464,3 @@ class Job(models.Model):
                 output=output, input_tokens=input_tokens, output_tokens=output_tokens, cost=cost
             )
         )
-
-
-class ModelPrice(models.Model):
-    """List price of one model, per million tokens (kept as data: admins edit it)."""
-
-    provider = models.CharField(_("provider"), max_length=40)
-    model = models.CharField(_("model"), max_length=100)
-    input_per_million = models.DecimalField(
-        _("input, US$ per million tokens"), max_digits=10, decimal_places=4
-    )
-    output_per_million = models.DecimalField(
-        _("output, US$ per million tokens"), max_digits=10, decimal_places=4
-    )
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
-
-    class Meta:
-        verbose_name = _("model price")
-        verbose_name_plural = _("model prices")
-        ordering = ("provider", "model")
-        constraints = [models.UniqueConstraint(fields=["provider", "model"], name="unique_model_price")]
-
-    def __str__(self) -> str:
-        return f"{self.provider} · {self.model}"
-
-    def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
-        million = Decimal(1_000_000)
-        return (input_tokens * self.input_per_million + output_tokens * self.output_per_million) / million
-
-
-# Providers that never charge: PromptLab's own offline one.
-FREE_PROVIDERS = frozenset({"offline"})
-
-
-def price_of(
-    provider: str, model: str, input_tokens: int | None, output_tokens: int | None
-) -> Decimal | None:
-    """What a call cost, or None when the model has no price: never a made-up zero."""
-    if provider in FREE_PROVIDERS:
-        return Decimal("0")
-    if input_tokens is None or output_tokens is None:
-        return None
-    price = ModelPrice.objects.filter(provider=provider, model=model).first()
-    return price.cost(input_tokens, output_tokens).quantize(Decimal("0.000001")) if price else None
-
-
-class ProviderConnection(models.Model):
-    """A named OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio…).
-
-    Its key and every run's prompt go to its base URL, so both are held to the
-    egress rules (``jobs.providers.egress``): here, and again when its client is built.
-    """
-
-    name = models.SlugField(
-        _("name"), max_length=40, unique=True, help_text=_("Used as the provider name in templates.")
-    )
-    base_url = models.URLField(
-        _("base URL"),
-        help_text=_(
-            "Including /v1, e.g. https://llm.example.com/v1. Internal addresses (such as 127.0.0.1 or "
-            "10.0.0.5) only where PROVIDER_ALLOWED_NETWORKS allows them."
-        ),
-    )
-    api_key_env = models.CharField(
-        _("API key variable"),
-        max_length=100,
-        blank=True,
-        help_text=_(
-            "The environment variable that holds the key; its name must start with PROMPTLAB_PROVIDER_. "
-            "Empty for servers that need none."
-        ),
-    )
-    model_list = models.TextField(_("models"), blank=True, help_text=_("One model name per line."))
-    enabled = models.BooleanField(_("enabled"), default=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
-
-    class Meta:
-        verbose_name = _("provider connection")
-        verbose_name_plural = _("provider connections")
-        ordering = ("name",)
-
-    def __str__(self) -> str:
-        return self.name
-
-    def clean(self) -> None:
-        from .providers.egress import connection_problems
-
-        if problems := connection_problems(self.base_url or "", self.api_key_env or "", resolve_host=True):
-            raise ValidationError(problems)
-
-    @property
-    def model_names(self) -> list[str]:
-        return [line.strip() for line in self.model_list.splitlines() if line.strip()]

@@ -17,12 +17,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from providers import provider_is_available
+from providers.models import is_priced
 from templates_app.model_choices import model_choice
 from templates_app.models import TemplateVersion
 from templates_app.rendering import PromptRenderError
 
-from .models import FREE_PROVIDERS, Job, JobStatus, ModelPrice, input_hash
-from .providers import ProviderError, get_provider
+from .models import Job, JobStatus, input_hash
 from .streaming import publish_status
 
 logger = logging.getLogger(__name__)
@@ -36,13 +37,6 @@ class SubmissionError(Exception):
         super().__init__(message)
         self.code = code
         self.field = field
-
-
-def provider_is_available(name: str) -> bool:
-    try:
-        return get_provider(name).is_available()
-    except ProviderError:
-        return False
 
 
 def submit_generation(
@@ -135,7 +129,7 @@ def chosen_model(
         return chosen
     entry = model_choice(*chosen)
     if chosen == (version.provider, version.model):
-        if _is_priced(*chosen) or _written_by_staff(version):
+        if is_priced(*chosen) or _written_by_staff(version):
             return chosen
         raise SubmissionError(
             _(
@@ -160,7 +154,7 @@ def chosen_model(
                 "(%(own)s)."
             ) % {"choice": entry, "own": own}
         raise SubmissionError(message, code="model_not_allowed", field=field)
-    if not _is_priced(*chosen):
+    if not is_priced(*chosen):
         raise SubmissionError(
             _("“%(choice)s” has no price on this PromptLab, so it can't be chosen for a run.")
             % {"choice": entry},
@@ -168,10 +162,6 @@ def chosen_model(
             field=field,
         )
     return chosen
-
-
-def _is_priced(provider: str, model: str) -> bool:
-    return provider in FREE_PROVIDERS or ModelPrice.objects.filter(provider=provider, model=model).exists()
 
 
 def _written_by_staff(version: TemplateVersion) -> bool:
@@ -229,7 +219,7 @@ def _create_leader(fields: dict[str, Any], *, active_key: str | None) -> Job:
 
 def cancel_job(job: Job) -> bool:
     """Cancel a queued or running job and tell its open streams; False if it had finished."""
-    if not job.cancel():
+    if not job.cancel(send=enqueue_job):
         return False
     publish_status(job.pk, job.attempts, JobStatus.CANCELLED, terminal=True)
     return True

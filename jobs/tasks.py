@@ -23,10 +23,11 @@ from django.utils import timezone
 from promptlab.cache import CacheUnavailable
 from promptlab.database import drop_broken_connection
 from promptlab.heartbeat import record_worker_heartbeat
+from providers import GenerationRequest, ProviderError, StreamEvent, TextDelta, Usage, get_provider
+from providers.circuit import Admission, ProviderBreaker, breaker_for
+from providers.models import price_of
 
-from .circuit import Admission, ProviderBreaker, breaker_for
-from .models import Job, JobStatus, price_of
-from .providers import GenerationRequest, ProviderError, StreamEvent, TextDelta, Usage, get_provider
+from .models import Job, JobStatus
 from .streaming import JobPublisher
 
 logger = logging.getLogger(__name__)

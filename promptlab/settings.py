@@ -88,6 +88,7 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "accounts",
+    "providers",
     "templates_app",
     "jobs",
     "promptlab.apps.PromptLabAdminConfig",  # django.contrib.admin, with a guarded login

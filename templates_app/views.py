@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from jobs.services import SubmissionError, provider_is_available, submit_generation
+from jobs.visitors import visitor_session_key
 from promptlab import ratelimits
 
 from .forms import TemplateImportForm, parameter_fields_html, parameter_form_class
@@ -189,13 +190,9 @@ def _render_run_page(
             )
             status = 429
     if request.method == "POST" and status == 200 and form.is_valid():
-        if not request.session.session_key:
-            # An anonymous visitor's jobs are tied to this browser session.
-            request.session["anonymous"] = True
-            request.session.save()
         try:
             job = submit_generation(
-                version, form.cleaned_data, owner=request.user, session_key=request.session.session_key or ""
+                version, form.cleaned_data, owner=request.user, session_key=visitor_session_key(request)
             )
         except SubmissionError as exc:
             messages.error(request, str(exc))

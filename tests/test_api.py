@@ -13,7 +13,8 @@ from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import PersonalToken, User
-from jobs.models import Job, JobStatus, ModelPrice
+from jobs.models import Job, JobStatus
+from providers.models import ModelPrice
 from templates_app.models import Template, Visibility
 
 from .conftest import SIMPLE_SCHEMA

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from jobs.circuit import ProviderBreaker
 from jobs.models import Job, JobStatus
-from jobs.providers import ProviderError, error_for_status
+from providers import ProviderError, error_for_status
+from providers.circuit import ProviderBreaker
 from templates_app.models import Template, Visibility
 
 from .conftest import DEFAULT_REPLY, SIMPLE_SCHEMA, WORKER_BREAKER_SETTINGS, wait_until

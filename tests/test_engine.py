@@ -13,12 +13,13 @@ from django.db import OperationalError, connection
 from django.test import Client
 from django.utils import timezone
 
-from jobs.circuit import Admission, breaker_for
-from jobs.models import Job, JobStatus, ModelPrice, price_of
-from jobs.providers import ProviderError
-from jobs.services import SubmissionError, submit_generation
+from jobs.models import Job, JobStatus
+from jobs.services import SubmissionError, cancel_job, submit_generation
 from jobs.streaming import JobPublisher
 from jobs.tasks import _defer, _handle_provider_error, retry_delay, run_job, sweep_stuck_jobs
+from providers import ProviderError
+from providers.circuit import Admission, breaker_for
+from providers.models import ModelPrice, price_of
 
 # Transactional: the queue is handed jobs on commit.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -131,7 +132,7 @@ def test_cancelling_a_leader_hands_its_followers_a_new_one(
     a = submit_generation(version, INPUTS, session_key="s2")
     b = submit_generation(version, INPUTS, session_key="s3")
     with django_capture_on_commit_callbacks(execute=True):
-        assert leader.cancel()
+        assert cancel_job(leader)
     a.refresh_from_db()
     b.refresh_from_db()
     assert a.leader is None and a.status == JobStatus.QUEUED and a.active_key == leader.input_hash

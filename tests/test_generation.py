@@ -14,9 +14,9 @@ from django.conf import settings
 from django.test import Client
 
 from jobs.models import Job, JobStatus
-from jobs.providers import GenerationRequest
-from jobs.providers.offline import OfflineProvider, tokenize
 from jobs.streaming import channel_name
+from providers import GenerationRequest
+from providers.offline import OfflineProvider, tokenize
 
 from .conftest import DEFAULT_REPLY, wait_until
 from .fakes.llm_server import Behaviour

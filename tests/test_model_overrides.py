@@ -12,7 +12,8 @@ from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
-from jobs.models import Job, ModelPrice
+from jobs.models import Job
+from providers.models import ModelPrice
 from templates_app.formats.service import export_template
 from templates_app.models import Template, Visibility
 

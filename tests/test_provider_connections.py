@@ -16,15 +16,17 @@ from django.test import Client, override_settings
 from django.utils import translation
 
 from accounts.models import User
-from jobs.models import Job, JobStatus, ProviderConnection
-from jobs.providers import GenerationRequest, ProviderError, StreamEvent, TextDelta, get_provider
-from jobs.providers.egress import GuardedTransport, is_refused_address
+from jobs.models import Job, JobStatus
 from jobs.services import enqueue_job
+from providers import GenerationRequest, ProviderError, StreamEvent, TextDelta, get_provider
+from providers.egress import GuardedTransport, is_refused_address
+from providers.models import ProviderConnection
 from templates_app.models import Template, Visibility
 
 from .conftest import DEFAULT_REPLY, SIMPLE_SCHEMA, wait_until
 
-ADD_URL = "/admin/jobs/providerconnection/add/"
+CONNECTIONS_URL = "/admin/providers/providerconnection/"
+ADD_URL = f"{CONNECTIONS_URL}add/"
 ATTACK = {"name": "evil", "base_url": "http://attacker/v1", "api_key_env": "DATABASE_URL", "enabled": "on"}
 
 
@@ -44,7 +46,7 @@ def problems(**fields: str) -> dict[str, list[str]]:
 def staff_member(db: None) -> User:
     """Staff, not superuser, with every permission on connections: the issue's insider."""
     user = User.objects.create_user("insider@example.com", "correct horse battery", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="jobs"))
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="providers"))
     return user
 
 
@@ -162,7 +164,7 @@ def test_a_public_address_is_accepted() -> None:
 def test_editing_a_connection_replaces_its_client_instead_of_adding_one(llm) -> None:
     """One client per connection name: every edit changes the configuration, and the old
     client must go, or a process's clients would grow with every edit, without bound."""
-    from jobs import providers
+    import providers
 
     connection = ProviderConnection.objects.create(name="edited", base_url=llm.openai_base_url)
     before = len(providers._instances)
@@ -197,15 +199,15 @@ def test_the_issues_attack_is_refused_even_for_a_superuser(superuser: User) -> N
 def test_staff_can_view_connections_but_not_add_change_or_delete_them(staff_member: User) -> None:
     existing = ProviderConnection.objects.create(name="local", base_url="http://127.0.0.1:11434/v1")
     client = signed_in(staff_member)
-    listing = client.get("/admin/jobs/providerconnection/")
+    listing = client.get(CONNECTIONS_URL)
     assert listing.status_code == 200 and b"local" in listing.content
     assert ADD_URL.encode() not in listing.content
     assert client.get(ADD_URL).status_code == 403
     assert client.post(ADD_URL, ATTACK).status_code == 403
-    change_url = f"/admin/jobs/providerconnection/{existing.pk}/change/"
+    change_url = f"{CONNECTIONS_URL}{existing.pk}/change/"
     assert client.get(change_url).status_code == 200  # read only
     client.post(change_url, {**ATTACK, "name": "local"})
-    client.post(f"/admin/jobs/providerconnection/{existing.pk}/delete/", {"post": "yes"})
+    client.post(f"{CONNECTIONS_URL}{existing.pk}/delete/", {"post": "yes"})
     existing.refresh_from_db()
     assert (existing.base_url, existing.api_key_env) == ("http://127.0.0.1:11434/v1", "")
     assert list(ProviderConnection.objects.values_list("name", flat=True)) == ["local"]
@@ -214,7 +216,7 @@ def test_staff_can_view_connections_but_not_add_change_or_delete_them(staff_memb
 
 @pytest.mark.django_db
 def test_signed_in_users_and_visitors_see_no_connections(owner: User) -> None:
-    assert signed_in(owner).get("/admin/jobs/providerconnection/").status_code == 302  # to the admin login
+    assert signed_in(owner).get(CONNECTIONS_URL).status_code == 302  # to the admin login
     assert Client().get(ADD_URL).status_code == 302
 
 
@@ -224,17 +226,17 @@ def test_a_superuser_manages_connections_and_every_change_is_logged(
 ) -> None:
     client = signed_in(superuser)
     fields = {"name": "local", "base_url": "http://127.0.0.1:11434/v1", "api_key_env": "", "enabled": "on"}
-    with caplog.at_level(logging.INFO, logger="jobs.admin"):
+    with caplog.at_level(logging.INFO, logger="providers.admin"):
         assert client.post(ADD_URL, fields).status_code == 302
         made = ProviderConnection.objects.get()
         changed = {**fields, "api_key_env": "PROMPTLAB_PROVIDER_LOCAL"}
-        assert client.post(f"/admin/jobs/providerconnection/{made.pk}/change/", changed).status_code == 302
-        deleted = client.post(f"/admin/jobs/providerconnection/{made.pk}/delete/", {"post": "yes"})
+        assert client.post(f"{CONNECTIONS_URL}{made.pk}/change/", changed).status_code == 302
+        deleted = client.post(f"{CONNECTIONS_URL}{made.pk}/delete/", {"post": "yes"})
         assert deleted.status_code == 302
     assert not ProviderConnection.objects.exists()
     entries = list(LogEntry.objects.order_by("action_time").values_list("action_flag", "user_id"))
     assert entries == [(ADDITION, superuser.pk), (CHANGE, superuser.pk), (DELETION, superuser.pk)]
-    lines = [record.getMessage() for record in caplog.records if record.name == "jobs.admin"]
+    lines = [record.getMessage() for record in caplog.records if record.name == "providers.admin"]
     assert [line.split(" by ")[0] for line in lines] == [
         "provider connection local added",
         "provider connection local changed",

@@ -16,8 +16,9 @@ import pytest
 from django.test import Client
 
 from accounts.models import PersonalToken, User
-from jobs.models import Job, JobStatus, ModelPrice, ProviderConnection
+from jobs.models import Job, JobStatus
 from jobs.tasks import sweep_stuck_jobs
+from providers.models import ModelPrice, ProviderConnection
 from templates_app.models import Template, Visibility
 
 from .conftest import DEFAULT_REPLY, SIMPLE_SCHEMA, wait_until
@@ -166,9 +167,7 @@ def test_stream_broken_midway_is_retried_without_duplicated_text(
 
 
 def test_named_openai_compatible_connection(client: Client, llm, worker, monkeypatch) -> None:
-    ProviderConnection.objects.create(
-        name="local-llm", base_url=llm.openai_base_url, api_key_env="", model_list="local-model"
-    )
+    ProviderConnection.objects.create(name="local-llm", base_url=llm.openai_base_url, api_key_env="")
     job = run(client, provider_template("local-llm"))
     assert job.status == JobStatus.SUCCEEDED and job.output == DEFAULT_REPLY
     assert llm.calls[-1]["body"]["max_tokens"] == 1024  # compatible servers get max_tokens

@@ -9,8 +9,8 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from jobs.providers import provider_names
 from promptlab.api import Conflict, StrictFieldsMixin
+from providers import provider_names
 
 from ..formats import FORMATS
 from ..model_choices import MAX_ALLOWED_MODELS, allowed_models_errors, split_model_choice

@@ -200,7 +200,7 @@ def max_tokens_value(value: Any) -> int | None:
 
 def provider_for(name: str | None, model: str | None, warnings: list[str], source: str) -> dict[str, Any]:
     """Our (provider, model) for a provider named in a file; unknown ones fall back to offline, saying so."""
-    from jobs.providers import provider_names
+    from providers import provider_names
 
     known = provider_names()
     aliases = {"azure": "openai", "azure_openai": "openai", "foundry": "openai", "openai": "openai"}

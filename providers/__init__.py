@@ -107,7 +107,7 @@ def builtin_provider_names() -> list[str]:
 
 
 def provider_names() -> list[str]:
-    from jobs.models import ProviderConnection
+    from .models import ProviderConnection  # models load after the app registry
 
     return builtin_provider_names() + list(
         ProviderConnection.objects.filter(enabled=True).values_list("name", flat=True)
@@ -134,7 +134,7 @@ def get_provider(name: str) -> Provider:
         key = ("openai", os.environ.get("OPENAI_API_KEY", ""), os.environ.get("OPENAI_BASE_URL", ""))
         factory = _openai
     else:
-        from jobs.models import ProviderConnection
+        from .models import ProviderConnection
 
         connection = ProviderConnection.objects.filter(name=name, enabled=True).first()
         if connection is None:
@@ -161,6 +161,14 @@ def get_provider(name: str) -> Provider:
         # streaming through it; its pool closes when the last reference goes.
         built = _instances[slot] = (key, factory())
     return built[1]
+
+
+def provider_is_available(name: str) -> bool:
+    """Whether runs on this provider can start now (its key is configured, its connection enabled)."""
+    try:
+        return get_provider(name).is_available()
+    except ProviderError:
+        return False
 
 
 def _refuse_if_unsafe(name: str, base_url: str, api_key_env: str) -> None:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
-from .providers import ProviderError, StreamEvent, TextDelta
+from . import ProviderError, StreamEvent, TextDelta
 
 logger = logging.getLogger(__name__)
 
