@@ -21,7 +21,7 @@ help:
 	@echo "make run     set up and serve PromptLab on http://$(HOST):$(PORT) (web, Celery worker and beat)"
 	@echo "make dev     the same with DEBUG=1 (Django's debug pages)"
 	@echo "make test    set up and run the whole test suite"
-	@echo "make lint    ruff check and format check"
+	@echo "make lint    ruff check and format check, and the import layers (lint-imports)"
 	@echo "make bench   run the benchmarks in bench/"
 
 $(BIN)/.installed: requirements.txt
@@ -78,9 +78,11 @@ test: setup $(BIN)/.installed-dev .chromium
 		echo "      Tests that need PostgreSQL or Redis are skipped and say so. .ci/run sets both."; fi
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The import-linter contracts (pyproject.toml) keep the layers: a wrong-way import fails here.
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format:
 	$(BIN)/ruff check --fix .

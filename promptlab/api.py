@@ -19,9 +19,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.utils.json import strict_constant
 
-from templates_app.safe_load import MAX_NESTING, TooDeeplyNested, load_json
-
 from . import ratelimits
+from .safe_load import MAX_NESTING, TooDeeplyNested, load_json
 
 logger = logging.getLogger(__name__)
 

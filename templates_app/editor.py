@@ -20,6 +20,8 @@ from django.utils.text import format_lazy
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from promptlab.safe_load import TooDeeplyNested, load_json, load_yaml
+
 from .forms import parameter_fields_html, parameter_form_class
 from .model_choices import allowed_models_errors, allowed_models_from_text
 from .models import (
@@ -30,7 +32,6 @@ from .models import (
     field_bounds,
     model_setting_defaults,
 )
-from .safe_load import TooDeeplyNested, load_json, load_yaml
 from .schema import ParameterSchema, SchemaError, parameter_warnings
 from .theme import COLOUR_KEYS, FONT_STACKS, MAX_LOGO_BYTES, ThemeError, logo_digest, parse_theme
 

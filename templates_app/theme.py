@@ -17,7 +17,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from .safe_load import find_nul
+from promptlab.safe_load import find_nul
 
 # The minimum ratios: WCAG 2.2 SC 1.4.3 (text, AA) and 1.4.11 (UI components).
 TEXT_CONTRAST = 4.5

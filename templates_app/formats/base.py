@@ -15,8 +15,9 @@ import yaml
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from promptlab.safe_load import TooDeeplyNested, load_yaml
+
 from ..models import model_setting_defaults
-from ..safe_load import TooDeeplyNested, load_yaml
 from ..schema.parsing import NAME_PATTERN
 
 

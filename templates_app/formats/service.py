@@ -11,8 +11,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from promptlab.safe_load import find_nul
+
 from ..models import Template, Visibility
-from ..safe_load import find_nul
 from ..schema import parameter_warnings
 from . import DEFAULT_FORMAT, FORMATS, format_for_filename, get_format
 from .base import FormatError, make_slug, name_from_slug

@@ -25,7 +25,8 @@ from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from ..safe_load import TooDeeplyNested, find_nul, load_json
+from promptlab.safe_load import TooDeeplyNested, find_nul, load_json
+
 from .regexes import full_match, json_schema_validator, matches
 
 # The HTML standard's "valid email address" (what <input type=email> checks).

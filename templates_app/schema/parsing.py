@@ -13,7 +13,8 @@ import regex
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from ..safe_load import find_nul, nests_deeper_than
+from promptlab.safe_load import find_nul, nests_deeper_than
+
 from .json_refs import SCHEMA_DATA_KEYS, endless_reference
 from .parameters import DEFAULT_MAX_SIZE, PARAMETER_TYPES, TEXT_LIKE, Choice, Parameter, SchemaError
 from .regexes import NEVER_MATCHES, PatternBudget, full_match_source, pattern_problem
