@@ -14,14 +14,10 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from .base import (
-    ExportContext,
     FormatError,
     ImportedTemplate,
     make_slug,
     max_tokens_value,
-    ordered,
-    parameter_from_property,
-    property_from_parameter,
     provider_for,
     rename_parameters,
     require_body,
@@ -32,6 +28,7 @@ from .base import (
     with_front_matter,
 )
 from .bodies import HANDLEBARS_ROLE, handlebars_to_jinja, jinja_to_handlebars, split_roles
+from .properties import ExportContext, ordered, parameter_from_property, property_from_parameter
 
 NAME = "dotprompt"
 LABEL = "Dotprompt (.prompt)"

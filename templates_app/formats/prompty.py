@@ -15,14 +15,10 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from .base import (
-    ExportContext,
     FormatError,
     ImportedTemplate,
     make_slug,
     max_tokens_value,
-    ordered,
-    parameter_from_property,
-    property_from_parameter,
     provider_for,
     rename_parameters,
     require_body,
@@ -33,6 +29,7 @@ from .base import (
     with_front_matter,
 )
 from .bodies import PROMPTY_ROLE, handlebars_to_jinja, split_roles
+from .properties import ExportContext, ordered, parameter_from_property, property_from_parameter
 
 NAME = "prompty"
 LABEL = "Prompty (.prompty)"
