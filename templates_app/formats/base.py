@@ -198,6 +198,22 @@ def max_tokens_value(value: Any) -> int | None:
     return value
 
 
+def take_model_options(
+    options: dict[str, Any], imported: ImportedTemplate, token_keys: tuple[str, ...]
+) -> dict[str, Any]:
+    """A file's temperature and token limit (the first of ``token_keys`` it has) into the
+    imported model settings; returns the options left over, not imported."""
+    left = dict(options)
+    temperature = temperature_value(left.pop("temperature", None), imported.warnings)
+    if temperature is not None:
+        imported.model_settings["temperature"] = temperature
+    given = [left.pop(key) for key in token_keys if key in left]
+    tokens = max_tokens_value(given[0] if given else None)
+    if tokens is not None:
+        imported.model_settings["max_tokens"] = tokens
+    return left
+
+
 def provider_for(name: str | None, model: str | None, warnings: list[str], source: str) -> dict[str, Any]:
     """Our (provider, model) for a provider named in a file; unknown ones fall back to offline, saying so."""
     from jobs.providers import provider_names

@@ -155,8 +155,6 @@ class ParameterType:
     examples_are_placeholders: ClassVar[bool] = True
     # HTML attributes every control of this type has.
     widget_attrs: ClassVar[dict[str, str]] = {}
-    # What "not given" looks like when sent to the API (besides being left out).
-    empty_value: ClassVar[Any] = ""
     always_optional: ClassVar[bool] = False
     # Which type reads a file's property first, when several could (see ``claims``).
     claim_order: ClassVar[int] = 0

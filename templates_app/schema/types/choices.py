@@ -62,7 +62,6 @@ class BooleanType(ParameterType):
     name = "boolean"
     schema_type = "boolean"
     examples_are_placeholders = False
-    empty_value = None
     always_optional = True  # unticked is an answer: "no"
 
     def check_default(self, parameter: Parameter, problems: Problems) -> None:
@@ -180,7 +179,6 @@ class MultichoiceType(_ChoicesType):
     keys = frozenset({"choices", "min_items", "max_items"})
     keywords = (("min_items", "minItems"), ("max_items", "maxItems"))
     schema_type = "array"
-    empty_value: Any = []
 
     def parse(self, raw: dict[str, Any], problems: Problems, budget: PatternBudget | None) -> dict[str, Any]:
         values = parse_counts(raw, ("min_items", "max_items"), problems)

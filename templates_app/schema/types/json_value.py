@@ -44,7 +44,6 @@ class JsonType(ParameterType):
         "class": "code",
         "autocapitalize": "off",
     }
-    empty_value = None
     claim_order = 2  # what no other type claims
 
     def parse(self, raw: dict[str, Any], problems: Problems, budget: PatternBudget | None) -> dict[str, Any]:

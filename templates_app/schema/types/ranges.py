@@ -40,8 +40,8 @@ class NumberType(ParameterType):
     keywords = (("min", "minimum"), ("max", "maximum"), ("step", "multipleOf"))
     schema_type = "number"
     shows_placeholder = True
-    empty_value = None
     field_class: ClassVar[type[forms.Field]] = forms.FloatField
+    default_step: ClassVar[str] = "any"  # the step attribute when the author gives none
 
     def is_value(self, value: Any) -> bool:
         return is_number(value)
@@ -86,8 +86,6 @@ class NumberType(ParameterType):
             attrs["max"] = number_text(parameter.max)
         attrs["step"] = number_text(parameter.step) if parameter.step else self.default_step
         return attrs
-
-    default_step: ClassVar[str] = "any"
 
     def form_field(
         self, parameter: Parameter, attrs: dict[str, str], common: dict[str, Any], language: str | None
@@ -151,7 +149,6 @@ class DateType(ParameterType):
     # Not JSON Schema's own keywords, but the ones its date-aware tools (and files) use.
     keywords = (("min", "formatMinimum"), ("max", "formatMaximum"))
     schema_format = "date"
-    widget_attrs: ClassVar[dict[str, str]] = {}
 
     def parse(self, raw: dict[str, Any], problems: Problems, budget: PatternBudget | None) -> dict[str, Any]:
         values: dict[str, Any] = {}
