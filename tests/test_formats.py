@@ -17,8 +17,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from templates_app.formats import FORMATS, FormatError, format_for_filename, get_format
-from templates_app.formats.base import english
 from templates_app.formats.bodies import handlebars_to_jinja, jinja_to_handlebars, single_braces_to_jinja
+from templates_app.formats.properties import english
 from templates_app.formats.service import export_template, import_template
 from templates_app.models import Template, Visibility
 from templates_app.schema import PARAMETER_TYPES

@@ -14,24 +14,20 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from .base import (
-    ExportContext,
     FormatError,
     ImportedTemplate,
     make_slug,
-    max_tokens_value,
-    ordered,
-    parameter_from_property,
-    property_from_parameter,
     provider_for,
     rename_parameters,
     require_body,
     split_front_matter,
-    temperature_value,
+    take_model_options,
     text_value,
     warn_unknown_keys,
     with_front_matter,
 )
 from .bodies import HANDLEBARS_ROLE, handlebars_to_jinja, jinja_to_handlebars, split_roles
+from .properties import ExportContext, ordered, parameter_from_property, property_from_parameter
 
 NAME = "dotprompt"
 LABEL = "Dotprompt (.prompt)"
@@ -63,49 +59,8 @@ def picoschema(schema: Any, where: str = "") -> dict[str, Any]:
     properties: dict[str, Any] = {}
     required: list[str] = []
     for key, value in schema.items():
-        match = PICO_KEY.match(str(key))
-        if key == "(*)":
-            raise FormatError(_("Wildcard fields “(*)” are not supported in the input schema."))
-        if not match:
-            raise FormatError(_("“%(key)s” is not a valid Picoschema field.") % {"key": key})
-        name, optional, modifier, description = match.groups()
-        field_where = f"{where}{name}"
-        if modifier is None:
-            if isinstance(value, dict):
-                prop = {**picoschema(value, field_where + ".")}
-            elif isinstance(value, str):
-                kind, text = _type_and_description(value)
-                prop = _scalar(kind, text, field_where)
-            else:
-                raise FormatError(
-                    _("Field “%(name)s”: the type must be a text such as “string”.") % {"name": field_where}
-                )
-        elif modifier.strip() == "enum":
-            if not isinstance(value, list) or not value:
-                raise FormatError(
-                    _("Field “%(name)s”: an enum needs a list of values.") % {"name": field_where}
-                )
-            prop = {"enum": list(value)}
-        elif modifier.strip() == "array":
-            items = (
-                picoschema(value, field_where + ".")
-                if isinstance(value, dict)
-                else _scalar(*_type_and_description(str(value)), field_where)
-            )
-            prop = {"type": "array", "items": items}
-        elif modifier.strip() == "object":
-            prop = picoschema(value, field_where + ".")
-        else:
-            raise FormatError(
-                _("Field “%(name)s”: unknown modifier “(%(modifier)s)”.")
-                % {"name": field_where, "modifier": modifier}
-            )
-        if description:
-            prop["description"] = description
-        if optional:
-            if "enum" in prop:
-                prop["enum"] = [*prop["enum"], None]
-        else:
+        name, optional, prop = _pico_field(key, value, where)
+        if not optional:
             required.append(name)
         properties[name] = prop
     compiled: dict[str, Any] = {"type": "object", "properties": properties}
@@ -113,6 +68,55 @@ def picoschema(schema: Any, where: str = "") -> dict[str, Any]:
         compiled["required"] = required
     compiled["additionalProperties"] = False
     return compiled
+
+
+def _pico_field(key: Any, value: Any, where: str) -> tuple[str, bool, dict[str, Any]]:
+    """(name, optional, JSON Schema) of one Picoschema field such as ``tone?(enum, The tone)``."""
+    match = PICO_KEY.match(str(key))
+    if key == "(*)":
+        raise FormatError(_("Wildcard fields “(*)” are not supported in the input schema."))
+    if not match:
+        raise FormatError(_("“%(key)s” is not a valid Picoschema field.") % {"key": key})
+    name, optional, modifier, description = match.groups()
+    field_where = f"{where}{name}"
+    if modifier is None:
+        prop = _pico_type(value, field_where)
+    else:
+        prop = _pico_modified(modifier.strip(), value, field_where)
+    if description:
+        prop["description"] = description
+    if optional and "enum" in prop:
+        prop["enum"] = [*prop["enum"], None]
+    return name, bool(optional), prop
+
+
+def _pico_type(value: Any, where: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {**picoschema(value, where + ".")}
+    if isinstance(value, str):
+        kind, text = _type_and_description(value)
+        return _scalar(kind, text, where)
+    raise FormatError(_("Field “%(name)s”: the type must be a text such as “string”.") % {"name": where})
+
+
+def _pico_modified(modifier: str, value: Any, where: str) -> dict[str, Any]:
+    """A field with a modifier: ``(enum)``, ``(array)`` or ``(object)``."""
+    if modifier == "enum":
+        if not isinstance(value, list) or not value:
+            raise FormatError(_("Field “%(name)s”: an enum needs a list of values.") % {"name": where})
+        return {"enum": list(value)}
+    if modifier == "array":
+        items = (
+            picoschema(value, where + ".")
+            if isinstance(value, dict)
+            else _scalar(*_type_and_description(str(value)), where)
+        )
+        return {"type": "array", "items": items}
+    if modifier == "object":
+        return picoschema(value, where + ".")
+    raise FormatError(
+        _("Field “%(name)s”: unknown modifier “(%(modifier)s)”.") % {"name": where, "modifier": modifier}
+    )
 
 
 def _scalar(kind: str, description: str | None, where: str) -> dict[str, Any]:
@@ -142,16 +146,10 @@ def _model(data: dict[str, Any], imported: ImportedTemplate) -> None:
     config = data.get("config") or {}
     if not isinstance(config, dict):
         raise FormatError(_("“config” must be a mapping."))
-    config = dict(config)
-    temperature = temperature_value(config.pop("temperature", None), imported.warnings)
-    if temperature is not None:
-        imported.model_settings["temperature"] = temperature
-    tokens = max_tokens_value(config.pop("maxOutputTokens", None))
-    if tokens is not None:
-        imported.model_settings["max_tokens"] = tokens
-    if config:
+    left = take_model_options(config, imported, ("maxOutputTokens",))
+    if left:
         imported.warnings.append(
-            _("Model settings not imported: %(keys)s.") % {"keys": ", ".join(sorted(config))}
+            _("Model settings not imported: %(keys)s.") % {"keys": ", ".join(sorted(left))}
         )
 
 
@@ -167,36 +165,7 @@ def parse(text: str) -> ImportedTemplate:
     imported.name = str(promptlab.get("name") or "")
     imported.description = text_value(data, "description")
     _model(data, imported)
-    input_ = data.get("input") or {}
-    if not isinstance(input_, dict):
-        raise FormatError(_("“input” must be a mapping with “schema” and “default”."))
-    warn_unknown_keys(input_, {"schema", "default"}, imported.warnings)
-    defaults = input_.get("default") or {}
-    if not isinstance(defaults, dict):
-        raise FormatError(_("“input.default” must be a mapping of field names to values."))
-    if input_.get("schema") is not None:
-        if isinstance(input_["schema"], str):
-            raise FormatError(_("Named schemas (“%(name)s”) are not supported.") % {"name": input_["schema"]})
-        schema = picoschema(input_["schema"])
-        if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
-            raise FormatError(_("The input schema must describe an object with properties."))
-        required = set(schema.get("required") or [])
-        for name, prop in schema["properties"].items():
-            if not isinstance(prop, dict):
-                raise FormatError(_("Field “%(name)s”: must be a mapping.") % {"name": name})
-            prop = dict(prop)
-            if name in defaults:
-                prop["default"] = defaults[name]
-            imported.parameters.append(
-                parameter_from_property(
-                    name, prop, required=name in required, warnings=imported.warnings, source="Dotprompt"
-                )
-            )
-        unknown = sorted(set(defaults) - set(schema["properties"]))
-        if unknown:
-            raise FormatError(
-                _("“input.default” names unknown fields: %(names)s.") % {"names": ", ".join(unknown)}
-            )
+    _inputs(data.get("input") or {}, imported)
     system, user = split_roles(require_body(body), HANDLEBARS_ROLE, imported.warnings)
     imported.system_prompt = handlebars_to_jinja(system, imported.warnings)
     imported.body = handlebars_to_jinja(user, imported.warnings)
@@ -204,6 +173,38 @@ def parse(text: str) -> ImportedTemplate:
         raise FormatError(_('The file has no user message: add text after {{role "user"}}.'))
     rename_parameters(imported)
     return imported
+
+
+def _inputs(input_: Any, imported: ImportedTemplate) -> None:
+    """The parameters, from ``input.schema`` (Picoschema or JSON Schema) and ``input.default``."""
+    if not isinstance(input_, dict):
+        raise FormatError(_("“input” must be a mapping with “schema” and “default”."))
+    warn_unknown_keys(input_, {"schema", "default"}, imported.warnings)
+    defaults = input_.get("default") or {}
+    if not isinstance(defaults, dict):
+        raise FormatError(_("“input.default” must be a mapping of field names to values."))
+    if input_.get("schema") is None:
+        return
+    if isinstance(input_["schema"], str):
+        raise FormatError(_("Named schemas (“%(name)s”) are not supported.") % {"name": input_["schema"]})
+    schema = picoschema(input_["schema"])
+    if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
+        raise FormatError(_("The input schema must describe an object with properties."))
+    required = set(schema.get("required") or [])
+    for name, prop in schema["properties"].items():
+        if not isinstance(prop, dict):
+            raise FormatError(_("Field “%(name)s”: must be a mapping.") % {"name": name})
+        prop = {**prop, "default": defaults[name]} if name in defaults else dict(prop)
+        imported.parameters.append(
+            parameter_from_property(
+                name, prop, required=name in required, warnings=imported.warnings, source="Dotprompt"
+            )
+        )
+    unknown = sorted(set(defaults) - set(schema["properties"]))
+    if unknown:
+        raise FormatError(
+            _("“input.default” names unknown fields: %(names)s.") % {"names": ", ".join(unknown)}
+        )
 
 
 def dump(version: Any, warnings: list[str] | None = None) -> str:

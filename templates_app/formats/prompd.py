@@ -10,14 +10,10 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from .base import (
-    ExportContext,
     FormatError,
     ImportedTemplate,
     make_slug,
     max_tokens_value,
-    ordered,
-    parameter_from_property,
-    property_from_parameter,
     provider_for,
     rename_parameters,
     require_body,
@@ -28,6 +24,7 @@ from .base import (
     with_front_matter,
 )
 from .bodies import single_braces_to_jinja
+from .properties import ExportContext, ordered, parameter_from_property, property_from_parameter
 
 NAME = "prompd"
 LABEL = "Prompd (.prmd)"

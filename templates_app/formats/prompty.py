@@ -15,24 +15,20 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from .base import (
-    ExportContext,
     FormatError,
     ImportedTemplate,
     make_slug,
-    max_tokens_value,
-    ordered,
-    parameter_from_property,
-    property_from_parameter,
     provider_for,
     rename_parameters,
     require_body,
     split_front_matter,
-    temperature_value,
+    take_model_options,
     text_value,
     warn_unknown_keys,
     with_front_matter,
 )
 from .bodies import PROMPTY_ROLE, handlebars_to_jinja, split_roles
+from .properties import ExportContext, ordered, parameter_from_property, property_from_parameter
 
 NAME = "prompty"
 LABEL = "Prompty (.prompty)"
@@ -97,28 +93,10 @@ def _parameters(data: dict[str, Any], imported: ImportedTemplate) -> None:
         imported.warnings.append(_("The sample file “%(path)s” was not imported.") % {"path": data["sample"]})
     if inputs is None:
         return
-    entries: list[tuple[Any, dict[str, Any], bool]] = []
-    if isinstance(inputs, dict):  # v1
-        for name, spec in inputs.items():
-            if not isinstance(spec, dict):
-                spec = {"type": _kind(spec), "default": spec}
-            prop = dict(spec)
-            required = prop.pop("required", False)
-            if "sample" in prop:
-                prop["examples"] = [prop.pop("sample")]
-            elif name in samples:
-                prop["examples"] = [samples[name]]
-            if isinstance(prop.get("type"), str):
-                prop["type"] = KINDS.get(prop["type"], prop["type"])
-            entries.append((name, prop, required))
-    elif isinstance(inputs, list):  # v2
-        for position, raw in enumerate(inputs, start=1):
-            if not isinstance(raw, dict):
-                raise FormatError(_("Input %(position)d: must be a mapping.") % {"position": position})
-            prop = _v2_property(raw)
-            if "examples" not in prop and raw.get("name") in samples:
-                prop["examples"] = [samples[raw.get("name")]]
-            entries.append((raw.get("name"), prop, raw.get("required", False)))
+    if isinstance(inputs, dict):
+        entries = _v1_entries(inputs, samples)
+    elif isinstance(inputs, list):
+        entries = _v2_entries(inputs, samples)
     else:
         raise FormatError(_("“inputs” must be a map (Prompty v1) or a list (Prompty v2)."))
     for name, prop, required in entries:
@@ -133,6 +111,37 @@ def _parameters(data: dict[str, Any], imported: ImportedTemplate) -> None:
         imported.parameters.append(parameter)
 
 
+Entries = list[tuple[Any, dict[str, Any], Any]]  # (name, property in JSON Schema terms, required)
+
+
+def _v1_entries(inputs: dict[str, Any], samples: dict[str, Any]) -> Entries:
+    """v1 inputs: a map of name → spec (or a bare sample value, which is also the default)."""
+    entries: Entries = []
+    for name, spec in inputs.items():
+        prop = dict(spec) if isinstance(spec, dict) else {"type": _kind(spec), "default": spec}
+        required = prop.pop("required", False)
+        if "sample" in prop:
+            prop["examples"] = [prop.pop("sample")]
+        elif name in samples:
+            prop["examples"] = [samples[name]]
+        if isinstance(prop.get("type"), str):
+            prop["type"] = KINDS.get(prop["type"], prop["type"])
+        entries.append((name, prop, required))
+    return entries
+
+
+def _v2_entries(inputs: list[Any], samples: dict[str, Any]) -> Entries:
+    entries: Entries = []
+    for position, raw in enumerate(inputs, start=1):
+        if not isinstance(raw, dict):
+            raise FormatError(_("Input %(position)d: must be a mapping.") % {"position": position})
+        prop = _v2_property(raw)
+        if "examples" not in prop and raw.get("name") in samples:
+            prop["examples"] = [samples[raw.get("name")]]
+        entries.append((raw.get("name"), prop, raw.get("required", False)))
+    return entries
+
+
 def _model(model: Any, imported: ImportedTemplate) -> None:
     if model is None:
         return
@@ -145,33 +154,30 @@ def _model(model: Any, imported: ImportedTemplate) -> None:
     connection = model.get("connection") if isinstance(model.get("connection"), dict) else {}
     if configuration or connection:
         warnings.append(_("The model's connection settings (endpoint, keys) were not imported."))
+    api = model.get("api") or model.get("apiType")
+    if api not in (None, "chat"):
+        warnings.append(_("The model API “%(api)s” is not supported; PromptLab uses chat.") % {"api": api})
+    provider, model_name = _provider_and_model(model, configuration)
+    imported.model_settings.update(provider_for(provider, model_name, warnings, "Prompty"))
+    options = model.get("parameters") or model.get("options") or {}
+    if not isinstance(options, dict):
+        raise FormatError(_("The model parameters must be a mapping."))
+    left = take_model_options(options, imported, ("max_tokens", "maxOutputTokens", "max_completion_tokens"))
+    if left:
+        warnings.append(_("Model parameters not imported: %(keys)s.") % {"keys": ", ".join(sorted(left))})
+
+
+def _provider_and_model(model: dict[str, Any], configuration: dict[str, Any]) -> tuple[str, str]:
+    """v2's ``provider`` and ``id``, or v1's ``configuration`` (OpenAI's or Azure's spelling)."""
     provider = model.get("provider") or configuration.get("type") or ""
-    model_name = (
+    name = (
         model.get("id")
         or configuration.get("model")
         or configuration.get("azure_deployment")
         or configuration.get("name")
         or ""
     )
-    api = model.get("api") or model.get("apiType")
-    if api not in (None, "chat"):
-        warnings.append(_("The model API “%(api)s” is not supported; PromptLab uses chat.") % {"api": api})
-    imported.model_settings.update(provider_for(str(provider), str(model_name), warnings, "Prompty"))
-    options = model.get("parameters") or model.get("options") or {}
-    if not isinstance(options, dict):
-        raise FormatError(_("The model parameters must be a mapping."))
-    options = dict(options)
-    temperature = temperature_value(options.pop("temperature", None), warnings)
-    if temperature is not None:
-        imported.model_settings["temperature"] = temperature
-    tokens = options.pop(
-        "max_tokens", options.pop("maxOutputTokens", options.pop("max_completion_tokens", None))
-    )
-    tokens = max_tokens_value(tokens)
-    if tokens is not None:
-        imported.model_settings["max_tokens"] = tokens
-    if options:
-        warnings.append(_("Model parameters not imported: %(keys)s.") % {"keys": ", ".join(sorted(options))})
+    return str(provider), str(name)
 
 
 def _template_engine(template: Any) -> str:

@@ -1,91 +1,38 @@
 """Parsed parameters and everything derived from them.
 
-Each ``Parameter`` derives, from its own fields only, the three faces of one
-rule: the Django form field (server validation and its messages), the HTML
-constraint attributes the browser enforces (``html_attrs``), and the JSON Schema
-the API publishes (``to_json_schema``). tests/test_form_parity.py checks that
-the three accept and reject the same values.
+A ``Parameter`` holds one parsed schema entry; what follows from it (the Django form
+field with its HTML constraint attributes, the JSON Schema the API publishes, a sample
+value) is asked of its type, one class per type in ``types``.
+tests/test_form_parity.py checks that the form, the browser and JSON Schema accept and
+reject the same values.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any, ClassVar
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.forms.renderers import Jinja2 as Jinja2Renderer
-from django.template.defaultfilters import filesizeformat
-from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
-from . import fields as schema_fields
+from .types import PARAMETER_TYPES, TYPES, ParameterType
+from .types.base import Choice, LocalizedText, SchemaError, localize
+from .types.text import DEFAULT_MAX_SIZE
 
-LocalizedText = str | dict[str, str]
-
-PARAMETER_TYPES = (
-    "string",
-    "text",
-    "integer",
-    "number",
-    "boolean",
-    "choice",
-    "multichoice",
-    "email",
-    "url",
-    "date",
-    "json",
-    "file",
-)
-RADIO_LIMIT = 5  # up to this many choices show as radio buttons, more as a select
-DEFAULT_MAX_SIZE = 100_000
-TEXT_LIKE = frozenset({"string", "text", "email", "url"})
-# What an optional parameter accepts as "not given", besides being left out.
-EMPTY_VALUES: dict[str, list[Any]] = {
-    "integer": [None],
-    "number": [None],
-    "boolean": [None],
-    "json": [None],
-    "multichoice": [[], None],
-}
-DEFAULT_PATTERN_MESSAGE = gettext_lazy("Enter a value in the format asked for.")
-
-
-class SchemaError(ValueError):
-    """An authoring error in a parameter schema; ``errors`` lists each problem."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
-
-
-def localize(text: LocalizedText | None, language: str | None = None) -> str:
-    """Pick the text for a language ("pt-br" → "pt-br", then "pt"), falling back to English."""
-    if text is None:
-        return ""
-    if isinstance(text, str):
-        return text
-    language = (language or get_language() or "en").lower()
-    for key in (language, language.split("-")[0], "en"):
-        if key in text:
-            return text[key]
-    return next(iter(text.values()), "")
-
-
-def _number(value: float | int) -> str:
-    """A number as HTML and people write it: 1, 0.5 (never 1.0)."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-@dataclass(frozen=True)
-class Choice:
-    value: str
-    label: LocalizedText
+__all__ = [
+    "DEFAULT_MAX_SIZE",
+    "PARAMETER_TYPES",
+    "Choice",
+    "LocalizedText",
+    "Parameter",
+    "ParameterForm",
+    "ParameterSchema",
+    "SchemaError",
+    "localize",
+]
 
 
 @dataclass(frozen=True)
@@ -116,284 +63,45 @@ class Parameter:
     extensions: tuple[str, ...] = ()
 
     @property
-    def optional(self) -> bool:
-        """May be left empty: not required, or a box (unticked is an answer: "no")."""
-        return self.type == "boolean" or not self.required
+    def kind(self) -> ParameterType:
+        return TYPES[self.type]
 
     @property
-    def uses_radios(self) -> bool:
-        return self.widget == "radio" or (self.widget is None and len(self.choices) <= RADIO_LIMIT)
-
-    # --- HTML constraint attributes -----------------------------------------
-    def html_pattern(self) -> str | None:
-        """The pattern attribute: the author's, and for URLs also the address rule."""
-        if self.type == "url":
-            if self.pattern:
-                # Both must hold; a lookahead joins them into the one attribute HTML allows.
-                return f"(?=(?:{self.pattern})$)(?:{schema_fields.URL_PATTERN})"
-            return schema_fields.URL_PATTERN
-        return self.pattern
+    def optional(self) -> bool:
+        """May be left empty: not required, or a box (unticked is an answer: "no")."""
+        return self.kind.always_optional or not self.required
 
     def html_attrs(self, language: str | None = None) -> dict[str, str]:
         """The constraint attributes the browser enforces (``required`` is added by
         Django from the same ``required``)."""
-        attrs: dict[str, str] = {}
-        if self.type in TEXT_LIKE:
-            if self.min_length is not None:
-                attrs["minlength"] = str(self.min_length)
-            if self.max_length is not None:
-                attrs["maxlength"] = str(self.max_length)
-            if pattern := self.html_pattern():
-                attrs["pattern"] = pattern
-        if self.type in ("integer", "number", "date"):
-            if self.min is not None:
-                attrs["min"] = _number(self.min) if self.type != "date" else self.min
-            if self.max is not None:
-                attrs["max"] = _number(self.max) if self.type != "date" else self.max
-        if self.type in ("integer", "number"):
-            attrs["step"] = _number(self.step) if self.step else ("1" if self.type == "integer" else "any")
-        if self.type == "date":
-            attrs["type"] = "date"
-        if self.type == "file" and self.extensions:
-            attrs["accept"] = ",".join(self.extensions)
-        if self.placeholder and self.type in (*TEXT_LIKE, "integer", "number", "json"):
-            attrs["placeholder"] = localize(self.placeholder, language)
-        if self.type in ("text", "json"):
-            attrs["rows"] = "6"
-        if self.type == "json":
-            attrs["spellcheck"] = "false"
-            attrs["class"] = "code"
-        if self.type in ("email", "url", "json"):
-            attrs["autocapitalize"] = "off"
-        return attrs
-
-    # --- Django form field --------------------------------------------------
-    def initial(self) -> Any:
-        if self.type == "json" and self.default is not None:
-            return json.dumps(self.default, ensure_ascii=False)
-        return self.default
+        return self.kind.html_attrs(self, language)
 
     def to_form_field(self, language: str | None = None) -> forms.Field:
-        attrs = self.html_attrs(language)
         common: dict[str, Any] = {
             "label": localize(self.label, language),
             "help_text": localize(self.help, language),
             "required": not self.optional,
-            "initial": self.initial(),
+            "initial": self.kind.initial(self),
         }
-        lengths = {"min_length": self.min_length, "max_length": self.max_length}
-        pattern_validators = []
-        if self.pattern:
-            message = localize(self.pattern_message, language) or DEFAULT_PATTERN_MESSAGE
-            pattern_validators = [schema_fields.FullMatchValidator(self.pattern, message, code="pattern")]
-        kind = self.type
-        if kind == "string":
-            return schema_fields.PlainTextField(
-                widget=forms.TextInput(attrs), validators=pattern_validators, **lengths, **common
-            )
-        if kind == "text":
-            return schema_fields.PlainTextField(widget=forms.Textarea(attrs), **lengths, **common)
-        if kind == "email":
-            return schema_fields.EmailAddressField(
-                widget=forms.EmailInput(attrs), validators=pattern_validators, **lengths, **common
-            )
-        if kind == "url":
-            return schema_fields.WebAddressField(
-                widget=forms.URLInput(attrs), validators=pattern_validators, **lengths, **common
-            )
-        if kind in ("integer", "number"):
-            validators: list[Any] = []
-            if self.min is not None:
-                validators.append(MinValueValidator(self.min))
-            if self.max is not None:
-                validators.append(MaxValueValidator(self.max))
-            if self.step:
-                validators.append(schema_fields.DecimalStepValidator(self.step))
-            field_class = schema_fields.IntegerValueField if kind == "integer" else forms.FloatField
-            return field_class(widget=forms.NumberInput(attrs), validators=validators, **common)
-        if kind == "date":
-            validators = []
-            if self.min is not None:
-                validators.append(MinValueValidator(date.fromisoformat(self.min)))
-            if self.max is not None:
-                validators.append(MaxValueValidator(date.fromisoformat(self.max)))
-            return schema_fields.IsoDateField(
-                widget=forms.DateInput(attrs, format="%Y-%m-%d"), validators=validators, **common
-            )
-        if kind == "boolean":
-            return forms.BooleanField(widget=forms.CheckboxInput(attrs), **common)
-        if kind == "json":
-            return schema_fields.JsonValueField(
-                json_schema=self.value_schema, widget=forms.Textarea(attrs), **common
-            )
-        if kind == "file":
-            limits = _("A text file of at most %(size)s.") % {"size": filesizeformat(self.max_size)}
-            if self.extensions:
-                limits += " " + _("Its name ends in %(extensions)s.") % {
-                    "extensions": ", ".join(self.extensions)
-                }
-            common["help_text"] = " ".join(filter(None, [common["help_text"], limits]))
-            return schema_fields.TextFileField(
-                max_size=self.max_size,
-                extensions=self.extensions,
-                widget=schema_fields.TextFileInput(attrs),
-                **common,
-            )
-        choices = [(choice.value, localize(choice.label, language)) for choice in self.choices]
-        if kind == "multichoice":
-            validators = [schema_fields.unique_items]
-            if self.min_items:
-                validators.append(schema_fields.ItemCountValidator(self.min_items, most=False))
-            if self.max_items is not None:
-                validators.append(schema_fields.ItemCountValidator(self.max_items, most=True))
-            return forms.MultipleChoiceField(
-                choices=choices, widget=forms.CheckboxSelectMultiple(attrs), validators=validators, **common
-            )
-        if self.uses_radios:
-            return forms.ChoiceField(choices=choices, widget=forms.RadioSelect(attrs), **common)
-        if self.optional or self.default is None:
-            # An empty first option: nothing is chosen for the person, and a required
-            # select then carries `required` (HTML forbids it otherwise).
-            choices = [("", _("Choose one") if not self.optional else _("(none)")), *choices]
-        return forms.ChoiceField(choices=choices, widget=forms.Select(attrs), **common)
+        return self.kind.form_field(self, self.html_attrs(language), common, language)
 
-    # --- JSON values (the API) ----------------------------------------------
     def form_data(self, value: Any, field: forms.Field) -> Any:
         """A JSON value as the form receives it from a browser; ValidationError for a
         value of the wrong JSON type (the form's own message where it has one)."""
-        kind = self.type
-        if value is None:
-            return [] if kind == "multichoice" else ""
-        if kind == "boolean":
-            if not isinstance(value, bool):
-                raise ValidationError(_("Enter true or false."), code="invalid")
-            return value
-        if kind in ("integer", "number"):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValidationError(field.error_messages["invalid"], code="invalid")
-            return _number(value) if kind == "integer" else str(value)
-        if kind == "multichoice":
-            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-                raise ValidationError(field.error_messages["invalid_list"], code="invalid_list")
-            return value
-        if kind == "json":
-            return json.dumps(value, ensure_ascii=False)
-        if not isinstance(value, str):
-            if kind == "choice":
-                raise ValidationError(
-                    field.error_messages["invalid_choice"], code="invalid_choice", params={"value": value}
-                )
-            raise ValidationError(_("Enter text."), code="invalid")
-        return value
-
-    # --- JSON Schema --------------------------------------------------------
-    def core_json_schema(self) -> dict[str, Any]:
-        """The schema of a given (non-empty) value."""
-        kind = self.type
-        schema: dict[str, Any] = {}
-        if kind in (*TEXT_LIKE, "date", "file", "choice"):
-            schema["type"] = "string"
-        if kind in TEXT_LIKE:
-            least = max(self.min_length or 0, 0 if self.optional else 1)
-            if least:
-                schema["minLength"] = least
-            if self.max_length is not None:
-                schema["maxLength"] = self.max_length
-            patterns = [p for p in (self.pattern,) if p]
-            if kind == "email":
-                schema["format"] = "email"
-                patterns.insert(0, schema_fields.EMAIL_PATTERN)
-            elif kind == "url":
-                schema["format"] = "uri"
-                patterns.insert(0, schema_fields.URL_PATTERN)
-            anchored = [f"^(?:{p})$" for p in patterns]
-            if len(anchored) == 1:
-                schema["pattern"] = anchored[0]
-            elif anchored:
-                schema["allOf"] = [{"pattern": p} for p in anchored]
-        elif kind in ("integer", "number"):
-            schema["type"] = kind
-            if self.min is not None:
-                schema["minimum"] = self.min
-            if self.max is not None:
-                schema["maximum"] = self.max
-            if self.step:
-                schema["multipleOf"] = self.step
-        elif kind == "boolean":
-            schema["type"] = "boolean"
-        elif kind == "date":
-            schema["format"] = "date"
-            patterns = [schema_fields.DATE_PATTERN]
-            # JSON Schema can't compare dates, but YYYY-MM-DD texts sort as dates do.
-            if self.min is not None:
-                patterns.append(schema_fields.date_bound_pattern(self.min, upper=False))
-            if self.max is not None:
-                patterns.append(schema_fields.date_bound_pattern(self.max, upper=True))
-            if len(patterns) == 1:
-                schema["pattern"] = f"^(?:{patterns[0]})$"
-            else:
-                schema["allOf"] = [{"pattern": f"^(?:{p})$"} for p in patterns]
-        elif kind == "choice":
-            schema["enum"] = [choice.value for choice in self.choices]
-        elif kind == "multichoice":
-            schema["type"] = "array"
-            schema["items"] = {"type": "string", "enum": [choice.value for choice in self.choices]}
-            schema["uniqueItems"] = True
-            least = max(self.min_items or 0, 0 if self.optional else 1)
-            if least:
-                schema["minItems"] = least
-            if self.max_items is not None:
-                schema["maxItems"] = self.max_items
-        elif kind == "json":
-            schema["not"] = {"type": "null"}
-            if self.value_schema is not None:
-                schema["allOf"] = [self.value_schema]
-        elif kind == "file":
-            schema["contentMediaType"] = "text/plain"
-            if not self.optional:
-                schema["minLength"] = 1
-            # A character is at least one byte: this bounds the size; the API checks
-            # the exact size in UTF-8 bytes.
-            schema["maxLength"] = self.max_size
-        return schema
+        return self.kind.form_data(self, value, field)
 
     def to_json_schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"title": localize(self.label, "en")}
         if self.help:
             schema["description"] = localize(self.help, "en")
-        core = self.core_json_schema()
-        if self.optional:
-            empty = EMPTY_VALUES.get(self.type, ["", None])
-            schema["anyOf"] = [core, {"enum": empty}]
-        else:
-            schema.update(core)
+        schema.update(self.kind.json_schema(self))
         if self.default is not None:
             schema["default"] = self.default
         return schema
 
     def sample_value(self) -> Any:
         """A value that satisfies the constraints, for trial renders on save."""
-        if self.default is not None:
-            return self.default
-        kind = self.type
-        if kind in ("choice", "multichoice"):
-            first = self.choices[0].value if self.choices else ""
-            return (
-                first if kind == "choice" else [c.value for c in self.choices[: max(self.min_items or 1, 1)]]
-            )
-        if kind == "boolean":
-            return True
-        if kind in ("integer", "number"):
-            return self.min if self.min is not None else (self.max if self.max is not None else 0)
-        if kind == "date":
-            return self.min or self.max or "2000-01-01"
-        if kind == "json":
-            return {}
-        if kind == "email":
-            return "someone@example.com"
-        if kind == "url":
-            return "https://example.com/"
-        return "x" * max(self.min_length or 1, 1)
+        return self.default if self.default is not None else self.kind.sample(self)
 
 
 class ParameterForm(forms.Form):

@@ -58,70 +58,100 @@ def full_match(pattern: str) -> regex.Pattern[str]:
     return regex.compile(full_match_source(pattern))
 
 
+class _WrittenOutSize:
+    """The size of a pattern with its repeats written out, counted as it is read: one
+    frame per open group, each [size so far, size of the last atom (what a quantifier
+    repeats)]."""
+
+    def __init__(self) -> None:
+        self.frames: list[list[int]] = [[0, 0]]
+
+    @property
+    def total(self) -> int:
+        return sum(frame[0] for frame in self.frames)
+
+    def atom(self, size: int) -> None:
+        self.frames[-1][0] += size
+        self.frames[-1][1] = size
+
+    def open_group(self) -> None:
+        self.frames.append([0, 0])
+
+    def close_group(self) -> None:
+        self.atom(self.frames.pop()[0])
+
+    def repeat(self, least: int) -> int:
+        """The last atom repeated ``least`` times (a loop, not copies, beyond that); the
+        size of the current group so far."""
+        frame = self.frames[-1]
+        frame[0] += frame[1] * (max(least, 1) - 1)
+        frame[1] = 0
+        return frame[0]
+
+
+def _group_problem(pattern: str, i: int, size: _WrittenOutSize) -> str | None:
+    """Open the group at ``i``, or say why it can't be read."""
+    if (flags := _INLINE_FLAGS.match(pattern, i)) and _REREADING_FLAGS & set(flags[1]):
+        return _(
+            "“pattern” can't use the inline flags x (verbose) or V (version), which change "
+            "how the rest of it is read."
+        )
+    size.open_group()
+    if len(size.frames) > MAX_GROUP_DEPTH + 1:
+        return _("“pattern” nests groups more than %(limit)s deep.") % {"limit": MAX_GROUP_DEPTH}
+    return None
+
+
+def _repeat_problem(counts: list[int], max_repeat: int) -> str | None:
+    if max(counts) > max_repeat:
+        return _("“pattern” repeats something %(count)s times; at most %(limit)s are allowed.") % {
+            "count": max(counts),
+            "limit": max_repeat,
+        }
+    return None
+
+
 def pattern_problem(pattern: str) -> str | None:
     """Why a pattern is too large to compile, or None. Its size is counted with repeats
     written out as ``regex`` writes them (the minimum count; an open maximum such as
     {0,500} compiles to a loop). The pattern is read as ``regex`` reads it by default
     (version 0): inline flags that would make it read the rest differently are refused."""
     max_repeat, max_size = settings.PATTERN_MAX_REPEAT, settings.PATTERN_MAX_SIZE
-    # One frame per open group: [size so far, size of the last atom (what a quantifier repeats)].
-    frames: list[list[int]] = [[0, 0]]
+    size = _WrittenOutSize()
     i = 0
     while i < len(pattern):
-        char, frame = pattern[i], frames[-1]
+        char = pattern[i]
+        step = 1
         if char == "\\":
-            frame[0] += 1
-            frame[1] = 1
-            i += 2
-            continue
-        if char == "[":
-            end = _class_end(pattern, i)
-            frame[0] += end - i
-            frame[1] = end - i
-            i = end
-            continue
-        if pattern.startswith("(?#", i):  # a comment: nothing in it counts
-            i = _comment_end(pattern, i)
-            continue
-        if char == "(" and (flags := _INLINE_FLAGS.match(pattern, i)) and _REREADING_FLAGS & set(flags[1]):
-            return _(
-                "“pattern” can't use the inline flags x (verbose) or V (version), which change "
-                "how the rest of it is read."
-            )
-        if char == "(":
-            frames.append([0, 0])
-            if len(frames) > MAX_GROUP_DEPTH + 1:
-                return _("“pattern” nests groups more than %(limit)s deep.") % {"limit": MAX_GROUP_DEPTH}
-        elif char == ")" and len(frames) > 1:
-            inner = frames.pop()[0]
-            frames[-1][0] += inner
-            frames[-1][1] = inner
+            size.atom(1)
+            step = 2
+        elif char == "[":
+            step = _class_end(pattern, i) - i
+            size.atom(step)
+        elif pattern.startswith("(?#", i):  # a comment: nothing in it counts
+            step = _comment_end(pattern, i) - i
+        elif char == "(":
+            if problem := _group_problem(pattern, i, size):
+                return problem
+        elif char == ")" and len(size.frames) > 1:
+            size.close_group()
         elif char in "*+?":
-            frame[1] = 0
+            size.repeat(1)
         elif char == "{" and (quantifier := _QUANTIFIER.match(pattern, i)) and any(quantifier.group(1, 3)):
-            counts = [int(n) for n in quantifier.group(1, 3) if n]
-            if max(counts) > max_repeat:
-                return _("“pattern” repeats something %(count)s times; at most %(limit)s are allowed.") % {
-                    "count": max(counts),
-                    "limit": max_repeat,
-                }
-            low = int(quantifier.group(1) or 0)
-            frame[0] += frame[1] * (max(low, 1) - 1)
-            frame[1] = 0
-            i = quantifier.end()
-            if frame[0] > max_size:
+            if problem := _repeat_problem([int(n) for n in quantifier.group(1, 3) if n], max_repeat):
+                return problem
+            if size.repeat(int(quantifier.group(1) or 0)) > max_size:
                 break
-            continue
+            step = quantifier.end() - i
         else:
-            frame[0] += 1
-            frame[1] = 1
-        i += 1
-    size = sum(frame[0] for frame in frames)
-    if size > max_size:
+            size.atom(1)
+        i += step
+    total = size.total
+    if total > max_size:
         return _(
             "“pattern” is too large: with its repeats written out it has %(size)s parts; "
             "at most %(limit)s are allowed."
-        ) % {"size": size if size < 10 * max_size else f"> {10 * max_size}", "limit": max_size}
+        ) % {"size": total if total < 10 * max_size else f"> {10 * max_size}", "limit": max_size}
     return None
 
 
