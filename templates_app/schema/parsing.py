@@ -12,6 +12,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from promptlab.safe_load import find_nul
+
 from .parameters import Parameter, SchemaError
 from .regexes import PatternBudget
 from .types import PARAMETER_TYPES, TYPES

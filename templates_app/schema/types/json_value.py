@@ -14,6 +14,7 @@ from django import forms
 from django.utils.translation import gettext as _
 
 from promptlab.safe_load import nests_deeper_than
+
 from .. import fields as schema_fields
 from ..json_refs import SCHEMA_DATA_KEYS, endless_reference
 from ..regexes import NEVER_MATCHES, PatternBudget, pattern_problem
