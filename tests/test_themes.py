@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import struct
 import zlib
@@ -210,7 +211,7 @@ def test_the_form_page_links_its_versions_stylesheet_and_keeps_the_csp(
     assert "style-src 'self'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html) is None, "an inline script"
     assert "<style" not in html and " style=" not in html and " on" + "click=" not in html
-    link = re.search(r'<link rel="stylesheet" href="(/t/haiku/v2/theme\.css\?r=\d+)">', html)
+    link = re.search(r'<link rel="stylesheet" href="(/t/haiku/v2/theme\.css\?v=([0-9a-f]{16}))">', html)
     assert link, "no theme stylesheet"
     assert 'class="theme-root theme-root--themed"' in html
 
@@ -218,6 +219,8 @@ def test_the_form_page_links_its_versions_stylesheet_and_keeps_the_csp(
     assert css.status_code == 200 and css["Content-Type"].startswith("text/css")
     assert "immutable" in css["Cache-Control"] and "max-age=31536000" in css["Cache-Control"]
     body = css.content.decode()
+    # The address names the content it serves for a year: a changed stylesheet is a new URL.
+    assert link.group(2) == hashlib.sha256(css.content).hexdigest()[:16]
     assert "--color-primary: #0b5394;" in body and "--radius: 12px;" in body and "Charter" in body
     assert "@media (prefers-color-scheme: dark)" in body and "--color-bg: #101418;" in body
     assert "@scope (.theme-root) {\nh1 { letter-spacing: 0.05em }\n}" in body
