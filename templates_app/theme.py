@@ -316,7 +316,7 @@ def check_custom_css(css: str) -> list[str]:
     """Problems that would let custom CSS load resources or leave its scope."""
     if not css.strip():
         return []
-    if len(css) > MAX_CUSTOM_CSS:
+    if len(css.strip()) > MAX_CUSTOM_CSS:  # counted as kept: white space around it is dropped
         return [_("Custom CSS is limited to %(max)d characters.") % {"max": MAX_CUSTOM_CSS}]
     if "<" in css:
         # Never needed in CSS, and "</style>" would end a <style> element should the CSS

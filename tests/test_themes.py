@@ -106,6 +106,14 @@ def test_a_bad_font_and_radius_are_refused_by_name() -> None:
     assert "Font" in text and "Corner radius" in text and "colour" in text
 
 
+def test_a_colour_or_logo_with_a_trailing_newline_is_refused() -> None:
+    # "$" in a pattern matches before a final newline: "#1d4ed8\n" was stored as a colour.
+    with pytest.raises(ValueError) as caught:
+        parse_theme({"primary": "#1d4ed8\n", "logo": "a" * 64 + "\n"})
+    text = str(caught.value)
+    assert "Primary colour" in text and "Logo" in text
+
+
 def test_a_font_stack_of_family_names_is_accepted() -> None:
     theme = parse_theme({"font": '"Source Serif Pro", Georgia'})
     assert theme is not None and theme.font == '"Source Serif Pro", Georgia, sans-serif'
