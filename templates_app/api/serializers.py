@@ -14,6 +14,7 @@ from promptlab.api import Conflict, StrictFieldsMixin
 
 from .. import theme
 from ..formats import FORMATS
+from ..formats.service import MAX_FILE_BYTES
 from ..model_choices import MAX_ALLOWED_MODELS, allowed_models_errors, split_model_choice
 from ..models import Template, TemplateVersion, Visibility, field_bounds, model_setting_defaults
 
@@ -288,7 +289,7 @@ class TemplateImportSerializer(StrictFieldsMixin, serializers.Serializer):
 
     file = serializers.FileField(required=False, help_text="The file (multipart/form-data).")
     content = serializers.CharField(
-        required=False, trim_whitespace=False, max_length=500_000, help_text="The file's text (JSON)."
+        required=False, trim_whitespace=False, max_length=MAX_FILE_BYTES, help_text="The file's text (JSON)."
     )
     format = serializers.ChoiceField(
         choices=list(FORMATS), required=False, help_text="Default: from the file name's extension."
