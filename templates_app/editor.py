@@ -132,7 +132,7 @@ _DEFAULTS = model_setting_defaults()
 
 
 class VersionForm(forms.Form):
-    """The content of a new version; ``content()`` gives what ``create_version`` takes."""
+    """The content of a new version; ``content()`` gives what ``Template.save_content`` takes."""
 
     body = forms.CharField(
         label=_("Prompt body"),
