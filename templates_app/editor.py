@@ -356,7 +356,7 @@ def preview_context(
         parameters, problems, sources = base.parameters, [], (base.body, base.system_prompt)
     else:
         parameters, problems, sources = [], [], ()
-    return render_preview(parameters, problems, preview_language(request), sources=sources)
+    return _render_preview(parameters, problems, preview_language(request), sources=sources)
 
 
 def report_save(request: HttpRequest, saved: SavedContent) -> None:
@@ -379,7 +379,7 @@ def report_save(request: HttpRequest, saved: SavedContent) -> None:
             messages.warning(request, _("Warning: %(warning)s") % {"warning": warning})
 
 
-def render_preview(
+def _render_preview(
     parameters: list[Any], problems: list[str], language: str, *, sources: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     fields_html = ""

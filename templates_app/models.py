@@ -189,8 +189,9 @@ class Template(models.Model):
         pass the latest version, a draft if there is one). Content that differs
         from the base makes a new version (``create_version``: validated, raises
         ValidationError). Content equal to the base makes none; publishing it
-        then publishes the base, should it be a draft. A template with nothing
-        published yet publishes what is saved, as there is no form to keep.
+        then publishes the base (the editors' unchanged draft) unless it is
+        published already. A template with nothing published yet publishes
+        what is saved: there is no form to keep serving.
         """
         unknown = set(content) - set(CONTENT_FIELDS)
         if unknown:
