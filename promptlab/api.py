@@ -26,6 +26,21 @@ logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
 
+# Every code an error envelope may carry: the one list (the OpenAPI document's enum is
+# this list). Jobs have codes of their own (``jobs.errors``), in the job, not in an envelope.
+ERROR_CODES = (
+    "validation_error",
+    "not_authenticated",
+    "permission_denied",
+    "not_found",
+    "rate_limited",
+    "conflict",
+    "provider_unavailable",
+    "service_unavailable",  # a service PromptLab depends on is briefly down (promptlab.outages)
+    "internal_error",
+)
+
+# The code of an error DRF answers, by its status.
 STATUS_CODES = {
     400: "validation_error",
     401: "not_authenticated",
@@ -54,6 +69,8 @@ class ProviderUnavailable(exceptions.APIException):
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    if code not in ERROR_CODES:  # a new code goes in ERROR_CODES first, so the document lists it
+        raise ValueError(f"Not an API error code: {code!r}.")
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 

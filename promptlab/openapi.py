@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .api import ERROR_CODES, StrictFieldsMixin
+
 # A slug as JSON Schema (ECMA-262) writes it: Django's slug_re ends in \Z, which it lacks.
 SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
 
@@ -22,20 +24,7 @@ ERROR_ENVELOPE = {
             "type": "object",
             "required": ["code", "message", "details"],
             "properties": {
-                "code": {
-                    "type": "string",
-                    "enum": [
-                        "validation_error",
-                        "not_authenticated",
-                        "permission_denied",
-                        "not_found",
-                        "rate_limited",
-                        "conflict",
-                        "provider_unavailable",
-                        "service_unavailable",
-                        "internal_error",
-                    ],
-                },
+                "code": {"type": "string", "enum": list(ERROR_CODES)},
                 "message": {
                     "type": "string",
                     "description": "For people, in the language of Accept-Language.",
@@ -176,8 +165,6 @@ def describe_request_rules(
     """What the serializers enforce that drf-spectacular does not write down: request bodies
     of the strict serializers refuse unknown fields (``StrictFieldsMixin``), an import takes
     a file or its content (and content says its format), and slugs in paths are slugs."""
-    from .api import StrictFieldsMixin
-
     strict = {cls.__name__.removesuffix("Serializer") for cls in _subclasses(StrictFieldsMixin)}
     schemas = result.get("components", {}).get("schemas", {})
     for name, component in schemas.items():

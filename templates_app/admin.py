@@ -1,17 +1,22 @@
+"""The admin: templates (with the site's editor and the file import), versions, theme logos."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
-from django.utils.translation import gettext_lazy as _
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from .editor import say_nothing_changed
+from .editor import VersionForm, preview_context, report_save
 from .forms import TemplateImportForm
-from .models import Template, TemplateVersion
-from .version_admin import TemplateEditorAdminMixin
+from .models import Template, TemplateVersion, ThemeLogo
 
 
 class TemplateVersionInline(admin.TabularInline):
@@ -27,13 +32,15 @@ class TemplateVersionInline(admin.TabularInline):
 
 
 @admin.register(Template)
-class TemplateAdmin(TemplateEditorAdminMixin, admin.ModelAdmin):
+class TemplateAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "owner", "visibility", "published_version", "updated_at")
     list_filter = ("visibility",)
     search_fields = ("name", "slug", "description", "owner__email")
     prepopulated_fields = {"slug": ("name",)}
     raw_id_fields = ("owner",)
     inlines = (TemplateVersionInline,)
+    readonly_fields = ("content_editor",)
+    change_form_template = "admin/templates_app/template/change_form.html"
     change_list_template = "admin/templates_app/template/change_list.html"
 
     def get_urls(self) -> list[URLPattern]:
@@ -42,15 +49,78 @@ class TemplateAdmin(TemplateEditorAdminMixin, admin.ModelAdmin):
                 "import/",
                 self.admin_site.admin_view(self.import_view),
                 name="templates_app_template_import",
-            )
+            ),
+            path(
+                "<int:object_id>/editor/",
+                self.admin_site.admin_view(self.editor_view),
+                name="templates_app_template_editor",
+            ),
         ]
         return urls + super().get_urls()
+
+    @admin.display(description=gettext_lazy("Content"))
+    def content_editor(self, obj: Template | None) -> str:
+        if obj is None or obj.pk is None:
+            return _("Save the template first; then edit its prompt, parameters and theme here.")
+        return format_html(
+            '<a class="button" href="{}">{}</a>',
+            reverse("admin:templates_app_template_editor", args=[obj.pk]),
+            _("Edit the prompt, parameters and theme (new version)"),
+        )
+
+    def response_add(
+        self, request: HttpRequest, obj: Template, post_url_continue: Any = None
+    ) -> HttpResponse:
+        if "_continue" not in request.POST and "_addanother" not in request.POST:
+            # A new template has no content yet: go straight to the editor.
+            return HttpResponseRedirect(reverse("admin:templates_app_template_editor", args=[obj.pk]))
+        return super().response_add(request, obj, post_url_continue)
+
+    def editor_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The same editor as the site's: schema as YAML or JSON, live preview, draft or publish."""
+        template = get_object_or_404(Template, pk=object_id)
+        if not self.has_change_permission(request, template):
+            raise PermissionDenied
+        form = VersionForm(
+            request.POST or None,
+            request.FILES or None,
+            user=request.user,
+            base=template.latest_version,
+            prefix="editor",
+        )
+        action = request.POST.get("action", "draft")
+        if request.method == "POST" and action in ("draft", "publish") and form.is_valid():
+            try:
+                saved = template.save_content(
+                    form.content(),
+                    author=request.user,
+                    publish=action == "publish",
+                    base=form.base,
+                    logo=form.logo_upload,
+                )
+            except ValidationError as exc:
+                form.apply_model_errors(exc)
+            else:
+                report_save(request, saved)
+                return HttpResponseRedirect(
+                    reverse("admin:templates_app_template_change", args=[template.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": template,
+            "title": _("Edit %(name)s") % {"name": template.name},
+            "template": template,
+            "form": form,
+            "meta_form": None,
+            "has_errors": bool(form.is_bound and form.errors),
+            **preview_context(request, prefix=form.prefix or "", base=form.base),
+        }
+        return TemplateResponse(request, "admin/templates_app/template/editor.html", context)
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
         """Import a template file (PromptLab, Prompd, Prompty, Dotprompt); the admin user owns it."""
         if not self.has_add_permission(request):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         form = TemplateImportForm(request.POST or None, request.FILES or None)
         imported = None
@@ -104,10 +174,19 @@ class TemplateVersionAdmin(admin.ModelAdmin):
         template = obj.template
         content = {name: getattr(obj, name) for name in self.fields if name != "template"}
         # The theme (not in this form) is kept from the latest version, as the editor's base.
-        version = template.save_content(
+        saved = template.save_content(
             content, author=request.user, publish=True, base=template.latest_version
         )
-        if version is None:  # the latest version's content again: publish it, as the editor does
-            say_nothing_changed(request, template, publish=True)
-            version = template.latest_version
-        obj.pk, obj.number = version.pk, version.number
+        if not saved.created:  # the latest version's content again: said here, as the editor says it
+            report_save(request, saved)
+        obj.pk, obj.number = saved.version.pk, saved.version.number
+
+
+@admin.register(ThemeLogo)
+class ThemeLogoAdmin(admin.ModelAdmin):
+    list_display = ("digest", "content_type", "created_at")
+    fields = ("digest", "content_type", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -26,6 +26,7 @@ from .forms import parameter_fields_html, parameter_form_class
 from .model_choices import allowed_models_errors, allowed_models_from_text
 from .models import (
     CONTENT_FIELDS,
+    SavedContent,
     Template,
     TemplateVersion,
     ThemeLogo,
@@ -33,7 +34,16 @@ from .models import (
     model_setting_defaults,
 )
 from .schema import ParameterSchema, SchemaError, parameter_warnings
-from .theme import COLOUR_KEYS, FONT_STACKS, MAX_LOGO_BYTES, ThemeError, logo_digest, parse_theme
+from .theme import (
+    COLOUR_KEYS,
+    FONT_STACKS,
+    MAX_FONT_LENGTH,
+    MAX_LOGO_BYTES,
+    MAX_RADIUS,
+    ThemeError,
+    logo_digest,
+    parse_theme,
+)
 
 SCHEMA_FORMATS = (("yaml", "YAML"), ("json", "JSON"))
 THEME_FIELDS = {
@@ -123,7 +133,7 @@ _DEFAULTS = model_setting_defaults()
 
 
 class VersionForm(forms.Form):
-    """The content of a new version; ``content()`` gives what ``create_version`` takes."""
+    """The content of a new version; ``content()`` gives what ``Template.save_content`` takes."""
 
     body = forms.CharField(
         label=_("Prompt body"),
@@ -182,20 +192,25 @@ class VersionForm(forms.Form):
     font = forms.CharField(
         label=_("Font"),
         required=False,
-        max_length=300,
+        max_length=MAX_FONT_LENGTH,
         help_text=format_lazy(
             _("One of: {names}; or font family names separated by commas."), names=", ".join(FONT_STACKS)
         ),
     )
-    radius = forms.IntegerField(label=_("Corner radius (pixels)"), required=False, min_value=0, max_value=32)
+    radius = forms.IntegerField(
+        label=_("Corner radius (pixels)"), required=False, min_value=0, max_value=MAX_RADIUS
+    )
     logo = forms.FileField(
-        label=_("Logo"), required=False, help_text=_("A PNG, JPEG or WebP image of at most 200 KB.")
+        label=_("Logo"),
+        required=False,
+        help_text=format_lazy(_("A PNG, JPEG or WebP image of at most {kb} KB."), kb=MAX_LOGO_BYTES // 1000),
     )
     remove_logo = forms.BooleanField(label=_("Remove the logo"), required=False)
     custom_css = forms.CharField(
         label=_("Custom CSS (staff only)"),
         required=False,
         help_text=_("Applies inside the form only. No imports, URLs or escapes."),
+        # No max_length: the theme's limit (MAX_CUSTOM_CSS) refuses it, in the API's words.
         widget=forms.Textarea(attrs={"rows": 5, "class": "code", "spellcheck": "false"}),
     )
 
@@ -224,21 +239,19 @@ class VersionForm(forms.Form):
             self.add_error("schema", problem)
         data["parameters"] = parameters
         theme = self._theme(data)
-        if theme is not None:
-            try:
-                parse_theme(theme)
-            except ThemeError as exc:
-                self.theme_errors = exc.errors
-                for error in exc.errors:
-                    self.add_error(None, error)
-        data["theme"] = theme or {}
+        try:
+            parse_theme(theme)
+        except ThemeError as exc:
+            self.theme_errors = exc.errors
+            for error in exc.errors:
+                self.add_error(None, error)
+        data["theme"] = theme
         return data
 
-    def _theme(self, data: dict[str, Any]) -> dict[str, Any] | None:
-        theme: dict[str, Any] = {}
-        for key in COLOUR_KEYS:
-            if data.get(key):
-                theme[key] = data[key].strip()
+    def _theme(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The theme the fields describe; the base's logo is kept unless replaced or removed."""
+        previous = self.base.theme if self.base is not None else {}
+        theme: dict[str, Any] = {key: data[key].strip() for key in COLOUR_KEYS if data.get(key)}
         dark = {key: data[f"dark_{key}"].strip() for key in COLOUR_KEYS if data.get(f"dark_{key}")}
         if dark:
             theme["dark"] = dark
@@ -246,29 +259,39 @@ class VersionForm(forms.Form):
             theme["font"] = data["font"].strip()
         if data.get("radius") is not None:
             theme["radius"] = data["radius"]
-        previous = self.base.theme if self.base is not None else {}
-        upload = data.get("logo")
-        if upload:
-            try:
-                # Checked here, stored only when the version is saved (create_version).
-                if upload.size is not None and upload.size > MAX_LOGO_BYTES:  # before reading it
-                    ThemeLogo.content_type_of(upload.read(MAX_LOGO_BYTES + 1))
-                image = upload.read(MAX_LOGO_BYTES + 1)
-                ThemeLogo.content_type_of(image)
-                self.logo_upload = image
-                theme["logo"] = logo_digest(image)
-            except ThemeError as exc:
-                for error in exc.errors:
-                    self.add_error("logo", error)
+        if data.get("logo"):
+            logo = self._uploaded_logo(data["logo"])
+            if logo:
+                theme["logo"] = logo
         elif previous.get("logo") and not data.get("remove_logo"):
             theme["logo"] = previous["logo"]
-        css = (data.get("custom_css") or "").replace("\r\n", "\n").strip()
+        css = self._custom_css(data, previous)
         if css:
             theme["custom_css"] = css
+        return theme
+
+    def _uploaded_logo(self, upload: Any) -> str:
+        """The upload's digest, keeping its bytes to store with the version; "" when refused."""
+        try:
+            # Checked here, stored only when the version is saved (create_version).
+            if upload.size is not None and upload.size > MAX_LOGO_BYTES:  # before reading it
+                ThemeLogo.content_type_of(upload.read(MAX_LOGO_BYTES + 1))
+            image = upload.read(MAX_LOGO_BYTES + 1)
+            ThemeLogo.content_type_of(image)
+        except ThemeError as exc:
+            for error in exc.errors:
+                self.add_error("logo", error)
+            return ""
+        self.logo_upload = image
+        return logo_digest(image)
+
+    def _custom_css(self, data: dict[str, Any], previous: dict[str, Any]) -> str:
+        """The custom CSS, refused when someone other than staff changes it."""
+        css = (data.get("custom_css") or "").replace("\r\n", "\n").strip()
         previous_css = (previous.get("custom_css") or "").strip()
         if css != previous_css and not getattr(self.user, "is_staff", False):
             self.add_error("custom_css", _("Only staff can add or change custom CSS."))
-        return theme
+        return css
 
     def content(self) -> dict[str, Any]:
         """The version's content; a newly uploaded logo is ``logo_upload`` (stored with the version)."""
@@ -316,46 +339,48 @@ def preview_language(request: HttpRequest) -> str:
     return wanted if wanted in codes else "en"
 
 
-def initial_preview(form: VersionForm) -> dict[str, Any]:
-    base = form.base
-    if base is None:
-        return render_preview([], [], get_language() or "en")
-    return render_preview(
-        base.parameters, [], get_language() or "en", sources=(base.body, base.system_prompt)
-    )
+def preview_context(
+    request: HttpRequest, *, prefix: str, base: TemplateVersion | None = None
+) -> dict[str, Any]:
+    """The live preview's context, for the editor pages and the htmx preview alike:
+    the schema, body and system prompt posted under ``prefix``, or on a GET the
+    ``base`` version's (nothing for a new template)."""
+    if request.method == "POST":
+
+        def posted(name: str) -> str:
+            return request.POST.get(f"{prefix}-{name}" if prefix else name, "")
+
+        fmt = "json" if posted("schema_format") == "json" else "yaml"
+        parameters, problems = parse_schema_text(posted("schema"), fmt)
+        sources: tuple[str, ...] = (posted("body"), posted("system_prompt"))
+    elif base is not None:
+        parameters, problems, sources = base.parameters, [], (base.body, base.system_prompt)
+    else:
+        parameters, problems, sources = [], [], ()
+    return _render_preview(parameters, problems, preview_language(request), sources=sources)
 
 
-def preview_context(request: HttpRequest, form: VersionForm) -> dict[str, Any]:
-    return posted_preview(request, form.prefix or "")
-
-
-def posted_preview(request: HttpRequest, prefix: str) -> dict[str, Any]:
-    """The preview of the schema, body and system prompt posted under ``prefix``."""
-
-    def posted(name: str) -> str:
-        return request.POST.get(f"{prefix}-{name}" if prefix else name, "")
-
-    fmt = posted("schema_format")
-    parameters, problems = parse_schema_text(posted("schema"), "json" if fmt == "json" else "yaml")
-    sources = (posted("body"), posted("system_prompt"))
-    return render_preview(parameters, problems, preview_language(request), sources=sources)
-
-
-def say_nothing_changed(request: HttpRequest, template: Template, *, publish: bool) -> None:
-    """No new version: publishing still publishes the draft (the editor's content, unchanged)."""
-    draft = template.publish_draft() if publish else None
-    if draft is not None:
-        messages.success(request, _("Published version %(number)d.") % {"number": draft.number})
+def report_save(request: HttpRequest, saved: SavedContent) -> None:
+    """Tell the author what a save did (the same words in the site's editor and the admin's)."""
+    number = saved.version.number
+    if saved.created and saved.published:
+        messages.success(request, _("Saved and published version %(number)d.") % {"number": number})
+    elif saved.created:
+        messages.success(
+            request,
+            _("Saved version %(number)d as a draft; the form still serves the published version.")
+            % {"number": number},
+        )
+    elif saved.published:
+        messages.success(request, _("Published version %(number)d.") % {"number": number})
     else:
         messages.info(request, _("Nothing in the content changed, so no new version was made."))
+    if saved.created:
+        for warning in saved.version.warnings:
+            messages.warning(request, _("Warning: %(warning)s") % {"warning": warning})
 
 
-def save_warnings(version: TemplateVersion) -> list[str]:
-    """What to tell the author after a save: the parameters the prompt never uses."""
-    return parameter_warnings(version.schema, version.body, version.system_prompt)
-
-
-def render_preview(
+def _render_preview(
     parameters: list[Any], problems: list[str], language: str, *, sources: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     fields_html = ""

@@ -13,8 +13,10 @@ from typing import Any
 from django import forms
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from .formats.service import MAX_FILE_BYTES
 from .models import TemplateVersion, parsed_schema
 
 
@@ -47,9 +49,12 @@ class TemplateImportForm(forms.Form):
 
     file = forms.FileField(
         label=_("Template file"),
-        help_text=_(
-            "PromptLab Markdown (.md), Prompd (.prmd), Prompty (.prompty) or Dotprompt (.prompt); "
-            "UTF-8 text, at most 500 KB."
+        help_text=format_lazy(
+            _(
+                "PromptLab Markdown (.md), Prompd (.prmd), Prompty (.prompty) or Dotprompt (.prompt); "
+                "UTF-8 text, at most {kb} KB."
+            ),
+            kb=MAX_FILE_BYTES // 1000,
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ".md,.prmd,.prompty,.prompt"}),
     )
@@ -80,15 +85,11 @@ class TemplateImportForm(forms.Form):
     def import_for(self, owner: Any) -> tuple[Any, list[str]] | None:
         """Import the uploaded file for ``owner``; None, with the problems on the form, when it fails."""
         from .formats import FormatError
-        from .formats.service import MAX_FILE_BYTES, decode, import_template
+        from .formats.service import decode, import_template
 
         upload = self.cleaned_data["file"]
-        if upload.size is not None and upload.size > MAX_FILE_BYTES:  # before reading it
-            self.add_error(
-                "file", _("The file is too large (at most %(limit)d bytes).") % {"limit": MAX_FILE_BYTES}
-            )
-            return None
         try:
+            # One byte past the limit is enough for decode() to refuse it, in the API's words.
             return import_template(
                 decode(upload.read(MAX_FILE_BYTES + 1)),
                 owner=owner,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -16,9 +17,9 @@ from django.utils.translation import gettext_lazy as _
 
 from .model_choices import allowed_models_errors
 from .rendering import PromptRenderError, referenced_names, render_prompt
-from .schema import ParameterSchema, SchemaError
+from .schema import ParameterSchema, SchemaError, parameter_warnings
 from .schema.parsing import without_oversized_patterns
-from .theme import MAX_LOGO_BYTES, STYLESHEET_REVISION, ThemeError, logo_digest, parse_theme, sniff_logo
+from .theme import MAX_LOGO_BYTES, ThemeError, logo_digest, parse_theme, sniff_logo
 
 # What a version holds; a change to any of these is a new version.
 CONTENT_FIELDS = (
@@ -51,6 +52,17 @@ def _parsed_theme(theme_key: str) -> Any:
         return parse_theme(json.loads(theme_key))
     except ThemeError:
         return None
+
+
+@dataclass(frozen=True)
+class SavedContent:
+    """What ``Template.save_content`` did: ``version`` holds the content saved (a new
+    version when ``created``, else the unchanged base); ``published`` says whether
+    this save put it on the form page."""
+
+    version: TemplateVersion
+    created: bool
+    published: bool
 
 
 class Visibility(models.TextChoices):
@@ -144,12 +156,6 @@ class Template(models.Model):
         uploaded image the theme names by digest: stored here, with the version,
         so a preview or a refused save leaves no logo behind.
         """
-        with transaction.atomic():
-            return self._create_version(author=author, publish=publish, logo=logo, **content)
-
-    def _create_version(
-        self, *, author: Any, publish: bool, logo: bytes | None, **content: Any
-    ) -> TemplateVersion:
         # Lock the template so two editors can't take the same number.
         Template.objects.select_for_update().filter(pk=self.pk).first()
         latest = self.latest_version
@@ -165,6 +171,7 @@ class Template(models.Model):
             self.publish(version)
         return version
 
+    @transaction.atomic
     def save_content(
         self,
         content: dict[str, Any],
@@ -173,35 +180,36 @@ class Template(models.Model):
         publish: bool,
         base: TemplateVersion | None = None,
         logo: bytes | None = None,
-    ) -> TemplateVersion | None:
-        """The one rule for turning edited content into a new version.
+    ) -> SavedContent:
+        """The one way edited content becomes a version: the site's and the admin's
+        editors, the API and import all save through here.
 
         ``content`` holds some or all of ``CONTENT_FIELDS``; the others are
-        taken from ``base`` (the published version when not given). Returns
-        None, and writes nothing, when nothing that versions differs from the
-        base; otherwise the new version (``create_version``: validated, raises
-        ValidationError). Without any base (a new template) the content is
-        saved as given.
+        taken from ``base`` (the published version when not given; the editors
+        pass the latest version, a draft if there is one). Content that differs
+        from the base makes a new version (``create_version``: validated, raises
+        ValidationError). Content equal to the base makes none; publishing it
+        then publishes the base (the editors' unchanged draft) unless it is
+        published already. A template with nothing published yet publishes
+        what is saved: there is no form to keep serving.
         """
         unknown = set(content) - set(CONTENT_FIELDS)
         if unknown:
             raise ValueError(f"Not version content: {', '.join(sorted(unknown))}.")
+        publish = publish or self.published_version_id is None
         if base is None:
             base = self.published_version
         if base is not None:
             current = base.content()
             # A logo upload shows in the theme (by digest): the same image again changes nothing.
             if all(current[field] == value for field, value in content.items()):
-                return None
+                publishes = publish and self.published_version_id != base.pk
+                if publishes:
+                    self.publish(base)
+                return SavedContent(version=base, created=False, published=publishes)
             content = {**current, **content}
-        return self.create_version(author=author, publish=publish, logo=logo, **content)
-
-    def publish_draft(self) -> TemplateVersion | None:
-        """Publish the draft, if there is one, and return it."""
-        draft = self.draft_version
-        if draft is not None:
-            self.publish(draft)
-        return draft
+        version = self.create_version(author=author, publish=publish, logo=logo, **content)
+        return SavedContent(version=version, created=True, published=publish)
 
     @property
     def latest_version(self) -> TemplateVersion | None:
@@ -372,13 +380,13 @@ class TemplateVersion(models.Model):
             return None
         return _parsed_theme(json.dumps(self.theme, sort_keys=True))
 
-    @property
-    def theme_revision(self) -> str:
-        """Part of the stylesheet's URL: changes when the generated CSS changes shape."""
-        return STYLESHEET_REVISION
-
     def content(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in CONTENT_FIELDS}
+
+    @property
+    def warnings(self) -> list[str]:
+        """What to tell the author after a save (not errors): each parameter the prompt never uses."""
+        return parameter_warnings(self.schema, self.body, self.system_prompt)
 
     def render(self, inputs: dict[str, Any]) -> tuple[str, str]:
         """The (system prompt, user prompt) for validated inputs."""

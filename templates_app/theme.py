@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -40,9 +41,13 @@ GENERIC_FAMILIES |= {"ui-sans-serif", "ui-monospace", "ui-rounded", "math", "emo
 FAMILY_NAME = re.compile(
     r"""^(?:"[A-Za-z0-9 \-]{1,60}"|'[A-Za-z0-9 \-]{1,60}'|[A-Za-z][A-Za-z0-9\-]{0,59})$"""
 )
-HEX_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+# Matched with fullmatch: "$" alone lets a trailing newline through.
+HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+LOGO_DIGEST = re.compile(r"[0-9a-f]{64}")  # a logo is named by the SHA-256 of its bytes
+# The limits of a theme: the one home of each, for the model, the editor and the API alike.
+MAX_FONT_LENGTH = 300
+MAX_FONT_FAMILIES = 12
 MAX_RADIUS = 32
-STYLESHEET_REVISION = "1"  # in the stylesheet's URL: bump when stylesheet() changes shape
 MAX_CUSTOM_CSS = 20_000
 MAX_LOGO_BYTES = 200_000
 # What custom CSS may not contain: anything that loads a resource, or an escape that
@@ -70,7 +75,7 @@ class ThemeError(ValueError):
 
 def parse_colour(value: str) -> tuple[int, int, int]:
     """``#rgb`` or ``#rrggbb`` as an (r, g, b) tuple of 0–255."""
-    if not isinstance(value, str) or not HEX_COLOUR.match(value):
+    if not isinstance(value, str) or not HEX_COLOUR.fullmatch(value):
         raise ValueError(value)
     digits = value[1:]
     if len(digits) == 3:
@@ -127,6 +132,12 @@ class Theme:
     radius: int | None
     logo: str
     custom_css: str
+
+    @cached_property
+    def stylesheet_digest(self) -> str:
+        """Part of the stylesheet's URL, which is cached for a year: a new theme, or a
+        change to ``stylesheet()`` itself, is a new address."""
+        return hashlib.sha256(self.stylesheet().encode()).hexdigest()[:16]
 
     def stylesheet(self) -> str:
         """The CSS that applies this theme to the element with class ``theme-root``."""
@@ -210,7 +221,7 @@ def parse_theme(data: Any) -> Theme | None:
             _("Corner radius must be a whole number of pixels from 0 to %(max)d.") % {"max": MAX_RADIUS}
         )
     logo = data.get("logo", "")
-    if "logo" in data and not (isinstance(logo, str) and re.fullmatch(r"[0-9a-f]{64}", logo)):
+    if "logo" in data and not (isinstance(logo, str) and LOGO_DIGEST.fullmatch(logo)):
         errors.append(_("Logo must be an uploaded image."))
     custom_css = data.get("custom_css", "")
     if not isinstance(custom_css, str):
@@ -246,7 +257,7 @@ def _parse_palette(
     colours: dict[str, str] = {}
     for key in COLOUR_KEYS:
         value = data.get(key, defaults[key])
-        if not isinstance(value, str) or not HEX_COLOUR.match(value):
+        if not isinstance(value, str) or not HEX_COLOUR.fullmatch(value):
             errors.append(
                 _("%(setting)s (%(scheme)s) must be a colour like #1d4ed8, not “%(value)s”.")
                 % {"setting": labels[key], "scheme": scheme, "value": value}
@@ -283,8 +294,11 @@ def _parse_font(value: Any, errors: list[str]) -> str:
         return ""
     if value in FONT_STACKS:
         return FONT_STACKS[value]
+    if len(value) > MAX_FONT_LENGTH:
+        errors.append(_("Font is limited to %(max)d characters.") % {"max": MAX_FONT_LENGTH})
+        return ""
     families = [family.strip() for family in value.split(",")]
-    if len(families) > 12 or not all(FAMILY_NAME.match(family) for family in families):
+    if len(families) > MAX_FONT_FAMILIES or not all(FAMILY_NAME.match(family) for family in families):
         errors.append(
             _(
                 "Font “%(value)s” is not allowed: give one of %(names)s, or font family names separated "
@@ -302,7 +316,7 @@ def check_custom_css(css: str) -> list[str]:
     """Problems that would let custom CSS load resources or leave its scope."""
     if not css.strip():
         return []
-    if len(css) > MAX_CUSTOM_CSS:
+    if len(css.strip()) > MAX_CUSTOM_CSS:  # counted as kept: white space around it is dropped
         return [_("Custom CSS is limited to %(max)d characters.") % {"max": MAX_CUSTOM_CSS}]
     if "<" in css:
         # Never needed in CSS, and "</style>" would end a <style> element should the CSS

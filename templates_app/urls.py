@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import version_views, views
+from . import editor_views, export_views, history_views, theme_views, views
 
 app_name = "templates_app"
 
@@ -14,14 +14,14 @@ urlpatterns = [
 
 # Themes, versions and the editor.
 urlpatterns += [
-    path("t/<slug:slug>/v<int:number>/theme.css", version_views.theme_css, name="theme_css"),
-    path("t/<slug:slug>/v<int:number>/preview/", version_views.preview_version, name="preview"),
-    path("t/<slug:slug>/v<int:number>/publish/", version_views.publish_version, name="publish"),
-    path("t/<slug:slug>/history/", version_views.template_history, name="history"),
-    path("t/<slug:slug>/export/", version_views.export_file, name="export"),
-    path("t/<slug:slug>/edit/", version_views.edit_template, name="edit"),
-    path("templates/mine/", version_views.my_templates, name="mine"),
-    path("templates/new/", version_views.create_template, name="create"),
-    path("editor/preview/", version_views.editor_preview, name="editor_preview"),
-    path("theme-logos/<str:digest>", version_views.theme_logo, name="theme_logo"),
+    path("t/<slug:slug>/v<int:number>/theme.css", theme_views.theme_css, name="theme_css"),
+    path("t/<slug:slug>/v<int:number>/preview/", history_views.preview_version, name="preview"),
+    path("t/<slug:slug>/v<int:number>/publish/", history_views.publish_version, name="publish"),
+    path("t/<slug:slug>/history/", history_views.template_history, name="history"),
+    path("t/<slug:slug>/export/", export_views.export_file, name="export"),
+    path("t/<slug:slug>/edit/", editor_views.edit_template, name="edit"),
+    path("templates/mine/", editor_views.my_templates, name="mine"),
+    path("templates/new/", editor_views.create_template, name="create"),
+    path("editor/preview/", editor_views.editor_preview, name="editor_preview"),
+    path("theme-logos/<str:digest>", theme_views.theme_logo, name="theme_logo"),
 ]

@@ -193,3 +193,46 @@ def test_the_openapi_document_describes_the_theme_and_the_warnings(client: Clien
     assert create["content"]["application/json"]["schema"]["$ref"].endswith("/TemplateSaved")
     patch = document["paths"]["/api/v1/templates/{slug}"]["patch"]["responses"]["200"]
     assert patch["content"]["application/json"]["schema"]["$ref"].endswith("/TemplateSaved")
+
+
+# --- Theme limits: one set (templates_app/theme.py), the same answer everywhere ---------
+
+FONT_AT_LIMIT = ", ".join(["F" * 60, *["G" * 58] * 4])  # 300 characters, five family names
+FONT_OVER_LIMIT = ", ".join(["F" * 60, "H" * 59, *["G" * 58] * 3])  # 301
+CSS_AT_LIMIT = "/*" + "x" * 19_996 + "*/"  # 20,000 characters
+
+LIMITS = [
+    ("font", FONT_AT_LIMIT, FONT_OVER_LIMIT),
+    ("radius", 32, 33),
+    # White space around custom CSS is dropped (the editor dropped it, the API counted it).
+    ("custom_css", CSS_AT_LIMIT + "\n", "x" + CSS_AT_LIMIT),
+]
+
+
+@pytest.mark.parametrize(("setting", "at_limit", "over_limit"), LIMITS)
+def test_the_api_and_the_editor_give_the_same_answer_at_each_theme_limit(
+    client: Client, make_template, staff, setting: str, at_limit: Any, over_limit: Any
+) -> None:
+    from .editor_helpers import editor_post
+
+    assert len(FONT_AT_LIMIT) == 300 and len(FONT_OVER_LIMIT) == 301 and len(CSS_AT_LIMIT) == 20_000
+    client.force_login(staff)  # custom CSS is staff's
+    answers = {}
+    for label, value in (("at", at_limit), ("over", over_limit)):
+        by_api = make_template(slug=f"api-{label}", owner=staff)
+        api = call(client, staff, "patch", f"/templates/{by_api.slug}", {"theme": {setting: value}})
+        by_editor = make_template(slug=f"editor-{label}", owner=staff)
+        data = editor_post(by_editor, **{f"editor-{setting}": value})
+        editor = client.post(f"/t/{by_editor.slug}/edit/", data)
+        answers[label] = (api.status_code, editor.status_code, by_editor.versions.count())
+    assert answers == {"at": (200, 302, 2), "over": (400, 200, 1)}, answers
+
+
+def test_the_openapi_document_states_the_themes_own_limits(client: Client) -> None:
+    from templates_app import theme as rules
+
+    document = client.get("/api/schema/", headers={"Accept": "application/json"}).json()
+    described = document["components"]["schemas"]["Template"]["properties"]["theme"]["properties"]
+    assert described["font"]["maxLength"] == rules.MAX_FONT_LENGTH
+    assert described["radius"]["maximum"] == rules.MAX_RADIUS
+    assert described["custom_css"]["maxLength"] == rules.MAX_CUSTOM_CSS

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.contrib.messages import get_messages
 from django.test import Client
 
 from templates_app.models import Template
@@ -199,6 +200,40 @@ def test_the_admin_editor_saves_a_version(client: Client, make_template, staff) 
     assert response.status_code == 302
     template.refresh_from_db()
     assert template.draft_version.number == 2 and template.draft_version.created_by == staff
+    # The same words as the site's editor: one save flow for both.
+    said = client.get(response["Location"]).content.decode()
+    assert "Saved version 2 as a draft; the form still serves the published version." in said
+
+
+def test_both_editors_say_the_same_after_each_kind_of_save(client: Client, make_template, staff) -> None:
+    steps = (
+        {"editor-body": "New {{ count }} {{ topic }}", "action": "draft"},
+        {"editor-body": "New {{ count }} {{ topic }}", "action": "publish"},  # the draft, unchanged
+        {"editor-body": "New {{ count }} {{ topic }}", "action": "publish"},  # nothing left to do
+        {"editor-body": "Newer {{ topic }}", "action": "publish"},  # leaves `count` unused
+    )
+    client.force_login(staff)
+    said: dict[str, list[list[str]]] = {}
+    for editor in ("site", "admin"):
+        template = make_template(slug=f"{editor}-editor")
+        url = {
+            "site": f"/t/{template.slug}/edit/",
+            "admin": f"/admin/templates_app/template/{template.pk}/editor/",
+        }
+        said[editor] = []
+        for overrides in steps:
+            response = client.post(url[editor], editor_post(template, **overrides))
+            assert response.status_code == 302
+            said[editor].append([str(message) for message in get_messages(response.wsgi_request)])
+            client.get(response["Location"])  # shows, and so clears, the messages
+    assert said["site"] == said["admin"]
+    assert said["site"][:3] == [
+        ["Saved version 2 as a draft; the form still serves the published version."],
+        ["Published version 2."],
+        ["Nothing in the content changed, so no new version was made."],
+    ]
+    assert said["site"][3][0] == "Saved and published version 3."
+    assert len(said["site"][3]) == 2 and "count" in said["site"][3][1]
 
 
 def test_the_admin_editor_publishing_an_unchanged_draft_says_it_published(

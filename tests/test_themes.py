@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import struct
 import zlib
@@ -103,6 +104,14 @@ def test_a_bad_font_and_radius_are_refused_by_name() -> None:
         parse_theme({"font": "Arial; } body { color: red", "radius": 99, "colour": "#fff"})
     text = str(caught.value)
     assert "Font" in text and "Corner radius" in text and "colour" in text
+
+
+def test_a_colour_or_logo_with_a_trailing_newline_is_refused() -> None:
+    # "$" in a pattern matches before a final newline: "#1d4ed8\n" was stored as a colour.
+    with pytest.raises(ValueError) as caught:
+        parse_theme({"primary": "#1d4ed8\n", "logo": "a" * 64 + "\n"})
+    text = str(caught.value)
+    assert "Primary colour" in text and "Logo" in text
 
 
 def test_a_font_stack_of_family_names_is_accepted() -> None:
@@ -210,7 +219,7 @@ def test_the_form_page_links_its_versions_stylesheet_and_keeps_the_csp(
     assert "style-src 'self'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html) is None, "an inline script"
     assert "<style" not in html and " style=" not in html and " on" + "click=" not in html
-    link = re.search(r'<link rel="stylesheet" href="(/t/haiku/v2/theme\.css\?r=\d+)">', html)
+    link = re.search(r'<link rel="stylesheet" href="(/t/haiku/v2/theme\.css\?v=([0-9a-f]{16}))">', html)
     assert link, "no theme stylesheet"
     assert 'class="theme-root theme-root--themed"' in html
 
@@ -218,6 +227,8 @@ def test_the_form_page_links_its_versions_stylesheet_and_keeps_the_csp(
     assert css.status_code == 200 and css["Content-Type"].startswith("text/css")
     assert "immutable" in css["Cache-Control"] and "max-age=31536000" in css["Cache-Control"]
     body = css.content.decode()
+    # The address names the content it serves for a year: a changed stylesheet is a new URL.
+    assert link.group(2) == hashlib.sha256(css.content).hexdigest()[:16]
     assert "--color-primary: #0b5394;" in body and "--radius: 12px;" in body and "Charter" in body
     assert "@media (prefers-color-scheme: dark)" in body and "--color-bg: #101418;" in body
     assert "@scope (.theme-root) {\nh1 { letter-spacing: 0.05em }\n}" in body

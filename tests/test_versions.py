@@ -182,9 +182,9 @@ def test_save_content_fills_what_is_not_given_from_the_published_version(make_te
         author=owner, body="Published {{ topic }} {{ count }}", parameters=NEW_SCHEMA, temperature="1.5"
     )
     add_draft(template, owner, body="Draft {{ topic }} {{ count }} {{ mood }}")
-    version = template.save_content({"max_tokens": 99}, author=owner, publish=True)
-    assert version is not None and version.number == 4
-    version.refresh_from_db()
+    saved = template.save_content({"max_tokens": 99}, author=owner, publish=True)
+    assert saved.created and saved.published and saved.version.number == 4
+    version = TemplateVersion.objects.get(pk=saved.version.pk)
     assert version.max_tokens == 99 and str(version.temperature) == "1.50"
     assert version.body == "Published {{ topic }} {{ count }}"  # not the draft's
     template.refresh_from_db()
@@ -195,21 +195,44 @@ def test_save_content_makes_no_version_when_nothing_changed(make_template, owner
     template = make_template(owner=owner)
     published = template.published_version
     draft = add_draft(template, owner)
-    assert template.save_content({"body": published.body}, author=owner, publish=True) is None
-    assert template.save_content(draft.content(), author=owner, publish=False, base=draft) is None
+    unchanged = template.save_content({"body": published.body}, author=owner, publish=True)
+    assert (unchanged.version, unchanged.created, unchanged.published) == (published, False, False)
+    kept = template.save_content(draft.content(), author=owner, publish=False, base=draft)
+    assert (kept.version, kept.created, kept.published) == (draft, False, False)
     assert template.versions.count() == 2
     template.refresh_from_db()
     assert template.published_version == published  # no new version, nothing published
+
+
+def test_saving_a_drafts_content_to_publish_publishes_the_draft(make_template, owner) -> None:
+    template = make_template(owner=owner)
+    draft = add_draft(template, owner)
+    saved = template.save_content(draft.content(), author=owner, publish=True, base=draft)
+    assert (saved.version, saved.created, saved.published) == (draft, False, True)
+    template.refresh_from_db()
+    assert template.published_version == draft and template.versions.count() == 2
+    # Published already: the same content again publishes nothing more.
+    again = template.save_content(draft.content(), author=owner, publish=True, base=draft)
+    assert (again.created, again.published) == (False, False)
+
+
+def test_a_template_with_nothing_published_publishes_its_first_save(make_template, owner) -> None:
+    template = Template.objects.create(slug="empty", name="Empty", owner=owner)
+    saved = template.save_content({"body": "Hello."}, author=owner, publish=False)
+    assert saved.created and saved.published
+    template.refresh_from_db()
+    assert template.published_version == saved.version
 
 
 def test_save_content_compares_with_the_base_it_is_given(make_template, owner) -> None:
     template = make_template(owner=owner)
     draft = add_draft(template, owner)
     # The published body against the draft as base is a change: a new draft from the draft.
-    version = template.save_content(
+    saved = template.save_content(
         {"body": template.published_version.body}, author=owner, publish=False, base=draft
     )
-    assert version is not None and version.number == 3 and version.parameters == NEW_SCHEMA
+    assert saved.created and not saved.published
+    assert saved.version.number == 3 and saved.version.parameters == NEW_SCHEMA
     template.refresh_from_db()
     assert template.published_version.number == 1
 
@@ -219,12 +242,3 @@ def test_save_content_refuses_what_is_not_version_content(make_template, owner) 
     with pytest.raises(ValueError, match="slug"):
         template.save_content({"slug": "other"}, author=owner, publish=True)
     assert template.versions.count() == 1
-
-
-def test_publish_draft_publishes_only_a_draft(make_template, owner) -> None:
-    template = make_template(owner=owner)
-    assert template.publish_draft() is None
-    draft = add_draft(template, owner)
-    assert template.publish_draft() == draft
-    template.refresh_from_db()
-    assert template.published_version == draft

@@ -12,7 +12,9 @@ from rest_framework import serializers
 from promptlab.api import Conflict, StrictFieldsMixin
 from providers import provider_names
 
+from .. import theme
 from ..formats import FORMATS
+from ..formats.service import MAX_FILE_BYTES
 from ..model_choices import MAX_ALLOWED_MODELS, allowed_models_errors, split_model_choice
 from ..models import Template, TemplateVersion, Visibility, field_bounds, model_setting_defaults
 
@@ -108,7 +110,9 @@ class ParameterSchemaField(serializers.JSONField):
     pass
 
 
-COLOUR_SCHEMA = {"type": "string", "pattern": "^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$", "example": "#1d4ed8"}
+# The theme's rules are theme.py's (parse_theme enforces them); the document states the same limits.
+COLOUR_SCHEMA = {"type": "string", "pattern": f"^{theme.HEX_COLOUR.pattern}$", "example": "#1d4ed8"}
+PALETTE_PROPERTIES = dict.fromkeys(theme.COLOUR_KEYS, COLOUR_SCHEMA)
 
 
 @extend_schema_field(
@@ -118,29 +122,18 @@ COLOUR_SCHEMA = {"type": "string", "pattern": "^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6
         "description": (
             "The form page's theme (see README, Themes): colours as #rgb or #rrggbb, an optional dark "
             "palette, a font, a corner radius, a logo (the SHA-256 of an uploaded image) and custom CSS "
-            "(staff only). Text on background and button text on the button colour must reach 4.5:1, the "
-            "button colour 3:1 against the background; a refused theme's error gives the measured ratio. "
+            f"(staff only). Text on background and button text on the button colour must reach "
+            f"{theme.TEXT_CONTRAST:g}:1, the button colour {theme.UI_CONTRAST:g}:1 against the background; "
+            "a refused theme's error gives the measured ratio. "
             "`{}` is no theme. Written, a changed theme makes a new version."
         ),
         "properties": {
-            "primary": COLOUR_SCHEMA,
-            "primary_text": COLOUR_SCHEMA,
-            "background": COLOUR_SCHEMA,
-            "text": COLOUR_SCHEMA,
-            "dark": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "primary": COLOUR_SCHEMA,
-                    "primary_text": COLOUR_SCHEMA,
-                    "background": COLOUR_SCHEMA,
-                    "text": COLOUR_SCHEMA,
-                },
-            },
-            "font": {"type": "string", "maxLength": 300, "example": "serif"},
-            "radius": {"type": "integer", "minimum": 0, "maximum": 32},
-            "logo": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-            "custom_css": {"type": "string", "maxLength": 20_000},
+            **PALETTE_PROPERTIES,
+            "dark": {"type": "object", "additionalProperties": False, "properties": PALETTE_PROPERTIES},
+            "font": {"type": "string", "maxLength": theme.MAX_FONT_LENGTH, "example": "serif"},
+            "radius": {"type": "integer", "minimum": 0, "maximum": theme.MAX_RADIUS},
+            "logo": {"type": "string", "pattern": f"^{theme.LOGO_DIGEST.pattern}$"},
+            "custom_css": {"type": "string", "maxLength": theme.MAX_CUSTOM_CSS},
         },
     }
 )
@@ -296,7 +289,7 @@ class TemplateImportSerializer(StrictFieldsMixin, serializers.Serializer):
 
     file = serializers.FileField(required=False, help_text="The file (multipart/form-data).")
     content = serializers.CharField(
-        required=False, trim_whitespace=False, max_length=500_000, help_text="The file's text (JSON)."
+        required=False, trim_whitespace=False, max_length=MAX_FILE_BYTES, help_text="The file's text (JSON)."
     )
     format = serializers.ChoiceField(
         choices=list(FORMATS), required=False, help_text="Default: from the file name's extension."

@@ -30,6 +30,7 @@ from ..formats.service import decode, export_template, import_template
 from ..forms import parameter_form_class
 from ..models import Template
 from ..schema import parameter_warnings
+from .permissions import ManagesTemplateOrReadOnly
 from .serializers import (
     GenerateSerializer,
     TemplateImportResultSerializer,
@@ -67,22 +68,11 @@ class FileContentNegotiation(DefaultContentNegotiation):
         URL_FORMAT_OVERRIDE = None
 
 
-class IsOwnerOrReadOnly(permissions.BasePermission):
-    def has_object_permission(self, request: Request, view: Any, obj: Template) -> bool:
-        if request.method in permissions.SAFE_METHODS or view.action in (
-            "generate",
-            "versions",
-            "input_schema",
-        ):
-            return True
-        return obj.owner_id is not None and obj.owner_id == request.user.pk
-
-
 class TemplateViewSet(viewsets.ModelViewSet):
     """Prompt templates: the ones you may see (yours, signed-in users', public ones)."""
 
     serializer_class = TemplateSerializer
-    permission_classes = (permissions.IsAuthenticated, IsOwnerOrReadOnly)
+    permission_classes = (permissions.IsAuthenticated, ManagesTemplateOrReadOnly)
     lookup_field = "slug"
     # A slug's characters only: anything else (a NUL byte, which PostgreSQL refuses
     # outright) is a 404 from the router, before any query.

@@ -1,0 +1,107 @@
+"""The site's template editor: my templates, create and edit (a draft or published
+version per save), and the live preview the editor asks for as one types (htmx)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from .access import managed_template_or_404
+from .editor import TemplateMetaForm, VersionForm, preview_context, report_save
+from .formats import FORMATS
+from .models import Template
+
+
+@login_required
+def my_templates(request: HttpRequest) -> HttpResponse:
+    templates = (
+        Template.objects.filter(owner=request.user).select_related("published_version").order_by("name")
+    )
+    formats = [{"format": name, "label": module.LABEL} for name, module in FORMATS.items()]
+    return render(request, "templates_app/mine.html", {"templates": templates, "formats": formats})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def create_template(request: HttpRequest) -> HttpResponse:
+    meta_form = TemplateMetaForm(request.POST or None, prefix="meta")
+    form = VersionForm(request.POST or None, request.FILES or None, user=request.user, prefix="editor")
+    return _editor(request, None, meta_form, form)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def edit_template(request: HttpRequest, slug: str) -> HttpResponse:
+    template = managed_template_or_404(request, slug)
+    meta_form = TemplateMetaForm(request.POST or None, instance=template, prefix="meta")
+    form = VersionForm(
+        request.POST or None,
+        request.FILES or None,
+        user=request.user,
+        base=template.latest_version,
+        prefix="editor",
+    )
+    return _editor(request, template, meta_form, form)
+
+
+def _editor(
+    request: HttpRequest, template: Template | None, meta_form: TemplateMetaForm, form: VersionForm
+) -> HttpResponse:
+    action = request.POST.get("action", "draft")
+    if request.method == "POST" and action in ("draft", "publish"):
+        saved = _save(request, template, meta_form, form, publish=action == "publish")
+        if saved is not None:
+            return redirect("templates_app:history", slug=saved.slug)
+    has_errors = bool(form.is_bound and (form.errors or meta_form.errors))
+    context = {"template": template, "meta_form": meta_form, "form": form, "has_errors": has_errors}
+    preview = preview_context(request, prefix=form.prefix or "", base=form.base)
+    return render(request, "templates_app/editor.html", context | preview)
+
+
+def _save(
+    request: HttpRequest,
+    template: Template | None,
+    meta_form: TemplateMetaForm,
+    form: VersionForm,
+    *,
+    publish: bool,
+) -> Template | None:
+    """Save the name, slug and visibility, and the content (``Template.save_content``)."""
+    if not (meta_form.is_valid() and form.is_valid()):
+        return None
+    try:
+        with transaction.atomic():
+            saved = meta_form.save(commit=False)
+            if template is None:
+                saved.owner = request.user
+            saved.save()
+            # The editor shows the latest version (a draft, if any): compare with that.
+            outcome = saved.save_content(
+                form.content(),
+                author=request.user,
+                publish=publish,
+                base=saved.latest_version,
+                logo=form.logo_upload,
+            )
+    except ValidationError as exc:
+        form.apply_model_errors(exc)
+        return None
+    except IntegrityError:
+        meta_form.add_error("slug", _("A template with this slug already exists."))
+        return None
+    report_save(request, outcome)
+    return saved
+
+
+@require_POST
+def editor_preview(request: HttpRequest) -> HttpResponse:
+    """The live preview (htmx): the generated form for the schema being typed, or its errors."""
+    if not request.user.is_authenticated:
+        raise Http404
+    context = preview_context(request, prefix=request.POST.get("prefix", "editor"))
+    return render(request, "templates_app/editor_preview.html", context)
