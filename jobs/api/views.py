@@ -142,8 +142,6 @@ class GenerateView(generics.GenericAPIView):
         return Template.objects.visible_to(self.request.user).select_related("published_version")
 
     @extend_schema(
-        tags=["templates"],
-        operation_id="templates_generate_create",
         request=GenerateSerializer,
         responses={200: JobSerializer, 202: JobSerializer},
         parameters=[
