@@ -119,8 +119,8 @@ def main() -> None:
 
     seconds = int(os.environ.get("BENCH_SECONDS", "5"))
     rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
-    # BENCH_MODES=anonymous,signed_in (the default: both). A signed-in visitor's page is
-    # not page-cached (it is theirs: CSRF token, menu, jobs), so it is measured apart.
+    # BENCH_MODES=anonymous,signed_in (the default: both). A signed-in visitor's page
+    # also reads the session and the user, and shows what is theirs: measured apart.
     modes = os.environ.get("BENCH_MODES", "anonymous,signed_in").split(",")
     pages = [f"/t/{demo['slug']}/" for demo in DEMO_TEMPLATES]
     cookies = {"anonymous": None, "signed_in": f"sessionid={signed_in_session()}"}
@@ -128,7 +128,7 @@ def main() -> None:
         for mode in modes:
             cookie = cookies[mode]
             for path in ["/bench/hello/", *pages]:
-                # warm-up: every worker renders and caches each page
+                # warm-up: every worker builds and caches each page's form
                 run_wrk(f"{url}{path}", 1, cookie=cookie if path != "/bench/hello/" else None)
             # The machine is shared and noisy: each page is measured right after the
             # baseline, in several rounds, and the median of the paired ratios is reported.

@@ -12,3 +12,9 @@ urlpatterns = [
     path("<uuid:job_id>/cancel/", views.cancel_job, name="cancel"),
     path("<uuid:job_id>/events/", views.job_events, name="events"),
 ]
+
+# Running a template from its page, t/<slug>/: among the template pages, by the name
+# templates_app:run (promptlab/urls.py mounts it there).
+run_urlpatterns = [
+    path("t/<slug:slug>/", views.run_template, name="run"),
+]

@@ -1,20 +1,75 @@
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from promptlab import ratelimits
+from templates_app.forms import parameter_fields_html, parameter_form_class
+from templates_app.models import Template
 
 from . import services
 from .events import PageEvents, event_stream_response
 from .models import Job
 from .streaming import streaming_enabled
+from .visitors import visitor_session_key
+
+# --- Running a template: its form page ---------------------------------------
+
+
+@ratelimits.limit_posts("runs")  # the same limits as the API's generate
+@require_http_methods(["GET", "POST"])
+def run_template(request: HttpRequest, slug: str) -> HttpResponse:
+    """A template's form page (templates_app:run); submitting it creates a job and
+    goes to the job's page, or shows the form again with what to correct."""
+    template = get_object_or_404(
+        Template.objects.visible_to(request.user).runnable().select_related("published_version"),
+        slug=slug,
+    )
+    form_class = parameter_form_class(template.published_version, translation.get_language())
+    if request.method == "GET":
+        return _run_page(request, template, form_class())
+    form = form_class(request.POST, request.FILES)
+    if request.rate_limit.exceeded:  # the form shows what was sent, unvalidated
+        messages.error(
+            request,
+            _("You have run templates too often. Try again in %(seconds)d seconds.")
+            % {"seconds": max(request.rate_limit.reset, 1)},
+        )
+        return _run_page(request, template, form, status=429)
+    if form.is_valid():
+        try:
+            job = services.submit_generation(
+                template.published_version,
+                form.cleaned_data,
+                owner=request.user,
+                session_key=visitor_session_key(request),
+            )
+        except services.SubmissionError as exc:
+            messages.error(request, str(exc))
+        else:
+            return redirect(job)
+    return _run_page(request, template, form)
+
+
+def _run_page(request: HttpRequest, template: Template, form: Any, *, status: int = 200) -> HttpResponse:
+    version = template.published_version
+    context = {
+        "template": template,
+        "version": version,
+        "form": form,
+        "fields_html": parameter_fields_html(version, translation.get_language(), form),
+        "provider_available": services.provider_is_available(version.provider),
+    }
+    return render(request, "templates_app/run.html", context, status=status)
 
 
 def _get_job_for_user(request: HttpRequest, job_id: UUID) -> Job:

@@ -173,9 +173,7 @@ class ApiGuardMiddleware:
                 content_type="text/plain; charset=utf-8",
             )
         response = self.get_response(request)
-        for header, value in getattr(request, "ratelimit_headers", {}).items():
-            response[header] = value
-        return response
+        return ratelimits.add_headers(response, getattr(request, "rate_limit", None))
 
 
 class SafeJSONParser(JSONParser):
@@ -200,7 +198,7 @@ class PlanRateThrottle(BaseThrottle):
 
     def allow_request(self, request: Any, view: Any) -> bool:
         limit = ratelimits.check_request(request._request, request.user, group="api")
-        request._request.ratelimit_headers = ratelimits.headers_for(limit)
+        ratelimits.note_limit(request, limit)
         self._wait = limit.reset
         return not limit.exceeded
 
@@ -215,7 +213,7 @@ class AuthAttemptThrottle(BaseThrottle):
     def allow_request(self, request: Any, view: Any) -> bool:
         account = request.data.get("email") if hasattr(request.data, "get") else None
         limit = ratelimits.check_auth_attempt(request._request, account if isinstance(account, str) else None)
-        request._request.ratelimit_headers = ratelimits.headers_for(limit)
+        ratelimits.note_limit(request, limit)
         self._wait = limit.reset
         return not limit.exceeded
 

@@ -6,7 +6,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from accounts.api.views import MeView, PersonalTokenViewSet, RegisterView, TokenRefresh, TokenView
-from jobs.api.views import JobViewSet, job_events_api
+from jobs.api.views import GenerateView, JobViewSet, job_events_api
 from templates_app.api.views import TemplateViewSet
 
 router = SimpleRouter(trailing_slash=False)
@@ -22,5 +22,8 @@ urlpatterns = [
     # The stream is an async view served under ASGI; it shadows the router's
     # `events` action, which is there to document it in the OpenAPI schema.
     path("jobs/<uuid:pk>/events", job_events_api, name="job-events-stream"),
+    # Running a template is the jobs app's: among the template routes, under the name the
+    # router gave it when it was an action of TemplateViewSet.
+    path("templates/<slug:slug>/generate", GenerateView.as_view(), name="template-generate"),
     *router.urls,
 ]

@@ -13,13 +13,15 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import ngettext
 from django_ratelimit.core import get_usage
 
@@ -110,7 +112,7 @@ def _tightest(results: list[Limit]) -> Limit:
     return min(results, key=lambda r: r.remaining)
 
 
-def headers_for(limit: Limit) -> dict[str, str]:
+def _headers(limit: Limit) -> dict[str, str]:
     if not limit.limit:
         return {}
     headers = {
@@ -121,6 +123,44 @@ def headers_for(limit: Limit) -> dict[str, str]:
     if limit.exceeded:
         headers["Retry-After"] = str(max(limit.reset, 1))
     return headers
+
+
+def add_headers(response: Any, limit: Limit | None) -> Any:
+    """The one place a response gets its rate-limit headers (none without a limit)."""
+    if limit is not None:
+        for header, value in _headers(limit).items():
+            response[header] = value
+    return response
+
+
+def note_limit(request: Any, limit: Limit) -> None:
+    """The limit this request was counted against, for its response's headers.
+
+    For DRF (a throttle, a view) as for Django views: a throttle runs before any response
+    exists, so the limit is kept on the Django request, and
+    ``promptlab.api.ApiGuardMiddleware`` calls ``add_headers`` on whatever response
+    goes out, a 429 from DRF's exception handler included."""
+    getattr(request, "_request", request).rate_limit = limit
+
+
+def limit_posts(group: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """For an HTML view: count each POST against the caller's limits *before* the view
+    runs (before it looks anything up or validates a form), by plan when signed in, by IP
+    when not.
+
+    The view reads the outcome as ``request.rate_limit`` and answers 429 when it is
+    ``exceeded``; the response gets the headers as every other (``note_limit``)."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def limited(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method == "POST":
+                note_limit(request, check_request(request, request.user, group=group))
+            return view(request, *args, **kwargs)
+
+        return limited
+
+    return decorator
 
 
 # --- Sign-in: failures, not attempts, and a per-account backoff -------------------
@@ -376,6 +416,4 @@ def sign_in_refusal_message(limit: Limit) -> str:
 def refused(response: Any, limit: Limit) -> Any:
     """A page refused by a limit: 429 with its Retry-After and rate-limit headers."""
     response.status_code = 429
-    for header, value in headers_for(limit).items():
-        response[header] = value
-    return response
+    return add_headers(response, limit)

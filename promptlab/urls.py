@@ -4,12 +4,17 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from jobs.urls import run_urlpatterns
+from templates_app import urls as template_urls
+
 from . import views
 from .api import api_not_found
 from .api_router import urlpatterns as api_urlpatterns
 
 urlpatterns = [
-    path("", include("templates_app.urls")),
+    # The template pages, their form page included: a template is run by jobs (which may
+    # import templates_app, never the reverse), under the same names templates_app:….
+    path("", include(([*template_urls.urlpatterns, *run_urlpatterns], template_urls.app_name))),
     path("jobs/", include("jobs.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),

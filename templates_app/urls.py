@@ -6,9 +6,11 @@ from . import editor_views, export_views, history_views, theme_views, views
 
 app_name = "templates_app"
 
+# A template's own page, ``templates_app:run`` (t/<slug>/), runs it: it is a view of
+# ``jobs``, which this app does not import, so promptlab/urls.py adds it to this list.
+
 urlpatterns = [
     path("", views.home, name="home"),
-    path("t/<slug:slug>/", views.run_template, name="run"),
     path("import/", views.import_template_file, name="import"),
 ]
 

@@ -579,8 +579,19 @@ def test_job_list_is_one_query_whatever_the_page_size(
     assert len(queries) == 1, [q["sql"] for q in queries]
 
 
+@pytest.mark.needs_redis  # counts queries: on the embedded defaults the cache itself is the database
+def test_a_template_read_is_one_query(client: Client, callers, private_template) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    callers["owner_token"](client, "get", "/templates/mine")  # the caller is cached from here on
+    with CaptureQueriesContext(connection) as queries:
+        assert callers["owner_token"](client, "get", "/templates/mine").status_code == 200
+    assert len(queries) == 1, [q["sql"] for q in queries]
+
+
 def test_a_template_read_is_never_stale(client: Client, callers, private_template) -> None:
-    """Reads are remembered per process, keyed by everything they are made from."""
+    """A read follows a change to anything it is made from, whoever made it and however."""
     assert callers["owner"](client, "get", "/templates/mine").json()["description"] == ""
     Template.objects.filter(pk=private_template.pk).update(description="Changed behind the API's back")
     assert callers["owner"](client, "get", "/templates/mine").json()["description"] == (

@@ -1,4 +1,4 @@
-"""The REST API and themes: read and write a template's theme, its checks, and the cached representation."""
+"""The REST API and themes: read and write a template's theme, its checks, and that reads follow changes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
-from templates_app.api import views as api_views
 from templates_app.models import Template, Visibility
 
 from .conftest import SIMPLE_SCHEMA
@@ -145,12 +144,10 @@ def test_custom_css_is_staff_only(client: Client, owner, staff, template) -> Non
     assert_error(changed, 400, "validation_error")
 
 
-def test_the_cached_representation_is_never_stale(client: Client, owner, other_user, template) -> None:
-    api_views._representations.clear()
+def test_a_read_follows_every_change_of_the_theme(client: Client, owner, other_user, template) -> None:
     first = call(client, other_user, "get", "/templates/mine").json()
     assert first["theme"] == {}
-    assert call(client, other_user, "get", "/templates/mine").json() == first  # served from the cache
-    assert len(api_views._representations) == 1
+    assert call(client, other_user, "get", "/templates/mine").json() == first
 
     call(client, owner, "patch", "/templates/mine", {"theme": GOOD_THEME})
     assert call(client, other_user, "get", "/templates/mine").json()["theme"] == GOOD_THEME
@@ -166,11 +163,15 @@ def test_the_cached_representation_is_never_stale(client: Client, owner, other_u
     assert rolled_back["theme"] == GOOD_THEME and rolled_back["version"] == 2
 
 
-def test_the_representation_key_names_the_theme(template) -> None:
-    template = Template.objects.select_related("published_version", "owner").get(pk=template.pk)
-    before = api_views._representation_key(template)
-    template.published_version.theme = GOOD_THEME  # as if a version's theme were rewritten in place
-    assert api_views._representation_key(template) != before
+def test_a_read_shows_a_renamed_template_and_owner_at_once(
+    client: Client, owner, other_user, template
+) -> None:
+    assert call(client, other_user, "get", "/templates/mine").json()["name"] == "Mine"
+    Template.objects.filter(pk=template.pk).update(name="Renamed")
+    owner.email = "new-owner@example.com"
+    owner.save()
+    read = call(client, other_user, "get", "/templates/mine").json()
+    assert read["name"] == "Renamed" and read["owner"] == "new-owner@example.com"
 
 
 def test_the_openapi_document_describes_the_theme_and_the_warnings(client: Client) -> None:

@@ -321,3 +321,50 @@ def test_the_owners_browser_on_a_new_address_is_not_held_back_either(
     stranger = Client()
     stranger.cookies[ratelimits.DEVICE_COOKIE] = "forged:value"
     assert sign_in(stranger, owner.email, PASSWORD, "198.51.100.201") == 429
+
+
+# --- The rate-limit headers: the same on the site's pages and the API -------------------
+
+RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
+@pytest.mark.django_db
+def test_a_form_run_carries_the_rate_limit_headers_and_a_refusal_its_retry_after(
+    client: Client, make_template, monkeypatch
+) -> None:
+    monkeypatch.setattr(ratelimits, "ANONYMOUS_RATES", ("2/m", "100/h"))
+    url = make_template().get_absolute_url()
+    page = client.get(url, REMOTE_ADDR="192.0.2.70")
+    assert not any(header in page for header in RATE_HEADERS)  # reading the form is not a run
+    data = {"topic": "x", "count": "1"}
+    first, second, refused = (client.post(url, data, REMOTE_ADDR="192.0.2.70") for _ in range(3))
+    assert first.status_code == 302 and first["X-RateLimit-Limit"] == "2"
+    assert first["X-RateLimit-Remaining"] == "1" and second["X-RateLimit-Remaining"] == "0"
+    assert "Retry-After" not in second
+    assert refused.status_code == 429 and refused["X-RateLimit-Remaining"] == "0"
+    assert int(refused["Retry-After"]) >= 1 and int(refused["X-RateLimit-Reset"]) > 0
+
+
+@pytest.mark.django_db
+def test_the_api_and_the_site_refuse_a_sign_in_with_the_same_headers(
+    client: Client, long_first_wait: int
+) -> None:
+    for n in range(ratelimits.BACKOFF_FREE_FAILURES + 1):
+        api_sign_in(client, "nobody@example.com", "wrong", f"203.0.113.{n}")
+    refusals = [
+        client.post(
+            "/api/v1/auth/token",
+            {"email": "nobody@example.com", "password": "wrong"},
+            content_type="application/json",
+            REMOTE_ADDR="203.0.113.61",
+        ),
+        client.post(
+            reverse("accounts:login"),
+            {"username": "nobody@example.com", "password": "wrong"},
+            REMOTE_ADDR="203.0.113.62",
+        ),
+    ]
+    for response in refusals:
+        assert response.status_code == 429
+        assert response["X-RateLimit-Limit"] == str(ratelimits.BACKOFF_FREE_FAILURES)
+        assert response["X-RateLimit-Remaining"] == "0" and int(response["Retry-After"]) >= 1

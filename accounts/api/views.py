@@ -57,7 +57,7 @@ class GuardedSignInMixin:
         account = data.get(self.account_field) if self.account_field and isinstance(data, Mapping) else None
         attempt = ratelimits.SignInAttempt.begin(request._request, account)
         if attempt.refusal is not None:
-            request._request.ratelimit_headers = ratelimits.headers_for(attempt.refusal)
+            ratelimits.note_limit(request, attempt.refusal)
             raise exceptions.Throttled(wait=attempt.refusal.reset, detail=request._request.sign_in_refusal)
         try:
             response = super().post(request, *args, **kwargs)  # type: ignore[misc]

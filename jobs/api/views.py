@@ -6,24 +6,32 @@ from uuid import UUID
 
 from asgiref.sync import sync_to_async
 from django.core.validators import slug_re
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from promptlab.api import NewestFirstCursorPagination, error_body
+from promptlab.api import NewestFirstCursorPagination, ProviderUnavailable, error_body
 from promptlab.openapi import SLUG_PATTERN
+from templates_app.api.serializers import GenerateSerializer
+from templates_app.forms import parameter_form_class
+from templates_app.models import Template, TemplateVersion
 
 from ..events import ApiEvents, event_stream_response
 from ..models import Job, JobStatus
-from ..services import cancel_job
+from ..services import SubmissionError, cancel_job, submit_generation
 from ..streaming import streaming_enabled
-from .serializers import JobListItemSerializer, JobSerializer, list_columns, list_items
+from .serializers import JobListItemSerializer, JobSerializer
+
+IDEMPOTENCY_KEY_MAX = Job._meta.get_field("idempotency_key").max_length
 
 FILTERS = [
     OpenApiParameter(
@@ -78,16 +86,12 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def get_serializer_class(self) -> Any:
         return JobListItemSerializer if self.action == "list" else JobSerializer
 
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        # Plain rows, not instances: see JobListItemSerializer.
-        fields = JobListItemSerializer.selected_fields(request, JobSerializer.Meta.fields)
-        page = self.paginate_queryset(self.get_queryset().values(*list_columns(fields)))
-        return self.get_paginated_response(list_items(page, fields))
-
     def get_queryset(self) -> Any:
-        jobs = Job.objects.filter(owner=self.request.user)
+        jobs = Job.objects.filter(owner=self.request.user).select_related("template_version__template")
         if self.action != "list":
-            return jobs.select_related("template_version__template")
+            return jobs
+        if "output" not in JobListItemSerializer.selected_fields(self.request, JobSerializer.Meta.fields):
+            jobs = jobs.defer("output")  # the largest column, and not in the list unless asked
         status = self.request.query_params.get("status")
         if status is not None:
             if status not in JobStatus.values:
@@ -127,6 +131,75 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return Response(
             error_body("not_found", _("Event streams are served by the ASGI server.")), status=404
         )
+
+
+class GenerateView(generics.GenericAPIView):
+    """Running a template through the API: POST templates/{slug}/generate."""
+
+    serializer_class = GenerateSerializer
+
+    def get_queryset(self) -> Any:
+        return Template.objects.visible_to(self.request.user).select_related("published_version")
+
+    @extend_schema(
+        request=GenerateSerializer,
+        responses={200: JobSerializer, 202: JobSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
+                OpenApiParameter.HEADER,
+                description="A retried request with the same key returns the same job.",
+            )
+        ],
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        """Run the template on inputs (validated by the template's schema) → 202 with the job."""
+        template = get_object_or_404(self.get_queryset(), slug=slug)
+        key = request.headers.get("Idempotency-Key") or None
+        if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
+            raise serializers.ValidationError(
+                {"Idempotency-Key": [_("At most %(max)d characters.") % {"max": IDEMPOTENCY_KEY_MAX}]}
+            )
+        if key and (job := self._job_for_key(key)):
+            return Response(JobSerializer(job, context=self.get_serializer_context()).data)
+        payload = self.get_serializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        version = template.published_version
+        if version is None:
+            raise serializers.ValidationError({"template": [_("This template has no published version.")]})
+        version.template = template  # loaded already: spare submit_generation a query
+        try:
+            job = submit_generation(
+                version,
+                _validated_inputs(version, payload.validated_data["inputs"]),
+                owner=request.user,
+                provider=payload.validated_data.get("provider"),
+                model=payload.validated_data.get("model"),
+                idempotency_key=key,
+            )
+        except SubmissionError as exc:
+            if exc.code == "provider_unavailable":
+                raise ProviderUnavailable(str(exc)) from None
+            raise serializers.ValidationError({exc.field: [str(exc)]}) from None
+        except IntegrityError:  # the same Idempotency-Key, sent twice at once
+            job = get_object_or_404(Job, owner=request.user, idempotency_key=key)
+            return Response(JobSerializer(job, context=self.get_serializer_context()).data)
+        return Response(
+            JobSerializer(job, context=self.get_serializer_context()).data, status=status.HTTP_202_ACCEPTED
+        )
+
+    def _job_for_key(self, key: str) -> Job | None:
+        jobs = Job.objects.select_related("template_version__template")
+        return jobs.filter(owner=self.request.user, idempotency_key=key).first()
+
+
+def _validated_inputs(version: TemplateVersion, raw: dict[str, Any]) -> dict[str, Any]:
+    """Validate with the very form class the browser form uses: same rules, same messages."""
+    cleaned, errors = parameter_form_class(version, get_language()).validate_json(raw)
+    if cleaned is None:
+        raise serializers.ValidationError({"inputs": errors})
+    return cleaned
 
 
 async def job_events_api(request: HttpRequest, pk: UUID) -> HttpResponse:

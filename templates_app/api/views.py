@@ -6,9 +6,6 @@ from typing import Any
 from django.db import IntegrityError
 from django.db.models import ProtectedError
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
-from django.urls import get_script_prefix
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -20,27 +17,20 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from jobs.api.serializers import JobSerializer
-from jobs.models import Job
-from jobs.services import SubmissionError, submit_generation
-from promptlab.api import Conflict, ProviderUnavailable, SafeJSONParser
+from promptlab.api import Conflict, SafeJSONParser
 
 from ..formats import DEFAULT_FORMAT, FORMATS, FormatError
 from ..formats.service import decode, export_template, import_template
-from ..forms import parameter_form_class
 from ..models import Template
 from ..schema import parameter_warnings
 from .permissions import ManagesTemplateOrReadOnly
 from .serializers import (
-    GenerateSerializer,
     TemplateImportResultSerializer,
     TemplateImportSerializer,
     TemplateSavedSerializer,
     TemplateSerializer,
     TemplateVersionSerializer,
 )
-
-IDEMPOTENCY_KEY_MAX = Job._meta.get_field("idempotency_key").max_length
 
 
 class TextFileRenderer(BaseRenderer):
@@ -85,17 +75,6 @@ class TemplateViewSet(viewsets.ModelViewSet):
             .select_related("published_version", "owner")
             .order_by("name")
         )
-
-    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        template = self.get_object()
-        key = _representation_key(template)
-        data = _representations.get(key)
-        if data is None:
-            data = dict(self.get_serializer(template).data)  # not the ReturnDict: it holds the request
-            if len(_representations) >= 1024:
-                _representations.clear()
-            _representations[key] = data
-        return Response(data)
 
     @extend_schema(responses={201: TemplateSavedSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -237,78 +216,3 @@ class TemplateViewSet(viewsets.ModelViewSet):
         response["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
         response["X-PromptLab-Warnings"] = json.dumps(exported.warnings)
         return response
-
-    @extend_schema(
-        request=GenerateSerializer,
-        responses={200: JobSerializer, 202: JobSerializer},
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
-                OpenApiParameter.HEADER,
-                description="A retried request with the same key returns the same job.",
-            )
-        ],
-    )
-    @action(detail=True, methods=["post"])
-    def generate(self, request: Request, slug: str | None = None) -> Response:
-        """Run the template on inputs (validated by the template's schema) → 202 with the job."""
-        template = self.get_object()
-        key = request.headers.get("Idempotency-Key") or None
-        if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
-            raise serializers.ValidationError(
-                {"Idempotency-Key": [_("At most %(max)d characters.") % {"max": IDEMPOTENCY_KEY_MAX}]}
-            )
-        if key and (job := Job.objects.filter(owner=request.user, idempotency_key=key).first()):
-            return Response(JobSerializer(job, context=self.get_serializer_context()).data)
-        payload = GenerateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        version = template.published_version
-        if version is None:
-            raise serializers.ValidationError({"template": [_("This template has no published version.")]})
-        version.template = template  # loaded already: spare submit_generation a query
-        inputs = _validated_inputs(version, payload.validated_data["inputs"])
-        try:
-            job = submit_generation(
-                version,
-                inputs,
-                owner=request.user,
-                provider=payload.validated_data.get("provider"),
-                model=payload.validated_data.get("model"),
-                idempotency_key=key,
-            )
-        except SubmissionError as exc:
-            if exc.code == "provider_unavailable":
-                raise ProviderUnavailable(str(exc)) from None
-            raise serializers.ValidationError({exc.field: [str(exc)]}) from None
-        except IntegrityError:  # the same Idempotency-Key, sent twice at once
-            job = get_object_or_404(Job, owner=request.user, idempotency_key=key)
-            return Response(JobSerializer(job, context=self.get_serializer_context()).data)
-        return Response(
-            JobSerializer(job, context=self.get_serializer_context()).data, status=status.HTTP_202_ACCEPTED
-        )
-
-
-# Rendered templates, by everything that goes into the rendering: a changed row makes a
-# new key, so an entry is never stale (versions are immutable), only unused.
-_representations: dict[tuple[Any, ...], Any] = {}
-
-
-def _representation_key(template: Template) -> tuple[Any, ...]:
-    version = template.published_version
-    return (
-        *(getattr(template, field.attname) for field in Template._meta.concrete_fields),
-        # The version's content is immutable, so its id stands for it; the theme is named
-        # too, so the key stays right even if a version's theme were ever rewritten.
-        json.dumps(version.theme, sort_keys=True) if version is not None else None,
-        template.owner.email if template.owner_id else None,
-        get_script_prefix(),
-    )
-
-
-def _validated_inputs(version: Any, raw: dict[str, Any]) -> dict[str, Any]:
-    """Validate with the very form class the browser form uses: same rules, same messages."""
-    cleaned, errors = parameter_form_class(version, get_language()).validate_json(raw)
-    if cleaned is None:
-        raise serializers.ValidationError({"inputs": errors})
-    return cleaned
