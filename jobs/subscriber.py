@@ -25,7 +25,7 @@ import json
 import logging
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -123,7 +123,7 @@ class SharedSubscriber:
                 confirmed = self.loop.create_future()
                 self._confirmations.setdefault(channel, deque()).append(confirmed)
                 self._subscribed[channel] = confirmed
-                self._in_background(pubsub.subscribe(channel))
+                self._in_background(self._send(pubsub, pubsub.subscribe, channel))
             await asyncio.wait_for(asyncio.shield(self._subscribed[channel]), SUBSCRIBE_TIMEOUT_SECONDS)
             yield listener
         finally:
@@ -139,7 +139,13 @@ class SharedSubscriber:
             del self._listeners[channel]
             self._subscribed.pop(channel, None)
             if self._pubsub is not None:
-                self._in_background(self._pubsub.unsubscribe(channel))
+                self._in_background(self._send(self._pubsub, self._pubsub.unsubscribe, channel))
+
+    async def _send(self, pubsub: PubSub, command: Callable[[str], Awaitable[Any]], channel: str) -> None:
+        # Only on the connection still in use: a closed PubSub would open a new
+        # connection for the command, subscribed, that nobody reads.
+        if self._pubsub is pubsub:
+            await command(channel)
 
     def _in_background(self, command: Coroutine[Any, Any, Any]) -> None:
         """Send a (UN)SUBSCRIBE without waiting: tasks start in the order they are made,
