@@ -1,9 +1,4 @@
 # Production-like image: the same entry point `make run` serves, plus a worker.
-FROM node:20-slim AS assets
-WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
-
 FROM python:3.12-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 RUN apt-get update && apt-get install -y --no-install-recommends gettext && rm -rf /var/lib/apt/lists/*
@@ -11,8 +6,6 @@ WORKDIR /app
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
 COPY . .
-COPY --from=assets /app/node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
-COPY --from=assets /app/node_modules/htmx-ext-sse/dist/sse.js static/vendor/htmx-ext-sse.js
 RUN SECRET_KEY=build-time-only python manage.py compilemessages --ignore=.venv -v0 \
  && SECRET_KEY=build-time-only python manage.py collectstatic --noinput -v0
 RUN useradd --create-home promptlab && mkdir -p /app/var && chown promptlab /app/var

@@ -13,7 +13,6 @@ BIN := $(VENV)/bin
 # Django 6 needs Python 3.12+; take the newest one on this machine.
 PYTHON ?= $(shell for p in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bin/python3 $$HOME/.pyenv/versions/3.12*/bin/python3 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
-VENDOR := static/vendor/htmx.min.js static/vendor/htmx-ext-sse.js
 
 .PHONY: help run dev setup test lint format messages bench clean .gettext .chromium
 
@@ -34,25 +33,19 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
+# npm only for what only npm has: axe-core, which the browser tests run on every page
+# (htmx and its SSE extension come with django-htmx, from the venv).
 node_modules/.installed: package.json package-lock.json
-	@command -v npm >/dev/null || { echo "npm (Node.js) is needed for the front-end assets." >&2; exit 1; }
+	@command -v npm >/dev/null || { echo "npm (Node.js) is needed for the browser tests (axe-core)." >&2; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
-
-static/vendor/htmx.min.js: node_modules/.installed
-	@mkdir -p static/vendor
-	cp node_modules/htmx.org/dist/htmx.min.js $@
-
-static/vendor/htmx-ext-sse.js: node_modules/.installed
-	@mkdir -p static/vendor
-	cp node_modules/htmx-ext-sse/dist/sse.js $@
 
 # gettext's msgfmt compiles the translations; install it where it is missing.
 .gettext:
 	@command -v msgfmt >/dev/null || { echo "Installing gettext (msgfmt)…"; apt-get update -qq && apt-get install -y -qq gettext >/dev/null; }
 
 # Everything both commands need, in order; each step is quick when already done.
-setup: $(BIN)/.installed $(VENDOR) .gettext
+setup: $(BIN)/.installed .gettext
 	@DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.venv --ignore=node_modules -v0
 	@DEBUG=1 $(BIN)/python manage.py collectstatic --noinput -v0
 
@@ -72,7 +65,7 @@ dev:
 .chromium:
 	@command -v chromium >/dev/null || { echo "Installing Debian's chromium for the browser tests…"; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-test: setup $(BIN)/.installed-dev .chromium
+test: setup $(BIN)/.installed-dev node_modules/.installed .chromium
 	@if [ -z "$$DATABASE_URL$$REDIS_URL" ]; then \
 		echo "NOTE: DATABASE_URL and REDIS_URL are not set: the suite runs on the embedded defaults (SQLite, filesystem broker)."; \
 		echo "      Tests that need PostgreSQL or Redis are skipped and say so. .ci/run sets both."; fi
@@ -96,4 +89,4 @@ bench: setup $(BIN)/.installed-dev
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor staticfiles var
+	rm -rf $(VENV) node_modules staticfiles var

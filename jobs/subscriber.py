@@ -1,19 +1,20 @@
 """One Redis pub/sub connection per stream process, fanned out to every open stream.
 
 Each open event stream registers a ``Listener`` (an in-process queue) for its
-job's channel. The process holds a single subscriber connection: a channel
+job's channel. The process holds a single ``redis.asyncio`` PubSub: a channel
 is subscribed when its first listener arrives and unsubscribed when its last
 one leaves, and every message read is decoded once and handed to the queues
 of that channel's listeners. So 2,000 open streams cost 2,000 small queues,
 not 2,000 Redis connections.
 
 ``listen()`` returns only once Redis has *confirmed* the subscription, so a
-stream that then reads the persisted output cannot miss a chunk published in
-between. The connection speaks RESP directly (a few lines): redis-py's pub/sub
-silently re-subscribes after a dropped connection, which would lose whatever
-was published meanwhile without anyone knowing. Here a lost connection ends
-every listener instead; their clients reconnect with ``Last-Event-ID`` and
-resume exactly where they were.
+stream that then reads the saved output cannot miss a chunk published in
+between. redis-py's PubSub would, after a dropped connection, reconnect and
+re-subscribe on its own, losing whatever was published meanwhile without
+anyone knowing; so its connection here is made with no retries at all, and a
+lost connection ends every listener instead: their clients reconnect with
+``Last-Event-ID`` and resume exactly where they were, and the next stream
+opens a new connection.
 """
 
 from __future__ import annotations
@@ -23,22 +24,21 @@ import contextlib
 import json
 import logging
 import os
-import ssl
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.connection import parse_url
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 
 logger = logging.getLogger(__name__)
 
 SUBSCRIBE_TIMEOUT_SECONDS = 10.0
 # A client too slow to read this many pending events is dropped; it reconnects
-# and resumes from the persisted output instead of growing the process.
+# and resumes from the saved output instead of growing the process.
 MAX_PENDING_EVENTS = 5000
 
 
@@ -74,31 +74,6 @@ class Listener:
         return event
 
 
-def _command(*parts: str | bytes) -> bytes:
-    encoded = [part.encode() if isinstance(part, str) else part for part in parts]
-    out = [b"*%d\r\n" % len(encoded)]
-    for part in encoded:
-        out.append(b"$%d\r\n%s\r\n" % (len(part), part))
-    return b"".join(out)
-
-
-async def _read_reply(reader: asyncio.StreamReader) -> Any:
-    line = await reader.readuntil(b"\r\n")
-    kind, rest = line[:1], line[1:-2]
-    if kind == b"*":
-        return [await _read_reply(reader) for _ in range(int(rest))]
-    if kind == b"$":
-        size = int(rest)
-        return None if size < 0 else (await reader.readexactly(size + 2))[:-2]
-    if kind == b":":
-        return int(rest)
-    if kind == b"+":
-        return rest
-    if kind == b"-":
-        raise ConnectionError(rest.decode(errors="replace"))
-    raise ConnectionError(f"unexpected reply from Redis: {line[:40]!r}")
-
-
 class SharedSubscriber:
     """The process's one pub/sub connection and the listeners of each channel."""
 
@@ -110,9 +85,17 @@ class SharedSubscriber:
         # sent (in order: commands on one connection are answered in order).
         self._confirmations: dict[str, deque[asyncio.Future[None]]] = {}
         self._subscribed: dict[str, asyncio.Future[None]] = {}
-        self._writer: asyncio.StreamWriter | None = None
-        self._reader_task: asyncio.Task[None] | None = None
+        self._pubsub: PubSub | None = None
         self._connect_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()  # held: the loop keeps only weak references
+        # No retry of any kind (none of the errors is "supported"): a retry would
+        # reconnect and re-subscribe behind the listeners' backs.
+        self._subscription_redis = aioredis.Redis.from_url(
+            url,
+            client_name=f"promptlab-streams-{os.getpid()}",
+            retry=Retry(NoBackoff(), 0, supported_errors=()),
+            socket_connect_timeout=SUBSCRIBE_TIMEOUT_SECONDS,
+        )
         self._client: aioredis.Redis | None = None
 
     @property
@@ -128,14 +111,11 @@ class SharedSubscriber:
             self._client = aioredis.Redis(connection_pool=pool)
         return self._client
 
-    def channel_count(self) -> int:
-        return len(self._listeners)
-
     @contextlib.asynccontextmanager
     async def listen(self, channel: str) -> AsyncIterator[Listener]:
         """Receive the channel's events from the moment this returns (subscription confirmed)."""
         listener = Listener()
-        writer = await self._connected()
+        pubsub = await self._connected()
         listeners = self._listeners.setdefault(channel, set())
         listeners.add(listener)
         try:
@@ -143,7 +123,7 @@ class SharedSubscriber:
                 confirmed = self.loop.create_future()
                 self._confirmations.setdefault(channel, deque()).append(confirmed)
                 self._subscribed[channel] = confirmed
-                writer.write(_command("SUBSCRIBE", channel))
+                self._in_background(self._send(pubsub, pubsub.subscribe, channel))
             await asyncio.wait_for(asyncio.shield(self._subscribed[channel]), SUBSCRIBE_TIMEOUT_SECONDS)
             yield listener
         finally:
@@ -158,61 +138,71 @@ class SharedSubscriber:
         if not listeners:
             del self._listeners[channel]
             self._subscribed.pop(channel, None)
-            if self._writer is not None:
-                self._writer.write(_command("UNSUBSCRIBE", channel))
+            if self._pubsub is not None:
+                self._in_background(self._send(self._pubsub, self._pubsub.unsubscribe, channel))
 
-    async def _connected(self) -> asyncio.StreamWriter:
+    async def _send(self, pubsub: PubSub, command: Callable[[str], Awaitable[Any]], channel: str) -> None:
+        # Only on the connection still in use: a closed PubSub would open a new
+        # connection for the command, subscribed, that nobody reads.
+        if self._pubsub is pubsub:
+            await command(channel)
+
+    def _in_background(self, command: Coroutine[Any, Any, Any]) -> None:
+        """Send a (UN)SUBSCRIBE without waiting: tasks start in the order they are made,
+        so the commands reach Redis in the order they were given; a failure to send is
+        the reader's to notice (the connection is gone)."""
+        task = self.loop.create_task(command)
+        self._tasks.add(task)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("the shared Redis subscriber could not send a command: %s", task.exception())
+
+    async def _connected(self) -> PubSub:
         async with self._connect_lock:
-            if self._writer is not None:
-                return self._writer
-            options = parse_url(self.url)
-            context = ssl.create_default_context() if self.url.startswith("rediss://") else None
-            reader, writer = await asyncio.open_connection(
-                options.get("host", "localhost"), options.get("port", 6379), ssl=context
-            )
-            if options.get("password"):
-                auth = [options["username"], options["password"]] if options.get("username") else []
-                writer.write(_command("AUTH", *(auth or [options["password"]])))
-                await _read_reply(reader)
-            writer.write(_command("CLIENT", "SETNAME", f"promptlab-streams-{os.getpid()}"))
-            await _read_reply(reader)
-            self._writer = writer
-            self._reader_task = self.loop.create_task(self._read(reader, writer))
-            return writer
+            if self._pubsub is None:
+                pubsub = self._subscription_redis.pubsub()
+                await pubsub.connect()
+                self._pubsub = pubsub
+                self._in_background(self._read(pubsub))
+            return self._pubsub
 
-    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _read(self, pubsub: PubSub) -> None:
         try:
             while True:
-                reply = await _read_reply(reader)
-                if not isinstance(reply, list) or len(reply) < 3:
-                    continue
-                kind, channel = reply[0], reply[1].decode()
-                if kind == b"message":
-                    listeners = self._listeners.get(channel)
-                    if listeners:
-                        event = json.loads(reply[2])  # decoded once for every listener
-                        for listener in listeners:
-                            listener.deliver(event)
-                elif kind == b"subscribe":
-                    waiting = self._confirmations.get(channel)
-                    if waiting:
-                        confirmed = waiting.popleft()
-                        if not waiting:
-                            del self._confirmations[channel]
-                        if not confirmed.done():
-                            confirmed.set_result(None)
+                message = await pubsub.get_message(timeout=None)
+                if message is not None:
+                    self._dispatch(message)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             logger.warning("the shared Redis subscriber lost its connection: %s", exc)
         finally:
-            self._drop_everyone(writer)
+            await self._drop_everyone(pubsub)
 
-    def _drop_everyone(self, writer: asyncio.StreamWriter) -> None:
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if message["type"] == "message":
+            listeners = self._listeners.get(message["channel"].decode())
+            if listeners:
+                event = json.loads(message["data"])  # decoded once for every listener
+                for listener in listeners:
+                    listener.deliver(event)
+        elif message["type"] == "subscribe":
+            channel = message["channel"].decode()
+            waiting = self._confirmations.get(channel)
+            if waiting:
+                confirmed = waiting.popleft()
+                if not waiting:
+                    del self._confirmations[channel]
+                if not confirmed.done():
+                    confirmed.set_result(None)
+
+    async def _drop_everyone(self, pubsub: PubSub) -> None:
         """The connection is gone: end every listener (their clients resume) and start afresh."""
-        if self._writer is writer:
-            self._writer = None
-        writer.close()
+        if self._pubsub is pubsub:
+            self._pubsub = None
         for listeners in self._listeners.values():
             for listener in listeners:
                 listener.deliver(None)
@@ -223,6 +213,7 @@ class SharedSubscriber:
         self._listeners.clear()
         self._confirmations.clear()
         self._subscribed.clear()
+        await pubsub.aclose()
 
 
 _subscriber: SharedSubscriber | None = None

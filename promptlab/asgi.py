@@ -1,10 +1,10 @@
 """The one entry point `make run` serves: a small dispatcher.
 
 Pages and the API run as plain WSGI (through a2wsgi's thread pool), because
-Django's own ASGI handler costs ~7x per ordinary request on this machine
-(STACK-NOTES.md). Only the long-lived event streams go through Django's ASGI
-handler, where an async view holds thousands of them cheaply (``StreamHandler``
-keeps that cheap: no thread per open stream).
+Django's own ASGI handler makes an ordinary synchronous request several times
+dearer (docs/architecture.md). Only the long-lived event streams go through
+Django's ASGI handler, where an async view holds thousands of them cheaply
+(``StreamHandler`` keeps that cheap: no thread per open stream).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class StreamHandler(ASGIHandler):
     """Django's ASGI handler without its per-request ``ThreadSensitiveContext``.
 
     That context gives every request its own thread for sync work, kept until
-    the response ends: one idle OS thread per open stream (~60 KB each here).
+    the response ends: one idle OS thread per open stream.
     A stream's sync work is brief (authorise it, read the output so far) and
     runs instead on asgiref's one shared sync thread; events need none.
     """

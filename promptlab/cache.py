@@ -1,11 +1,7 @@
-"""Cache backends: the embedded default (Django's database cache with atomic
-increments) and Django's Redis cache without a client object per call, whose
+"""The Redis cache backend: Django's, without a client object per call, whose
 connection failures raise one error, ``CacheUnavailable``.
 
-Rate-limit counters are incremented concurrently by several processes. The
-stock DatabaseCache increments with a read and a write; inside one
-transaction on SQLite (whose transactions here begin IMMEDIATE, taking the
-write lock) the pair can't interleave, so no count is lost.
+The embedded default (no Redis) is ``promptlab.embedded.cache``.
 """
 
 from __future__ import annotations
@@ -15,22 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from django.core.cache.backends.db import DatabaseCache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
-from django.db import router, transaction
-
-
-class AtomicDatabaseCache(DatabaseCache):
-    def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
-        db = router.db_for_write(self.cache_model_class)
-        with transaction.atomic(using=db):
-            return super().incr(key, delta, version)
 
 
 class _SharedClientRedisCacheClient(RedisCacheClient):
-    # Django builds a new redis-py client object for every cache call; that costs
-    # more than the round trip itself on the per-request auth path. A client only
+    # Django builds a new redis-py client object for every cache call, which costs
+    # about as much as the round trip itself, on the per-request auth and rate-limit
+    # path (bench/cache_client.py measures both backends side by side). A client only
     # wraps its (thread-safe) connection pool, so one per pool serves every thread.
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -148,7 +148,7 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Queues a process's writers in-process (see the module): SQLite's own busy
     # wait polls, and many writers at once slowed to a crawl.
-    DATABASES["default"]["ENGINE"] = "promptlab.sqlite_backend"
+    DATABASES["default"]["ENGINE"] = "promptlab.embedded.sqlite_backend"
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets the web process read while the worker writes output.
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
@@ -192,7 +192,7 @@ else:
     # Shared between processes (rate limits need that), unlike LocMemCache.
     CACHES = {
         "default": {
-            "BACKEND": "promptlab.cache.AtomicDatabaseCache",
+            "BACKEND": "promptlab.embedded.cache.AtomicDatabaseCache",
             "LOCATION": "promptlab_cache",
         }
     }

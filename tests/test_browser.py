@@ -125,3 +125,24 @@ def test_language_switcher_changes_the_page_language(page_in, demo, live_server_
     assert_accessible(page)
     page.goto(f"{live_server_url}/accounts/register/")
     assert_accessible(page)
+
+
+def test_htmx_and_its_sse_extension_come_from_django_htmx_and_load_under_the_strict_csp(
+    page_in, demo, live_server_url
+) -> None:
+    page = page_in("en-US")
+    scripts: list[tuple[str, int]] = []
+    page.on("response", lambda r: r.request.resource_type == "script" and scripts.append((r.url, r.status)))
+    response = page.goto(f"{live_server_url}/t/product-description/")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    page.wait_for_function("() => window.htmx !== undefined && htmx.version.startsWith('2.')")
+    loaded = {url.rsplit("/", 1)[-1].split(".")[0]: status for url, status in scripts}
+    # Served by whitenoise under collectstatic's hashed names.
+    assert loaded == {"htmx-2": 200, "hx-sse-2": 200, "app": 200}, scripts
+    assert all("/static/django_htmx/" in url for url, _status in scripts if "/app." not in url), scripts
+    if HAS_REDIS:
+        # The job page's output arrives through the extension's EventSource.
+        streams: list[str] = []
+        page.on("request", lambda r: r.resource_type == "eventsource" and streams.append(r.url))
+        run_demo(page, live_server_url, product="Aurora lamp")
+        assert [url.split("/jobs/")[1] for url in streams] == [f"{Job.objects.get().pk}/events/"]

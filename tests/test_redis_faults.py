@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from accounts.models import PersonalToken
 from jobs.models import TERMINAL_STATUSES, Job, JobStatus
@@ -246,3 +249,70 @@ def test_redis_outage_of_a_few_seconds_loses_no_job_and_answers_no_500(
     assert {job.status for job in jobs} == {JobStatus.SUCCEEDED}, [(j.status, j.error_code) for j in jobs]
     # The four from before, the form post and the API submission during and after.
     assert len(jobs) == 8
+
+
+@pytest.fixture
+def slow_services_on_own_redis(
+    own_redis: OwnRedis, service_log_dir: Path, django_db_setup: None
+) -> Iterator[str]:
+    """As ``services_on_own_redis``, with words slow enough to open several streams mid-job."""
+    on_own_redis = {"REDIS_URL": own_redis.url, "CELERY_BROKER_URL": own_redis.url}
+    worker = start_worker(
+        service_log_dir, name=f"worker-slow-{own_redis.port}", TEST_OFFLINE_DELAY="0.25", **on_own_redis
+    )
+    web, url = start_web(service_log_dir, f"web-slow-{own_redis.port}", **on_own_redis)
+    yield url
+    web.stop()
+    worker.stop()
+
+
+def stream_subscribers(redis_client: redis.Redis) -> list[dict[str, str]]:
+    """The web server's shared-subscriber connections (the Redis is the test's own)."""
+    return [c for c in redis_client.client_list() if c.get("name", "").startswith("promptlab-streams-")]
+
+
+def test_a_dropped_subscriber_connection_ends_every_stream_and_each_resumes_with_every_word_once(
+    make_template, owner, own_redis: OwnRedis, slow_services_on_own_redis: str
+) -> None:
+    url = slow_services_on_own_redis
+    redis_client = redis.Redis.from_url(own_redis.url)
+    templates = [make_template(slug=slug, parameters=[], body=WORDS_BODY) for slug in ("words", "more-words")]
+    with api_client(url, owner) as client:
+        job_ids = []
+        for template in templates:
+            response = client.post(f"/api/v1/templates/{template.slug}/generate", json={"inputs": {}})
+            assert response.status_code == 202, response.text
+            job_ids.append(response.json()["id"])
+        # Two streams on the first job, one on the second: three listeners, two channels.
+        streamed = [job_ids[0], job_ids[0], job_ids[1]]
+        past_w05 = [threading.Event() for _ in streamed]
+
+        def first_stream(n: int) -> list[tuple[str, str, str | None]]:
+            return read_api_stream(
+                client, streamed[n], on_chunk=lambda text: "w05" in text and past_w05[n].set()
+            )
+
+        with ThreadPoolExecutor(max_workers=len(streamed)) as pool:
+            firsts = [pool.submit(first_stream, n) for n in range(len(streamed))]
+            wait_until(lambda: all(event.is_set() for event in past_w05), timeout=30)
+            subscribers = stream_subscribers(redis_client)
+            # One subscription connection for the whole process, fanned out to every stream.
+            assert len(subscribers) == 1 and subscribers[0]["sub"] == "2", subscribers
+            redis_client.client_kill_filter(_id=subscribers[0]["id"])
+            first = [future.result(timeout=30) for future in firsts]
+        # The drop ended every stream before its job was done.
+        assert all(events[-1][0] != "done" for events in first), [events[-1] for events in first]
+        assert all(Job.objects.get(pk=job_id).status not in TERMINAL_STATUSES for job_id in job_ids)
+        rest = []
+        for job_id, events in zip(streamed, first, strict=True):
+            last_id = [event_id for name, _data, event_id in events if name == "chunk"][-1]
+            rest.append(read_api_stream(client, job_id, last_event_id=last_id))
+    assert [events[-1][0] for events in rest] == ["done"] * len(streamed)
+    for job_id, events, more in zip(streamed, first, rest, strict=True):
+        received = chunk_text(events) + chunk_text(more)
+        job = Job.objects.get(pk=job_id)
+        assert job.status == JobStatus.SUCCEEDED, job.error_text
+        assert re.findall(r"w\d\d", received) == WORDS
+        assert received == job.output
+    # A new subscription connection replaced the one dropped.
+    assert [c["id"] for c in stream_subscribers(redis_client)] != [subscribers[0]["id"]]

@@ -3,9 +3,8 @@
 SQLite lets one writer at a time in. When several threads of one process want
 to write, SQLite's busy handler makes each waiter *sleep and poll* (1, 2, 5,
 … up to 100 ms between tries), so the lock sits free while the waiters sleep
-and throughput collapses: 50 concurrent API submissions (each a few short
-write transactions: rate-limit counters, the job row) took up to 15 s, and
-under a loaded machine past the clients' timeouts. Here the threads of a
+and throughput collapses under many concurrent API submissions (each a few
+short write transactions: rate-limit counters, the job row). Here the threads of a
 process queue on one ``threading.Lock`` for every write transaction instead,
 handed over the moment it is released; SQLite's busy timeout is left to
 arbitrate only between processes (web and worker), which contend far less.
