@@ -158,7 +158,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A pool rather than CONN_MAX_AGE: under ASGI persistent connections leak
-    # one per thread (STACK-NOTES.md).
+    # one per thread (docs/architecture.md).
     from .pg_pool import check_pooled_connection
 
     DATABASES["default"]["CONN_MAX_AGE"] = 0

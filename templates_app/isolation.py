@@ -10,9 +10,8 @@ without the GIL, so the server keeps answering meanwhile.
 
 Why a process and not a watchdog thread: a thread can only ask the interpreter
 to raise between bytecodes (nothing happens during a long C call), and it can
-bound no memory. The children are started once and reused (a render costs
-0.07–0.3 ms more than in-process; starting a child 0.1–0.2 s), at most
-``RENDER_PROCESSES`` per server process.
+bound no memory. The children are started once and reused (docs/architecture.md gives
+what a render in a child costs), at most ``RENDER_PROCESSES`` per server process.
 
 Requests go to a child pickled (we wrote them); answers come back as JSON only,
 so a child that untrusted code took over could not make the parent run code.
@@ -38,7 +37,7 @@ from typing import Any
 from .sandbox import LimitExceeded, Limits
 
 _HEADER = struct.Struct("!I")
-# A child says it is ready once its imports are done (~0.1 s, more on a loaded machine):
+# A child says it is ready once its imports are done (slower on a loaded machine):
 # that wait must not count against the first render's time limit.
 _STARTUP_SECONDS = 15.0
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -202,7 +202,7 @@ def child_resident_mb(pid: int) -> float:
 
 
 def test_a_render_process_keeps_no_compiled_pattern_after_checking_it(settings) -> None:
-    # regex caches what it compiles: each check left ~10 MB behind in the child, so the
+    # regex caches what it compiles: each check left megabytes behind in the child, so the
     # checks after a few large patterns ran out of memory that was never theirs.
     from templates_app import isolation
     from templates_app.schema.regexes import PatternBudget

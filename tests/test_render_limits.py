@@ -320,7 +320,7 @@ def test_an_orphaned_render_process_is_stopped_by_the_kernel_at_its_cpu_limit(se
     child.stdin.write(struct.pack("!I", len(request)) + request)  # type: ignore[union-attr]
     child.stdin.flush()  # type: ignore[union-attr]
     try:
-        # 9**(9**7) alone takes ~17 s of CPU; the limit is 0.5 s + 2 (wall time depends on load)
+        # 9**(9**7) alone takes far longer than the limit of 0.5 s + 2 (wall time depends on load)
         _pid, status, usage = wait_until(lambda: _exited(child.pid), timeout=60)
     except AssertionError:
         child.kill()
