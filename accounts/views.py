@@ -34,7 +34,7 @@ def _too_many_registrations(request: HttpRequest, form: RegistrationForm) -> Htt
         )
         % {"seconds": limit.reset},
     )
-    return ratelimits.refused(render(request, "accounts/register.html", {"form": form}), limit)
+    return ratelimits.refused(request, render(request, "accounts/register.html", {"form": form}), limit)
 
 
 @require_http_methods(["GET", "POST"])
@@ -85,7 +85,9 @@ class LoginView(auth_views.LoginView):
         # Failures are counted, and back off per account (ratelimits.SignInAttempt).
         self.attempt = ratelimits.SignInAttempt.begin(request, request.POST.get("username"))
         response = super().post(request, *args, **kwargs)  # refused by the form, if throttled
-        return ratelimits.refused(response, self.attempt.refusal) if self.attempt.refusal else response
+        if self.attempt.refusal is None:
+            return response
+        return ratelimits.refused(request, response, self.attempt.refusal)
 
     def form_valid(self, form: EmailAuthenticationForm) -> HttpResponse:
         self.attempt.succeeded()

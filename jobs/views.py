@@ -37,14 +37,16 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
     form_class = parameter_form_class(template.published_version, translation.get_language())
     if request.method == "GET":
         return _run_page(request, template, form_class())
-    form = form_class(request.POST, request.FILES)
-    if request.rate_limit.exceeded:  # the form shows what was sent, unvalidated
+    if request.rate_limit.exceeded:
+        # Refused before the uploads are looked at: the form shows what was typed again and
+        # asks for any file anew (a browser never keeps a chosen file in the page it gets back).
         messages.error(
             request,
             _("You have run templates too often. Try again in %(seconds)d seconds.")
             % {"seconds": max(request.rate_limit.reset, 1)},
         )
-        return _run_page(request, template, form, status=429)
+        return _run_page(request, template, form_class(request.POST), status=429)
+    form = form_class(request.POST, request.FILES)
     if form.is_valid():
         try:
             job = services.submit_generation(

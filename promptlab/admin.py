@@ -21,7 +21,7 @@ class PromptLabAdminSite(admin.AdminSite):
         attempt = ratelimits.SignInAttempt.begin(request, request.POST.get("username"))
         response = super().login(request, extra_context)  # refused by the form, if throttled
         if attempt.refusal is not None:
-            return ratelimits.refused(response, attempt.refusal)
+            return ratelimits.refused(request, response, attempt.refusal)
         # Django's admin login answers a success with a redirect, a failure with the form.
         if response.status_code == 302 and request.user.is_authenticated:
             attempt.succeeded()

@@ -145,9 +145,11 @@ def _content_length(request: HttpRequest) -> int:
         return 0
 
 
-class ApiGuardMiddleware:
-    """Refuse oversized bodies with 413 before anything reads them (for /api/ and,
-    with a larger limit, the site), and add the rate-limit headers the throttle computed."""
+class RequestLimitsMiddleware:
+    """The request limits, for the API and the site alike: refuse an oversized body with
+    413 before anything reads it (a larger limit for the site), and add the rate-limit
+    headers of the limit the request was counted against (``ratelimits.note_limit``):
+    the one place any response gets them."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

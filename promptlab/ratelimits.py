@@ -138,7 +138,7 @@ def note_limit(request: Any, limit: Limit) -> None:
 
     For DRF (a throttle, a view) as for Django views: a throttle runs before any response
     exists, so the limit is kept on the Django request, and
-    ``promptlab.api.ApiGuardMiddleware`` calls ``add_headers`` on whatever response
+    ``promptlab.api.RequestLimitsMiddleware`` calls ``add_headers`` on whatever response
     goes out, a 429 from DRF's exception handler included."""
     getattr(request, "_request", request).rate_limit = limit
 
@@ -413,7 +413,9 @@ def sign_in_refusal_message(limit: Limit) -> str:
     ) % {"seconds": limit.reset}
 
 
-def refused(response: Any, limit: Limit) -> Any:
-    """A page refused by a limit: 429 with its Retry-After and rate-limit headers."""
+def refused(request: HttpRequest, response: HttpResponse, limit: Limit) -> HttpResponse:
+    """A page refused by a limit: a 429, and the limit noted for its headers (added with
+    every other response's, by ``promptlab.api.RequestLimitsMiddleware``)."""
     response.status_code = 429
-    return add_headers(response, limit)
+    note_limit(request, limit)
+    return response

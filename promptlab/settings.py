@@ -118,7 +118,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "promptlab.api.ApiGuardMiddleware",
+    "promptlab.api.RequestLimitsMiddleware",
 ]
 
 ROOT_URLCONF = "promptlab.urls"

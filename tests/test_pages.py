@@ -420,6 +420,30 @@ def test_a_refused_run_says_so_once(client: Client, make_template, monkeypatch) 
     assert "too often" not in client.get(url).content.decode()
 
 
+def test_a_refused_run_keeps_what_was_typed_and_does_not_look_at_the_upload(
+    client: Client, make_template, monkeypatch
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from promptlab import ratelimits
+
+    monkeypatch.setattr(ratelimits, "ANONYMOUS_RATES", ("1/m", "100/h"))
+    parameters = [
+        {"name": "topic", "type": "text"},
+        {"name": "notes", "type": "file", "extensions": [".txt"]},
+    ]
+    url = make_template(parameters=parameters, body="{{ topic }}: {{ notes }}").get_absolute_url()
+    sent = {"topic": "mine", "notes": SimpleUploadedFile("n.txt", b"Line one\n")}
+    assert client.post(url, sent, REMOTE_ADDR="192.0.2.46").status_code == 302
+    refused = client.post(
+        url, {"topic": "again", "notes": SimpleUploadedFile("n.pdf", b"x")}, REMOTE_ADDR="192.0.2.46"
+    )
+    page = refused.content.decode()
+    assert refused.status_code == 429 and "too often" in page and "again</textarea>" in page
+    assert "The file must end in .txt." not in page  # the upload was not looked at
+    assert Job.objects.count() == 1
+
+
 @pytest.mark.parametrize("depth", [3000, 500])
 def test_a_deeply_nested_json_value_is_a_form_error_not_a_500(
     client: Client, make_template, depth: int

@@ -368,3 +368,24 @@ def test_the_api_and_the_site_refuse_a_sign_in_with_the_same_headers(
         assert response.status_code == 429
         assert response["X-RateLimit-Limit"] == str(ratelimits.BACKOFF_FREE_FAILURES)
         assert response["X-RateLimit-Remaining"] == "0" and int(response["Retry-After"]) >= 1
+
+
+@pytest.mark.django_db
+def test_the_admin_login_and_the_site_registration_refuse_with_the_rate_limit_headers(
+    client: Client, staff: User, long_first_wait: int
+) -> None:
+    for n in range(ratelimits.BACKOFF_FREE_FAILURES + 1):
+        admin_sign_in(Client(), staff.email, f"guess {n}", f"203.0.113.{n}")
+    admin = client.post(
+        "/admin/login/?next=/admin/", {"username": staff.email, "password": "x"}, REMOTE_ADDR="203.0.113.63"
+    )
+    assert admin.status_code == 429 and admin["X-RateLimit-Limit"] == str(ratelimits.BACKOFF_FREE_FAILURES)
+    registrations = [
+        client.post(reverse("accounts:register"), {"email": f"new{n}@example.com"}, REMOTE_ADDR="192.0.2.80")
+        for n in range(11)
+    ]
+    assert "X-RateLimit-Limit" not in registrations[0]  # an admitted one: as before, no headers
+    refused = registrations[-1]
+    assert refused.status_code == 429 and refused["X-RateLimit-Limit"] == "10"
+    assert refused["X-RateLimit-Remaining"] == "0" and int(refused["Retry-After"]) >= 1
+    assert int(refused["X-RateLimit-Reset"]) > 0
