@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from promptlab import ratelimits
+from providers import provider_is_available
 from templates_app.forms import parameter_fields_html, parameter_form_class
 from templates_app.models import Template
 
@@ -69,9 +70,9 @@ def _run_page(request: HttpRequest, template: Template, form: Any, *, status: in
         "version": version,
         "form": form,
         "fields_html": parameter_fields_html(version, translation.get_language(), form),
-        "provider_available": services.provider_is_available(version.provider),
+        "provider_available": provider_is_available(version.provider),
     }
-    return render(request, "templates_app/run.html", context, status=status)
+    return render(request, "jobs/run.html", context, status=status)
 
 
 def _get_job_for_user(request: HttpRequest, job_id: UUID) -> Job:

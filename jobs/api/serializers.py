@@ -4,7 +4,8 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from promptlab.api import SelectableFieldsMixin
+from promptlab.api import SelectableFieldsMixin, StrictFieldsMixin
+from templates_app.api.serializers import validate_provider_name
 
 from ..models import Job
 
@@ -74,3 +75,21 @@ class JobListItemSerializer(SelectableFieldsMixin, JobSerializer):
 
     class Meta(JobSerializer.Meta):
         pass
+
+
+class GenerateSerializer(StrictFieldsMixin, serializers.Serializer):
+    inputs = serializers.DictField(child=serializers.JSONField(), default=dict)
+    provider = serializers.CharField(
+        max_length=40,
+        required=False,
+        validators=[validate_provider_name],
+        help_text="Run on another provider than the template's: see model.",
+    )
+    model = serializers.CharField(
+        max_length=100,
+        required=False,
+        help_text=(
+            "Run on another model than the template's: only one its model_settings.allowed_models "
+            "lists, and with a price (staff may choose any). Otherwise 400 naming the field."
+        ),
+    )

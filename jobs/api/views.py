@@ -7,7 +7,7 @@ from uuid import UUID
 from asgiref.sync import sync_to_async
 from django.core.validators import slug_re
 from django.db import IntegrityError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import get_language
@@ -16,12 +16,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from promptlab.api import NewestFirstCursorPagination, ProviderUnavailable, error_body
 from promptlab.openapi import SLUG_PATTERN
-from templates_app.api.serializers import GenerateSerializer
 from templates_app.forms import parameter_form_class
 from templates_app.models import Template, TemplateVersion
 
@@ -29,7 +30,7 @@ from ..events import ApiEvents, event_stream_response
 from ..models import Job, JobStatus
 from ..services import SubmissionError, cancel_job, submit_generation
 from ..streaming import streaming_enabled
-from .serializers import JobListItemSerializer, JobSerializer
+from .serializers import GenerateSerializer, JobListItemSerializer, JobSerializer
 
 IDEMPOTENCY_KEY_MAX = Job._meta.get_field("idempotency_key").max_length
 
@@ -204,8 +205,6 @@ def _validated_inputs(version: TemplateVersion, raw: dict[str, Any]) -> dict[str
 
 async def job_events_api(request: HttpRequest, pk: UUID) -> HttpResponse:
     """SSE for scripts (JSON events), authenticated like the rest of the API."""
-    from django.http import JsonResponse
-
     if not streaming_enabled():
         return JsonResponse(
             error_body("not_found", _("Live event streams need Redis; poll GET jobs/{id} instead.")),
@@ -224,9 +223,6 @@ async def job_events_api(request: HttpRequest, pk: UUID) -> HttpResponse:
 
 def _api_user(request: HttpRequest) -> Any:
     """Run the API's authenticators (token, JWT, session) once, for the stream."""
-    from rest_framework.exceptions import APIException
-    from rest_framework.settings import api_settings
-
     drf_request = Request(
         request, authenticators=[cls() for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
     )

@@ -9,15 +9,11 @@ from rest_framework.request import Request
 
 from ..models import Template
 
-# Actions that only read a template (or run it) although not all are GETs: ``generate`` is a POST.
-READ_ACTIONS = ("generate", "versions", "input_schema")
-
 
 class ManagesTemplateOrReadOnly(permissions.BasePermission):
-    """Anyone who can see a template may read and run it; only those who manage it (its
-    owner and staff, as on the site) may change or delete it."""
+    """Anyone who can see a template may read it (every reading action is a GET: its
+    versions, its input schema, its export); only those who manage it (its owner and
+    staff, as on the site) may change or delete it. Running it is ``jobs``' to allow."""
 
     def has_object_permission(self, request: Request, view: Any, obj: Template) -> bool:
-        if request.method in permissions.SAFE_METHODS or getattr(view, "action", None) in READ_ACTIONS:
-            return True
-        return obj.is_managed_by(request.user)
+        return request.method in permissions.SAFE_METHODS or obj.is_managed_by(request.user)

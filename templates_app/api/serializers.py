@@ -266,24 +266,6 @@ class TemplateVersionSerializer(serializers.ModelSerializer):
         return obj.template.published_version_id == obj.pk
 
 
-class GenerateSerializer(StrictFieldsMixin, serializers.Serializer):
-    inputs = serializers.DictField(child=serializers.JSONField(), default=dict)
-    provider = serializers.CharField(
-        max_length=40,
-        required=False,
-        validators=[validate_provider_name],
-        help_text="Run on another provider than the template's: see model.",
-    )
-    model = serializers.CharField(
-        max_length=100,
-        required=False,
-        help_text=(
-            "Run on another model than the template's: only one its model_settings.allowed_models "
-            "lists, and with a price (staff may choose any). Otherwise 400 naming the field."
-        ),
-    )
-
-
 class TemplateImportSerializer(StrictFieldsMixin, serializers.Serializer):
     """A template file: uploaded (multipart ``file``) or sent as text (JSON ``content`` + ``format``)."""
 
