@@ -108,8 +108,7 @@ class ParameterForm(forms.Form):
     """The base of every generated form: fields in layout order, groups as sections,
     hidden parameters' fixed values added to the cleaned data."""
 
-    # Widgets rendered by Jinja2 (Django ships its widget templates for it): about
-    # twice as fast as the Django template engine on a 40-parameter form.
+    # Widgets rendered by Jinja2, for speed (docs/architecture.md, "Form widgets on Jinja2").
     default_renderer = Jinja2Renderer()
     layout: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
     fixed_values: ClassVar[dict[str, Any]] = {}
