@@ -200,7 +200,7 @@ class ParameterSchema:
             "layout": tuple((legend, tuple(p.name for p in members)) for legend, members in layout),
             "fixed_values": {p.name: p.default for p in self.parameters if p.hidden},
             "parameters": {p.name: p for p in self.visible},
-            "has_files": any(p.type == "file" for p in self.visible),
+            "has_files": any(p.kind.takes_files for p in self.visible),
         }
         return type("ParameterForm", (ParameterForm,), attrs)
 

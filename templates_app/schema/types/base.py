@@ -158,6 +158,16 @@ class ParameterType:
     always_optional: ClassVar[bool] = False
     # Which type reads a file's property first, when several could (see ``claims``).
     claim_order: ClassVar[int] = 0
+    # Whether a value is an uploaded file (the form then needs multipart encoding).
+    takes_files: ClassVar[bool] = False
+    # Our keys no file format has a place for: (key, how a warning names it).
+    unexported_keys: ClassVar[tuple[tuple[str, Any], ...]] = ()
+    # What a format that knows only JSON Schema's own keywords loses of ``keywords`` (None:
+    # they all are JSON Schema's own).
+    lost_without_extension_keywords: ClassVar[Any] = None
+    # Whether the file property is the author's own JSON Schema, which a format that can't
+    # hold a schema loses whole.
+    property_is_a_schema: ClassVar[bool] = False
 
     # --- parse ------------------------------------------------------------------
     def parse(self, raw: dict[str, Any], problems: Problems, budget: PatternBudget | None) -> dict[str, Any]:

@@ -45,7 +45,8 @@ class JsonType(ParameterType):
         "class": "code",
         "autocapitalize": "off",
     }
-    claim_order = 2  # what no other type claims
+    claim_order = 3  # what no other type claims
+    property_is_a_schema = True
 
     def parse(self, raw: dict[str, Any], problems: Problems, budget: PatternBudget | None) -> dict[str, Any]:
         if "schema" in raw:

@@ -11,6 +11,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .. import fields as schema_fields
 from .base import (
@@ -148,6 +149,7 @@ class DateType(ParameterType):
     keys = frozenset({"min", "max"})
     # Not JSON Schema's own keywords, but the ones its date-aware tools (and files) use.
     keywords = (("min", "formatMinimum"), ("max", "formatMaximum"))
+    lost_without_extension_keywords = gettext_lazy("the earliest and latest dates")
     schema_format = "date"
 
     def parse(self, raw: dict[str, Any], problems: Problems, budget: PatternBudget | None) -> dict[str, Any]:
