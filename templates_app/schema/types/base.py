@@ -1,7 +1,8 @@
 """What every parameter type shares: the base class, and the small helpers its methods use.
 
 A type is one subclass of ``ParameterType`` that knows, for its own parameters only:
-which schema keys it takes and how to check them (``parse``), the Django form field
+which schema keys it takes and how to check them (``parse``, into its ``fields``), what
+the form and the file formats need to know of it (the class attributes), the Django form field
 (``form_field``) with the HTML constraint attributes the browser enforces
 (``html_attrs``), the JSON value the API sends turned into form data (``form_data``),
 the JSON Schema the API publishes (``json_schema``), the same keywords written into and
@@ -145,6 +146,8 @@ class ParameterType:
 
     name: ClassVar[str]
     keys: ClassVar[frozenset[str]] = frozenset()  # the schema keys this type adds to the common ones
+    # The values ``parse()`` returns, read on a ``Parameter`` as attributes, with their defaults.
+    fields: ClassVar[dict[str, Any]] = {}
     # Our key → the JSON Schema keyword that says the same (a file format's and the API's).
     keywords: ClassVar[tuple[tuple[str, str], ...]] = ()
     # The JSON Schema type and format of a given value.

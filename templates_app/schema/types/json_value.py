@@ -38,6 +38,7 @@ _VALUE_SCHEMA_KEYS = frozenset(
 class JsonType(ParameterType):
     name = "json"
     keys = frozenset({"schema"})
+    fields: ClassVar[dict[str, Any]] = {"value_schema": None}
     shows_placeholder = True
     widget_attrs: ClassVar[dict[str, str]] = {
         "rows": "6",

@@ -38,6 +38,7 @@ def _check_order(values: dict[str, Any], problems: Problems) -> None:
 class NumberType(ParameterType):
     name = "number"
     keys = frozenset({"min", "max", "step"})
+    fields: ClassVar[dict[str, Any]] = {"min": None, "max": None, "step": None}
     keywords = (("min", "minimum"), ("max", "maximum"), ("step", "multipleOf"))
     schema_type = "number"
     shows_placeholder = True
@@ -147,6 +148,7 @@ def _is_iso_date(value: Any) -> bool:
 class DateType(ParameterType):
     name = "date"
     keys = frozenset({"min", "max"})
+    fields: ClassVar[dict[str, Any]] = {"min": None, "max": None}
     # Not JSON Schema's own keywords, but the ones its date-aware tools (and files) use.
     keywords = (("min", "formatMinimum"), ("max", "formatMaximum"))
     lost_without_extension_keywords = gettext_lazy("the earliest and latest dates")

@@ -115,6 +115,12 @@ class TextType(ParameterType):
     """One or more lines of text, with lengths and (but for ``text``) a pattern."""
 
     keys = _LENGTHS | _PATTERN
+    fields: ClassVar[dict[str, Any]] = {
+        "min_length": None,
+        "max_length": None,
+        "pattern": None,
+        "pattern_message": "",
+    }
     keywords = (("min_length", "minLength"), ("max_length", "maxLength"))
     shows_placeholder = True
     field_class: ClassVar[type[forms.CharField]] = schema_fields.PlainTextField
@@ -132,6 +138,7 @@ class TextType(ParameterType):
             values["pattern"] = parse_pattern(raw["pattern"], problems, budget)
         if "pattern_message" in raw and "pattern" not in raw:
             problems.add(_("“pattern_message” needs a “pattern”."))
+        values["pattern_message"] = raw.get("pattern_message")
         return values
 
     def html_pattern(self, parameter: Parameter) -> str | None:
@@ -258,6 +265,7 @@ class UrlType(TextType):
 class FileType(ParameterType):
     name = "file"
     keys = frozenset({"max_size", "extensions"})
+    fields: ClassVar[dict[str, Any]] = {"max_size": DEFAULT_MAX_SIZE, "extensions": ()}
     takes_files = True
     unexported_keys = (
         ("max_size", gettext_lazy("“max_size”")),
