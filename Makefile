@@ -45,7 +45,10 @@ node_modules/.installed: package.json package-lock.json
 	@command -v msgfmt >/dev/null || { echo "Installing gettext (msgfmt)…"; apt-get update -qq && apt-get install -y -qq gettext >/dev/null; }
 
 # Everything both commands need, in order; each step is quick when already done.
+# static/vendor held htmx copies in older checkouts (htmx now comes from django-htmx):
+# removed with their collected copies, so that they are no longer served.
 setup: $(BIN)/.installed .gettext
+	@rm -rf static/vendor staticfiles/vendor
 	@DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.venv --ignore=node_modules -v0
 	@DEBUG=1 $(BIN)/python manage.py collectstatic --noinput -v0
 

@@ -6,6 +6,7 @@ import codecs
 import logging
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -26,46 +27,63 @@ logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
 
-# Every code an error envelope may carry: the one list (the OpenAPI document's enum is
-# this list). Jobs have codes of their own (``jobs.errors``), in the job, not in an envelope.
-ERROR_CODES = (
-    "validation_error",
-    "not_authenticated",
-    "permission_denied",
-    "not_found",
-    "rate_limited",
-    "conflict",
-    "provider_unavailable",
-    "service_unavailable",  # a service PromptLab depends on is briefly down (promptlab.outages)
-    "internal_error",
-)
 
-# The code of an error DRF answers, by its status.
-STATUS_CODES = {
-    400: "validation_error",
-    401: "not_authenticated",
-    403: "permission_denied",
-    404: "not_found",
-    405: "validation_error",
-    406: "validation_error",
-    409: "conflict",
-    413: "validation_error",
-    415: "validation_error",
-    429: "rate_limited",
-    503: "provider_unavailable",
+@dataclass(frozen=True)
+class ErrorStatus:
+    """An HTTP status an API error may have: the envelope code DRF's errors of that status
+    carry, the codes only PromptLab's own handlers send with it, and what the OpenAPI
+    document says of it (``None``: not documented, the document promises no server error)."""
+
+    code: str
+    description: str | None
+    other_codes: tuple[str, ...] = ()
+
+
+# The one home of the error codes: by status, the code of an error DRF answers, and the
+# description every operation's response of that status has in the OpenAPI document.
+# Jobs have codes of their own (``jobs.errors``), in the job, not in an envelope.
+ERROR_STATUSES: dict[int, ErrorStatus] = {
+    400: ErrorStatus(
+        "validation_error", "Invalid input, malformed JSON or an unknown field; details name each field."
+    ),
+    401: ErrorStatus("not_authenticated", "No valid credentials (missing, expired or revoked)."),
+    403: ErrorStatus(
+        "permission_denied", "Signed in, but not allowed (e.g. changing another user's template)."
+    ),
+    404: ErrorStatus("not_found", "Not found, or not yours."),
+    405: ErrorStatus("validation_error", "Method not allowed."),
+    406: ErrorStatus("validation_error", "The Accept header names no type the API answers in."),
+    409: ErrorStatus("conflict", "Conflict (e.g. the slug is taken, or the template has jobs)."),
+    # Sent by the ASGI entry point, before Django (promptlab.asgi).
+    411: ErrorStatus("validation_error", "The body was sent chunked, without a Content-Length header."),
+    413: ErrorStatus("validation_error", "The request body is too large."),
+    415: ErrorStatus("validation_error", "The body is not JSON."),
+    429: ErrorStatus("rate_limited", "Rate limited: see Retry-After and X-RateLimit-*."),
+    500: ErrorStatus("internal_error", None),
+    503: ErrorStatus(
+        "provider_unavailable",
+        "The provider is unavailable or not configured (`provider_unavailable`), or a service "
+        "PromptLab depends on is briefly down (`service_unavailable`: retry after Retry-After).",
+        other_codes=("service_unavailable",),  # promptlab.outages
+    ),
 }
+
+# Every code an error envelope may carry (the OpenAPI document's enum), each once.
+ERROR_CODES = tuple(
+    dict.fromkeys(code for entry in ERROR_STATUSES.values() for code in (entry.code, *entry.other_codes))
+)
 
 
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "Conflict."
-    default_code = "conflict"
+    default_code = ERROR_STATUSES[status_code].code
 
 
 class ProviderUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The provider is unavailable."
-    default_code = "provider_unavailable"
+    default_code = ERROR_STATUSES[status_code].code
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -95,7 +113,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # unexpected: Django's handler500 answers in the envelope
-    code = STATUS_CODES.get(response.status_code, "validation_error")
+    # A status the table lacks is a client error of some kind: DRF answers no other.
+    code = ERROR_STATUSES.get(response.status_code, ERROR_STATUSES[400]).code
     if isinstance(exc, exceptions.ValidationError):
         details = _flatten(exc.detail)
         if isinstance(details, list):

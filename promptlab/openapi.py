@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api import ERROR_CODES, StrictFieldsMixin
+from .api import ERROR_CODES, ERROR_STATUSES, StrictFieldsMixin
 
 # A slug as JSON Schema (ECMA-262) writes it: Django's slug_re ends in \Z, which it lacks.
 SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
@@ -46,23 +46,6 @@ ERROR_ENVELOPE = {
     },
 }
 
-ERRORS = {
-    "400": "Invalid input, malformed JSON or an unknown field; details name each field.",
-    "401": "No valid credentials (missing, expired or revoked).",
-    "403": "Signed in, but not allowed (e.g. changing another user's template).",
-    "404": "Not found, or not yours.",
-    "405": "Method not allowed.",
-    "409": "Conflict (e.g. the slug is taken, or the template has jobs).",
-    "411": "The body was sent chunked, without a Content-Length header.",
-    "413": "The request body is too large.",
-    "415": "The body is not JSON.",
-    "429": "Rate limited: see Retry-After and X-RateLimit-*.",
-    "503": (
-        "The provider is unavailable or not configured (`provider_unavailable`), or a service "
-        "PromptLab depends on is briefly down (`service_unavailable`: retry after Retry-After)."
-    ),
-}
-
 
 def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     result.setdefault("components", {}).setdefault("schemas", {})["ErrorEnvelope"] = ERROR_ENVELOPE
@@ -70,10 +53,15 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
-            for status, description in ERRORS.items():
+            for status, entry in ERROR_STATUSES.items():
+                if entry.description is None:
+                    continue
                 responses.setdefault(
-                    status,
-                    {"description": description, "content": {"application/json": {"schema": reference}}},
+                    str(status),
+                    {
+                        "description": entry.description,
+                        "content": {"application/json": {"schema": reference}},
+                    },
                 )
     return result
 

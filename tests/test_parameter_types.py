@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from templates_app.formats.properties import ExportContext, parameter_from_property, property_from_parameter
 from templates_app.schema import PARAMETER_TYPES, ParameterSchema
+from templates_app.schema.parameters import DEFAULT_MAX_SIZE
 
 # The least each type needs to parse.
 MINIMAL: dict[str, dict[str, Any]] = {
@@ -158,3 +159,17 @@ def test_a_file_format_writes_the_keywords_the_api_publishes_and_reads_them_back
     if kind == "file":
         expected.pop("max_size")
     assert read == expected
+
+
+def test_a_parameter_carries_its_own_types_values_only() -> None:
+    """Each type's values (and their defaults) are the type's ``fields``: a new type adds its
+    own without touching ``Parameter``, and a value of another type's is no attribute."""
+    upload, code = ParameterSchema.parse(
+        [{"name": "upload", "type": "file"}, {"name": "code", "type": "string", "max_length": 8}]
+    ).parameters
+    assert (upload.max_size, upload.extensions) == (DEFAULT_MAX_SIZE, ())
+    assert (code.max_length, code.min_length, code.pattern_message) == (8, None, "")
+    with pytest.raises(AttributeError, match="min_length"):
+        upload.min_length  # noqa: B018
+    with pytest.raises(AttributeError, match="max_size"):
+        code.max_size  # noqa: B018

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from ..schema.types.text import MULTILINE_MARK
 from .base import (
     FormatError,
     ImportedTemplate,
@@ -24,7 +25,7 @@ from .base import (
     with_front_matter,
 )
 from .bodies import single_braces_to_jinja
-from .properties import ExportContext, ordered, parameter_from_property, property_from_parameter
+from .properties import ExportContext, kind_of, ordered, parameter_from_property, property_from_parameter
 
 NAME = "prompd"
 LABEL = "Prompd (.prmd)"
@@ -60,7 +61,7 @@ def _property(raw: dict[str, Any], warnings: list[str]) -> tuple[str, dict[str, 
     if isinstance(kind, str) and kind.lower() in TYPE_ALIASES:
         prop["type"] = TYPE_ALIASES[kind.lower()]
         if kind.lower() == "text":
-            prop["x-multiline"] = True
+            prop[MULTILINE_MARK] = True  # our "text" type claims it
     for canonical, spellings in SPELLINGS.items():
         for spelling in spellings:
             if spelling in prop and spelling != canonical:
@@ -93,12 +94,9 @@ def parse(text: str) -> ImportedTemplate:
         if not isinstance(raw, dict):
             raise FormatError(_("Parameter %(position)d: must be a mapping.") % {"position": position})
         name, prop, required = _property(raw, imported.warnings)
-        multiline = prop.pop("x-multiline", False)
         parameter = parameter_from_property(
             name, prop, required=required, warnings=imported.warnings, source="Prompd"
         )
-        if multiline and parameter["type"] == "string":
-            parameter["type"] = "text"
         imported.parameters.append(parameter)
     names = {str(p["name"]) for p in imported.parameters}
     body = require_body(body)
@@ -136,6 +134,16 @@ def parse(text: str) -> ImportedTemplate:
     return imported
 
 
+def _drop_extension_keywords(parameter: dict[str, Any], prop: dict[str, Any], context: ExportContext) -> None:
+    """Prompd spells only JSON Schema's own keywords: a type's others are lost (once)."""
+    kind = kind_of(parameter)
+    if kind.lost_without_extension_keywords is None:
+        return
+    dropped = [prop.pop(theirs) for _ours, theirs in kind.keywords if theirs in prop]
+    if dropped:
+        context.lost(parameter, str(kind.lost_without_extension_keywords))
+
+
 def dump(version: Any, warnings: list[str] | None = None) -> str:
     template = version.template
     context = ExportContext("Prompd")
@@ -150,11 +158,7 @@ def dump(version: Any, warnings: list[str] | None = None) -> str:
         if "examples" in prop:
             prop.pop("examples")
             context.lost(parameter, _("the placeholder"))
-        if parameter.get("type") == "date":
-            for key in ("formatMinimum", "formatMaximum"):
-                if key in prop:
-                    prop.pop(key)
-                    context.lost(parameter, _("the earliest and latest dates"))
+        _drop_extension_keywords(parameter, prop, context)
         entry: dict[str, Any] = {"name": parameter["name"], "type": prop.pop("type", "object")}
         entry["required"] = bool(parameter.get("required", True))
         if isinstance(prop.get("required"), list):

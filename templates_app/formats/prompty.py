@@ -28,7 +28,7 @@ from .base import (
     with_front_matter,
 )
 from .bodies import PROMPTY_ROLE, handlebars_to_jinja, split_roles
-from .properties import ExportContext, ordered, parameter_from_property, property_from_parameter
+from .properties import ExportContext, kind_of, ordered, parameter_from_property, property_from_parameter
 
 NAME = "prompty"
 LABEL = "Prompty (.prompty)"
@@ -226,6 +226,7 @@ def dump(version: Any, warnings: list[str] | None = None) -> str:
         context.lost(None, _("The other models a run may choose (allowed_models)"))
     inputs = []
     for parameter in ordered(version.parameters or [], context):
+        kind = kind_of(parameter)
         prop = property_from_parameter(parameter, context)
         entry: dict[str, Any] = {"name": parameter["name"], "kind": prop.pop("type", "object")}
         if "description" in prop:
@@ -237,7 +238,7 @@ def dump(version: Any, warnings: list[str] | None = None) -> str:
             entry["example"] = prop.pop("examples")[0]
         if "enum" in prop:
             entry["enumValues"] = prop.pop("enum")
-        if parameter.get("type") == "multichoice" and isinstance(prop.get("items"), dict):
+        if not kind.property_is_a_schema and isinstance(prop.get("items"), dict):
             items = prop.pop("items")
             entry["items"] = {
                 "kind": items.get("type", "string"),
@@ -247,13 +248,13 @@ def dump(version: Any, warnings: list[str] | None = None) -> str:
         if "title" in prop:
             prop.pop("title")
             context.lost(parameter, _("the label"))
-        if parameter.get("type") == "json" and prop:
+        if kind.property_is_a_schema and prop:
             context.lost(parameter, _("its JSON Schema"))
             prop.clear()
         prop.pop("format", None)
         if prop:
             context.lost(parameter, _("the constraints %(keys)s") % {"keys": ", ".join(sorted(prop))})
-        if parameter.get("type") in ("email", "url", "date"):
+        if kind.schema_format is not None:  # Prompty's kinds have no format
             context.lost(
                 parameter, _("the type “%(type)s” (written as a string)") % {"type": parameter["type"]}
             )

@@ -11,16 +11,17 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ..schema.types import TYPES, type_for_property
+from ..schema.types import TYPES, ParameterType, type_for_property
 from ..schema.types.base import SchemaError
 from ..schema.types.choices import choice_value
-from ..schema.types.text import json_pattern_to_ours, our_pattern_to_json
+from ..schema.types.text import MULTILINE_MARK, json_pattern_to_ours, our_pattern_to_json
 from .base import FormatError
 
 __all__ = [
     "ExportContext",
     "choice_value",
     "english",
+    "kind_of",
     "json_pattern_to_ours",
     "ordered",
     "our_pattern_to_json",
@@ -29,13 +30,10 @@ __all__ = [
 ]
 
 JSON_TYPES = ("string", "integer", "number", "boolean", "array", "object")
-# Our keys no format has a place for.
+# The common keys no format has a place for (a type lists its own: ``unexported_keys``).
 _NOWHERE_KEYS = (
     ("group", gettext_lazy("“group”")),
     ("hidden", gettext_lazy("“hidden”")),
-    ("pattern_message", gettext_lazy("“pattern_message”")),
-    ("max_size", gettext_lazy("“max_size”")),
-    ("extensions", gettext_lazy("“extensions”")),
 )
 
 
@@ -83,6 +81,7 @@ def parameter_from_property(
         raise FormatError(exc.errors) from None
     prop.pop("type")
     prop.pop("enum", None)  # an enum on a type with no choices says nothing we keep
+    prop.pop(MULTILINE_MARK, None)  # a reader's mark, not a key of the file
     _common_from_property(prop, parameter, kind.examples_are_placeholders)
     parameter["required"] = bool(required) and not nullable
     if "default" in prop:
@@ -145,9 +144,14 @@ def ordered(parameters: list[dict[str, Any]], context: ExportContext) -> list[di
     return sorted(parameters, key=lambda p: (p.get("order", positions[id(p)]), positions[id(p)]))
 
 
+def kind_of(parameter: dict[str, Any]) -> ParameterType:
+    """The type of one of our (raw, already valid) parameters."""
+    return TYPES.get(parameter.get("type", "string"), TYPES["string"])
+
+
 def property_from_parameter(parameter: dict[str, Any], context: ExportContext) -> dict[str, Any]:
     """A JSON Schema property for one of our parameters; what it can't say goes to ``context``."""
-    kind = TYPES.get(parameter.get("type", "string"), TYPES["string"])
+    kind = kind_of(parameter)
     prop = kind.to_property(parameter, lambda what: context.lost(parameter, what))
     for ours, theirs in (("label", "title"), ("help", "description")):
         if ours in parameter:
@@ -156,7 +160,7 @@ def property_from_parameter(parameter: dict[str, Any], context: ExportContext) -
         prop["examples"] = [context.text(parameter, "placeholder")]
     if "default" in parameter:
         prop["default"] = parameter["default"]
-    for key, what in _NOWHERE_KEYS:
+    for key, what in (*_NOWHERE_KEYS, *kind.unexported_keys):
         if key in parameter:
             context.lost(parameter, str(what))
     return prop

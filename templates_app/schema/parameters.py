@@ -1,8 +1,10 @@
 """Parsed parameters and everything derived from them.
 
-A ``Parameter`` holds one parsed schema entry; what follows from it (the Django form
-field with its HTML constraint attributes, the JSON Schema the API publishes, a sample
-value) is asked of its type, one class per type in ``types``.
+A ``Parameter`` holds one parsed schema entry: the keys every type has as fields, the
+type's own values (``ParameterType.fields``) as ``options``, read as attributes. What
+follows from it (the Django form field with its HTML constraint attributes, the JSON
+Schema the API publishes, a sample value) is asked of its type, one class per type in
+``types``.
 tests/test_form_parity.py checks that the form, the browser and JSON Schema accept and
 reject the same values.
 """
@@ -47,20 +49,16 @@ class Parameter:
     group: LocalizedText | None = None
     order: int = 0
     hidden: bool = False
-    choices: tuple[Choice, ...] = ()
-    widget: str | None = None
-    min: Any = None
-    max: Any = None
-    step: float | int | None = None
-    min_length: int | None = None
-    max_length: int | None = None
-    pattern: str | None = None
-    pattern_message: LocalizedText = ""
-    min_items: int | None = None
-    max_items: int | None = None
-    value_schema: Any = None
-    max_size: int = DEFAULT_MAX_SIZE
-    extensions: tuple[str, ...] = ()
+    # The type's own values (what its ``parse()`` returned), read as attributes: a
+    # type's ``fields`` names them, with their defaults.
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for what the dataclass lacks: a value of the type's own (``parameter.min``).
+        fields = TYPES[self.__dict__["type"]].fields if "type" in self.__dict__ else {}
+        if name not in fields:
+            raise AttributeError(f"A {self.__dict__.get('type')} parameter has no {name!r}.")
+        return dict(self.options).get(name, fields[name])
 
     @property
     def kind(self) -> ParameterType:
@@ -108,8 +106,7 @@ class ParameterForm(forms.Form):
     """The base of every generated form: fields in layout order, groups as sections,
     hidden parameters' fixed values added to the cleaned data."""
 
-    # Widgets rendered by Jinja2 (Django ships its widget templates for it): about
-    # twice as fast as the Django template engine on a 40-parameter form.
+    # Widgets rendered by Jinja2, for speed (docs/architecture.md, "Form widgets on Jinja2").
     default_renderer = Jinja2Renderer()
     layout: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
     fixed_values: ClassVar[dict[str, Any]] = {}
@@ -201,7 +198,7 @@ class ParameterSchema:
             "layout": tuple((legend, tuple(p.name for p in members)) for legend, members in layout),
             "fixed_values": {p.name: p.default for p in self.parameters if p.hidden},
             "parameters": {p.name: p for p in self.visible},
-            "has_files": any(p.type == "file" for p in self.visible),
+            "has_files": any(p.kind.takes_files for p in self.visible),
         }
         return type("ParameterForm", (ParameterForm,), attrs)
 

@@ -133,8 +133,7 @@ def _parse_parameter(raw: Any, position: int, budget: PatternBudget | None) -> P
         group=raw.get("group") or None,
         order=raw.get("order", 0),
         hidden=hidden,
-        pattern_message=raw.get("pattern_message", ""),
-        **{key: value for key, value in values.items() if value is not None},
+        options=tuple((key, value) for key, value in values.items() if value is not None),
     )
     if parameter.default is not None:
         TYPES[kind].check_default(parameter, problems)

@@ -1,7 +1,8 @@
 """What every parameter type shares: the base class, and the small helpers its methods use.
 
 A type is one subclass of ``ParameterType`` that knows, for its own parameters only:
-which schema keys it takes and how to check them (``parse``), the Django form field
+which schema keys it takes and how to check them (``parse``, into its ``fields``), what
+the form and the file formats need to know of it (the class attributes), the Django form field
 (``form_field``) with the HTML constraint attributes the browser enforces
 (``html_attrs``), the JSON value the API sends turned into form data (``form_data``),
 the JSON Schema the API publishes (``json_schema``), the same keywords written into and
@@ -145,6 +146,8 @@ class ParameterType:
 
     name: ClassVar[str]
     keys: ClassVar[frozenset[str]] = frozenset()  # the schema keys this type adds to the common ones
+    # The values ``parse()`` returns, read on a ``Parameter`` as attributes, with their defaults.
+    fields: ClassVar[dict[str, Any]] = {}
     # Our key → the JSON Schema keyword that says the same (a file format's and the API's).
     keywords: ClassVar[tuple[tuple[str, str], ...]] = ()
     # The JSON Schema type and format of a given value.
@@ -158,6 +161,16 @@ class ParameterType:
     always_optional: ClassVar[bool] = False
     # Which type reads a file's property first, when several could (see ``claims``).
     claim_order: ClassVar[int] = 0
+    # Whether a value is an uploaded file (the form then needs multipart encoding).
+    takes_files: ClassVar[bool] = False
+    # Our keys no file format has a place for: (key, how a warning names it).
+    unexported_keys: ClassVar[tuple[tuple[str, Any], ...]] = ()
+    # What a format that knows only JSON Schema's own keywords loses of ``keywords`` (None:
+    # they all are JSON Schema's own).
+    lost_without_extension_keywords: ClassVar[Any] = None
+    # Whether the file property is the author's own JSON Schema, which a format that can't
+    # hold a schema loses whole.
+    property_is_a_schema: ClassVar[bool] = False
 
     # --- parse ------------------------------------------------------------------
     def parse(self, raw: dict[str, Any], problems: Problems, budget: PatternBudget | None) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -105,6 +105,7 @@ class _ChoicesType(ParameterType):
 class ChoiceType(_ChoicesType):
     name = "choice"
     keys = frozenset({"choices", "widget"})
+    fields: ClassVar[dict[str, Any]] = {"choices": (), "widget": None}
     claim_order = -1  # an enum of strings or numbers is a choice, whatever its type
 
     def parse(self, raw: dict[str, Any], problems: Problems, budget: PatternBudget | None) -> dict[str, Any]:
@@ -177,6 +178,7 @@ class ChoiceType(_ChoicesType):
 class MultichoiceType(_ChoicesType):
     name = "multichoice"
     keys = frozenset({"choices", "min_items", "max_items"})
+    fields: ClassVar[dict[str, Any]] = {"choices": (), "min_items": None, "max_items": None}
     keywords = (("min_items", "minItems"), ("max_items", "maxItems"))
     schema_type = "array"
 

@@ -38,6 +38,7 @@ _VALUE_SCHEMA_KEYS = frozenset(
 class JsonType(ParameterType):
     name = "json"
     keys = frozenset({"schema"})
+    fields: ClassVar[dict[str, Any]] = {"value_schema": None}
     shows_placeholder = True
     widget_attrs: ClassVar[dict[str, str]] = {
         "rows": "6",
@@ -45,7 +46,8 @@ class JsonType(ParameterType):
         "class": "code",
         "autocapitalize": "off",
     }
-    claim_order = 2  # what no other type claims
+    claim_order = 3  # what no other type claims
+    property_is_a_schema = True
 
     def parse(self, raw: dict[str, Any], problems: Problems, budget: PatternBudget | None) -> dict[str, Any]:
         if "schema" in raw:

@@ -11,6 +11,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .. import fields as schema_fields
 from .base import (
@@ -37,6 +38,7 @@ def _check_order(values: dict[str, Any], problems: Problems) -> None:
 class NumberType(ParameterType):
     name = "number"
     keys = frozenset({"min", "max", "step"})
+    fields: ClassVar[dict[str, Any]] = {"min": None, "max": None, "step": None}
     keywords = (("min", "minimum"), ("max", "maximum"), ("step", "multipleOf"))
     schema_type = "number"
     shows_placeholder = True
@@ -146,8 +148,10 @@ def _is_iso_date(value: Any) -> bool:
 class DateType(ParameterType):
     name = "date"
     keys = frozenset({"min", "max"})
+    fields: ClassVar[dict[str, Any]] = {"min": None, "max": None}
     # Not JSON Schema's own keywords, but the ones its date-aware tools (and files) use.
     keywords = (("min", "formatMinimum"), ("max", "formatMaximum"))
+    lost_without_extension_keywords = gettext_lazy("the earliest and latest dates")
     schema_format = "date"
 
     def parse(self, raw: dict[str, Any], problems: Problems, budget: PatternBudget | None) -> dict[str, Any]:

@@ -37,6 +37,8 @@ _CLASS_SYNTAX = frozenset("()[{}/|")
 _DOUBLE_PUNCTUATORS = frozenset(c * 2 for c in "&!#$%*+,.:;<=>?@^`~")
 _LENGTHS = frozenset({"min_length", "max_length"})
 _PATTERN = frozenset({"pattern", "pattern_message"})
+# The key a format's reader sets on a string property it knows to be multi-line text.
+MULTILINE_MARK = "x-multiline"
 
 
 def breaks_in_browsers(pattern: str) -> bool:
@@ -113,6 +115,12 @@ class TextType(ParameterType):
     """One or more lines of text, with lengths and (but for ``text``) a pattern."""
 
     keys = _LENGTHS | _PATTERN
+    fields: ClassVar[dict[str, Any]] = {
+        "min_length": None,
+        "max_length": None,
+        "pattern": None,
+        "pattern_message": "",
+    }
     keywords = (("min_length", "minLength"), ("max_length", "maxLength"))
     shows_placeholder = True
     field_class: ClassVar[type[forms.CharField]] = schema_fields.PlainTextField
@@ -122,6 +130,7 @@ class TextType(ParameterType):
     html_rule: ClassVar[str | None] = None
     schema_rule: ClassVar[str | None] = None
     lost_in_files: ClassVar[Any] = None
+    unexported_keys = (("pattern_message", gettext_lazy("“pattern_message”")),)
 
     def parse(self, raw: dict[str, Any], problems: Problems, budget: PatternBudget | None) -> dict[str, Any]:
         values = parse_counts(raw, ("min_length", "max_length"), problems)
@@ -129,6 +138,7 @@ class TextType(ParameterType):
             values["pattern"] = parse_pattern(raw["pattern"], problems, budget)
         if "pattern_message" in raw and "pattern" not in raw:
             problems.add(_("“pattern_message” needs a “pattern”."))
+        values["pattern_message"] = raw.get("pattern_message")
         return values
 
     def html_pattern(self, parameter: Parameter) -> str | None:
@@ -203,7 +213,7 @@ class TextType(ParameterType):
 
 class StringType(TextType):
     name = "string"
-    claim_order = 1  # after the types a string's format names
+    claim_order = 2  # after the types a string's format (or mark) names
 
     def claims(self, schema_type: Any, prop: dict[str, Any]) -> bool:
         # Any other format (a host name…) stays a string, and the format is reported as not imported.
@@ -216,9 +226,12 @@ class MultilineTextType(TextType):
     widget_class = forms.Textarea
     widget_attrs: ClassVar[dict[str, str]] = {"rows": "6"}
     lost_in_files = gettext_lazy("multi-line text becomes a single-line string")
+    claim_order = 1  # before string: after the types a string's format names
 
     def claims(self, schema_type: Any, prop: dict[str, Any]) -> bool:
-        return False  # files say "string"; a string it stays
+        # Files say "string", and a string it stays, but where a format's reader marks
+        # it multi-line (Prompd's "text" type).
+        return schema_type == "string" and prop.get(MULTILINE_MARK) is True
 
 
 class EmailType(TextType):
@@ -252,6 +265,12 @@ class UrlType(TextType):
 class FileType(ParameterType):
     name = "file"
     keys = frozenset({"max_size", "extensions"})
+    fields: ClassVar[dict[str, Any]] = {"max_size": DEFAULT_MAX_SIZE, "extensions": ()}
+    takes_files = True
+    unexported_keys = (
+        ("max_size", gettext_lazy("“max_size”")),
+        ("extensions", gettext_lazy("“extensions”")),
+    )
 
     def parse(self, raw: dict[str, Any], problems: Problems, budget: PatternBudget | None) -> dict[str, Any]:
         max_size = raw.get("max_size", DEFAULT_MAX_SIZE)
