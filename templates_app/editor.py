@@ -41,6 +41,7 @@ from .theme import (
     MAX_LOGO_BYTES,
     MAX_RADIUS,
     ThemeError,
+    custom_css_errors,
     logo_digest,
     parse_theme,
 )
@@ -286,11 +287,10 @@ class VersionForm(forms.Form):
         return logo_digest(image)
 
     def _custom_css(self, data: dict[str, Any], previous: dict[str, Any]) -> str:
-        """The custom CSS, refused when someone other than staff changes it."""
+        """The custom CSS, refused beside its field when the staff-only rule refuses it."""
         css = (data.get("custom_css") or "").replace("\r\n", "\n").strip()
-        previous_css = (previous.get("custom_css") or "").strip()
-        if css != previous_css and not getattr(self.user, "is_staff", False):
-            self.add_error("custom_css", _("Only staff can add or change custom CSS."))
+        for error in custom_css_errors(css, author=self.user, previous=previous.get("custom_css")):
+            self.add_error("custom_css", error)
         return css
 
     def content(self) -> dict[str, Any]:

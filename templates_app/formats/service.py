@@ -15,6 +15,7 @@ from promptlab.safe_load import find_nul
 
 from ..models import Template, Visibility
 from ..schema import parameter_warnings
+from ..theme import custom_css_errors
 from . import DEFAULT_FORMAT, FORMATS, format_for_filename, get_format
 from .base import FormatError, make_slug, name_from_slug
 
@@ -118,7 +119,7 @@ def _importable_theme(theme: dict[str, Any], owner: Any, warnings: list[str]) ->
     theme = dict(theme)
     if theme.pop("logo", None):
         warnings.append(_("The theme's logo was not imported: upload it in the editor."))
-    if theme.get("custom_css") and not getattr(owner, "is_staff", False):
+    if custom_css_errors(theme.get("custom_css"), author=owner):
         del theme["custom_css"]
         warnings.append(_("The theme's custom CSS was not imported: only staff can add custom CSS."))
     return theme
