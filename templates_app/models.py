@@ -171,7 +171,6 @@ class Template(models.Model):
             self.publish(version)
         return version
 
-    @transaction.atomic
     def save_content(
         self,
         content: dict[str, Any],
@@ -188,10 +187,11 @@ class Template(models.Model):
         taken from ``base`` (the published version when not given; the editors
         pass the latest version, a draft if there is one). Content that differs
         from the base makes a new version (``create_version``: validated, raises
-        ValidationError). Content equal to the base makes none; publishing it
-        then publishes the base (the editors' unchanged draft) unless it is
-        published already. A template with nothing published yet publishes
-        what is saved: there is no form to keep serving.
+        ValidationError; its transaction is the one this needs, so a caller wraps
+        the call only to do more work in the same transaction). Content equal to
+        the base makes none; publishing it then publishes the base (the editors'
+        unchanged draft) unless it is published already. A template with nothing
+        published yet publishes what is saved: there is no form to keep serving.
         """
         unknown = set(content) - set(CONTENT_FIELDS)
         if unknown:

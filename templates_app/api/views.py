@@ -22,7 +22,6 @@ from promptlab.api import Conflict, SafeJSONParser
 from ..formats import DEFAULT_FORMAT, FORMATS, FormatError
 from ..formats.service import decode, export_template, import_template
 from ..models import Template
-from ..schema import parameter_warnings
 from .permissions import ManagesTemplateOrReadOnly
 from .serializers import (
     TemplateImportResultSerializer,
@@ -88,11 +87,17 @@ class TemplateViewSet(viewsets.ModelViewSet):
         response = super().partial_update(request, *args, **kwargs)
         return self._with_warnings(response)
 
+    def perform_create(self, serializer: Any) -> None:
+        serializer.save()
+        self.saved = serializer.saved
+
+    def perform_update(self, serializer: Any) -> None:
+        serializer.save()
+        self.saved = serializer.saved
+
     def _with_warnings(self, response: Response) -> Response:
-        template = Template.objects.select_related("published_version").get(slug=response.data["slug"])
-        version = template.published_version
-        warnings = parameter_warnings(version.schema, version.body, version.system_prompt) if version else []
-        response.data = {**response.data, "warnings": warnings}
+        # The version the save left published (new, or the unchanged one): its warnings.
+        response.data = {**response.data, "warnings": self.saved.version.warnings}
         return response
 
     def perform_destroy(self, instance: Template) -> None:
