@@ -291,7 +291,10 @@ class TemplateImportSerializer(StrictFieldsMixin, serializers.Serializer):
 
     file = serializers.FileField(required=False, help_text="The file (multipart/form-data).")
     content = serializers.CharField(
-        required=False, trim_whitespace=False, max_length=MAX_FILE_BYTES, help_text="The file's text (JSON)."
+        required=False,
+        trim_whitespace=False,
+        # The limit is in bytes (UTF-8), as for an upload: checked on import, not as characters.
+        help_text=f"The file's text (JSON): at most {MAX_FILE_BYTES} bytes as UTF-8.",
     )
     format = serializers.ChoiceField(
         choices=list(FORMATS), required=False, help_text="Default: from the file name's extension."

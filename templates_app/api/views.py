@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from promptlab.api import Conflict, SafeJSONParser
 
 from ..formats import DEFAULT_FORMAT, FORMATS, FormatError
-from ..formats.service import decode, export_template, import_template
+from ..formats.service import export_template, import_template, read_file
 from ..models import Template
 from .permissions import ManagesTemplateOrReadOnly
 from .serializers import (
@@ -157,7 +157,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
         field = "file" if "file" in data else "content"
         try:
             if "file" in data:
-                text = decode(data["file"].read())
+                text = read_file(data["file"])
                 filename = data["file"].name
             else:
                 text, filename = data["content"], data.get("filename")
