@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.messages import get_messages
 from django.test import Client
 
@@ -282,6 +283,33 @@ def test_adding_a_version_in_the_admin_keeps_the_theme_and_skips_a_copy(
     version = template.published_version
     assert version.number == 3 and version.max_tokens == 99 and version.theme == {"primary": "#1d4ed8"}
     assert version.created_by == staff
+
+
+def test_adding_unchanged_content_in_the_admin_says_so_and_logs_no_addition(
+    client: Client, make_template, staff
+) -> None:
+    template = make_template()
+    version = template.published_version
+    client.force_login(staff)
+    data = {
+        "template": template.pk, "system_prompt": version.system_prompt, "body": version.body,
+        "parameters": json.dumps(version.parameters), "provider": version.provider, "model": version.model,
+        "temperature": str(version.temperature), "max_tokens": str(version.max_tokens),
+    }  # fmt: skip
+    response = client.post("/admin/templates_app/templateversion/add/", data, follow=True)
+    said = [str(message) for message in response.context["messages"]]
+    assert said == ["Nothing in the content changed, so no new version was made."]
+    assert response.redirect_chain[-1][0] == "/admin/templates_app/templateversion/"
+    assert not LogEntry.objects.filter(action_flag=ADDITION).exists()
+    assert template.versions.count() == 1
+    # A real addition is logged and reported as the admin reports one.
+    response = client.post(
+        "/admin/templates_app/templateversion/add/", data | {"max_tokens": "99"}, follow=True
+    )
+    said = [str(message) for message in response.context["messages"]]
+    assert len(said) == 1 and "was added successfully" in said[0]
+    added = LogEntry.objects.get(action_flag=ADDITION)
+    assert added.object_id == str(template.latest_version.pk) and template.versions.count() == 2
 
 
 def test_the_admin_editor_shows_schema_errors(client: Client, make_template, staff) -> None:
