@@ -43,6 +43,7 @@ FAMILY_NAME = re.compile(
 )
 # Matched with fullmatch: "$" alone lets a trailing newline through.
 HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+MAX_COLOUR_LENGTH = len("#rrggbb")
 LOGO_DIGEST = re.compile(r"[0-9a-f]{64}")  # a logo is named by the SHA-256 of its bytes
 # The limits of a theme: the one home of each, for the model, the editor and the API alike.
 MAX_FONT_LENGTH = 300

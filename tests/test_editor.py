@@ -8,8 +8,11 @@ import pytest
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.messages import get_messages
 from django.test import Client
+from django.utils import translation
 
+from templates_app.editor import VersionForm
 from templates_app.models import Template
+from templates_app.theme import COLOUR_KEYS
 
 from .conftest import assert_accessible
 from .editor_helpers import editor_post
@@ -451,3 +454,13 @@ def test_deeply_nested_schema_text_is_an_error_not_a_500(client: Client, owner, 
     assert response.status_code == 200
     assert "The schema is nested too deeply." in response.content.decode()
     assert not Template.objects.exists()
+
+
+def test_the_editor_has_a_field_for_each_colour_of_both_palettes() -> None:
+    names = [*COLOUR_KEYS, *(f"dark_{key}" for key in COLOUR_KEYS)]
+    fields = VersionForm(user=None).fields
+    assert all(fields[name].max_length == len("#1d4ed8") for name in names)
+    assert str(fields["primary"].label) == "Primary colour"
+    assert str(fields["dark_primary"].label) == "Primary colour (dark)"
+    with translation.override("pt-br"):
+        assert str(VersionForm(user=None).fields["dark_text"].label) == "Cor do texto (escura)"
