@@ -115,14 +115,14 @@ def main() -> None:
     subprocess.run([PYTHON, "manage.py", "seed_demo"], cwd=ROOT, env=env(), check=True, capture_output=True)
     for name, ms in time_forms():
         print(f"{name:62} {ms:10.1f} ms" if ms >= 1 else f"{name:62} {ms * 1000:10.1f} µs")
-    from templates_app.demo import DEMO_TEMPLATES
+    from templates_app.demo import demo_templates
 
     seconds = int(os.environ.get("BENCH_SECONDS", "5"))
     rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
     # BENCH_MODES=anonymous,signed_in (the default: both). A signed-in visitor's page
     # also reads the session and the user, and shows what is theirs: measured apart.
     modes = os.environ.get("BENCH_MODES", "anonymous,signed_in").split(",")
-    pages = [f"/t/{demo['slug']}/" for demo in DEMO_TEMPLATES]
+    pages = [f"/t/{demo.slug}/" for demo in demo_templates()]
     cookies = {"anonymous": None, "signed_in": f"sessionid={signed_in_session()}"}
     with web_server("promptlab") as url:
         for mode in modes:

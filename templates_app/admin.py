@@ -177,9 +177,26 @@ class TemplateVersionAdmin(admin.ModelAdmin):
         saved = template.save_content(
             content, author=request.user, publish=True, base=template.latest_version
         )
-        if not saved.created:  # the latest version's content again: said here, as the editor says it
-            report_save(request, saved)
         obj.pk, obj.number = saved.version.pk, saved.version.number
+        obj.saved_content = saved  # for log_addition and response_add
+
+    @staticmethod
+    def _added(obj: TemplateVersion) -> bool:
+        saved = getattr(obj, "saved_content", None)
+        return saved is None or saved.created
+
+    def log_addition(self, request: HttpRequest, obj: TemplateVersion, message: Any) -> Any:
+        # The latest version's content again adds nothing: no "added" entry in the history.
+        return super().log_addition(request, obj, message) if self._added(obj) else None
+
+    def response_add(
+        self, request: HttpRequest, obj: TemplateVersion, post_url_continue: Any = None
+    ) -> HttpResponse:
+        if self._added(obj):
+            return super().response_add(request, obj, post_url_continue)
+        # Say what the save did, in the editor's words, and not "added successfully".
+        report_save(request, obj.saved_content)
+        return self.response_post_save_add(request, obj)
 
 
 @admin.register(ThemeLogo)

@@ -37,21 +37,25 @@ from .schema import ParameterSchema, SchemaError, parameter_warnings
 from .theme import (
     COLOUR_KEYS,
     FONT_STACKS,
+    MAX_COLOUR_LENGTH,
     MAX_FONT_LENGTH,
     MAX_LOGO_BYTES,
     MAX_RADIUS,
     ThemeError,
+    custom_css_errors,
     logo_digest,
     parse_theme,
 )
 
 SCHEMA_FORMATS = (("yaml", "YAML"), ("json", "JSON"))
-THEME_FIELDS = {
+# The label of each of the theme's colours (theme.COLOUR_KEYS); the dark palette's say so.
+COLOUR_LABELS = {
     "primary": _("Primary colour"),
     "primary_text": _("Button text colour"),
     "background": _("Background colour"),
     "text": _("Text colour"),
 }
+assert tuple(COLOUR_LABELS) == COLOUR_KEYS
 
 
 # How a person reads a parameter: what it is first, then its constraints. (PostgreSQL's
@@ -132,8 +136,8 @@ _field = TemplateVersion._meta.get_field
 _DEFAULTS = model_setting_defaults()
 
 
-class VersionForm(forms.Form):
-    """The content of a new version; ``content()`` gives what ``Template.save_content`` takes."""
+class _PromptAndModelFields(forms.Form):
+    """The first part of the editor: the prompt, its parameters and the model settings."""
 
     body = forms.CharField(
         label=_("Prompt body"),
@@ -181,14 +185,33 @@ class VersionForm(forms.Form):
         ),
         widget=forms.Textarea(attrs={"rows": 3, "class": "code", "spellcheck": "false"}),
     )
-    primary = forms.CharField(label=THEME_FIELDS["primary"], required=False, max_length=7)
-    primary_text = forms.CharField(label=THEME_FIELDS["primary_text"], required=False, max_length=7)
-    background = forms.CharField(label=THEME_FIELDS["background"], required=False, max_length=7)
-    text = forms.CharField(label=THEME_FIELDS["text"], required=False, max_length=7)
-    dark_primary = forms.CharField(label=_("Primary colour (dark)"), required=False, max_length=7)
-    dark_primary_text = forms.CharField(label=_("Button text colour (dark)"), required=False, max_length=7)
-    dark_background = forms.CharField(label=_("Background colour (dark)"), required=False, max_length=7)
-    dark_text = forms.CharField(label=_("Text colour (dark)"), required=False, max_length=7)
+
+
+def _colour_field(label: Any) -> forms.CharField:
+    return forms.CharField(label=label, required=False, max_length=MAX_COLOUR_LENGTH)
+
+
+# One field per colour of each palette (``primary``…, then ``dark_primary``…), made from
+# theme.COLOUR_KEYS: a colour added there needs only its label above.
+_ColourFields = type(
+    "_ColourFields",
+    (forms.Form,),
+    {
+        **{key: _colour_field(label) for key, label in COLOUR_LABELS.items()},
+        **{
+            f"dark_{key}": _colour_field(format_lazy(_("{colour} (dark)"), colour=label))
+            for key, label in COLOUR_LABELS.items()
+        },
+    },
+)
+
+
+class VersionForm(_ColourFields, _PromptAndModelFields):
+    """The content of a new version; ``content()`` gives what ``Template.save_content`` takes.
+
+    Its fields, in order: the prompt and model settings, the colours, then the rest of
+    the theme (Django lists a form's bases' fields first, the last base's first)."""
+
     font = forms.CharField(
         label=_("Font"),
         required=False,
@@ -273,7 +296,7 @@ class VersionForm(forms.Form):
     def _uploaded_logo(self, upload: Any) -> str:
         """The upload's digest, keeping its bytes to store with the version; "" when refused."""
         try:
-            # Checked here, stored only when the version is saved (create_version).
+            # Checked here, stored only when the version is saved (Template.save_content).
             if upload.size is not None and upload.size > MAX_LOGO_BYTES:  # before reading it
                 ThemeLogo.content_type_of(upload.read(MAX_LOGO_BYTES + 1))
             image = upload.read(MAX_LOGO_BYTES + 1)
@@ -286,11 +309,10 @@ class VersionForm(forms.Form):
         return logo_digest(image)
 
     def _custom_css(self, data: dict[str, Any], previous: dict[str, Any]) -> str:
-        """The custom CSS, refused when someone other than staff changes it."""
+        """The custom CSS, refused beside its field when the staff-only rule refuses it."""
         css = (data.get("custom_css") or "").replace("\r\n", "\n").strip()
-        previous_css = (previous.get("custom_css") or "").strip()
-        if css != previous_css and not getattr(self.user, "is_staff", False):
-            self.add_error("custom_css", _("Only staff can add or change custom CSS."))
+        for error in custom_css_errors(css, author=self.user, previous=previous.get("custom_css")):
+            self.add_error("custom_css", error)
         return css
 
     def content(self) -> dict[str, Any]:
@@ -298,7 +320,7 @@ class VersionForm(forms.Form):
         return {name: self.cleaned_data[name] for name in CONTENT_FIELDS}
 
     def apply_model_errors(self, error: ValidationError) -> None:
-        """Show create_version's validation errors beside the fields they concern."""
+        """Show ``Template.save_content``'s validation errors beside the fields they concern."""
         mapping = {"parameters": "schema", "theme": None}
         for field, field_messages in error.message_dict.items():
             target = mapping.get(field, field if field in self.fields else None)

@@ -16,8 +16,9 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from .formats.service import MAX_FILE_BYTES
-from .models import TemplateVersion, parsed_schema
+from .formats import FORMATS, FormatError
+from .formats.service import MAX_FILE_BYTES, import_template, read_file
+from .models import TemplateVersion, Visibility, parsed_schema
 
 
 @lru_cache(maxsize=1024)
@@ -72,9 +73,6 @@ class TemplateImportForm(forms.Form):
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from .formats import FORMATS
-        from .models import Visibility
-
         super().__init__(*args, **kwargs)
         self.fields["format"].choices = [
             ("", _("From the file's extension")),
@@ -84,14 +82,10 @@ class TemplateImportForm(forms.Form):
 
     def import_for(self, owner: Any) -> tuple[Any, list[str]] | None:
         """Import the uploaded file for ``owner``; None, with the problems on the form, when it fails."""
-        from .formats import FormatError
-        from .formats.service import decode, import_template
-
         upload = self.cleaned_data["file"]
         try:
-            # One byte past the limit is enough for decode() to refuse it, in the API's words.
             return import_template(
-                decode(upload.read(MAX_FILE_BYTES + 1)),
+                read_file(upload),
                 owner=owner,
                 format_name=self.cleaned_data.get("format") or None,
                 filename=upload.name,

@@ -19,7 +19,7 @@ from .model_choices import allowed_models_errors
 from .rendering import PromptRenderError, referenced_names, render_prompt
 from .schema import ParameterSchema, SchemaError, parameter_warnings
 from .schema.parsing import without_oversized_patterns
-from .theme import MAX_LOGO_BYTES, ThemeError, logo_digest, parse_theme, sniff_logo
+from .theme import MAX_LOGO_BYTES, ThemeError, custom_css_errors, logo_digest, parse_theme, sniff_logo
 
 # What a version holds; a change to any of these is a new version.
 CONTENT_FIELDS = (
@@ -171,7 +171,6 @@ class Template(models.Model):
             self.publish(version)
         return version
 
-    @transaction.atomic
     def save_content(
         self,
         content: dict[str, Any],
@@ -188,10 +187,11 @@ class Template(models.Model):
         taken from ``base`` (the published version when not given; the editors
         pass the latest version, a draft if there is one). Content that differs
         from the base makes a new version (``create_version``: validated, raises
-        ValidationError). Content equal to the base makes none; publishing it
-        then publishes the base (the editors' unchanged draft) unless it is
-        published already. A template with nothing published yet publishes
-        what is saved: there is no form to keep serving.
+        ValidationError; its transaction is the one this needs, so a caller wraps
+        the call only to do more work in the same transaction). Content equal to
+        the base makes none; publishing it then publishes the base (the editors'
+        unchanged draft) unless it is published already. A template with nothing
+        published yet publishes what is saved: there is no form to keep serving.
         """
         unknown = set(content) - set(CONTENT_FIELDS)
         if unknown:
@@ -344,21 +344,21 @@ class TemplateVersion(models.Model):
             theme = parse_theme(self.theme)
         except ThemeError as exc:
             return exc.errors
-        css = theme.custom_css if theme else ""
-        author = self.created_by
-        if css and not (author is not None and author.is_staff):
-            # Custom CSS is staff-only; an owner's edit may keep what staff wrote.
-            previous = (
-                self.template.versions.exclude(pk=self.pk).order_by("-number").first()
-                if self.template_id
-                else None
-            )
-            previous_css = (previous.theme or {}).get("custom_css", "").strip() if previous else ""
-            if css != previous_css:
-                return [_("Only staff can add or change custom CSS.")]
+        if theme and theme.custom_css:  # the version before is looked up only when there is CSS to judge
+            previous = self._previous_css()
+            css_errors = custom_css_errors(theme.custom_css, author=self.created_by, previous=previous)
+            if css_errors:
+                return css_errors
         if theme and theme.logo and not self._may_use_logo(theme.logo):
             return [_("Logo must be an uploaded image.")]
         return []
+
+    def _previous_css(self) -> str:
+        """The custom CSS of the version this one follows (what its author may keep)."""
+        if not self.template_id:
+            return ""
+        previous = self.template.versions.exclude(pk=self.pk).order_by("-number").only("theme").first()
+        return (previous.theme or {}).get("custom_css", "") if previous else ""
 
     def _may_use_logo(self, digest: str) -> bool:
         """Only a logo this save uploads, or one the template already uses: a digest

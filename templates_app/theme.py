@@ -43,6 +43,7 @@ FAMILY_NAME = re.compile(
 )
 # Matched with fullmatch: "$" alone lets a trailing newline through.
 HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+MAX_COLOUR_LENGTH = len("#rrggbb")
 LOGO_DIGEST = re.compile(r"[0-9a-f]{64}")  # a logo is named by the SHA-256 of its bytes
 # The limits of a theme: the one home of each, for the model, the editor and the API alike.
 MAX_FONT_LENGTH = 300
@@ -169,7 +170,7 @@ class Theme:
             ]
         if self.custom_css:
             # @scope keeps every selector inside the form's root; the checks in
-            # _check_custom_css make sure the block cannot be closed early.
+            # check_custom_css make sure the block cannot be closed early.
             lines += ["@scope (.theme-root) {", self.custom_css, "}"]
         return "\n".join(lines) + "\n"
 
@@ -361,6 +362,19 @@ def check_custom_css(css: str) -> list[str]:
         return [_("Custom CSS has a string that is never closed.")]
     if depth:
         return [_("Custom CSS leaves a brace open.")]
+    return []
+
+
+def custom_css_errors(css: Any, *, author: Any, previous: Any = "") -> list[str]:
+    """The one "custom CSS is staff-only" rule, for the model, the editor and import alike.
+
+    Custom CSS can restyle the whole form, so only staff write it; anyone else may keep
+    what staff wrote (``previous``, the CSS of the version being edited) or remove it.
+    Compared as stored: white space around it is dropped."""
+    kept = css.strip() if isinstance(css, str) else ""
+    before = previous.strip() if isinstance(previous, str) else ""
+    if kept and kept != before and not getattr(author, "is_staff", False):
+        return [_("Only staff can add or change custom CSS.")]
     return []
 
 

@@ -28,7 +28,7 @@ from accounts.models import User
 from jobs.models import Job
 from jobs.services import submit_generation
 from promptlab.openapi import EXAMPLE_JOB_ID, EXAMPLE_SLUG, REQUEST_EXAMPLES
-from templates_app.demo import DEMO_TEMPLATES
+from templates_app.demo import demo_templates
 from templates_app.models import Template, Visibility
 
 from .conftest import ServiceProcess, start_web_server
@@ -54,13 +54,11 @@ def test_api_matches_its_openapi_document(unlimited_server_url: str, tmp_path: P
     # phase signs in (every fuzzed guess is a 401, and only failures are rate limited).
     example = REQUEST_EXAMPLES[("post", "/api/v1/auth/token")]
     User.objects.create_user(example["email"], example["password"])
-    demo = next(d for d in DEMO_TEMPLATES if d["slug"] == EXAMPLE_SLUG)
+    demo = next(d for d in demo_templates() if d.slug == EXAMPLE_SLUG)
     template = Template.objects.create(
-        slug=EXAMPLE_SLUG, name=demo["name"], owner=user, visibility=Visibility.PRIVATE
+        slug=EXAMPLE_SLUG, name=demo.name, owner=user, visibility=Visibility.PRIVATE
     )
-    template.create_version(
-        body=demo["body"], system_prompt=demo["system_prompt"], parameters=demo["parameters"]
-    )
+    template.create_version(body=demo.body, system_prompt=demo.system_prompt, parameters=demo.parameters)
     job = submit_generation(
         template.published_version,
         {

@@ -237,3 +237,22 @@ def test_the_openapi_document_states_the_themes_own_limits(client: Client) -> No
     assert described["font"]["maxLength"] == rules.MAX_FONT_LENGTH
     assert described["radius"]["maximum"] == rules.MAX_RADIUS
     assert described["custom_css"]["maxLength"] == rules.MAX_CUSTOM_CSS
+
+
+def test_create_and_patch_answer_with_the_saved_versions_warnings(client: Client, owner) -> None:
+    body = {
+        "slug": "warned",
+        "name": "Warned",
+        "body": "About {{ topic }}.",
+        "parameters": [{"name": "topic", "type": "string"}, {"name": "tone", "type": "string"}],
+    }
+    created = call(client, owner, "post", "/templates", body)
+    assert created.status_code == 201, created.content
+    assert len(created.json()["warnings"]) == 1 and "tone" in created.json()["warnings"][0]
+    # A PATCH that changes no content makes no version: the published one's warnings still apply.
+    renamed = call(client, owner, "patch", "/templates/warned", {"name": "Still warned"})
+    assert renamed.json()["warnings"] == created.json()["warnings"]
+    assert renamed.json()["version"] == 1
+    fixed = call(client, owner, "patch", "/templates/warned", {"body": "About {{ topic }}, {{ tone }}."})
+    assert fixed.json()["warnings"] == [] and fixed.json()["version"] == 2
+    assert list(fixed.json())[-1] == "warnings"  # after the template's own fields, as before

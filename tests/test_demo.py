@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -45,3 +46,22 @@ def test_an_installed_demo_exported_in_the_format_reads_back_as_its_file() -> No
         assert again.warnings == []
         for field in ("slug", "name", "description", "system_prompt", "body", "parameters", "visibility"):
             assert getattr(again, field) == getattr(demo, field), (demo.slug, field)
+
+
+def test_seed_demo_installs_a_demo_files_model_settings_and_theme(monkeypatch) -> None:
+    # A demo file says everything a version holds: none of it is left to the defaults.
+    text = (DEMO_DIR / "01-product-description.md").read_text(encoding="utf-8")
+    head, rest = text.split("\n", 1)
+    model = "model: {provider: offline, model: offline-echo, temperature: 0.3, max_tokens: 321}\n"
+    theme = "theme: {primary: '#7c2d12'}\n"
+    demo = promptlab.parse(head + "\n" + model + theme + rest)
+    assert not demo.warnings
+    monkeypatch.setattr("templates_app.management.commands.seed_demo.demo_templates", lambda: (demo,))
+    call_command("seed_demo", stdout=StringIO())
+    version = Template.objects.get(slug=demo.slug).published_version
+    assert (version.temperature, version.max_tokens) == (Decimal("0.30"), 321)
+    assert version.theme == {"primary": "#7c2d12"}
+    # Run again, the same file is up to date (its model settings compare equal to the stored ones).
+    again = StringIO()
+    call_command("seed_demo", stdout=again)
+    assert again.getvalue().strip() == f"{demo.slug}: up to date"

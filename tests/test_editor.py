@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.messages import get_messages
 from django.test import Client
+from django.utils import translation
 
+from templates_app.editor import VersionForm
 from templates_app.models import Template
+from templates_app.theme import COLOUR_KEYS
 
 from .conftest import assert_accessible
 from .editor_helpers import editor_post
@@ -284,6 +288,33 @@ def test_adding_a_version_in_the_admin_keeps_the_theme_and_skips_a_copy(
     assert version.created_by == staff
 
 
+def test_adding_unchanged_content_in_the_admin_says_so_and_logs_no_addition(
+    client: Client, make_template, staff
+) -> None:
+    template = make_template()
+    version = template.published_version
+    client.force_login(staff)
+    data = {
+        "template": template.pk, "system_prompt": version.system_prompt, "body": version.body,
+        "parameters": json.dumps(version.parameters), "provider": version.provider, "model": version.model,
+        "temperature": str(version.temperature), "max_tokens": str(version.max_tokens),
+    }  # fmt: skip
+    response = client.post("/admin/templates_app/templateversion/add/", data, follow=True)
+    said = [str(message) for message in response.context["messages"]]
+    assert said == ["Nothing in the content changed, so no new version was made."]
+    assert response.redirect_chain[-1][0] == "/admin/templates_app/templateversion/"
+    assert not LogEntry.objects.filter(action_flag=ADDITION).exists()
+    assert template.versions.count() == 1
+    # A real addition is logged and reported as the admin reports one.
+    response = client.post(
+        "/admin/templates_app/templateversion/add/", data | {"max_tokens": "99"}, follow=True
+    )
+    said = [str(message) for message in response.context["messages"]]
+    assert len(said) == 1 and "was added successfully" in said[0]
+    added = LogEntry.objects.get(action_flag=ADDITION)
+    assert added.object_id == str(template.latest_version.pk) and template.versions.count() == 2
+
+
 def test_the_admin_editor_shows_schema_errors(client: Client, make_template, staff) -> None:
     template = make_template()
     client.force_login(staff)
@@ -423,3 +454,13 @@ def test_deeply_nested_schema_text_is_an_error_not_a_500(client: Client, owner, 
     assert response.status_code == 200
     assert "The schema is nested too deeply." in response.content.decode()
     assert not Template.objects.exists()
+
+
+def test_the_editor_has_a_field_for_each_colour_of_both_palettes() -> None:
+    names = [*COLOUR_KEYS, *(f"dark_{key}" for key in COLOUR_KEYS)]
+    fields = VersionForm(user=None).fields
+    assert all(fields[name].max_length == len("#1d4ed8") for name in names)
+    assert str(fields["primary"].label) == "Primary colour"
+    assert str(fields["dark_primary"].label) == "Primary colour (dark)"
+    with translation.override("pt-br"):
+        assert str(VersionForm(user=None).fields["dark_text"].label) == "Cor do texto (escura)"

@@ -11,7 +11,8 @@ import pytest
 from django.core.management import call_command
 
 from jobs.models import Job
-from templates_app.demo import DEMO_TEMPLATES
+from templates_app.demo import demo_templates
+from templates_app.formats.base import ImportedTemplate
 
 from .conftest import assert_accessible
 
@@ -70,23 +71,23 @@ def fill(page: Any, parameters: list[dict[str, Any]], tmp_path: Path, *, bad: bo
 
 
 @pytest.mark.parametrize("locale", list(LANGUAGES))
-@pytest.mark.parametrize("demo_template", DEMO_TEMPLATES, ids=[d["slug"] for d in DEMO_TEMPLATES])
+@pytest.mark.parametrize("demo_template", demo_templates(), ids=[d.slug for d in demo_templates()])
 def test_every_demo_form_passes_axe_empty_filled_and_with_errors(
     open_page: Any,
     demo: None,
     live_server_url: str,
-    demo_template: dict[str, Any],
+    demo_template: ImportedTemplate,
     locale: str,
     tmp_path: Path,
 ) -> None:
     page = open_page(locale)
-    page.goto(f"{live_server_url}/t/{demo_template['slug']}/")
+    page.goto(f"{live_server_url}/t/{demo_template.slug}/")
     assert page.locator("html").get_attribute("lang") == LANGUAGES[locale]
     assert_accessible(page)  # empty
-    fill(page, demo_template["parameters"], tmp_path)
+    fill(page, demo_template.parameters, tmp_path)
     assert_accessible(page)  # filled
-    page.goto(f"{live_server_url}/t/{demo_template['slug']}/")
-    fill(page, demo_template["parameters"], tmp_path, bad=True)
+    page.goto(f"{live_server_url}/t/{demo_template.slug}/")
+    fill(page, demo_template.parameters, tmp_path, bad=True)
     page.locator("form.parameter-form button[type=submit]").click()
     page.wait_for_load_state()
     summary = page.locator("[data-error-summary]")

@@ -467,17 +467,17 @@ def test_a_body_naming_an_unknown_parameter_is_refused_on_save(make_template) ->
 
 @pytest.mark.django_db
 def test_every_demo_template_saves_without_warnings() -> None:
-    from templates_app.demo import DEMO_TEMPLATES
+    from templates_app.demo import demo_templates
     from templates_app.schema import PARAMETER_TYPES, parameter_warnings
 
     used_types = set()
     used_keys = set()
-    for demo in DEMO_TEMPLATES:
-        schema = ParameterSchema.parse(demo["parameters"])
-        assert parameter_warnings(schema, demo["body"], demo["system_prompt"]) == [], demo["slug"]
-        used_types |= {p["type"] for p in demo["parameters"]}
-        used_keys |= {key for p in demo["parameters"] for key in p}
-        used_keys |= {"widget:" + p.get("widget", "") for p in demo["parameters"]}
+    for demo in demo_templates():
+        schema = ParameterSchema.parse(demo.parameters)
+        assert parameter_warnings(schema, demo.body, demo.system_prompt) == [], demo.slug
+        used_types |= {p["type"] for p in demo.parameters}
+        used_keys |= {key for p in demo.parameters for key in p}
+        used_keys |= {"widget:" + p.get("widget", "") for p in demo.parameters}
     assert used_types == set(PARAMETER_TYPES)
     from templates_app.schema.parsing import COMMON_KEYS, TYPE_KEYS
 

@@ -188,6 +188,32 @@ def test_the_editor_refuses_custom_css_from_a_non_staff_owner(client: Client, ma
     assert template.versions.count() == 1
 
 
+def test_every_door_applies_one_staff_only_rule_for_custom_css(
+    client: Client, make_template, owner, staff
+) -> None:
+    """The owner of staff's CSS may keep it or remove it, in the editor as through the model,
+    but not change it; an import by someone other than staff drops it."""
+    template = make_template(owner=owner)
+    version = template.published_version
+    theme = {**GOOD_THEME, "custom_css": "h1 { letter-spacing: 0.05em }"}
+    template.create_version(author=staff, body=version.body, parameters=version.parameters, theme=theme)
+    client.force_login(owner)
+    changed = editor_post(template, **{"editor-custom_css": "h1 { color: red }"})
+    response = client.post(f"/t/{template.slug}/edit/", changed)
+    assert (
+        response.status_code == 200
+        and "Only staff can add or change custom CSS." in response.content.decode()
+    )
+    # Kept with white space around it (as a browser may send it back): still the same CSS.
+    kept = editor_post(template, **{"editor-custom_css": "\r\nh1 { letter-spacing: 0.05em }\r\n  "})
+    assert client.post(f"/t/{template.slug}/edit/", kept | {"editor-radius": "6"}).status_code == 302
+    assert template.latest_version.theme["custom_css"] == "h1 { letter-spacing: 0.05em }"
+    removed = editor_post(template, **{"editor-custom_css": ""})
+    assert client.post(f"/t/{template.slug}/edit/", removed).status_code == 302
+    assert "custom_css" not in template.latest_version.theme
+    assert template.versions.count() == 4
+
+
 def test_the_editor_shows_the_contrast_ratio(client: Client, make_template, owner) -> None:
     template = make_template(owner=owner)
     client.force_login(owner)

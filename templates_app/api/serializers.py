@@ -16,7 +16,7 @@ from .. import theme
 from ..formats import FORMATS
 from ..formats.service import MAX_FILE_BYTES
 from ..model_choices import MAX_ALLOWED_MODELS, allowed_models_errors, split_model_choice
-from ..models import Template, TemplateVersion, Visibility, field_bounds, model_setting_defaults
+from ..models import SavedContent, Template, TemplateVersion, Visibility, field_bounds, model_setting_defaults
 
 # The version content the API takes at the top level (the model settings come nested).
 TOP_LEVEL_CONTENT_FIELDS = ("system_prompt", "body", "parameters", "theme")
@@ -153,6 +153,7 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     version = serializers.IntegerField(source="published_version.number", read_only=True, allow_null=True)
     owner = serializers.EmailField(source="owner.email", read_only=True, allow_null=True)
     links = serializers.SerializerMethodField()
+    saved: SavedContent | None = None  # after a create or an update: what Template.save_content did
 
     class Meta:
         model = Template
@@ -199,9 +200,10 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return content
 
     def _save_content(self, template: Template, validated: dict[str, Any]) -> None:
-        """A new, published version when the request changes the published one's content."""
+        """A new, published version when the request changes the published one's content;
+        ``saved`` tells what the save did (the view answers with its version's warnings)."""
         try:
-            template.save_content(
+            self.saved = template.save_content(
                 self._written_content(validated), author=self.context["request"].user, publish=True
             )
         except DjangoValidationError as exc:
@@ -210,7 +212,7 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     def create(self, validated: dict[str, Any]) -> Template:
         meta = {key: value for key, value in validated.items() if key != "published_version"}
         try:
-            with transaction.atomic():
+            with transaction.atomic():  # the template and its first version, or neither
                 template = Template.objects.create(owner=self.context["request"].user, **meta)
                 self._save_content(template, validated)
         except IntegrityError:
@@ -218,7 +220,7 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return template
 
     def update(self, template: Template, validated: dict[str, Any]) -> Template:
-        with transaction.atomic():
+        with transaction.atomic():  # the name and the content, or neither
             for key in ("name", "description", "visibility"):
                 if key in validated:
                     setattr(template, key, validated[key])
@@ -271,7 +273,10 @@ class TemplateImportSerializer(StrictFieldsMixin, serializers.Serializer):
 
     file = serializers.FileField(required=False, help_text="The file (multipart/form-data).")
     content = serializers.CharField(
-        required=False, trim_whitespace=False, max_length=MAX_FILE_BYTES, help_text="The file's text (JSON)."
+        required=False,
+        trim_whitespace=False,
+        # The limit is in bytes (UTF-8), as for an upload: checked on import, not as characters.
+        help_text=f"The file's text (JSON): at most {MAX_FILE_BYTES} bytes as UTF-8.",
     )
     format = serializers.ChoiceField(
         choices=list(FORMATS), required=False, help_text="Default: from the file name's extension."

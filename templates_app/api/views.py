@@ -20,9 +20,8 @@ from rest_framework.response import Response
 from promptlab.api import Conflict, SafeJSONParser
 
 from ..formats import DEFAULT_FORMAT, FORMATS, FormatError
-from ..formats.service import decode, export_template, import_template
+from ..formats.service import export_template, import_template, read_file
 from ..models import Template
-from ..schema import parameter_warnings
 from .permissions import ManagesTemplateOrReadOnly
 from .serializers import (
     TemplateImportResultSerializer,
@@ -88,11 +87,17 @@ class TemplateViewSet(viewsets.ModelViewSet):
         response = super().partial_update(request, *args, **kwargs)
         return self._with_warnings(response)
 
+    def perform_create(self, serializer: Any) -> None:
+        serializer.save()
+        self.saved = serializer.saved
+
+    def perform_update(self, serializer: Any) -> None:
+        serializer.save()
+        self.saved = serializer.saved
+
     def _with_warnings(self, response: Response) -> Response:
-        template = Template.objects.select_related("published_version").get(slug=response.data["slug"])
-        version = template.published_version
-        warnings = parameter_warnings(version.schema, version.body, version.system_prompt) if version else []
-        response.data = {**response.data, "warnings": warnings}
+        # The version the save left published (new, or the unchanged one): its warnings.
+        response.data = {**response.data, "warnings": self.saved.version.warnings}
         return response
 
     def perform_destroy(self, instance: Template) -> None:
@@ -152,7 +157,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
         field = "file" if "file" in data else "content"
         try:
             if "file" in data:
-                text = decode(data["file"].read())
+                text = read_file(data["file"])
                 filename = data["file"].name
             else:
                 text, filename = data["content"], data.get("filename")

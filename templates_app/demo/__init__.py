@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from ..formats import promptlab
 from ..formats.base import ImportedTemplate
@@ -22,21 +21,3 @@ DEMO_DIR = Path(__file__).resolve().parent
 def demo_templates() -> tuple[ImportedTemplate, ...]:
     """Every demo template, parsed (once per process: the files ship with the code)."""
     return tuple(promptlab.parse(path.read_text(encoding="utf-8")) for path in sorted(DEMO_DIR.glob("*.md")))
-
-
-def __getattr__(name: str) -> Any:
-    # ``DEMO_TEMPLATES``, the demo as plain data, read on first use rather than at
-    # import (parsing may translate a warning: the app registry must be ready).
-    if name == "DEMO_TEMPLATES":
-        return [
-            {
-                "slug": demo.slug,
-                "name": demo.name,
-                "description": demo.description,
-                "system_prompt": demo.system_prompt,
-                "body": demo.body,
-                "parameters": demo.parameters,
-            }
-            for demo in demo_templates()
-        ]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,6 +15,7 @@ from promptlab.safe_load import find_nul
 
 from ..models import Template, Visibility
 from ..schema import parameter_warnings
+from ..theme import custom_css_errors
 from . import DEFAULT_FORMAT, FORMATS, format_for_filename, get_format
 from .base import FormatError, make_slug, name_from_slug
 
@@ -29,13 +30,33 @@ class ExportedFile:
     warnings: list[str]
 
 
-def decode(data: bytes) -> str:
-    if len(data) > MAX_FILE_BYTES:
+def _check_size(size: int) -> None:
+    if size > MAX_FILE_BYTES:
         raise FormatError(_("The file is too large (at most %(limit)d bytes).") % {"limit": MAX_FILE_BYTES})
+
+
+def decode(data: bytes) -> str:
+    """A file's bytes as text; FormatError when they are over the limit or not UTF-8."""
+    _check_size(len(data))
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise FormatError(_("The file is not UTF-8 text.")) from None
+
+
+def read_file(file: Any) -> str:
+    """An uploaded or opened file's text (``decode``), read no further than one byte past
+    the limit: enough to refuse it, however large it is."""
+    return decode(file.read(MAX_FILE_BYTES + 1))
+
+
+def check_text_size(text: str) -> str:
+    """A file's text as sent (not uploaded), refused as a file of its UTF-8 length would be:
+    the limit is in bytes, and a character may take up to four."""
+    if len(text) > MAX_FILE_BYTES // 4:  # only then can it be over (counting costs a copy)
+        # "surrogatepass": JSON may carry a lone surrogate (\ud800); count it rather than fail here.
+        _check_size(len(text.encode("utf-8", "surrogatepass")))
+    return text
 
 
 def _free_slug(slug: str) -> str:
@@ -68,7 +89,7 @@ def import_template(
         module = format_for_filename(filename)
     else:
         raise FormatError(_("Say which format the file is in (%(known)s).") % {"known": ", ".join(FORMATS)})
-    imported = module.parse(text)
+    imported = module.parse(check_text_size(text))
     if find_nul(dataclasses.asdict(imported)):  # in the body, or a YAML "\0" escape
         raise FormatError(_("The file contains the NUL character (U+0000), which can't be stored."))
     warnings = list(imported.warnings)
@@ -118,7 +139,7 @@ def _importable_theme(theme: dict[str, Any], owner: Any, warnings: list[str]) ->
     theme = dict(theme)
     if theme.pop("logo", None):
         warnings.append(_("The theme's logo was not imported: upload it in the editor."))
-    if theme.get("custom_css") and not getattr(owner, "is_staff", False):
+    if custom_css_errors(theme.get("custom_css"), author=owner):
         del theme["custom_css"]
         warnings.append(_("The theme's custom CSS was not imported: only staff can add custom CSS."))
     return theme

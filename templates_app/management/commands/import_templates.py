@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import User
 from templates_app.formats import FormatError, extensions
-from templates_app.formats.service import MAX_FILE_BYTES, decode, import_template
+from templates_app.formats.service import import_template, read_file
 from templates_app.models import Template, Visibility
 
 
@@ -41,8 +41,8 @@ class Command(BaseCommand):
         for path in files:
             name = path.relative_to(folder)
             try:
-                with path.open("rb") as file:  # one byte past the limit is enough to refuse it
-                    text = decode(file.read(MAX_FILE_BYTES + 1))
+                with path.open("rb") as file:
+                    text = read_file(file)
                 if path.suffix.lower() == ".md" and not text.lstrip("\ufeff").startswith("---"):
                     skipped += 1
                     self.stdout.write(f"SKIP  {name}: a Markdown file without front matter")

@@ -12,7 +12,7 @@ from templates_app.models import Template, Visibility
 class Command(BaseCommand):
     help = "Install or update the public demo templates (safe to run again)."
 
-    @transaction.atomic
+    @transaction.atomic  # every demo template or none
     def handle(self, *args: Any, **options: Any) -> None:
         for demo in demo_templates():
             template, created = Template.objects.get_or_create(
@@ -23,11 +23,10 @@ class Command(BaseCommand):
                     "visibility": demo.visibility or Visibility.PUBLIC,
                 },
             )
-            current = template.published_version
-            # What a demo file sets of a version; its model settings and theme are the defaults.
-            wanted = {"system_prompt": demo.system_prompt, "body": demo.body, "parameters": demo.parameters}
-            if current is None or any(getattr(current, f) != v for f, v in wanted.items()):
-                version = template.create_version(**wanted)
-                self.stdout.write(f"{template.slug}: version {version.number}")
+            # The file's whole version content (prompts, parameters, model settings, theme),
+            # saved as any import or edit is: a new version only when it differs.
+            saved = template.save_content(demo.version_content(), author=None, publish=True)
+            if saved.created:
+                self.stdout.write(f"{template.slug}: version {saved.version.number}")
             elif not created:
                 self.stdout.write(f"{template.slug}: up to date")
