@@ -11,7 +11,8 @@ from promptlab.api import ERROR_CODES, ERROR_STATUSES, Conflict, ProviderUnavail
 
 
 @pytest.fixture
-def document(client: Client) -> dict:
+def document(client: Client, db: None) -> dict:
+    # db: on the embedded defaults the API's rate limits count in the database cache.
     return yaml.safe_load(client.get("/api/schema/").content)
 
 
