@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -128,9 +129,11 @@ def test_many_streams_share_one_redis_subscription_and_each_gets_everything_once
 ) -> None:
     from .test_providers import provider_template
 
-    # Both jobs stay running while the streams open, then stream their chunks.
-    slow = Behaviour(first_token_delay=4.0, chunk_delay=0.1)
-    llm.script(slow, slow)
+    # Both jobs stay running until every stream is open (however long that takes on a loaded
+    # machine), then stream their chunks.
+    streams_open = threading.Event()
+    held = Behaviour(hold_until=streams_open, chunk_delay=0.1)
+    llm.script(held, held)
     client.force_login(owner)
     template = provider_template("anthropic")
     for topic in ("sea", "snow"):
@@ -170,10 +173,13 @@ def test_many_streams_share_one_redis_subscription_and_each_gets_everything_once
                 for n in range(per_job * len(jobs))
             ]
 
-            await asyncio.wait_for(asyncio.gather(*(event.wait() for event in opened)), 30)
-            # Every stream is open and subscribed while both jobs still run.
-            numsub = redis_client.pubsub_numsub(*channels)
-            subscribers = _stream_subscribers(redis_client)
+            try:
+                await asyncio.wait_for(asyncio.gather(*(event.wait() for event in opened)), 60)
+                # Every stream is open and subscribed while both jobs still run.
+                numsub = redis_client.pubsub_numsub(*channels)
+                subscribers = _stream_subscribers(redis_client)
+            finally:
+                streams_open.set()
             texts = await asyncio.gather(*tasks)
         return texts, numsub, subscribers
 

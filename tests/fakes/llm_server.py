@@ -85,6 +85,8 @@ class Behaviour:
     cut_after: stream this many text deltas, then close the connection without the closing events or
         the terminating HTTP chunk. A non-streaming request gets its connection closed with no response.
     reply: reply text for this request instead of the server's default.
+    hold_until: an event the reply waits for (after the stream's preamble, before any text), so a
+        test can keep a job running until it has done what it needs, with no timing window.
     """
 
     status: int = 200
@@ -94,6 +96,7 @@ class Behaviour:
     chunk_delay: float = 0.0
     cut_after: int | None = None
     reply: str | None = None
+    hold_until: threading.Event | None = None
 
 
 def ok(reply: str | None = None) -> Behaviour:
@@ -479,6 +482,7 @@ class _Handler(BaseHTTPRequestHandler):
         reply_id = _new_id("msg_fake") if provider == "anthropic" else _new_id("chatcmpl-fake")
 
         if not body.get("stream"):
+            self._hold(behaviour.hold_until)
             self._pause(behaviour.first_token_delay + behaviour.chunk_delay * len(reply.chunks))
             if behaviour.cut_after is not None:
                 self._drop_connection()
@@ -504,6 +508,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         for event in stream.preamble:
             self._write_chunk(event)
+        self._hold(behaviour.hold_until)
         self._pause(behaviour.first_token_delay)
         deltas = stream.deltas if behaviour.cut_after is None else stream.deltas[: behaviour.cut_after]
         for event in deltas:
@@ -526,6 +531,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _write_chunk(self, data: bytes) -> None:
         self._write(b"%X\r\n%s\r\n" % (len(data), data))
+
+    def _hold(self, event: threading.Event | None, timeout: float = 60.0) -> None:
+        """Wait for the test's event, polled with a deadline so stop() is never kept waiting."""
+        deadline = time.monotonic() + timeout
+        while event is not None and not event.wait(0.05):
+            if self.server.fake._stopping.is_set() or time.monotonic() > deadline:
+                raise _Abort
 
     def _pause(self, seconds: float) -> None:
         if seconds > 0 and self.server.fake._stopping.wait(seconds):
