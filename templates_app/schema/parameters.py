@@ -58,7 +58,10 @@ class Parameter:
         fields = TYPES[self.__dict__["type"]].fields if "type" in self.__dict__ else {}
         if name not in fields:
             raise AttributeError(f"A {self.__dict__.get('type')} parameter has no {name!r}.")
-        return dict(self.options).get(name, fields[name])
+        for key, value in self.options:  # a handful of pairs: no dict built per read
+            if key == name:
+                return value
+        return fields[name]
 
     @property
     def kind(self) -> ParameterType:
