@@ -7,7 +7,7 @@ from uuid import UUID
 from asgiref.sync import sync_to_async
 from django.core.validators import slug_re
 from django.db import IntegrityError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import get_language
@@ -163,7 +163,7 @@ class GenerateView(generics.GenericAPIView):
                 {"Idempotency-Key": [_("At most %(max)d characters.") % {"max": IDEMPOTENCY_KEY_MAX}]}
             )
         if key and (job := self._job_for_key(key)):
-            return Response(JobSerializer(job, context=self.get_serializer_context()).data)
+            return self._job_response(job)
         payload = self.get_serializer(data=request.data)
         payload.is_valid(raise_exception=True)
         version = template.published_version
@@ -184,11 +184,13 @@ class GenerateView(generics.GenericAPIView):
                 raise ProviderUnavailable(str(exc)) from None
             raise serializers.ValidationError({exc.field: [str(exc)]}) from None
         except IntegrityError:  # the same Idempotency-Key, sent twice at once
-            job = get_object_or_404(Job, owner=request.user, idempotency_key=key)
-            return Response(JobSerializer(job, context=self.get_serializer_context()).data)
-        return Response(
-            JobSerializer(job, context=self.get_serializer_context()).data, status=status.HTTP_202_ACCEPTED
-        )
+            if (job := self._job_for_key(key)) is None:
+                raise Http404 from None
+            return self._job_response(job)
+        return self._job_response(job, status.HTTP_202_ACCEPTED)
+
+    def _job_response(self, job: Job, code: int = status.HTTP_200_OK) -> Response:
+        return Response(JobSerializer(job, context=self.get_serializer_context()).data, status=code)
 
     def _job_for_key(self, key: str) -> Job | None:
         jobs = Job.objects.select_related("template_version__template")
