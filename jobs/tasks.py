@@ -87,7 +87,7 @@ def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
         breaker = breaker_for(job.provider)
         admission = breaker.admit(job.model) if job.status == JobStatus.QUEUED else Admission()
         if admission.wait:
-            _defer(job, admission)
+            _defer(job, breaker, admission)
             return
         task_id = self.request.id or ""
         attempt = job.claim(task_id)
@@ -123,7 +123,7 @@ def _may_wait(job: Job, seconds: float) -> bool:
     return waited + seconds <= settings.JOB_PROVIDER_WAIT_LIMIT
 
 
-def _defer(job: Job, admission: Admission) -> None:
+def _defer(job: Job, breaker: ProviderBreaker, admission: Admission) -> None:
     """Put the unclaimed job's message back for later, or fail the job if it waited too long."""
     if not _may_wait(job, admission.wait):
         code = "rate_limited" if admission.reason == "rate_limited" else "provider_unavailable"
@@ -132,7 +132,7 @@ def _defer(job: Job, admission: Admission) -> None:
         if job.mark_failed_unclaimed(code=code, message=""):
             JobPublisher(job.id, job.attempts).status(JobStatus.FAILED, terminal=True)
         return
-    if not breaker_for(job.provider).first_to_wait(job.pk, admission.wait):
+    if not breaker.first_to_wait(job.pk, admission.wait):
         return  # a duplicate message (the sweep's, say): the job's own comes back already
     # The queue deadline goes past the wait, or the sweep would take the waiting
     # job's message for lost and send another every JOB_QUEUE_STALE_AFTER seconds.

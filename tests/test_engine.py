@@ -291,7 +291,9 @@ def test_giving_up_the_wait_never_fails_a_run_another_message_claimed(
     )
     read_queued = Job.objects.get(pk=job.pk)  # message A reads the job queued...
     assert Job.objects.get(pk=job.pk).claim("task-b") == 1  # ...message B claims and runs it...
-    _defer(read_queued, Admission(wait=5, reason="open"))  # ...and A gives up waiting
+    _defer(
+        read_queued, breaker_for(read_queued.provider), Admission(wait=5, reason="open")
+    )  # ...and A gives up waiting
     job.refresh_from_db()
     assert (job.status, job.error_code) == (JobStatus.RUNNING, "")
     # Still queued as read, the job does fail.
@@ -299,7 +301,7 @@ def test_giving_up_the_wait_never_fails_a_run_another_message_claimed(
     Job.objects.filter(pk=other.pk).update(
         created_at=timezone.now() - timedelta(seconds=settings.JOB_PROVIDER_WAIT_LIMIT)
     )
-    _defer(Job.objects.get(pk=other.pk), Admission(wait=5, reason="open"))
+    _defer(Job.objects.get(pk=other.pk), breaker_for(other.provider), Admission(wait=5, reason="open"))
     other.refresh_from_db()
     assert (other.status, other.error_code) == (JobStatus.FAILED, "provider_unavailable")
 
@@ -310,7 +312,7 @@ def test_a_waiting_job_is_not_sent_again_by_the_sweep_while_it_waits(
     settings.JOB_QUEUE_STALE_AFTER = 0  # any queued job past its deadline at once
     job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
     enqueued.clear()
-    _defer(Job.objects.get(pk=job.pk), Admission(wait=600, reason="open"))
+    _defer(Job.objects.get(pk=job.pk), breaker_for(job.provider), Admission(wait=600, reason="open"))
     assert enqueued == [str(job.id)]  # its own message, back in ten minutes
     assert sweep_stuck_jobs() == 0
     assert enqueued == [str(job.id)]
@@ -320,11 +322,11 @@ def test_two_messages_deferring_a_job_at_once_send_it_back_once(make_template, e
     job = submit_generation(make_template().published_version, INPUTS, session_key="s1")
     enqueued.clear()
     first, duplicate = Job.objects.get(pk=job.pk), Job.objects.get(pk=job.pk)
-    _defer(first, Admission(wait=60, reason="open"))
+    _defer(first, breaker_for(first.provider), Admission(wait=60, reason="open"))
     # The duplicate read the row before the first deferred it, and passed the
     # cache's check in the same instant (its mark not yet written).
     cache.delete(breaker_for(job.provider)._key(f"waiting:{job.pk}"))
-    _defer(duplicate, Admission(wait=60, reason="open"))
+    _defer(duplicate, breaker_for(duplicate.provider), Admission(wait=60, reason="open"))
     assert enqueued == [str(job.id)]
 
 
