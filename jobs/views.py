@@ -35,9 +35,10 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
         Template.objects.visible_to(request.user).runnable().select_related("published_version"),
         slug=slug,
     )
-    form_class = parameter_form_class(template.published_version, translation.get_language())
+    language = translation.get_language()
+    form_class = parameter_form_class(template.published_version, language)
     if request.method == "GET":
-        return _run_page(request, template, form_class())
+        return _run_page(request, template, form_class(), language)
     if request.rate_limit.exceeded:
         # Refused before the uploads are looked at: the form shows what was typed again and
         # asks for any file anew (a browser never keeps a chosen file in the page it gets back).
@@ -46,7 +47,7 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
             _("You have run templates too often. Try again in %(seconds)d seconds.")
             % {"seconds": max(request.rate_limit.reset, 1)},
         )
-        return _run_page(request, template, form_class(request.POST), status=429)
+        return _run_page(request, template, form_class(request.POST), language, status=429)
     form = form_class(request.POST, request.FILES)
     if form.is_valid():
         try:
@@ -60,16 +61,18 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
             messages.error(request, str(exc))
         else:
             return redirect(job)
-    return _run_page(request, template, form)
+    return _run_page(request, template, form, language)
 
 
-def _run_page(request: HttpRequest, template: Template, form: Any, *, status: int = 200) -> HttpResponse:
+def _run_page(
+    request: HttpRequest, template: Template, form: Any, language: str, *, status: int = 200
+) -> HttpResponse:
     version = template.published_version
     context = {
         "template": template,
         "version": version,
         "form": form,
-        "fields_html": parameter_fields_html(version, translation.get_language(), form),
+        "fields_html": parameter_fields_html(version, language, form),
         "provider_available": provider_is_available(version.provider),
     }
     return render(request, "jobs/run.html", context, status=status)
