@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -51,8 +49,6 @@ def export_file(request: HttpRequest, slug: str) -> HttpResponse:
             raise Http404 from None
         messages.error(request, " ".join(exc.errors))
         return redirect("templates_app:history", slug=template.slug)
-    response = HttpResponse(exported.content, content_type=exported.content_type)
-    response["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
-    response["X-PromptLab-Warnings"] = json.dumps(exported.warnings)
+    response = exported.as_response()
     response["Cache-Control"] = "private, no-store"
     return response

@@ -217,7 +217,4 @@ class TemplateViewSet(viewsets.ModelViewSet):
             exported = export_template(template, format_name)
         except FormatError as exc:
             raise Conflict(" ".join(exc.errors)) from None
-        response = HttpResponse(exported.content, content_type=exported.content_type)
-        response["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
-        response["X-PromptLab-Warnings"] = json.dumps(exported.warnings)
-        return response
+        return exported.as_response()

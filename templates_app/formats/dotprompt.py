@@ -210,8 +210,7 @@ def _inputs(input_: Any, imported: ImportedTemplate) -> None:
 def dump(version: Any, warnings: list[str] | None = None) -> str:
     template = version.template
     context = ExportContext("Dotprompt")
-    if version.allowed_models:
-        context.lost(None, _("The other models a run may choose (allowed_models)"))
+    context.lost_allowed_models(version)
     properties: dict[str, Any] = {}
     required: list[str] = []
     defaults: dict[str, Any] = {}

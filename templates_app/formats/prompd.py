@@ -147,8 +147,7 @@ def _drop_extension_keywords(parameter: dict[str, Any], prop: dict[str, Any], co
 def dump(version: Any, warnings: list[str] | None = None) -> str:
     template = version.template
     context = ExportContext("Prompd")
-    if version.allowed_models:
-        context.lost(None, _("The other models a run may choose (allowed_models)"))
+    context.lost_allowed_models(version)
     parameters = []
     for parameter in ordered(version.parameters or [], context):
         prop = property_from_parameter(parameter, context)

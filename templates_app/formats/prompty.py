@@ -222,8 +222,7 @@ def parse(text: str) -> ImportedTemplate:
 def dump(version: Any, warnings: list[str] | None = None) -> str:
     template = version.template
     context = ExportContext("Prompty")
-    if version.allowed_models:
-        context.lost(None, _("The other models a run may choose (allowed_models)"))
+    context.lost_allowed_models(version)
     inputs = []
     for parameter in ordered(version.parameters or [], context):
         kind = kind_of(parameter)

@@ -128,6 +128,11 @@ class ExportContext:
                 % {"name": parameter.get("name"), "what": what, "source": self.source}
             )
 
+    def lost_allowed_models(self, version: Any) -> None:
+        """The other formats name one model: the others a run may choose don't travel."""
+        if version.allowed_models:
+            self.lost(None, _("The other models a run may choose (allowed_models)"))
+
     def text(self, parameter: dict[str, Any], key: str) -> str:
         """A localizable text in English; other languages are reported as lost."""
         value = parameter.get(key)

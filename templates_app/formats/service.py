@@ -4,11 +4,13 @@ and export a template's published version as a file."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
 
 from promptlab.safe_load import find_nul
@@ -28,6 +30,13 @@ class ExportedFile:
     content: str
     content_type: str
     warnings: list[str]
+
+    def as_response(self) -> HttpResponse:
+        """The file as a download, with what the format could not hold in a header."""
+        response = HttpResponse(self.content, content_type=self.content_type)
+        response["Content-Disposition"] = f'attachment; filename="{self.filename}"'
+        response["X-PromptLab-Warnings"] = json.dumps(self.warnings)
+        return response
 
 
 def _check_size(size: int) -> None:
