@@ -15,6 +15,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 MAX_ALLOWED_MODELS = 50
+# The lengths of TemplateVersion.provider and .model, which use them.
 PROVIDER_MAX_LENGTH = 40
 MODEL_MAX_LENGTH = 100
 # No whitespace or control characters in the model name (PostgreSQL's jsonb refuses NUL).

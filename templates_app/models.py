@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
-from .model_choices import allowed_models_errors
+from .model_choices import MODEL_MAX_LENGTH, PROVIDER_MAX_LENGTH, allowed_models_errors
 from .rendering import PromptRenderError, referenced_names, render_prompt
 from .schema import ParameterSchema, SchemaError, parameter_warnings
 from .schema.parsing import without_oversized_patterns
@@ -250,8 +250,8 @@ class TemplateVersion(models.Model):
         _("prompt body"), help_text=_("Jinja2 syntax: {{ parameter_name }} inserts a value.")
     )
     parameters = models.JSONField(_("parameter schema"), default=list, blank=True)
-    provider = models.CharField(_("provider"), max_length=40, default="offline")
-    model = models.CharField(_("model"), max_length=100, default="offline-echo")
+    provider = models.CharField(_("provider"), max_length=PROVIDER_MAX_LENGTH, default="offline")
+    model = models.CharField(_("model"), max_length=MODEL_MAX_LENGTH, default="offline-echo")
     temperature = models.DecimalField(
         _("temperature"),
         max_digits=3,

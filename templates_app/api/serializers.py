@@ -15,7 +15,13 @@ from providers import provider_names
 from .. import theme
 from ..formats import FORMATS
 from ..formats.service import MAX_FILE_BYTES
-from ..model_choices import MAX_ALLOWED_MODELS, allowed_models_errors, split_model_choice
+from ..model_choices import (
+    MAX_ALLOWED_MODELS,
+    MODEL_MAX_LENGTH,
+    PROVIDER_MAX_LENGTH,
+    allowed_models_errors,
+    split_model_choice,
+)
 from ..models import SavedContent, Template, TemplateVersion, Visibility, field_bounds, model_setting_defaults
 
 # The version content the API takes at the top level (the model settings come nested).
@@ -74,7 +80,7 @@ class ModelSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
         default=_DEFAULTS["max_tokens"],
     )
     allowed_models = serializers.ListField(
-        child=serializers.CharField(max_length=141),
+        child=serializers.CharField(max_length=PROVIDER_MAX_LENGTH + 1 + MODEL_MAX_LENGTH),  # provider/model
         max_length=MAX_ALLOWED_MODELS,
         default=list,
         help_text=(
