@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks: start servers, wait for them, run wrk."""
+"""Helpers shared by the benchmarks: start servers, wait for them, run wrk, read /proc."""
 
 from __future__ import annotations
 
@@ -105,3 +105,66 @@ def wrk(url: str, *, seconds: int = 8, connections: int = 32, threads: int = 2) 
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def percentile(values: list[float], p: int) -> float:
+    """The p-th percentile (inclusive method: defined for a handful of values too)."""
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
+
+
+# --- /proc: process trees, CPU time and memory (Linux) ----------------------
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None  # gone meanwhile
+    # The command name may hold spaces and parentheses: the fields follow the last ")".
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def process_tree(root: int) -> list[int]:
+    """root and all its live descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, ()))
+    return tree
+
+
+def cpu_ms(pids: list[int]) -> float:
+    """CPU time (user + system) of these processes and of their exited, reaped children.
+
+    Summed over a whole live tree this counts every process once: a child's time
+    moves into its parent's cutime/cstime only when it exits and is reaped.
+    """
+    ticks = 0
+    for pid in pids:
+        if (fields := _stat_fields(pid)) is not None:
+            ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return ticks * 1000 / CLOCK_TICKS
+
+
+def memory_mb(pids: list[int]) -> float:
+    """Proportional set size (shared pages split between their users), RSS without smaps_rollup."""
+    total_kb = 0
+    for pid in pids:
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            total_kb += int(re.search(r"^Pss:\s+(\d+) kB", rollup, re.M).group(1))
+        except (OSError, AttributeError):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                total_kb += int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))
+            except (OSError, AttributeError):
+                pass
+    return total_kb / 1024
