@@ -18,6 +18,10 @@ if __name__ == "__main__":
         subprocess.run([sys.executable, HERE / "latency.py"], check=True)
         subprocess.run([sys.executable, HERE / "ttft.py"], check=True)
         subprocess.run([sys.executable, HERE / "sse_capacity.py"], check=True)
+        if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+            subprocess.run([sys.executable, HERE / "runs.py"], check=True)
+        else:
+            print("runs.py skipped: it measures the PostgreSQL + Redis stack (set DATABASE_URL).")
     else:
-        print("latency.py, ttft.py and sse_capacity.py skipped: they measure SSE and need REDIS_URL.")
+        print("latency.py, ttft.py, sse_capacity.py and runs.py skipped: they need REDIS_URL.")
     subprocess.run([HERE / "cold_start.sh"], check=True)
