@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, median  # noqa: E402
-from bench.runs import FIGURES, format_value  # noqa: E402
+from bench.runs import FIGURES, format_value, servers_note  # noqa: E402
 
 POSTGRES = "postgres://postgres@127.0.0.1:5432"
 
@@ -68,15 +68,13 @@ def ensure_database(url: str) -> None:
         subprocess.run(["psql", admin, "-qc", f'create database "{name}"'], check=True)
 
 
-def measure(root: Path, database_url: str, redis_url: str, quick: bool) -> dict[str, Any]:
+def measure(root: Path, database_url: str, redis_url: str, options: list[str]) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         command = [
             sys.executable, str(ROOT / "bench" / "runs.py"), "--root", str(root),
             "--database-url", database_url, "--redis-url", redis_url, "--flush-redis", "--json", out.name,
         ]  # fmt: skip
-        if quick:
-            command.append("--quick")
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(command + options, check=True, stdout=subprocess.DEVNULL)
         return json.loads(Path(out.name).read_text())[0]
 
 
@@ -89,6 +87,11 @@ def main() -> None:
     parser.add_argument("--new-database-url", default=f"{POSTGRES}/promptlab_bench_new")
     parser.add_argument("--base-redis-url", default="redis://127.0.0.1:6379/7")
     parser.add_argument("--new-redis-url", default="redis://127.0.0.1:6379/8")
+    parser.add_argument(
+        "--private-servers",
+        action="store_true",
+        help="runs.py --private-servers: a PostgreSQL and a Redis of each run's own, instead of the URLs",
+    )
     parser.add_argument("--json", type=Path, help="write every round's figures here")
     args = parser.parse_args()
 
@@ -96,22 +99,26 @@ def main() -> None:
         "base": (base_checkout(args.base), args.base_database_url, args.base_redis_url),
         "new": (ROOT, args.new_database_url, args.new_redis_url),
     }
+    options = [
+        flag for flag, on in (("--quick", args.quick), ("--private-servers", args.private_servers)) if on
+    ]
     for root, database_url, _redis in sides.values():
         setup(root)
-        ensure_database(database_url)
+        if not args.private_servers:
+            ensure_database(database_url)
     results: dict[str, list[dict[str, Any]]] = {"base": [], "new": []}
     for number in range(args.rounds):
         order = ("base", "new") if number % 2 == 0 else ("new", "base")
         for side in order:
             print(f"round {number + 1}/{args.rounds}: {side}", file=sys.stderr, flush=True)
-            results[side].append(measure(*sides[side], args.quick))
+            results[side].append(measure(*sides[side], options))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
     base_rev = git("rev-parse", "--short", "HEAD", cwd=sides["base"][0])
     new_rev = git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain") else "")
     print(f"base {base_rev}, new {new_rev}: median of {args.rounds} round(s), interleaved")
-    print("Redis and PostgreSQL are shared with the machine's other users: their CPU includes others' work.")
+    print(servers_note(args.private_servers))
     print(f"{'measure':52} {'base':>8} {'new':>8} {'new/base':>9}")
     for key, label, unit in FIGURES:
         values = {side: [r[key] for r in rounds if r[key] is not None] for side, rounds in results.items()}

@@ -48,7 +48,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
 
-from bench.common import ROOT, cpu_ms, free_port, median, memory_mb, percentile, process_tree  # noqa: E402
+from bench.common import (  # noqa: E402
+    ROOT,
+    cpu_ms,
+    free_port,
+    median,
+    memory_mb,
+    percentile,
+    private_servers,
+    process_tree,
+)
 
 MODEL = "gpt-bench-runs"
 SLUG = "bench-runs"
@@ -71,8 +80,8 @@ FIGURES: list[tuple[str, str, str]] = [
             (f"cpu_total_{clients}", f"CPU per run, server total, {clients} clients", "ms"),
             (f"cpu_web_{clients}", "  web (uvicorn master + workers + children)", "ms"),
             (f"cpu_worker_{clients}", "  worker (celery master + pool)", "ms"),
-            (f"cpu_redis_{clients}", "  redis-server (shared)", "ms"),
-            (f"cpu_postgres_{clients}", "  PostgreSQL, all backends (shared)", "ms"),
+            (f"cpu_redis_{clients}", "  redis-server", "ms"),
+            (f"cpu_postgres_{clients}", "  PostgreSQL (postmaster and all its backends)", "ms"),
             (f"cpu_client_{clients}", "  the load client (not in the total)", "ms"),
             (f"pg_sessions_{clients}", "  PostgreSQL sessions opened per run (own db)", ""),
         )
@@ -514,6 +523,15 @@ def verify(target: Stack, job_ids: list[str]) -> dict[str, Any]:
 
 
 def measure(args: argparse.Namespace) -> dict[str, float | None]:
+    if not args.private_servers:
+        return _measure(args)
+    with private_servers() as (database_url, redis_url):
+        return _measure(
+            argparse.Namespace(**{**vars(args), "database_url": database_url, "redis_url": redis_url})
+        )
+
+
+def _measure(args: argparse.Namespace) -> dict[str, float | None]:
     n_seq, n_load, n_pairs = (10, 40, 10) if args.quick else (50, 400, 50)
     figures: dict[str, float | None] = {key: None for key, _label, _unit in FIGURES}
     counted: list[str] = []
@@ -609,6 +627,12 @@ def format_value(value: float | None) -> str:
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
 
 
+def servers_note(private: bool) -> str:
+    if private:
+        return "PostgreSQL and Redis: servers of each run's own, so their CPU is the stack's alone."
+    return "Redis and PostgreSQL are shared with the machine's other users: their CPU includes others' work."
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Complete runs through the API (issue #11's figures).")
     parser.add_argument(
@@ -620,9 +644,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small numbers, for a smoke run")
     parser.add_argument("--json", type=Path, help="write the figures (a list, one per round) here")
     parser.add_argument("--flush-redis", action="store_true", help="FLUSHDB the Redis database first")
+    parser.add_argument(
+        "--private-servers",
+        action="store_true",
+        help="start a PostgreSQL and a Redis of its own (so that their CPU is this stack's alone)",
+    )
     parser.add_argument("--verbose", action="store_true", help="say which phase runs")
     args = parser.parse_args()
-    if not args.database_url.startswith("postgres") or not args.redis_url.startswith("redis"):
+    urls = args.database_url.startswith("postgres") and args.redis_url.startswith("redis")
+    if not (urls or args.private_servers):
         raise SystemExit(
             "runs.py measures PostgreSQL + Redis: set DATABASE_URL and REDIS_URL (or the options)."
         )
@@ -630,9 +660,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(rounds, indent=1))
     print(f"{args.root.resolve()}: median of {len(rounds)} round(s)")
-    print(
-        "Redis and PostgreSQL are shared with the machine's other users: their CPU rows include others' work."
-    )
+    print(servers_note(args.private_servers))
     for key, label, unit in FIGURES:
         values = [r[key] for r in rounds if r[key] is not None]
         print(f"{label:52} {format_value(median(values) if values else None):>8} {unit}")
