@@ -91,9 +91,11 @@ FIGURES: list[tuple[str, str, str]] = [
     ("ttft_added_p95", "first token added over direct, p95", "ms"),
     ("cached_p50", "cached answer, sequential, median", "ms"),
     ("cached_rps_8", "cached answer, runs/s, 8 clients", "/s"),
+    ("cached_cpu_total_8", "  CPU per run, server total, 8 clients", "ms"),
     ("cached_provider_calls", "  provider calls during the cached runs", ""),
     ("wait_p50", "blocking wait, sequential, median", "ms"),
     ("wait_rps_8", "blocking wait, runs/s, 8 clients", "/s"),
+    ("wait_cpu_total_8", "  CPU per run, server total, 8 clients", "ms"),
     ("mem_idle", "memory (PSS), web + worker, idle", "MB"),
     ("mem_after", "memory (PSS), web + worker, after load", "MB"),
     ("processes", "web + worker processes after load", ""),
@@ -595,6 +597,7 @@ def _measure(args: argparse.Namespace) -> dict[str, float | None]:
             figures["cached_p50"] = median(phase.latencies)
             phase = note(load(target, token, clients=8, runs=n_load, inputs=lambda: same))
             figures["cached_rps_8"] = len(phase.ok) / phase.seconds
+            figures["cached_cpu_total_8"] = sum(phase.cpu.values())
             figures["cached_provider_calls"] = fake.calls()
 
             probe = Client(target.base_url, token)
@@ -606,6 +609,7 @@ def _measure(args: argparse.Namespace) -> dict[str, float | None]:
                 figures["wait_p50"] = median(phase.latencies)
                 phase = note(load(target, token, clients=8, runs=n_load, inputs=new_inputs, wait=30))
                 figures["wait_rps_8"] = len(phase.ok) / phase.seconds
+                figures["wait_cpu_total_8"] = sum(phase.cpu.values())
 
             figures["mem_after"], processes = target.memory()
             figures["processes"] = processes
