@@ -218,6 +218,12 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes the database connections before and after every task
+# and, under the prefork pool, the whole psycopg pool: each job built a pool and opened
+# two new PostgreSQL sessions. Set, the fixup does that only every this many tasks; in
+# between, promptlab/celery.py gives a task's connection back to the pool, as Django does
+# at the end of a request. (A new child process still drops the pool it inherited.)
+CELERY_DB_REUSE_MAX = envint("WORKER_DB_REUSE_MAX", 1000)
 CELERY_TASK_SOFT_TIME_LIMIT = envint("JOB_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 CELERY_TASK_ROUTES = {"jobs.tasks.run_job": {"queue": "generation"}}
