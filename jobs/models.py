@@ -268,7 +268,8 @@ class Job(models.Model):
             )
             if not updated:
                 return None
-            self.refresh_from_db()
+            # The row as claimed, with its version (a job's never changes), which the run needs.
+            self.refresh_from_db(from_queryset=Job.objects.select_related("template_version"))
             self.followers.filter(status=JobStatus.QUEUED).update(status=JobStatus.RUNNING, started_at=now)
         return self.attempts
 
@@ -322,8 +323,9 @@ class Job(models.Model):
                 if attempt is not None
                 else Job.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES)
             )
+        finished = {"status": status, "active_key": None, "finished_at": now, **changes}
         with transaction.atomic():
-            if not rows.update(status=status, active_key=None, finished_at=now, **changes):
+            if not rows.update(**finished):
                 return False
             follower_changes = {
                 key: value
@@ -334,7 +336,11 @@ class Job(models.Model):
                 status=status, finished_at=now, input_tokens=0, output_tokens=0, cost=Decimal("0"),
                 **follower_changes,
             )  # fmt: skip
-        self.refresh_from_db()
+        # The values just written, set here rather than read back (a round trip the
+        # worker made on every job); columns the attempt wrote as it ran (progress,
+        # lease renewals) are as this instance last saw them.
+        for name, value in finished.items():
+            setattr(self, name, value)
         return True
 
     def mark_succeeded(

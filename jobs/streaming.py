@@ -94,7 +94,8 @@ class JobPublisher:
         except redis.RedisError as exc:
             logger.warning("job %s: could not publish %s to Redis: %s", self.job_id, what, exc)
 
-    def reset(self) -> None:
+    def reset(self, *, status: str | None = None) -> None:
+        """Start the attempt's output afresh; with ``status``, publish it in the same round trip."""
         if not self.enabled:
             return
 
@@ -102,6 +103,8 @@ class JobPublisher:
             pipe = _client().pipeline(transaction=True)
             pipe.delete(output_key(self.job_id, self.attempt))
             self._publish(pipe, {"type": "reset"})
+            if status is not None:
+                self._publish(pipe, {"type": "status", "status": status})
             pipe.execute()
 
         self._parts, self._stored_bytes = [], 0

@@ -81,7 +81,7 @@ def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
     an attempt, for up to JOB_PROVIDER_WAIT_LIMIT seconds after it was submitted.
     """
     try:
-        job = Job.objects.select_related("template_version").filter(pk=UUID(job_id)).first()
+        job = Job.objects.filter(pk=UUID(job_id)).first()  # the claim reads it again, with its version
         if job is None:
             return  # deleted meanwhile
         breaker = breaker_for(job.provider)
@@ -150,8 +150,7 @@ def _defer(job: Job, breaker: ProviderBreaker, admission: Admission) -> None:
 
 def _run_attempt(job: Job, attempt: int, breaker: ProviderBreaker, admission: Admission) -> None:
     publisher = JobPublisher(job.id, attempt)
-    publisher.reset()
-    publisher.status(JobStatus.RUNNING)
+    publisher.reset(status=JobStatus.RUNNING)
 
     progress = _Progress()
     parts = progress.parts
