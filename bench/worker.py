@@ -52,7 +52,8 @@ def database_counters() -> tuple[int, int]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
-            "SELECT sessions, xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+            "SELECT sessions, xact_commit + xact_rollback FROM pg_stat_database"
+            " WHERE datname = current_database()"
         )
         sessions, xacts = cursor.fetchone()
     return sessions, xacts
@@ -70,6 +71,8 @@ def wait_all_done(ids: list, timeout: float = 300) -> None:  # type: ignore[type
 
 def count_one_job(version, inputs) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     """Queries and Redis round trips of one job run in this process (Celery's eager apply)."""
+    from unittest import mock
+
     import redis.connection
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -77,8 +80,6 @@ def count_one_job(version, inputs) -> tuple[int, int]:  # type: ignore[no-untype
     from jobs.models import Job
     from jobs.services import submit_generation
     from jobs.tasks import run_job
-
-    from unittest import mock
 
     with mock.patch("jobs.services.enqueue_job"):  # run here, not by a worker
         job = submit_generation(version, inputs)
