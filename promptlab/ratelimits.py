@@ -1,4 +1,4 @@
-"""Rate limits, on django-ratelimit and the shared cache (so they hold across processes).
+"""Rate limits, counted in the shared cache (so they hold across processes).
 
 Signed-in users are limited by their plan, per minute and per hour; anonymous
 clients by IP address; registration by IP *and* by the address it names. Sign-in
@@ -23,7 +23,6 @@ from django.core import signing
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import ngettext
-from django_ratelimit.core import get_usage
 
 from .cache import CacheUnavailable
 
@@ -50,24 +49,38 @@ class Limit:
     exceeded: bool
 
 
-def _check(
-    request: Any, group: str, key: str, rate: str, increment: bool = True, *, fail_open: bool = False
-) -> Limit:
-    """One window. ``fail_open``: with the cache down, let the request through
-    (limits that protect capacity); otherwise CacheUnavailable goes up (a 503)."""
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _parse_rate(rate: str) -> tuple[int, int]:
+    """``"60/m"`` → (60, 60): requests, per so many seconds."""
+    count, period = rate.split("/")
+    return int(count), _PERIODS[period]
+
+
+def _count(group: str, key: str, rates: tuple[str, ...], *, fail_open: bool = False) -> Limit:
+    """Count one request in a fixed window of each rate; the tightest result. Every
+    window's counter is bumped in one round trip (``bump_many``). ``fail_open``: with the
+    cache down, let the request through (limits that protect capacity); otherwise
+    CacheUnavailable goes up (a 503)."""
+    now = time.time()
+    windows: dict[str, tuple[int, int, float]] = {}
+    for rate in rates:
+        limit, period = _parse_rate(rate)
+        window = int(now // period)
+        # "rl:" as every counter: tests clear them by it.
+        windows[f"rl:{group}:{rate}:{key}:{window}"] = (limit, period, (window + 1) * period - now)
     try:
-        usage = get_usage(request, group=group, key=lambda _g, _r: key, rate=rate, increment=increment)
+        counts = cache.bump_many({name: period + 1 for name, (_l, period, _s) in windows.items()})
     except CacheUnavailable:
         if fail_open:
             return Limit(0, 0, 0, False)
         raise
-    if usage is None:  # ratelimiting disabled
-        return Limit(0, 0, 0, False)
-    return Limit(
-        limit=usage["limit"],
-        remaining=max(usage["limit"] - usage["count"], 0),
-        reset=int(usage["time_left"]),
-        exceeded=usage["should_limit"],
+    return _tightest(
+        [
+            Limit(limit=limit, remaining=max(limit - count, 0), reset=int(left), exceeded=count > limit)
+            for (limit, _period, left), count in zip(windows.values(), counts, strict=True)
+        ]
     )
 
 
@@ -87,7 +100,7 @@ def check_request(request: Any, user: Any, group: str = "requests") -> Limit:
         key = f"ip:{client_ip(request)}"
     # Fails open: a few seconds without Redis should not stop the site; these
     # limits share capacity, and the database still records every job.
-    return _tightest([_check(request, f"{group}:{rate}", key, rate, fail_open=True) for rate in rates])
+    return _count(group, key, rates, fail_open=True)
 
 
 def check_auth_attempt(request: Any, account: str | None) -> Limit:
@@ -97,10 +110,10 @@ def check_auth_attempt(request: Any, account: str | None) -> Limit:
     would limit the e-mails sent for as long as Redis is down."""
     if not settings.RATELIMIT_ENABLE:
         return Limit(0, 0, 0, False)
-    results = [_check(request, "auth:ip", f"ip:{client_ip(request)}", AUTH_RATE)]
+    results = [_count("auth:ip", f"ip:{client_ip(request)}", (AUTH_RATE,))]
     if account:
         address = f"account:{_account_id(account_key(account))}"
-        results.append(_check(request, "auth:account", address, REGISTRATION_EMAILS_PER_ADDRESS))
+        results.append(_count("auth:account", address, (REGISTRATION_EMAILS_PER_ADDRESS,)))
     return _tightest(results)
 
 

@@ -19,3 +19,14 @@ class AtomicDatabaseCache(DatabaseCache):
         db = router.db_for_write(self.cache_model_class)
         with transaction.atomic(using=db):
             return super().incr(key, delta, version)
+
+    def bump_many(self, timeouts: dict[str, int]) -> list[int]:
+        """As ``promptlab.cache.RedisCache.bump_many``: add one to each counter, made with
+        its timeout when new; their new values."""
+        db = router.db_for_write(self.cache_model_class)
+        with transaction.atomic(using=db):
+            counts = []
+            for key, timeout in timeouts.items():
+                self.add(key, 0, timeout)
+                counts.append(super().incr(key))
+            return counts
