@@ -117,9 +117,10 @@ def main() -> None:
     app = WSGIHandler()
     generate = f"/api/v1/templates/{template.slug}/generate"
     run = time.time_ns()
+    sent = iter(range(10**9))
 
-    def new_inputs(i: int) -> dict[str, Any]:
-        body = {"inputs": {"notes": f"Bench notes {run}-{i}, each time new.", "max_bullets": 4}}
+    def new_inputs(_i: int) -> dict[str, Any]:
+        body = {"inputs": {"notes": f"Bench notes {run}-{next(sent)}, each time new.", "max_bullets": 4}}
         return environ("POST", generate, raw, json.dumps(body).encode())
 
     same = json.dumps({"inputs": {"notes": f"Bench notes {run}, the same.", "max_bullets": 4}}).encode()
