@@ -74,9 +74,7 @@ def environ(method: str, path: str, token: str, body: bytes = b"", **headers: st
     return env
 
 
-def measure(
-    app: WSGIHandler, make: Callable[[int], dict[str, Any]], n: int, expect: int
-) -> dict[str, float]:
+def measure(app: WSGIHandler, make: Callable[[int], dict[str, Any]], n: int, expect: int) -> dict[str, float]:
     cpu, wall, queries, trips = [], [], [], []
 
     def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
@@ -86,11 +84,15 @@ def measure(
     for i in range(n):
         env = make(i)
         statuses: list[str] = []
+
+        def start_response(status: str, headers: Any, *_: Any, statuses: list[str] = statuses) -> None:
+            statuses.append(status)
+
         queries.append(0)
         before_trips = ROUND_TRIPS[0]
         with connection.execute_wrapper(count):
             start_cpu, start = time.thread_time(), time.perf_counter()
-            body = b"".join(app(env, lambda status, headers, *_: statuses.append(status)))
+            body = b"".join(app(env, start_response))
             cpu.append(time.thread_time() - start_cpu)
             wall.append(time.perf_counter() - start)
         trips.append(ROUND_TRIPS[0] - before_trips)
@@ -138,7 +140,7 @@ def main() -> None:
         status="succeeded", active_key=None, output="cached", finished_at=django.utils.timezone.now()
     )
     scenarios.append(("POST generate, cached answer", lambda i: environ("POST", generate, raw, same), 202))
-    for name, make, expect in scenarios:
+    for _name, make, expect in scenarios:
         measure(app, make, 20, expect)  # warm: caches, connections, render children
     print(f"{'request':32} {'cpu ms':>8} {'wall ms':>8} {'queries':>8} {'redis':>6}")
     for name, make, expect in scenarios:
