@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
+from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.utils import translation
@@ -41,6 +42,10 @@ def sse(event: str, data: str, id_: str | None = None) -> bytes:
 
 
 class EventFormatter(Protocol):
+    def jobs(self) -> QuerySet[Job]:
+        """How to load a job for ``status``: no more than it reads."""
+        ...
+
     def chunk(self, text: str) -> str: ...
 
     def reset(self, attempt: int) -> str: ...
@@ -54,6 +59,9 @@ class PageEvents:
     def __init__(self, language: str, csrf_token: str) -> None:
         self.language = language
         self.csrf_token = csrf_token
+
+    def jobs(self) -> QuerySet[Job]:
+        return Job.objects.select_related("template_version__template")
 
     def chunk(self, text: str) -> str:
         return escape(text)
@@ -73,7 +81,13 @@ class PageEvents:
 
 
 class ApiEvents:
-    """For scripts: JSON."""
+    """For scripts: JSON. A status is the job's status fields as the API writes them
+    (``JobStatusSerializer``), from a row read with those columns and the output only."""
+
+    def jobs(self) -> QuerySet[Job]:
+        from .api.serializers import JobStatusSerializer
+
+        return Job.objects.only(*JobStatusSerializer.columns)
 
     def chunk(self, text: str) -> str:
         return json.dumps({"text": text})
@@ -82,11 +96,11 @@ class ApiEvents:
         return json.dumps({"attempt": attempt})
 
     async def status(self, job: Job) -> str:
-        from .api.serializers import JobSerializer
+        from .api.serializers import JobStatusSerializer
 
-        fields = ("id", "status", "attempts", "input_tokens", "output_tokens", "cost", "error", "finished_at")
-        data = await sync_to_async(lambda: JobSerializer(job).data)()
-        return json.dumps({key: data[key] for key in fields}, default=str)
+        # In the event loop, not a thread: the fields are all loaded (any query here
+        # would raise SynchronousOnlyOperation rather than block the loop).
+        return json.dumps(JobStatusSerializer(job).data, default=str)
 
 
 def event_stream_response(
@@ -134,8 +148,18 @@ def _release_database() -> None:
     connection.close()
 
 
-async def _reload(job: Job) -> Job:
-    return await Job.objects.select_related("template_version__template").aget(pk=job.pk)
+@sync_to_async
+def _read_job(jobs: QuerySet[Job], pk: object, *, source: bool = False) -> tuple[Job, Job]:
+    """The job (as ``jobs`` loads it) and whose output it shows (its leader's while it
+    follows one), in one hop to the sync thread, which then hands its database
+    connection back to the pool: a stream holds none while it waits for events."""
+    try:
+        job = jobs.get(pk=pk)
+        if not source or job.is_terminal or job.leader_id is None:
+            return job, job
+        return job, Job.objects.only("id", "attempts", "output").get(pk=job.leader_id)
+    finally:
+        connection.close()
 
 
 async def _stored_output(subscriber: SharedSubscriber, source_id: object, attempt: int) -> str | None:
@@ -180,11 +204,11 @@ async def _relay(
 ) -> AsyncIterator[bytes]:
     subscriber = shared_subscriber()
     async with subscriber.listen(channel_name(job.leader_id or job.pk)) as events:
-        job = await _reload(job)
+        # From here on events need no database: _read_job hands the connection back.
+        job, source = await _read_job(formatter.jobs(), job.pk, source=True)
         if job.is_terminal:
             source_id, attempt, backlog = job.pk, job.attempts, job.output
         else:
-            source = job if job.leader_id is None else await Job.objects.aget(pk=job.leader_id)
             source_id, attempt = source.pk, source.attempts
             backlog = _backlog(await _stored_output(subscriber, source_id, attempt), source.output)
         stream = _OutputStream(source_id, attempt, formatter)
@@ -194,9 +218,6 @@ async def _relay(
         if job.is_terminal:
             yield sse("done", job.status)
             return
-        # From here on events need no database: hand the connection back to the
-        # pool rather than hold one per open stream.
-        await _release_database()
         while True:
             try:
                 event: dict[str, Any] | None = await events.get(settings.JOB_STREAM_KEEPALIVE)
@@ -214,7 +235,8 @@ async def _relay(
                     yield stream.text(0, await _output_so_far(subscriber, stream.source_id, stream.attempt))
                 yield stream.text(event["offset"], event["text"])
             elif event["type"] == "status" and event["status"] in TERMINAL_STATUSES:
-                job = await _reload(job)
+                # The one read after the subscription: the final row as the formatter needs it.
+                job, _source = await _read_job(formatter.jobs(), job.pk)
                 yield sse("status", await formatter.status(job))
                 if not job.is_terminal:
                     # Its leader was cancelled and it was handed on: end this stream,

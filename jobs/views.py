@@ -139,7 +139,8 @@ async def job_events(request: HttpRequest, job_id: UUID) -> HttpResponse:
     if not streaming_enabled():
         raise Http404
     user = await request.auser()
-    job = await Job.objects.visible_to(user, request.session.session_key).filter(pk=job_id).afirst()
+    jobs = Job.objects.visible_to(user, request.session.session_key).filter(pk=job_id)
+    job = await jobs.only("id", "leader_id").afirst()  # the stream reads the rest once subscribed
     if job is None:
         raise Http404
     formatter = PageEvents(translation.get_language(), get_token(request))

@@ -68,6 +68,20 @@ class JobSerializer(serializers.ModelSerializer):
         }
 
 
+class JobStatusSerializer(JobSerializer):
+    """A job's status fields, as in the job: what an event stream's ``status`` events carry."""
+
+    # What these fields read, and the output the stream ends with: all a stream loads.
+    columns = (
+        "id", "leader_id", "status", "attempts", "input_tokens", "output_tokens", "cost",
+        "error_code", "error_message", "finished_at", "output",
+    )  # fmt: skip
+
+    class Meta(JobSerializer.Meta):
+        fields = ("id", "status", "attempts", "input_tokens", "output_tokens", "cost", "error", "finished_at")
+        read_only_fields = fields
+
+
 class JobListItemSerializer(SelectableFieldsMixin, JobSerializer):
     """A job in a list: every field but the output, unless ``?fields=`` names them."""
 

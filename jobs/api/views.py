@@ -212,15 +212,23 @@ async def job_events_api(request: HttpRequest, pk: UUID) -> HttpResponse:
             error_body("not_found", _("Live event streams need Redis; poll GET jobs/{id} instead.")),
             status=404,
         )
-    user = await sync_to_async(_api_user)(request)
+    user, job = await sync_to_async(_authorised_job)(request, pk)
     if user is None:
         return JsonResponse(
             error_body("not_authenticated", _("Authentication credentials were not provided.")), status=401
         )
-    job = await Job.objects.filter(owner=user, pk=pk).afirst()
     if job is None:
         return JsonResponse(error_body("not_found", _("Not found.")), status=404)
     return event_stream_response(job, request.headers.get("Last-Event-ID"), ApiEvents())
+
+
+def _authorised_job(request: HttpRequest, pk: UUID) -> tuple[Any, Job | None]:
+    """The caller and their job (only what opening the stream needs: the stream reads
+    the rest once subscribed), in one hop to the sync thread."""
+    user = _api_user(request)
+    if user is None:
+        return None, None
+    return user, Job.objects.filter(owner=user, pk=pk).only("id", "leader_id").first()
 
 
 def _api_user(request: HttpRequest) -> Any:
