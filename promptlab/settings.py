@@ -251,6 +251,9 @@ OFFLINE_PROVIDER_DELAY = envfloat("OFFLINE_PROVIDER_DELAY", 0.03)
 JOB_OUTPUT_FLUSH_INTERVAL = envfloat("JOB_OUTPUT_FLUSH_INTERVAL", 0.5)
 JOB_STREAM_KEEPALIVE = envfloat("JOB_STREAM_KEEPALIVE", 15.0)
 JOB_CACHE_TTL = envint("JOB_CACHE_TTL", 3600)
+# API generate with "wait": requests per web process that may wait at once, each holding
+# one of the dispatcher's 16 request threads; beyond it a request is answered at once.
+JOB_WAIT_MAX_CONCURRENT = envint("JOB_WAIT_MAX_CONCURRENT", 8)
 JOB_MAX_ATTEMPTS = envint("JOB_MAX_ATTEMPTS", 3)
 JOB_RETRY_DELAYS = tuple(float(d) for d in envlist("JOB_RETRY_DELAYS", "1,3,10"))
 # A queued job unclaimed this long after its message was due lost the message

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.urls import reverse
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -91,6 +95,24 @@ class JobListItemSerializer(SelectableFieldsMixin, JobSerializer):
         pass
 
 
+WAIT_MAX_SECONDS = 60
+
+
+class SecondsField(serializers.FloatField):
+    """A number of seconds: a JSON number (not a string or a boolean, which FloatField
+    would take), from 0 to ``max_value``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        message = format_lazy(_("Enter a number of seconds from 0 to {max}."), max=kwargs["max_value"])
+        kwargs["error_messages"] = {"invalid": message, "min_value": message, "max_value": message}
+        super().__init__(min_value=0, **kwargs)
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class GenerateSerializer(StrictFieldsMixin, serializers.Serializer):
     inputs = serializers.DictField(child=serializers.JSONField(), default=dict)
     provider = serializers.CharField(
@@ -105,5 +127,14 @@ class GenerateSerializer(StrictFieldsMixin, serializers.Serializer):
         help_text=(
             "Run on another model than the template's: only one its model_settings.allowed_models "
             "lists, and with a price (staff may choose any). Otherwise 400 naming the field."
+        ),
+    )
+    wait = SecondsField(
+        max_value=WAIT_MAX_SECONDS,
+        required=False,
+        help_text=(
+            "Wait up to this many seconds for the job to end: 200 with the finished job if it ends "
+            "in time, otherwise 202 with the job queued or running (follow its events or poll it). "
+            "A server with many requests waiting already answers at once."
         ),
     )

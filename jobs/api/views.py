@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
@@ -30,6 +30,7 @@ from ..events import ApiEvents, event_stream_response
 from ..models import Job, JobStatus
 from ..services import SubmissionError, cancel_job, submit_generation
 from ..streaming import streaming_enabled
+from ..waiting import wait_for_job
 from .serializers import GenerateSerializer, JobListItemSerializer, JobSerializer
 
 IDEMPOTENCY_KEY_MAX = Job._meta.get_field("idempotency_key").max_length
@@ -144,7 +145,16 @@ class GenerateView(generics.GenericAPIView):
 
     @extend_schema(
         request=GenerateSerializer,
-        responses={200: JobSerializer, 202: JobSerializer},
+        responses={
+            200: OpenApiResponse(
+                JobSerializer,
+                description=(
+                    "The job ended within `wait` (or was answered at once from an identical recent "
+                    "result, with `wait`), or the Idempotency-Key names a job already submitted."
+                ),
+            ),
+            202: OpenApiResponse(JobSerializer, description="The job, queued or running."),
+        },
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
@@ -155,7 +165,8 @@ class GenerateView(generics.GenericAPIView):
         ],
     )
     def post(self, request: Request, slug: str) -> Response:
-        """Run the template on inputs (validated by the template's schema) → 202 with the job."""
+        """Run the template on inputs (validated by the template's schema) → 202 with the job, or
+        200 with the finished job when it ends within ``wait`` seconds."""
         template = get_object_or_404(self.get_queryset(), slug=slug)
         key = request.headers.get("Idempotency-Key") or None
         if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
@@ -187,6 +198,10 @@ class GenerateView(generics.GenericAPIView):
             if (job := self._job_for_key(key)) is None:
                 raise Http404 from None
             return self._job_response(job)
+        if (wait := payload.validated_data.get("wait")) is not None:
+            job = wait_for_job(job, wait)
+            if job.is_terminal:
+                return self._job_response(job)
         return self._job_response(job, status.HTTP_202_ACCEPTED)
 
     def _job_response(self, job: Job, code: int = status.HTTP_200_OK) -> Response:
