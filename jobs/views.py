@@ -140,7 +140,7 @@ async def job_events(request: HttpRequest, job_id: UUID) -> HttpResponse:
         raise Http404
     user = await request.auser()
     jobs = Job.objects.visible_to(user, request.session.session_key).filter(pk=job_id)
-    job = await jobs.only("id", "leader_id").afirst()  # the stream reads the rest once subscribed
+    job = await jobs.only("id", "leader").afirst()  # the stream reads the rest once subscribed
     if job is None:
         raise Http404
     formatter = PageEvents(translation.get_language(), get_token(request))

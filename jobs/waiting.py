@@ -56,7 +56,7 @@ def wait_for_job(job: Job, seconds: float) -> Job:
             _poll_until_ended(job, deadline)
     finally:
         slots.release()
-    return Job.objects.select_related("template_version__template").get(pk=job.pk)
+    return Job.objects.select_related("template_version__template").filter(pk=job.pk).first() or job
 
 
 def _ended(pk: object) -> tuple[bool, object]:
@@ -66,13 +66,12 @@ def _ended(pk: object) -> tuple[bool, object]:
     if row is None:
         return True, pk  # deleted meanwhile: the final read says 404
     status, leader_id = row
-    ended = status in TERMINAL_STATUSES
-    _release_database()
-    return ended, leader_id or pk
+    return status in TERMINAL_STATUSES, leader_id or pk
 
 
 def _release_database() -> None:
-    # Not inside a transaction (a test's, or a caller's): closing would end it.
+    """Hand the connection back to the pool for the wait (not inside a transaction, a
+    test's or a caller's: closing would end it)."""
     if not connection.in_atomic_block:
         connection.close()
 
@@ -97,6 +96,7 @@ def _listen_until_ended(job: Job, deadline: float) -> None:
             if current != source:  # handed to another leader since: listen to that one
                 source = current
                 continue
+            _release_database()
             while (left := deadline - time.monotonic()) > 0:
                 message = pubsub.get_message(timeout=left)
                 if message is None or message["type"] != "message":

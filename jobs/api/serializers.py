@@ -77,7 +77,7 @@ class JobStatusSerializer(JobSerializer):
 
     # What these fields read, and the output the stream ends with: all a stream loads.
     columns = (
-        "id", "leader_id", "status", "attempts", "input_tokens", "output_tokens", "cost",
+        "id", "leader", "status", "attempts", "input_tokens", "output_tokens", "cost",
         "error_code", "error_message", "finished_at", "output",
     )  # fmt: skip
 

@@ -243,7 +243,7 @@ def _authorised_job(request: HttpRequest, pk: UUID) -> tuple[Any, Job | None]:
     user = _api_user(request)
     if user is None:
         return None, None
-    return user, Job.objects.filter(owner=user, pk=pk).only("id", "leader_id").first()
+    return user, Job.objects.filter(owner=user, pk=pk).only("id", "leader").first()
 
 
 def _api_user(request: HttpRequest) -> Any:
