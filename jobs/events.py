@@ -212,42 +212,49 @@ async def _relay(
             source_id, attempt = source.pk, source.attempts
             backlog = _backlog(await _stored_output(subscriber, source_id, attempt), source.output)
         stream = _OutputStream(source_id, attempt, formatter)
-        yield stream.resume(resume)
-        yield stream.text(0, backlog)
-        yield sse("status", await formatter.status(job))
+        opening = stream.resume(resume) + stream.text(0, backlog) + sse("status", await formatter.status(job))
         if job.is_terminal:
-            yield sse("done", job.status)
+            yield opening + sse("done", job.status)
             return
+        yield opening
         while True:
             try:
-                event: dict[str, Any] | None = await events.get(settings.JOB_STREAM_KEEPALIVE)
+                first: dict[str, Any] | None = await events.get(settings.JOB_STREAM_KEEPALIVE)
             except SubscriptionLost:
                 return  # the client reconnects and resumes from its Last-Event-ID
-            if event is None:
+            if first is None:
                 yield b": keep-alive\n\n"
                 continue
-            if event["type"] == "reset" or event["attempt"] > stream.attempt:
-                yield stream.restart(event["attempt"])
-            if event["type"] == "chunk" and event["attempt"] == stream.attempt:
-                if event["offset"] > stream.sent:
-                    # Text this stream never had (after a Redis restart its backlog was
-                    # the database's, a little behind): fill in from the output so far.
-                    yield stream.text(0, await _output_so_far(subscriber, stream.source_id, stream.attempt))
-                yield stream.text(event["offset"], event["text"])
-            elif event["type"] == "status" and event["status"] in TERMINAL_STATUSES:
-                # The one read after the subscription: the final row as the formatter needs it.
-                job, _source = await _read_job(formatter.jobs(), job.pk)
-                yield sse("status", await formatter.status(job))
-                if not job.is_terminal:
-                    # Its leader was cancelled and it was handed on: end this stream,
-                    # and the client's reconnect follows the new source.
+            # The events already waiting go out with this one, in one write: a fast
+            # provider's chunks come in bursts, and each write costs the server a send.
+            sent = b""
+            for event in (first, *events.pending()):
+                if event["type"] == "reset" or event["attempt"] > stream.attempt:
+                    sent += stream.restart(event["attempt"])
+                if event["type"] == "chunk" and event["attempt"] == stream.attempt:
+                    if event["offset"] > stream.sent:
+                        # Text this stream never had (after a Redis restart its backlog was
+                        # the database's, a little behind): fill in from the output so far.
+                        sent += stream.text(
+                            0, await _output_so_far(subscriber, stream.source_id, stream.attempt)
+                        )
+                    sent += stream.text(event["offset"], event["text"])
+                elif event["type"] == "status" and event["status"] in TERMINAL_STATUSES:
+                    # The one read after the subscription: the final row as the formatter needs it.
+                    job, _source = await _read_job(formatter.jobs(), job.pk)
+                    sent += sse("status", await formatter.status(job))
+                    if not job.is_terminal:
+                        # Its leader was cancelled and it was handed on: end this stream,
+                        # and the client's reconnect follows the new source.
+                        yield sent
+                        return
+                    if stream.source_id == job.pk and stream.attempt == job.attempts:
+                        sent += stream.text(0, job.output)
+                    else:
+                        sent += stream.restart(job.attempts) + stream.text(0, job.output)
+                    yield sent + sse("done", job.status)
                     return
-                if stream.source_id == job.pk and stream.attempt == job.attempts:
-                    yield stream.text(0, job.output)
-                else:
-                    yield stream.restart(job.attempts) + stream.text(0, job.output)
-                yield sse("done", job.status)
-                return
-            elif event["type"] == "status":
-                job.status = event["status"]
-                yield sse("status", await formatter.status(job))
+                elif event["type"] == "status":
+                    job.status = event["status"]
+                    sent += sse("status", await formatter.status(job))
+            yield sent

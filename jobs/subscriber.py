@@ -73,6 +73,18 @@ class Listener:
             raise SubscriptionLost
         return event
 
+    def pending(self) -> list[dict[str, Any]]:
+        """The events delivered already, without waiting (so that a stream can send a
+        burst in one write); a lost subscription is left for the next ``get``."""
+        events = []
+        while not self._queue.empty():
+            event = self._queue.get_nowait()
+            if event is None:
+                self._queue.put_nowait(None)  # the last one: nothing is delivered after it
+                break
+            events.append(event)
+        return events
+
 
 class SharedSubscriber:
     """The process's one pub/sub connection and the listeners of each channel."""
