@@ -14,21 +14,42 @@ import redis
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 
+# Connection pools and clients by cache configuration (servers, pool class and options),
+# shared by every cache object of that configuration in the process: a handful of entries.
+_SHARED_POOLS: dict[tuple[Any, ...], tuple[dict[int, Any], dict[int, Any]]] = {}
+
 
 class _SharedClientRedisCacheClient(RedisCacheClient):
-    # Django builds a new redis-py client object for every cache call, which costs
-    # about as much as the round trip itself, on the per-request auth and rate-limit
-    # path (bench/cache_client.py measures both backends side by side). A client only
-    # wraps its (thread-safe) connection pool, so one per pool serves every thread.
+    # Django keeps a cache's connection pools on the cache object, and makes a cache
+    # object per request context. Under the ASGI server every request runs in a new
+    # context (a2wsgi copies one for its thread, each event stream is a task), so each
+    # request opened a new pool and a new connection to Redis (connect, health check,
+    # CLIENT SETINFO): about a sixth of the web process's CPU per run. The pools, which
+    # are thread-safe and reset themselves in a forked child, are shared instead.
+    # Django also builds a new redis-py client object for every cache call, which costs
+    # about as much as the round trip itself (bench/cache_client.py): a client only
+    # wraps its pool, so one per pool serves every thread.
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._clients: dict[int, Any] = {}
+        key = (tuple(self._servers), self._pool_class, repr(sorted(self._pool_options.items())))
+        self._pools, self._clients = _SHARED_POOLS.setdefault(key, ({}, {}))
+
+    def _get_connection_pool(self, write: bool) -> Any:
+        index = self._get_connection_pool_index(write)
+        pool = self._pools.get(index)
+        if pool is None:
+            pool = self._pools.setdefault(
+                index, self._pool_class.from_url(self._servers[index], **self._pool_options)
+            )
+        return pool
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
         index = self._get_connection_pool_index(write)
         client = self._clients.get(index)
         if client is None:
-            client = self._clients[index] = self._client(connection_pool=self._get_connection_pool(write))
+            client = self._clients.setdefault(
+                index, self._client(connection_pool=self._get_connection_pool(write))
+            )
         return client
 
 
