@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import copy
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -303,6 +304,23 @@ class StrictFieldsMixin:
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class FieldsBuiltOnceMixin:
+    """A ModelSerializer whose fields are built from the model once per class, not per instance.
+
+    DRF introspects the model for every serializer instance, which was most of the cost
+    of serialising a job (about 0.4 ms of 0.5 for a stream's status event). Each
+    instance gets fresh copies, as DRF does for declared fields.
+    """
+
+    _built_fields: dict[str, Any] | None = None
+
+    def get_fields(self) -> dict[str, Any]:
+        cls = type(self)
+        if cls.__dict__.get("_built_fields") is None:  # each subclass builds its own
+            cls._built_fields = super().get_fields()  # type: ignore[misc]
+        return copy.deepcopy(cls._built_fields)
 
 
 class SelectableFieldsMixin:

@@ -653,3 +653,15 @@ def test_only_managers_see_drafts_and_history_through_the_api(client: Client, ca
     # The site's pages follow the same rule.
     assert client.get("/t/open/v2/theme.css").status_code == 404
     assert client.get("/t/open/v1/theme.css").status_code == 200
+
+
+def test_a_serializer_built_once_gives_each_instance_fields_of_its_own() -> None:
+    # JobSerializer builds its fields from the model once per class (FieldsBuiltOnceMixin):
+    # a field dropped from one instance (as ?fields= does) must stay in the next.
+    from jobs.api.serializers import JobListItemSerializer, JobSerializer
+
+    first = JobSerializer()
+    first.fields.pop("output")
+    assert "output" in JobSerializer().fields
+    assert first.fields["status"] is not JobSerializer().fields["status"]
+    assert "output" in JobListItemSerializer().fields  # a subclass builds its own

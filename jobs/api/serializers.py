@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from promptlab.api import SelectableFieldsMixin, StrictFieldsMixin
+from promptlab.api import FieldsBuiltOnceMixin, SelectableFieldsMixin, StrictFieldsMixin
 from templates_app.api.serializers import validate_provider_name
 
 from ..models import Job
@@ -19,7 +19,7 @@ class JobErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
     """A job in full, output included."""
 
     template = serializers.SlugField(source="template_version.template.slug", read_only=True)
