@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from functools import cache
 from typing import Any
 
@@ -81,6 +82,11 @@ class JobPublisher:
         self.enabled = streaming_enabled()
         self._parts: list[str] = []
         self._stored_bytes = 0  # the length of the output so far, as Redis counts it
+        # Chunks held back to go out as one (see ``chunk``): where they start, and when
+        # the last chunk went out.
+        self._held_offset: int | None = None
+        self._held: list[str] = []
+        self._last_sent = float("-inf")
 
     def _message(self, message: dict[str, Any]) -> str:
         return json.dumps({**message, "attempt": self.attempt})
@@ -108,11 +114,33 @@ class JobPublisher:
             pipe.execute()
 
         self._parts, self._stored_bytes = [], 0
+        self._held_offset, self._held, self._last_sent = None, [], float("-inf")
         self._best_effort("a reset", send)
 
     def chunk(self, offset: int, text: str) -> None:
+        """Append a chunk of output and publish it.
+
+        A chunk that comes within JOB_STREAM_CHUNK_INTERVAL of the last one sent is held
+        and goes out with the next one after the interval, or before the next status:
+        a fast provider's tokens come in bursts, and every chunk sent costs a round trip
+        here and an event on every open stream. The first chunk always goes at once.
+        """
         if not self.enabled:
             return
+        if self._held_offset is None:
+            self._held_offset = offset
+        self._held.append(text)
+        now = time.monotonic()
+        if now - self._last_sent >= settings.JOB_STREAM_CHUNK_INTERVAL:
+            self._last_sent = now
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the chunks held back, as one."""
+        if self._held_offset is None:
+            return
+        offset, text = self._held_offset, "".join(self._held)
+        self._held_offset, self._held = None, []
         key = output_key(self.job_id, self.attempt)
         message = {"type": "chunk", "offset": offset, "text": text}
         stored_before = self._stored_bytes
@@ -134,6 +162,7 @@ class JobPublisher:
     def status(self, status: str, *, terminal: bool = False) -> None:
         if not self.enabled:
             return
+        self.flush()  # every chunk of the attempt before its status
 
         def send() -> None:
             pipe = _client().pipeline(transaction=True)

@@ -250,6 +250,8 @@ BEAT_LOCK_SECONDS = envfloat("BEAT_LOCK_SECONDS", 30.0)
 OFFLINE_PROVIDER_DELAY = envfloat("OFFLINE_PROVIDER_DELAY", 0.03)
 JOB_OUTPUT_FLUSH_INTERVAL = envfloat("JOB_OUTPUT_FLUSH_INTERVAL", 0.5)
 JOB_STREAM_KEEPALIVE = envfloat("JOB_STREAM_KEEPALIVE", 15.0)
+# Chunks closer together than this go to the streams as one (jobs.streaming.JobPublisher).
+JOB_STREAM_CHUNK_INTERVAL = envfloat("JOB_STREAM_CHUNK_INTERVAL", 0.015)
 JOB_CACHE_TTL = envint("JOB_CACHE_TTL", 3600)
 # API generate with "wait": requests per web process that may wait at once, each holding
 # one of the dispatcher's 16 request threads; beyond it a request is answered at once.
