@@ -163,6 +163,17 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
+        # Parameters bound by the server rather than quoted into the SQL by psycopg, so
+        # that psycopg prepares a statement once a connection has run it a few times
+        # (prepare_threshold) and PostgreSQL stops parsing and planning it anew on every
+        # call: most of a run's queries are the same dozen statements, and planning
+        # cost PostgreSQL more than executing them (docs/architecture.md, "Database").
+        "server_side_binding": True,
+        # Django turns psycopg's preparing off (None) by default, for PgBouncer's
+        # transaction mode, where a statement prepared on one server connection is
+        # missing on the next. Django's pool hands a whole connection over, and its
+        # prepared statements live as long as it (psycopg keeps up to 100 per connection).
+        "prepare_threshold": 5 if envbool("DATABASE_PREPARED_STATEMENTS", True) else None,
         "pool": {
             "min_size": 1,
             "max_size": envint("DATABASE_POOL_SIZE", 10),
