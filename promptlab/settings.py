@@ -182,7 +182,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             # idle timeout) is found out with a cheap round trip before it is handed over,
             # and replaced, instead of failing the request that drew it.
             "check": check_pooled_connection,
-        }
+        },
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
