@@ -85,6 +85,7 @@ class Job(models.Model):
         on_delete=models.PROTECT,
         related_name="jobs",
     )
+    # The indexes are in Meta, each a query's (see there): no column indexed on its own.
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("owner"),
@@ -92,16 +93,16 @@ class Job(models.Model):
         null=True,
         blank=True,
         related_name="jobs",
+        db_index=False,
     )
-    session_key = models.CharField(_("browser session"), max_length=64, blank=True, db_index=True)
+    session_key = models.CharField(_("browser session"), max_length=64, blank=True)
     inputs = models.JSONField(_("inputs"), default=dict)
-    input_hash = models.CharField(_("input hash"), max_length=64, db_index=True)
+    input_hash = models.CharField(_("input hash"), max_length=64)
     active_key = models.CharField(
         _("running key"),
         max_length=64,
         null=True,
         blank=True,
-        unique=True,
         help_text=_("The input hash while this job's own provider call is queued or running."),
     )
     leader = models.ForeignKey(
@@ -111,6 +112,7 @@ class Job(models.Model):
         null=True,
         blank=True,
         related_name="followers",
+        db_index=False,
     )
     cached_from = models.ForeignKey(
         "self",
@@ -119,6 +121,7 @@ class Job(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     system_prompt = models.TextField(_("rendered system prompt"), blank=True)
     prompt = models.TextField(_("rendered prompt"))
@@ -159,16 +162,44 @@ class Job(models.Model):
         verbose_name = _("job")
         verbose_name_plural = _("jobs")
         ordering = ("-created_at",)
+        # Every INSERT and every UPDATE of an indexed column (a state change) writes an
+        # entry in each index whose condition the row meets, so each index here serves a
+        # query the app runs, and holds only the rows that query can find. A finished job of a
+        # signed-in owner (most of them) is in four: the primary key, job_owner_recent,
+        # job_finished_original and the version's foreign key.
+        # Conditions are on literals or NULLs, never on a value a query passes, so that a
+        # prepared statement's generic plan can use them (docs/architecture.md, "Database").
         indexes = [
+            # The job lists (site and API) of an owner; also the owner's deletion (CASCADE).
             models.Index(fields=["owner", "-created_at"], name="job_owner_recent"),
-            models.Index(fields=["session_key", "-created_at"], name="job_session_recent"),
-            models.Index(fields=["status", "created_at"], name="job_status_age"),
+            # An anonymous visitor's jobs, and their adoption when the visitor signs in.
+            models.Index(
+                fields=["session_key", "-created_at"],
+                condition=models.Q(owner__isnull=True),
+                name="job_visitor_recent",
+            ),
+            # The sweep: active jobs only.
+            models.Index(
+                fields=["status", "created_at"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="job_active_age",
+            ),
             # reusable_result's lookup: only the originals, so many answers served from the
             # cache for one input (each a succeeded job of the same hash) are not walked past.
+            # Not only the succeeded ones: the lookup passes its status as a parameter, which
+            # a condition can't be proved against; a failed original is rare and filtered.
             models.Index(
                 fields=["input_hash", "-finished_at"],
-                condition=models.Q(status="succeeded", cached_from__isnull=True, leader__isnull=True),
-                name="job_reusable_result",
+                condition=models.Q(cached_from__isnull=True, leader__isnull=True, finished_at__isnull=False),
+                name="job_finished_original",
+            ),
+            # A leader's followers (its claim and finish), and SET NULL when a leader is deleted.
+            models.Index(fields=["leader"], condition=models.Q(leader__isnull=False), name="job_followers"),
+            # SET NULL on the answers from the cache of a job being deleted.
+            models.Index(
+                fields=["cached_from"],
+                condition=models.Q(cached_from__isnull=False),
+                name="job_cached_answers",
             ),
         ]
         constraints = [
@@ -177,7 +208,11 @@ class Job(models.Model):
                 fields=["owner", "idempotency_key"],
                 condition=models.Q(idempotency_key__isnull=False),
                 name="unique_idempotency_key",
-            )
+            ),
+            # At most one provider call per distinct input at a time (jobs/services.py).
+            models.UniqueConstraint(
+                fields=["active_key"], condition=models.Q(active_key__isnull=False), name="unique_active_key"
+            ),
         ]
 
     def __str__(self) -> str:
