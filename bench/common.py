@@ -195,10 +195,13 @@ def _answers(command: list[str], expected: bytes) -> Callable[[], bool]:
 
 
 @contextmanager
-def private_servers(database: str = "promptlab") -> Iterator[tuple[str, str]]:
+def private_servers(
+    database: str = "promptlab", postgres_settings: dict[str, str] | None = None
+) -> Iterator[tuple[str, str]]:
     """A PostgreSQL cluster and a redis-server of the benchmark's own, on free ports: their
     CPU time is then the measured stack's alone, where a shared server's holds everyone's.
-    Yields (DATABASE_URL, REDIS_URL); both are stopped and their files removed afterwards."""
+    Yields (DATABASE_URL, REDIS_URL); both are stopped and their files removed afterwards.
+    ``postgres_settings`` are passed to the server as ``-c name=value``."""
     workdir = Path(tempfile.mkdtemp(prefix="promptlab-bench-"))
     # PostgreSQL refuses to run as root: as the postgres user, if we are root.
     as_postgres: dict[str, Any] = {}
@@ -210,7 +213,12 @@ def private_servers(database: str = "promptlab") -> Iterator[tuple[str, str]]:
     subprocess.run([*initdb, "-E", "UTF8"], check=True, capture_output=True, **as_postgres)
     server = [_postgres_bin("postgres"), "-D", str(data), "-p", str(pg_port), "-k", str(workdir)]
     postgres = subprocess.Popen(
-        [*server, "-c", "listen_addresses=127.0.0.1"],
+        [
+            *server,
+            "-c",
+            "listen_addresses=127.0.0.1",
+            *(arg for name, value in (postgres_settings or {}).items() for arg in ("-c", f"{name}={value}")),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

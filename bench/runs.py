@@ -254,10 +254,10 @@ print("BENCH " + json.dumps({"checked": len(ids), "bad": len(bad), "examples": e
 
 
 def postmaster_pid(database_url: str) -> int | None:
-    """The postmaster's pid, when PostgreSQL runs on this machine (the parent of our backend)."""
-    out = subprocess.run(
-        ["psql", database_url, "-tAc", "select pg_backend_pid()"], capture_output=True, text=True
-    ).stdout.strip()
+    """The postmaster's pid, when PostgreSQL runs on this machine: the checkpointer's parent
+    (psql's own backend, asked before, had often exited by the time /proc was read)."""
+    query = "select pid from pg_stat_activity where backend_type = 'checkpointer'"
+    out = subprocess.run(["psql", database_url, "-tAc", query], capture_output=True, text=True).stdout.strip()
     try:
         stat = Path(f"/proc/{int(out)}/stat").read_text()
     except (ValueError, OSError):
