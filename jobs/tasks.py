@@ -317,6 +317,7 @@ def _stream_into(
             last_flush = time.monotonic()
             if not job.save_progress(attempt, "".join(parts), first_token=first):
                 raise _Cancelled
+    publisher.flush()  # the chunks held back go out now, not after the final bookkeeping
     return usage
 
 
