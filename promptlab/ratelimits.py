@@ -230,11 +230,7 @@ def _account_id(account: str) -> str:
 
 def _bump(key: str, timeout: int) -> int:
     """Atomically add one to a counter, creating it with ``timeout``; its new value."""
-    for _ in range(2):
-        cache.add(key, 0, timeout)
-        with contextlib.suppress(ValueError):  # expired between add and incr: once more
-            return cache.incr(key)
-    return 1
+    return cache.bump_many({key: timeout})[0]
 
 
 def _refund(key: str, keep_for: int | None = None) -> None:

@@ -205,8 +205,8 @@ class ProviderBreaker:
             self._open(now)
             return
         bucket = self._bucket_keys(now)[-1]
-        cache.add(bucket, 0, timeout=math.ceil(self.window + self.bucket_width) + 1)
-        cache.incr(bucket)
+        # Made and counted in one step: a bucket expiring between the two would fail the incr.
+        cache.bump_many({bucket: math.ceil(self.window + self.bucket_width) + 1})
         if self.failure_count() >= self.fail_max:
             self._open(now)
 
