@@ -27,6 +27,8 @@ from django.utils import translation
 from django.utils.html import escape
 from redis.exceptions import RedisError
 
+from promptlab.database import release_connection
+
 from .models import TERMINAL_STATUSES, Job
 from .streaming import channel_name, event_id, output_key, parse_event_id
 from .subscriber import SharedSubscriber, SubscriptionLost, shared_subscriber
@@ -153,9 +155,7 @@ class _OutputStream:
         return sse("chunk", self.formatter.chunk(new), event_id(self.source_id, self.attempt, end))
 
 
-@sync_to_async
-def _release_database() -> None:
-    connection.close()
+_release_database = sync_to_async(release_connection)
 
 
 @sync_to_async

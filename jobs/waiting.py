@@ -21,7 +21,8 @@ from functools import cache
 
 import redis
 from django.conf import settings
-from django.db import connection
+
+from promptlab.database import release_connection
 
 from .models import TERMINAL_STATUSES, Job
 from .streaming import channel_name, streaming_enabled
@@ -69,13 +70,6 @@ def _ended(pk: object) -> tuple[bool, object]:
     return status in TERMINAL_STATUSES, leader_id or pk
 
 
-def _release_database() -> None:
-    """Hand the connection back to the pool for the wait (not inside a transaction, a
-    test's or a caller's: closing would end it)."""
-    if not connection.in_atomic_block:
-        connection.close()
-
-
 def _poll_until_ended(job: Job, deadline: float) -> None:
     while not _ended(job.pk)[0] and time.monotonic() < deadline:
         time.sleep(min(POLL_SECONDS, max(deadline - time.monotonic(), 0)))
@@ -96,7 +90,7 @@ def _listen_until_ended(job: Job, deadline: float) -> None:
             if current != source:  # handed to another leader since: listen to that one
                 source = current
                 continue
-            _release_database()
+            release_connection()
             while (left := deadline - time.monotonic()) > 0:
                 message = pubsub.get_message(timeout=left)
                 if message is None or message["type"] != "message":

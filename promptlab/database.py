@@ -59,6 +59,14 @@ class RetryReadsOnLostConnection:
             return _unavailable(request, again)
 
 
+def release_connection() -> None:
+    """Hand the connection back to the pool before a long wait (an event stream's, a
+    waiting request's), unless inside a transaction (a test's or a caller's), which
+    closing would end."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
 def drop_broken_connection() -> None:
     """Give a broken connection back (the pool discards it) so the next try opens a new one."""
     with contextlib.suppress(Exception):
