@@ -375,7 +375,9 @@ class Client:
             if response.status_code not in (200, 201, 202):
                 return Run(False, 0, error=f"POST {response.status_code}: {response.text[:200]}")
             job = response.json()
-            if wait is not None:  # the answer is the finished job
+            # Finished already (an identical recent result, or within `wait`): the answer is in
+            # the POST's response, and a script has no stream to follow.
+            if wait is not None or job.get("status") in ("succeeded", "failed", "cancelled"):
                 ok = job.get("status") == "succeeded" and job.get("output") == REPLY
                 return Run(
                     ok, time.perf_counter() - started, job_id=job["id"], error=None if ok else str(job)

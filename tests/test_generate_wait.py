@@ -88,6 +88,30 @@ def test_a_finished_answer_with_wait_is_a_200_at_once(client: Client, owner: Use
 
 
 @pytest.mark.django_db
+def test_an_answer_from_an_identical_result_is_a_200_with_its_output_without_wait(
+    client: Client, owner: User, private_template
+) -> None:
+    """Finished at submission: a script has the output from the POST, with no stream to follow."""
+    _token, raw = PersonalToken.issue(owner, "script")
+    body = {"inputs": {"topic": "rain", "count": 2}}
+    first = post(client, "/templates/mine/generate", body, raw)
+    assert first.status_code == 202 and first.json()["status"] == "queued"
+    Job.objects.filter(pk=first.json()["id"]).update(
+        status=JobStatus.SUCCEEDED, output="Rain.", active_key=None
+    )
+    Job.objects.filter(pk=first.json()["id"]).update(
+        finished_at=Job.objects.get(pk=first.json()["id"]).created_at
+    )
+    cached = post(client, "/templates/mine/generate", body, raw)
+    assert cached.status_code == 200, cached.content
+    assert (
+        cached.json()["status"] == "succeeded"
+        and cached.json()["output"] == "Rain."
+        and cached.json()["cached"]
+    )
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("wait", [61, -1, "5", True, None, "soon", [1], {"seconds": 1}])
 def test_an_invalid_wait_is_a_400_naming_the_field(
     client: Client, owner: User, private_template, wait

@@ -149,8 +149,8 @@ class GenerateView(generics.GenericAPIView):
             200: OpenApiResponse(
                 JobSerializer,
                 description=(
-                    "The job ended within `wait` (or was answered at once from an identical recent "
-                    "result, with `wait`), or the Idempotency-Key names a job already submitted."
+                    "The job is finished: answered at once from an identical recent result, or ended "
+                    "within `wait`; or the Idempotency-Key names a job already submitted."
                 ),
             ),
             202: OpenApiResponse(JobSerializer, description="The job, queued or running."),
@@ -200,9 +200,9 @@ class GenerateView(generics.GenericAPIView):
             return self._job_response(job)
         if (wait := payload.validated_data.get("wait")) is not None:
             job = wait_for_job(job, wait)
-            if job.is_terminal:
-                return self._job_response(job)
-        return self._job_response(job, status.HTTP_202_ACCEPTED)
+        # Finished already (answered from an identical recent result, or within `wait`): 200 with
+        # the output, so that a script needs no second request; 202 only for work still to do.
+        return self._job_response(job, status.HTTP_200_OK if job.is_terminal else status.HTTP_202_ACCEPTED)
 
     def _job_response(self, job: Job, code: int = status.HTTP_200_OK) -> Response:
         return Response(JobSerializer(job, context=self.get_serializer_context()).data, status=code)
