@@ -36,7 +36,7 @@ FLOOR_WEB = (
 )
 FLOOR_WORKER = (
     ".venv/bin/celery -A bench.floor.tasks worker --loglevel WARNING --concurrency 2"
-    " --without-gossip --without-mingle"
+    " --without-gossip --without-mingle --pool {pool}"
 )
 FIGURES = [
     ("seq_p50", "complete run, sequential, median", "ms"),
@@ -54,7 +54,7 @@ FIGURES = [
 
 
 @contextlib.contextmanager
-def floor_stack(database_url: str, redis_url: str, provider_url: str) -> Iterator[runs.Stack]:
+def floor_stack(database_url: str, redis_url: str, provider_url: str, pool: str) -> Iterator[runs.Stack]:
     port = free_port()
     env = {
         **runs.server_env(ROOT, database_url, redis_url, provider_url, port),
@@ -66,7 +66,7 @@ def floor_stack(database_url: str, redis_url: str, provider_url: str) -> Iterato
     logs = ROOT / "var" / "bench" / "floor"
     logs.mkdir(parents=True, exist_ok=True)
     with (
-        runs.started(ROOT, env, FLOOR_WORKER, logs / "worker.log") as worker,
+        runs.started(ROOT, env, FLOOR_WORKER.format(pool=pool), logs / "worker.log") as worker,
         runs.started(ROOT, env, FLOOR_WEB, logs / "web.log") as web,
     ):
         base_url = f"http://127.0.0.1:{port}"
@@ -87,7 +87,7 @@ def verify_floor(database_url: str, ids: list[str]) -> int:
     return len(ids) - good
 
 
-def measure_floor(quick: bool) -> dict[str, float]:
+def measure_floor(quick: bool, pool: str = "prefork") -> dict[str, float]:
     n_seq, n_load, n_pairs = (10, 40, 10) if quick else (50, 400, 50)
     figures: dict[str, float] = {}
     counted: list[str] = []
@@ -96,7 +96,7 @@ def measure_floor(quick: bool) -> dict[str, float]:
     try:
         with (
             private_servers() as (database_url, redis_url),
-            floor_stack(database_url, redis_url, fake.base_url) as target,
+            floor_stack(database_url, redis_url, fake.base_url, pool) as target,
         ):
             token = "unused"  # the floor authenticates nobody
             deadline = time.monotonic() + 60
@@ -137,6 +137,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="small numbers, for a smoke run")
     parser.add_argument("--floor-only", action="store_true", help="measure the floor alone")
+    parser.add_argument(
+        "--pool", default="prefork", help="the floor worker's Celery pool (PromptLab's is prefork)"
+    )
     args = parser.parse_args()
     promptlab_args = argparse.Namespace(
         root=ROOT, quick=args.quick, private_servers=True, flush_redis=True, verbose=False,
@@ -144,7 +147,7 @@ def main() -> None:
     )  # fmt: skip
     floor, promptlab = [], []
     for _ in range(args.rounds):
-        floor.append(measure_floor(args.quick))
+        floor.append(measure_floor(args.quick, args.pool))
         if not args.floor_only:
             promptlab.append(runs.measure(promptlab_args))
 
