@@ -57,13 +57,15 @@ class JobQuerySet(models.QuerySet["Job"]):
         return self.filter(owner__isnull=True, session_key=session_key).update(owner=user, session_key="")
 
     def reusable_result(self, digest: str, ttl_seconds: int) -> Job | None:
-        """A recent successful run with the same determining inputs, if any."""
+        """A recent successful run with the same determining inputs, if any: its id and
+        output, what an answer from it copies (not the other columns, on every cached answer)."""
         if ttl_seconds <= 0:
             return None
         since = timezone.now() - timedelta(seconds=ttl_seconds)
         return (
             self.filter(input_hash=digest, status=JobStatus.SUCCEEDED, finished_at__gte=since)
             .filter(cached_from__isnull=True, leader__isnull=True)
+            .only("id", "output")
             .order_by("-finished_at")
             .first()
         )
