@@ -175,3 +175,31 @@ def describe_request_rules(
 def _subclasses(cls: type) -> set[type]:
     found = set(cls.__subclasses__())
     return found.union(*(_subclasses(sub) for sub in found)) if found else found
+
+
+def add_conditional_reads(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """Every JSON read carries an ETag and answers If-None-Match (ConditionalGetMiddleware)."""
+    for path_item in result.get("paths", {}).values():
+        operation = path_item.get("get")
+        ok = (operation or {}).get("responses", {}).get("200", {})
+        if "application/json" not in ok.get("content", {}):
+            continue  # the event streams: nothing to revalidate
+        operation.setdefault("parameters", []).append(
+            {
+                "in": "header",
+                "name": "If-None-Match",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "The ETag of a copy you hold: 304 with no body while it is current.",
+            }
+        )
+        ok.setdefault("headers", {})["ETag"] = {
+            "schema": {"type": "string"},
+            "description": "This representation's version, for If-None-Match.",
+        }
+        operation["responses"]["304"] = {
+            "description": "Not modified: the copy named by If-None-Match is current."
+        }
+    return result

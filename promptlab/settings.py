@@ -107,6 +107,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Compresses what the next one answered (its ETag is of the uncompressed entity, weakened).
+    "promptlab.compression.CompressionMiddleware",
+    # An ETag on every GET answer, and 304 with no body when If-None-Match has it.
+    "django.middleware.http.ConditionalGetMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -378,7 +382,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Run prompt templates from scripts. Authenticate with a JWT (`POST /api/v1/auth/token`) or a "
         "personal API token, sent as `Authorization: Bearer …`. Every error has one envelope: "
-        '`{"error": {"code", "message", "details"}}`.'
+        '`{"error": {"code", "message", "details"}}`. Answers are compressed (Brotli or gzip) for a '
+        "client that sends `Accept-Encoding`, the event streams excepted; reads carry an `ETag` and "
+        "answer `If-None-Match` with `304`."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -392,6 +398,7 @@ SPECTACULAR_SETTINGS = {
         "promptlab.openapi.add_error_responses",
         "promptlab.openapi.add_examples",
         "promptlab.openapi.describe_request_rules",
+        "promptlab.openapi.add_conditional_reads",
     ],
 }
 API_MAX_BODY_BYTES = envint("API_MAX_BODY_BYTES", 1_000_000)
