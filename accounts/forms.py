@@ -1,16 +1,36 @@
 from __future__ import annotations
 
+import logging
+import smtplib
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AdminUserCreationForm as BaseAdminUserCreationForm
-from django.contrib.auth.forms import AuthenticationForm, SetPasswordMixin
+from django.contrib.auth.forms import (
+    AuthenticationForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    SetPasswordForm,
+    SetPasswordMixin,
+)
 from django.contrib.auth.password_validation import password_validators_help_texts
+from django.core.mail import send_mail
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from .models import User
+
+logger = logging.getLogger(__name__)
+
+
+# Django's help text is an HTML list, which the hint paragraph cannot hold: the same
+# sentences as text, in the language of each request.
+PASSWORD_HINT = lazy(lambda: " ".join(password_validators_help_texts()), str)()
 
 
 class RegistrationForm(forms.Form):
@@ -40,9 +60,7 @@ class FinishRegistrationForm(SetPasswordMixin, forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     password1, password2 = SetPasswordMixin.create_password_fields()
-    # Django's help text is an HTML list, which the hint paragraph cannot hold: the same
-    # sentences as text, in the language of each request.
-    password1.help_text = lazy(lambda: " ".join(password_validators_help_texts()), str)()
+    password1.help_text = PASSWORD_HINT
 
     def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
         self.user = user
@@ -96,3 +114,74 @@ class PersonalTokenForm(forms.Form):
         required=False,
         help_text=_("Leave empty for a token that does not expire."),
     )
+
+
+class AccountForm(forms.ModelForm):
+    """The account page: what a person may change about themselves. The address is the
+    sign-in name, shown but not changed here (a new one would need its own confirmation)."""
+
+    class Meta:
+        model = User
+        fields = ("name", "language")
+        labels = {"name": _("Name"), "language": _("Language")}
+        help_texts = {
+            "name": _("How PromptLab should address you."),
+            "language": _("Every page, once you are signed in, on any device."),
+        }
+        widgets = {"name": forms.TextInput(attrs={"autocomplete": "name"})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        language = self.fields["language"]
+        language.choices = [("", _("The browser’s language")), *settings.LANGUAGES]
+        language.widget.choices = language.choices
+
+
+class PasswordChangeFormWithHint(PasswordChangeForm):
+    error_messages = {
+        **PasswordChangeForm.error_messages,
+        "password_incorrect": _("Your current password is not right. Enter it again."),
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["old_password"].label = _("Current password")
+        self.fields["new_password1"].help_text = PASSWORD_HINT
+
+
+class ResetPasswordForm(SetPasswordForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["new_password1"].help_text = PASSWORD_HINT
+        self.fields["new_password1"].widget.attrs["autofocus"] = True
+
+
+class ForgottenPasswordForm(PasswordResetForm):
+    """Django's reset request, answered the same way for every address: an account's
+    owner gets the reset link; any other address a note that it has no account, so that
+    the answer (and how long it takes) never says which addresses have one."""
+
+    email = forms.EmailField(
+        label=_("Email address"),
+        max_length=User._meta.get_field("email").max_length,
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )
+
+    def save(self, *args: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:  # type: ignore[override]
+        email = self.cleaned_data["email"]
+        if next(iter(self.get_users(email)), None) is not None:
+            super().save(*args, request=request, **kwargs)
+            return
+        # No active account with a password: a pending registration or no account at all.
+        context = {
+            "email": email,
+            "register_url": request.build_absolute_uri(reverse("accounts:register")) if request else "",
+            "site": request.get_host() if request else "",
+        }
+        subject = render_to_string("accounts/email/reset_no_account_subject.txt", context).strip()
+        body = render_to_string("accounts/email/reset_no_account.txt", context)
+        try:
+            send_mail(subject, body, None, [email])
+        except (smtplib.SMTPException, OSError):
+            # As Django's own reset e-mail: logged, never shown (the answer must not differ).
+            logger.exception("Could not send the password reset e-mail for an address without an account")

@@ -56,6 +56,13 @@ class User(AbstractUser):
     email = models.EmailField(_("email address"), unique=True)
     name = models.CharField(_("name"), max_length=150, blank=True)
     plan = models.CharField(_("plan"), max_length=16, choices=Plan.choices, default=Plan.FREE)
+    language = models.CharField(
+        _("language"),
+        max_length=16,
+        choices=settings.LANGUAGES,
+        blank=True,
+        help_text=_("The language of every page once signed in; empty to follow the browser."),
+    )
     awaiting_confirmation = models.BooleanField(
         _("awaiting confirmation"),
         default=False,

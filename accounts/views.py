@@ -8,20 +8,38 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from promptlab import ratelimits
 
 from . import registration
-from .forms import EmailAuthenticationForm, FinishRegistrationForm, PersonalTokenForm, RegistrationForm
-from .models import PersonalToken
+from .forms import (
+    AccountForm,
+    EmailAuthenticationForm,
+    FinishRegistrationForm,
+    ForgottenPasswordForm,
+    PasswordChangeFormWithHint,
+    PersonalTokenForm,
+    RegistrationForm,
+    ResetPasswordForm,
+)
+from .language import apply_language
+from .models import PersonalToken, Plan
+
+# The raw value of a token just created, kept for the one page that shows it (the GET
+# after the POST), then forgotten: a reload shows it no more and creates nothing.
+NEW_TOKEN_SESSION_KEY = "accounts:new-api-token"
 
 
-def _too_many_registrations(request: HttpRequest, form: RegistrationForm) -> HttpResponse | None:
-    """Registration's limits (per IP and per address, every attempt), as the API's."""
+def _too_many_attempts(
+    request: HttpRequest, form: RegistrationForm | ForgottenPasswordForm, template_name: str
+) -> HttpResponse | None:
+    """Registration's limits (per IP and per address, every attempt), as the API's; the
+    password reset form has the same, since each attempt e-mails the address named."""
     limit = ratelimits.check_auth_attempt(request, request.POST.get("email"))
     if not limit.exceeded:
         return None
@@ -34,7 +52,7 @@ def _too_many_registrations(request: HttpRequest, form: RegistrationForm) -> Htt
         )
         % {"seconds": limit.reset},
     )
-    return ratelimits.refused(request, render(request, "accounts/register.html", {"form": form}), limit)
+    return ratelimits.refused(request, render(request, template_name, {"form": form}), limit)
 
 
 @require_http_methods(["GET", "POST"])
@@ -43,7 +61,7 @@ def register(request: HttpRequest) -> HttpResponse:
         return redirect("templates_app:home")
     form = RegistrationForm(request.POST or None)
     if request.method == "POST":
-        if limited := _too_many_registrations(request, form):
+        if limited := _too_many_attempts(request, form, "accounts/register.html"):
             return limited
         if form.is_valid():
             registration.register(request, form.cleaned_data["email"])
@@ -92,6 +110,10 @@ class LoginView(auth_views.LoginView):
     def form_valid(self, form: EmailAuthenticationForm) -> HttpResponse:
         self.attempt.succeeded()
         response = super().form_valid(form)
+        user = form.get_user()
+        messages.success(self.request, _("You are signed in as %(email)s.") % {"email": user.email})
+        if user.language:
+            apply_language(self.request, response, user.language)
         return self.attempt.remember_device(response)
 
     def form_invalid(self, form: EmailAuthenticationForm) -> HttpResponse:
@@ -99,25 +121,107 @@ class LoginView(auth_views.LoginView):
         return super().form_invalid(form)
 
 
+class LogoutView(auth_views.LogoutView):
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)
+        messages.success(request, _("You are signed out."))
+        return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account(request: HttpRequest) -> HttpResponse:
+    """Name and language (saved), and what the account is: its address and plan's limits."""
+    form = AccountForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        messages.success(request, _("Your account was saved."))
+        return apply_language(request, redirect("accounts:account"), user.language)
+    context = {
+        "form": form,
+        "plan": Plan(request.user.plan).label,
+        "limits": ratelimits.plan_limits(request.user.plan),
+    }
+    return render(request, "accounts/account.html", context)
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    form_class = PasswordChangeFormWithHint
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("accounts:account")
+
+    def form_valid(self, form: PasswordChangeFormWithHint) -> HttpResponse:
+        response = super().form_valid(form)  # keeps this session signed in
+        messages.success(
+            self.request,
+            _("Your password was changed. Your API tokens were revoked and other devices were signed out."),
+        )
+        return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    form_class = ForgottenPasswordForm
+    template_name = "accounts/password_reset.html"
+    subject_template_name = "accounts/email/reset_subject.txt"
+    email_template_name = "accounts/email/reset.txt"
+    success_url = reverse_lazy("accounts:password-reset-sent")
+
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        form = self.get_form()
+        if limited := _too_many_attempts(request, form, self.template_name):
+            return limited
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form: ForgottenPasswordForm) -> HttpResponse:
+        self.request.session["reset_email"] = form.cleaned_data["email"]
+        return super().form_valid(form)
+
+
+class PasswordResetSentView(auth_views.PasswordResetDoneView):
+    """The same page for every address: the e-mail says whether it has an account."""
+
+    template_name = "accounts/password_reset_sent.html"
+
+    def get_context_data(self, **kwargs: object) -> dict[str, object]:
+        return {**super().get_context_data(**kwargs), "email": self.request.session.get("reset_email")}
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    form_class = ResetPasswordForm
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password-reset-complete")
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def api_tokens(request: HttpRequest) -> HttpResponse:
-    """Personal API tokens: create one (shown once, here) and see or revoke the others."""
+    """Personal API tokens: create one (shown once, on the page the POST redirects to)
+    and see or revoke the others."""
     form = PersonalTokenForm(request.POST or None)
-    new_token = None
     if request.method == "POST" and form.is_valid():
         days = form.cleaned_data["expires_in_days"]
         expires_at = timezone.now() + timedelta(days=days) if days else None
-        _token, new_token = PersonalToken.issue(request.user, form.cleaned_data["name"], expires_at)
-        form = PersonalTokenForm()
+        token, raw = PersonalToken.issue(request.user, form.cleaned_data["name"], expires_at)
+        request.session[NEW_TOKEN_SESSION_KEY] = {"id": token.pk, "value": raw}
+        return redirect("accounts:tokens")
+    new_token = request.session.pop(NEW_TOKEN_SESSION_KEY, None) if request.method == "GET" else None
     tokens = PersonalToken.objects.filter(user=request.user)
     return render(request, "accounts/tokens.html", {"form": form, "tokens": tokens, "new_token": new_token})
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def revoke_api_token(request: HttpRequest, token_id: int) -> HttpResponse:
+    """GET asks (a page of its own, so it works without JavaScript); POST revokes."""
     token = get_object_or_404(PersonalToken, pk=token_id, user=request.user)
+    if not token.is_usable:
+        return redirect("accounts:tokens")
+    if request.method == "GET":
+        return render(request, "accounts/revoke_token.html", {"token": token})
     token.revoke()
     messages.success(request, _("The token “%(name)s” was revoked.") % {"name": token.name})
     return redirect("accounts:tokens")

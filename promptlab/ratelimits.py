@@ -84,6 +84,20 @@ def _count(group: str, key: str, rates: tuple[str, ...], *, fail_open: bool = Fa
     )
 
 
+@dataclass(frozen=True)
+class PlanLimits:
+    """What a plan allows, for people to read: runs and API requests, each counted
+    separately against these."""
+
+    per_minute: int
+    per_hour: int
+
+
+def plan_limits(plan: str) -> PlanLimits:
+    rates = dict(_parse_rate(rate)[::-1] for rate in PLAN_RATES.get(plan, PLAN_RATES["free"]))
+    return PlanLimits(per_minute=rates[_PERIODS["m"]], per_hour=rates[_PERIODS["h"]])
+
+
 def client_ip(request: Any) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 

@@ -117,6 +117,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A signed-in person's language preference, for a browser without a language cookie.
+    "accounts.language.PreferredLanguageMiddleware",
     "promptlab.database.RetryReadsOnLostConnection",
     "promptlab.outages.AnswerOutagesWith503",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -23,7 +23,12 @@ urlpatterns = [
     path("metrics", views.metrics, name="metrics"),
     path("api/v1/", include((api_urlpatterns, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path(
+        "api/docs/",
+        # Our page around Swagger UI: the document's language, a way back to the site.
+        SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api/docs.html"),
+        name="api-docs",
+    ),
     # Last: what no API route matches (a malformed id included) is a JSON 404, DEBUG or not.
     re_path(r"^api/", api_not_found),
 ]

@@ -218,14 +218,15 @@ def test_api_tokens_page_creates_shows_once_and_revokes(client: Client, owner, o
 
     assert client.get(reverse("accounts:tokens")).status_code == 302  # sign in first
     client.force_login(owner)
-    page = client.post(
-        reverse("accounts:tokens"), {"name": "nightly", "expires_in_days": "30"}
-    ).content.decode()
+    created = client.post(reverse("accounts:tokens"), {"name": "nightly", "expires_in_days": "30"})
+    assert created.status_code == 302 and created["Location"] == reverse("accounts:tokens")
+    page = client.get(created["Location"]).content.decode()
     token = PersonalToken.objects.get()
     raw = page.split('id="new-token">')[1].split("<")[0]
     assert raw.startswith("pl_") and token.is_usable
     assert raw not in client.get(reverse("accounts:tokens")).content.decode()  # shown once
     client.force_login(other_user)
+    assert client.get(reverse("accounts:revoke-token", args=[token.pk])).status_code == 404
     assert client.post(reverse("accounts:revoke-token", args=[token.pk])).status_code == 404
     client.force_login(owner)
     client.post(reverse("accounts:revoke-token", args=[token.pk]))
@@ -315,7 +316,7 @@ def test_each_signed_in_visitor_sees_their_own_address_and_rights(
         browser = Client()
         browser.force_login(user)
         pages[user.email] = page = browser.get(url).content.decode()
-        assert f"Sign out ({user.email})" in page
+        assert f"Signed in as {user.email}" in page
         others = {owner.email, other_user.email, staff.email} - {user.email}
         assert not any(email in page for email in others), user.email
         manages = user in (owner, staff)

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, mixins, permissions, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,6 +25,7 @@ from .serializers import (
 )
 
 
+@extend_schema_view(post=extend_schema(summary="Register an address"))
 class RegisterView(generics.GenericAPIView):
     """Ask for an account, by address only. The answer is the same whether or not the
     address has one (202): an e-mail to the address holds a link to a page where its
@@ -71,12 +72,14 @@ class GuardedSignInMixin:
         return response
 
 
+@extend_schema_view(post=extend_schema(summary="Sign in: get JWTs"))
 class TokenView(GuardedSignInMixin, TokenObtainPairView):
     """Email and password → a short-lived access JWT and a refresh JWT."""
 
     serializer_class = FamilyTokenObtainPairSerializer
 
 
+@extend_schema_view(post=extend_schema(summary="Refresh the JWTs"))
 class TokenRefresh(GuardedSignInMixin, TokenRefreshView):
     """A refresh JWT → a new access JWT and a new refresh JWT; the old refresh token stops working.
     Sending an already used refresh token again revokes every token rotated from it, and
@@ -87,6 +90,7 @@ class TokenRefresh(GuardedSignInMixin, TokenRefreshView):
     account_field = None  # failures counted per address only
 
 
+@extend_schema_view(get=extend_schema(summary="Get the signed-in account"))
 class MeView(generics.RetrieveAPIView):
     """The signed-in account."""
 
@@ -96,6 +100,11 @@ class MeView(generics.RetrieveAPIView):
         return self.request.user
 
 
+@extend_schema_view(
+    list=extend_schema(summary="List your personal API tokens"),
+    create=extend_schema(summary="Create a personal API token"),
+    destroy=extend_schema(summary="Revoke a personal API token"),
+)
 class PersonalTokenViewSet(
     mixins.ListModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
 ):

@@ -69,13 +69,17 @@ def _datetime(request: Request, name: str) -> datetime | None:
 
 
 @extend_schema_view(
+    retrieve=extend_schema(summary="Get a job"),
+    cancel=extend_schema(summary="Cancel a job"),
+    events=extend_schema(summary="Stream a job's events"),
     list=extend_schema(
+        summary="List your jobs",
         parameters=FILTERS,
         description=(
             "Your jobs, newest first (cursor pagination). Each item has every field of a job but "
             "its `output`, unless `?fields=` names the fields wanted (`output` included)."
         ),
-    )
+    ),
 )
 class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Your jobs, newest first (cursor pagination)."""
@@ -135,6 +139,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         )
 
 
+@extend_schema_view(post=extend_schema(summary="Run a template"))
 class GenerateView(generics.GenericAPIView):
     """Running a template through the API: POST templates/{slug}/generate."""
 

@@ -8,7 +8,7 @@ from django.db.models import ProtectedError
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -57,6 +57,17 @@ class FileContentNegotiation(DefaultContentNegotiation):
         URL_FORMAT_OVERRIDE = None
 
 
+@extend_schema_view(
+    list=extend_schema(summary="List the templates you may see"),
+    create=extend_schema(summary="Create a template"),
+    retrieve=extend_schema(summary="Get a template"),
+    partial_update=extend_schema(summary="Change a template"),
+    destroy=extend_schema(summary="Delete a template"),
+    versions=extend_schema(summary="List a template's versions"),
+    input_schema=extend_schema(summary="Get a template's input JSON Schema"),
+    import_file=extend_schema(summary="Import a template file"),
+    export=extend_schema(summary="Export a template as a file"),
+)
 class TemplateViewSet(viewsets.ModelViewSet):
     """Prompt templates: the ones you may see (yours, signed-in users', public ones)."""
 
