@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
@@ -111,7 +111,9 @@ class LoginView(auth_views.LoginView):
         self.attempt.succeeded()
         response = super().form_valid(form)
         user = form.get_user()
-        messages.success(self.request, _("You are signed in as %(email)s.") % {"email": user.email})
+        # In the language of the page it will show on: the preference, from now on.
+        with translation.override(user.language or translation.get_language()):
+            messages.success(self.request, _("You are signed in as %(email)s.") % {"email": user.email})
         if user.language:
             apply_language(self.request, response, user.language)
         return self.attempt.remember_device(response)
@@ -135,7 +137,9 @@ def account(request: HttpRequest) -> HttpResponse:
     form = AccountForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
         user = form.save()
-        messages.success(request, _("Your account was saved."))
+        # In the language of the page it will show on (empty: this page's, near enough).
+        with translation.override(user.language or translation.get_language()):
+            messages.success(request, _("Your account was saved."))
         return apply_language(request, redirect("accounts:account"), user.language)
     context = {
         "form": form,
