@@ -40,7 +40,8 @@ def overflowing(page: Any) -> list[str]:
                     if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(p).overflowX)) return false;
                 return true; })
             .slice(0, 8)
-            .map(e => `${e.tagName.toLowerCase()}#${e.id}.${[...e.classList].join('.')} ${Math.round(e.getBoundingClientRect().right)}`)"""
+            .map(e => `${e.tagName.toLowerCase()}#${e.id}.${[...e.classList].join('.')} `
+                + Math.round(e.getBoundingClientRect().right))"""
     )
 
 
