@@ -3,12 +3,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.db import IntegrityError
-from django.db.models import ProtectedError
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -57,6 +55,23 @@ class FileContentNegotiation(DefaultContentNegotiation):
         URL_FORMAT_OVERRIDE = None
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List templates",
+        description="The templates you may see, by name; `q` and `tag` filter them as the site's lists do.",
+        parameters=[
+            OpenApiParameter("q", OpenApiTypes.STR, description="Search names, descriptions and tags."),
+            OpenApiParameter("tag", OpenApiTypes.STR, description="Only templates with this tag (its slug)."),
+        ],
+    ),
+    destroy=extend_schema(
+        summary="Delete a template",
+        description=(
+            "Delete a template you own. Deletion is soft: nobody finds it any more (here or on the site), "
+            "its jobs keep their history, and you can restore it from the site's My templates page."
+        ),
+    ),
+)
 class TemplateViewSet(viewsets.ModelViewSet):
     """Prompt templates: the ones you may see (yours, signed-in users', public ones)."""
 
@@ -69,11 +84,17 @@ class TemplateViewSet(viewsets.ModelViewSet):
     http_method_names = ("get", "post", "patch", "delete", "head", "options")
 
     def get_queryset(self) -> Any:
-        return (
+        templates = (
             Template.objects.visible_to(self.request.user)
             .select_related("published_version", "owner")
+            .prefetch_related("tags")
             .order_by("name")
         )
+        if self.action == "list":
+            # The same filters as the site's lists: ?q= searches names, descriptions and tags.
+            templates = templates.search(self.request.query_params.get("q", ""))
+            templates = templates.tagged(self.request.query_params.get("tag", ""))
+        return templates
 
     @extend_schema(responses={201: TemplateSavedSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -101,10 +122,9 @@ class TemplateViewSet(viewsets.ModelViewSet):
         return response
 
     def perform_destroy(self, instance: Template) -> None:
-        try:
-            instance.delete()
-        except (ProtectedError, IntegrityError):
-            raise Conflict(_("This template has jobs; it can be made private but not deleted.")) from None
+        """Soft: the template is hidden everywhere, its jobs keep their history, and its
+        owner can restore it from the site's My templates page."""
+        instance.soft_delete()
 
     @extend_schema(responses=TemplateVersionSerializer(many=True))
     @action(detail=True, methods=["get"])
@@ -170,7 +190,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
                 visibility=data.get("visibility"),
             )
         except FormatError as exc:
-            if data.get("slug") and Template.objects.filter(slug=data["slug"]).exists():
+            if data.get("slug") and Template.all_objects.filter(slug=data["slug"]).exists():
                 raise Conflict(_("A template with this slug already exists.")) from None
             raise serializers.ValidationError({field: exc.errors}) from None
         body = TemplateSerializer(template, context=self.get_serializer_context()).data
