@@ -75,6 +75,14 @@ class Visibility(models.TextChoices):
     PUBLIC = "public", _("Public (anyone with the link)")
 
 
+def json_text_contains(field: str, text: str) -> Q:
+    """Match ``text`` anywhere in a JSON column's text, any case. PostgreSQL's jsonb text
+    writes "ç" as is, SQLite keeps the JSON as Django wrote it ("\\u00e7"): both forms."""
+    escaped = json.dumps(text)[1:-1]
+    condition = Q(**{f"{field}__icontains": text})
+    return condition | Q(**{f"{field}__icontains": escaped}) if escaped != text else condition
+
+
 class TemplateQuerySet(models.QuerySet["Template"]):
     def visible_to(self, user: Any) -> TemplateQuerySet:
         if user is None or not user.is_authenticated:
@@ -93,8 +101,8 @@ class TemplateQuerySet(models.QuerySet["Template"]):
         matches = (
             Q(name__icontains=text)
             | Q(description__icontains=text)
-            | Q(name_translations__icontains=text)
-            | Q(description_translations__icontains=text)
+            | json_text_contains("name_translations", text)
+            | json_text_contains("description_translations", text)
             | Q(tags__name__icontains=text)
         )
         return self.filter(pk__in=self.filter(matches).values("pk"))
