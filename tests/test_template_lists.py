@@ -246,3 +246,94 @@ def test_the_api_delete_is_soft_and_keeps_the_jobs(
         api(client, owner, "post", "/templates", {"slug": "meeting", "name": "M", "body": "x"}).status_code
         == 409
     )
+
+
+# --- In a browser ------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        (
+            "en-US",
+            {
+                "search": "Search",
+                "delete": "Yes, delete it",
+                "restore": "Restore",
+                "found": "1 template found",
+            },
+        ),
+        (
+            "pt-BR",
+            {
+                "search": "Buscar",
+                "delete": "Sim, excluir",
+                "restore": "Restaurar",
+                "found": "1 template encontrado",
+            },
+        ),
+    ],
+)
+def test_search_duplicate_delete_and_undo_by_keyboard(
+    signed_in_page, live_server_url: str, make_template, owner, locale: str, words: dict[str, str]
+) -> None:
+    from .conftest import assert_accessible
+
+    template = make_template(slug="meeting", owner=owner, visibility=Visibility.PUBLIC)
+    template.set_tag_names(["Work"])
+    make_template(slug="haiku", owner=owner, visibility=Visibility.PUBLIC)
+    page = signed_in_page(owner, locale)
+    page.goto(f"{live_server_url}/")
+    assert_accessible(page)
+    page.locator("input[name=q]").fill("meet")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/?q=meet*")
+    assert page.get_by_role("status").filter(has_text=words["found"]).count() == 1
+    assert_accessible(page)
+    # Duplicate from the list: the copy opens in the editor.
+    page.locator("form[action='/t/meeting/duplicate/'] button").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/t/meeting-copy/edit/")
+    assert_accessible(page)
+    # Delete: a confirmation page, then the list with the deleted one and its Restore button.
+    page.goto(f"{live_server_url}/t/meeting/delete/")
+    assert_accessible(page)
+    page.get_by_role("button", name=words["delete"]).focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/templates/mine/*")
+    assert_accessible(page)
+    restore = page.locator("form[action='/t/meeting/restore/'] button")
+    assert words["restore"] in restore.inner_text()
+    restore.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/templates/mine/")
+    assert Template.objects.filter(slug="meeting").exists()
+    assert_accessible(page)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("locale", ["en-US", "pt-BR"])
+def test_the_job_list_filter_is_accessible(
+    signed_in_page, live_server_url: str, make_template, owner, locale
+) -> None:
+    from jobs.services import submit_generation
+
+    from .conftest import assert_accessible
+
+    template = make_template(slug="meeting", owner=owner)
+    submit_generation(template.published_version, {"topic": "budget", "count": 2}, owner=owner)
+    page = signed_in_page(owner, locale)
+    page.goto(f"{live_server_url}/jobs/")
+    assert_accessible(page)
+    page.locator("select[name=template]").select_option("meeting")
+    page.locator("input[name=q]").fill("budget")
+    page.locator("input[name=q]").press("Enter")
+    page.wait_for_url("**/jobs/?*q=budget*")
+    assert page.locator("tbody tr").count() == 1
+    assert_accessible(page)
+    page.goto(f"{live_server_url}/jobs/?created_from=2026-12-09&created_to=2026-12-01")
+    assert page.locator(".error-summary a[href='#id_created_to']").count() == 1
+    assert_accessible(page)
