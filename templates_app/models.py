@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, StringAgg, Subquery, Value
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -107,6 +107,17 @@ class TemplateQuerySet(models.QuerySet["Template"]):
         )
         return self.filter(pk__in=self.filter(matches).values("pk"))
 
+    def with_tag_names(self) -> TemplateQuerySet:
+        """Each template's tag names in the same query (``tag_names``, one per line), so that
+        an API read stays one query."""
+        names = (
+            Tag.objects.filter(templates=OuterRef("pk"))
+            .values("templates")
+            .annotate(names=StringAgg("name", Value("\n"), order_by="name"))
+            .values("names")
+        )
+        return self.annotate(tag_names=Subquery(names))
+
     def tagged(self, tag_slug: str) -> TemplateQuerySet:
         return self.filter(tags__slug=tag_slug) if tag_slug else self
 
@@ -137,7 +148,8 @@ class Tag(models.Model):
     def for_names(cls, names: list[str]) -> list[Tag]:
         """The tags with these names, created when new (names are trimmed; case as first typed)."""
         tags = []
-        for name in dict.fromkeys(name.strip() for name in names if name.strip()):
+        # Whitespace runs (a newline included) become one space: names are listed one per line.
+        for name in dict.fromkeys(" ".join(name.split()) for name in names if name.strip()):
             slug = slugify(name)[:50] or "tag"
             tag = cls.objects.filter(slug=slug).first() or cls.objects.create(name=name[:40], slug=slug)
             tags.append(tag)
@@ -255,6 +267,7 @@ class Template(models.Model):
 
     def set_tag_names(self, names: list[str]) -> None:
         self.tags.set(Tag.for_names(names))
+        self.__dict__.pop("tag_names", None)  # an annotation read with the row is stale now
 
     @transaction.atomic
     def duplicate_for(self, user: Any) -> Template:

@@ -136,6 +136,9 @@ def test_access_matrix(
         if path == "/templates" and method == "post":
             body = {**body, "slug": f"by-{name}"}
         response = callers[name](client, method, path, body)
+        if method == "delete" and path == "/templates/mine" and name == "owner_token":
+            assert response.status_code == 404, response.content  # the owner's own call deleted it
+            continue
         assert response.status_code in (owner_status, 200 if owner_status == 202 else owner_status), (
             response.content
         )

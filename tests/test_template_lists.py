@@ -337,3 +337,10 @@ def test_the_job_list_filter_is_accessible(
     page.goto(f"{live_server_url}/jobs/?created_from=2026-12-09&created_to=2026-12-01")
     assert page.locator(".error-summary a[href='#id_created_to']").count() == 1
     assert_accessible(page)
+
+
+def test_the_api_list_refuses_a_filter_it_cannot_run(client: Client, tagged: Template, owner) -> None:
+    assert api(client, owner, "get", "/templates?q=a%00b").status_code == 400
+    assert api(client, owner, "get", "/templates?tag=not%20a%20slug").status_code == 400
+    assert [t["slug"] for t in api(client, owner, "get", "/templates?tag=work").json()] == ["meeting"]
+    assert api(client, owner, "get", "/templates?tag=work").json()[0]["tags"] == ["Work", "Writing"]

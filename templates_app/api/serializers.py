@@ -176,8 +176,15 @@ class TranslationsField(serializers.JSONField):
 class TagNamesField(serializers.ListField):
     """Tags as their names: read from the relation, written as a list of names."""
 
+    def get_attribute(self, instance: Template) -> Template:
+        return instance
+
     def to_representation(self, data: Any) -> list[str]:
-        return [tag.name for tag in data.all()]
+        # The names come with the template's row (TemplateQuerySet.with_tag_names) when they can.
+        names = getattr(data, "tag_names", None)
+        if names is not None or hasattr(data, "tag_names"):
+            return names.split("\n") if names else []
+        return [tag.name for tag in data.tags.order_by("name")]
 
 
 class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):

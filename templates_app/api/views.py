@@ -19,6 +19,7 @@ from promptlab.api import Conflict, SafeJSONParser
 
 from ..formats import DEFAULT_FORMAT, FORMATS, FormatError
 from ..formats.service import export_template, import_template, read_file
+from ..forms import TemplateListFilter
 from ..models import Template
 from .permissions import ManagesTemplateOrReadOnly
 from .serializers import (
@@ -60,8 +61,14 @@ class FileContentNegotiation(DefaultContentNegotiation):
         summary="List templates",
         description="The templates you may see, by name; `q` and `tag` filter them as the site's lists do.",
         parameters=[
-            OpenApiParameter("q", OpenApiTypes.STR, description="Search names, descriptions and tags."),
-            OpenApiParameter("tag", OpenApiTypes.STR, description="Only templates with this tag (its slug)."),
+            OpenApiParameter(
+                "q", {"type": "string", "maxLength": 200}, description="Search names, descriptions and tags."
+            ),
+            OpenApiParameter(
+                "tag",
+                {"type": "string", "pattern": r"^[-a-zA-Z0-9_]*$", "maxLength": 50},
+                description="Only templates with this tag (its slug).",
+            ),
         ],
     ),
     destroy=extend_schema(
@@ -87,13 +94,15 @@ class TemplateViewSet(viewsets.ModelViewSet):
         templates = (
             Template.objects.visible_to(self.request.user)
             .select_related("published_version", "owner")
-            .prefetch_related("tags")
+            .with_tag_names()
             .order_by("name")
         )
         if self.action == "list":
             # The same filters as the site's lists: ?q= searches names, descriptions and tags.
-            templates = templates.search(self.request.query_params.get("q", ""))
-            templates = templates.tagged(self.request.query_params.get("tag", ""))
+            filters = TemplateListFilter(self.request.query_params)
+            if not filters.is_valid():  # a NUL byte, which PostgreSQL refuses, or a tag that is no slug
+                raise serializers.ValidationError(filters.errors)
+            templates = filters.apply(templates)
         return templates
 
     @extend_schema(responses={201: TemplateSavedSerializer})
