@@ -113,7 +113,8 @@ class TemplateQuerySet(models.QuerySet["Template"]):
         names = (
             Tag.objects.filter(templates=OuterRef("pk"))
             .values("templates")
-            .annotate(names=StringAgg("name", Value("\n"), order_by="name"))
+            # No order_by: SQLite can't order inside an aggregate; the reader sorts the names.
+            .annotate(names=StringAgg("name", Value("\n")))
             .values("names")
         )
         return self.annotate(tag_names=Subquery(names))

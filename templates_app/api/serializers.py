@@ -183,8 +183,8 @@ class TagNamesField(serializers.ListField):
         # The names come with the template's row (TemplateQuerySet.with_tag_names) when they can.
         names = getattr(data, "tag_names", None)
         if names is not None or hasattr(data, "tag_names"):
-            return names.split("\n") if names else []
-        return [tag.name for tag in data.tags.order_by("name")]
+            return sorted(names.split("\n"), key=str.casefold) if names else []
+        return sorted((tag.name for tag in data.tags.all()), key=str.casefold)
 
 
 class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
