@@ -44,4 +44,7 @@ def describe_error(code: str, detail: str = "") -> str:
     message = MESSAGES.get(code)
     if message is None:
         return detail
-    return f"{message} ({detail})" if detail and detail not in str(message) else str(message)
+    if detail and detail not in str(message):
+        # The provider's words are its own (often English): quoted, after our translated sentence.
+        return _("%(message)s The provider said: “%(detail)s”") % {"message": message, "detail": detail}
+    return str(message)

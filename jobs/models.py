@@ -15,6 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from templates_app.models import json_text_contains
+
 from .errors import describe_error
 
 
@@ -49,6 +51,14 @@ class JobQuerySet(models.QuerySet["Job"]):
         if not session_key:
             return self.none()
         return self.filter(owner__isnull=True, session_key=session_key)
+
+    def search(self, text: str) -> JobQuerySet:
+        """Jobs whose inputs or output contain the text (any case). A scan of the owner's
+        jobs (the owner's index narrows it first): enough at one person's scale."""
+        text = text.strip()
+        if not text:
+            return self
+        return self.filter(json_text_contains("inputs", text) | Q(output__icontains=text))
 
     def adopt_anonymous(self, session_key: str | None, user: Any) -> int:
         """Give jobs run before signing in to the account that just signed in."""

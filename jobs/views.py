@@ -19,6 +19,7 @@ from templates_app.models import Template
 
 from . import services
 from .events import PageEvents, event_stream_response
+from .filters import JobListFilter
 from .models import Job
 from .streaming import streaming_enabled
 from .visitors import visitor_session_key
@@ -93,13 +94,19 @@ def _get_job_for_user(request: HttpRequest, job_id: UUID) -> Job:
 
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
+    visible = Job.objects.visible_to(request.user, request.session.session_key)
+    filters = JobListFilter(request.GET, jobs=visible)
     jobs = (
-        Job.objects.visible_to(request.user, request.session.session_key)
+        filters.apply(visible)
         .select_related("template_version__template")
         .defer("output", "prompt", "system_prompt", "inputs")
     )
     page = Paginator(jobs, 25).get_page(request.GET.get("page"))
-    return render(request, "jobs/list.html", {"page": page})
+    # The pages' links keep the filter.
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"page": page, "filters": filters, "filter_query": query.urlencode()}
+    return render(request, "jobs/list.html", context)
 
 
 @require_GET

@@ -340,6 +340,8 @@ DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "PromptLab <noreply@localhost>
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("pt-br", _("Portuguese (Brazil)"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# The site's own date formats per language (promptlab/formats/<lang>/formats.py).
+FORMAT_MODULE_PATH = ["promptlab.formats"]
 USE_I18N = True
 TIME_ZONE = envstr("TIME_ZONE", "UTC")
 USE_TZ = True

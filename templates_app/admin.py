@@ -4,42 +4,57 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .editor import VersionForm, preview_context, report_save
 from .forms import TemplateImportForm
-from .models import Template, TemplateVersion, ThemeLogo
+from .models import Tag, Template, TemplateVersion, ThemeLogo
 
 
-class TemplateVersionInline(admin.TabularInline):
-    model = TemplateVersion
-    extra = 0
-    fields = ("number", "provider", "model", "created_by", "created_at")
-    readonly_fields = fields
-    show_change_link = True
-    can_delete = False
+class DeletedFilter(admin.SimpleListFilter):
+    """Deleted (soft) templates are hidden unless asked for: the admin is where staff find them."""
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    title = gettext_lazy("deleted")
+    parameter_name = "deleted"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("no", _("Not deleted")), ("yes", _("Deleted"))]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if self.value() == "yes":
+            return queryset.filter(deleted_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(deleted_at__isnull=True)
+        return queryset
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug")
+    search_fields = ("name",)
+    prepopulated_fields = {"slug": ("name",)}
 
 
 @admin.register(Template)
 class TemplateAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "owner", "visibility", "published_version", "updated_at")
-    list_filter = ("visibility",)
+    list_display = ("name", "slug", "owner", "visibility", "published_version", "updated_at", "deleted_at")
+    list_filter = (DeletedFilter, "visibility", "tags")
     search_fields = ("name", "slug", "description", "owner__email")
     prepopulated_fields = {"slug": ("name",)}
     raw_id_fields = ("owner",)
-    inlines = (TemplateVersionInline,)
-    readonly_fields = ("content_editor",)
+    filter_horizontal = ()
+    readonly_fields = ("content_editor", "version_list", "deleted_at")
+    actions = ("restore_templates",)
     change_form_template = "admin/templates_app/template/change_form.html"
     change_list_template = "admin/templates_app/template/change_list.html"
 
@@ -57,6 +72,48 @@ class TemplateAdmin(admin.ModelAdmin):
             ),
         ]
         return urls + super().get_urls()
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return Template.all_objects.select_related("owner", "published_version")
+
+    @admin.action(description=gettext_lazy("Restore the selected deleted templates"))
+    def restore_templates(self, request: HttpRequest, queryset: Any) -> None:
+        for template in queryset.filter(deleted_at__isnull=False):
+            template.restore()
+
+    @admin.display(description=gettext_lazy("Versions"))
+    def version_list(self, obj: Template | None) -> str:
+        """The versions as a table with a header for every column (the tabular inline left
+        two empty, which screen readers announce as nothing)."""
+        if obj is None or obj.pk is None:
+            return "—"
+        rows = format_html_join(
+            "",
+            '<tr><th scope="row"><a href="{}">{}</a></th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:templates_app_templateversion_change", args=[version.pk]),
+                    _("Version %(number)d") % {"number": version.number},
+                    _("published") if version.pk == obj.published_version_id else "",
+                    f"{version.provider}/{version.model}",
+                    version.created_by or "—",
+                    date_format(version.created_at, "DATETIME_FORMAT"),
+                )
+                for version in obj.versions.select_related("created_by").order_by("-number")
+            ),
+        )
+        return format_html(
+            '<table><caption class="visually-hidden">{}</caption><thead><tr><th scope="col">{}</th>'
+            '<th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th>'
+            "</tr></thead><tbody>{}</tbody></table>",
+            _("Versions, newest first"),
+            _("Version"),
+            _("State"),
+            _("Model"),
+            _("Created by"),
+            _("Created"),
+            rows,
+        )
 
     @admin.display(description=gettext_lazy("Content"))
     def content_editor(self, obj: Template | None) -> str:
@@ -165,8 +222,37 @@ class TemplateVersionAdmin(admin.ModelAdmin):
         "allowed_models",
     )
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return self.fields
+        # Shown, not edited: the schema as the editor writes it (YAML), with the theme.
+        return [
+            "template_link" if name == "template" else "parameters_yaml" if name == "parameters" else name
+            for name in self.fields
+        ] + ["theme", "created_by", "created_at"]
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return self.fields if obj is not None else ()
+        return self.get_fields(request, obj) if obj is not None else ()
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Immutable: an existing version opens read-only, with no Save button.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # jobs point at versions; a template's history is its versions
+
+    @admin.display(description=gettext_lazy("template"))
+    def template_link(self, obj: TemplateVersion) -> str:
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:templates_app_template_change", args=[obj.template_id]),
+            obj.template,
+        )
+
+    @admin.display(description=gettext_lazy("parameter schema"))
+    def parameters_yaml(self, obj: TemplateVersion) -> str:
+        text = yaml.safe_dump(obj.parameters, allow_unicode=True, sort_keys=False) if obj.parameters else "[]"
+        return format_html('<pre class="yaml">{}</pre>', text.rstrip("\n"))
 
     def save_model(self, request: HttpRequest, obj: TemplateVersion, form: Any, change: bool) -> None:
         if change:

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
@@ -118,8 +119,21 @@ def parse_schema_text(text: str, fmt: str) -> tuple[list[Any], list[str]]:
     return data, []
 
 
+def _other_languages() -> list[tuple[str, str]]:
+    """The site's languages besides English, whose name and description a template may give."""
+    return [(code, name) for code, name in settings.LANGUAGES if code != "en"]
+
+
 class TemplateMetaForm(forms.ModelForm):
-    """What a template is called and who sees it: changes here make no version."""
+    """What a template is called, in which languages, its tags and who sees it: changes
+    here make no version."""
+
+    tag_names = forms.CharField(
+        label=_("Tags"),
+        required=False,
+        max_length=400,
+        help_text=_("Separate tags with commas, for example: email, support"),
+    )
 
     class Meta:
         model = Template
@@ -130,6 +144,55 @@ class TemplateMetaForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             del self.fields["slug"]  # URLs and API clients rely on it
+            self.fields["tag_names"].initial = ", ".join(tag.name for tag in self.instance.tags.all())
+        self.fields["name"].help_text = _(
+            "In English: readers of another language see it when it has no translation."
+        )
+        # After the English description, before the visibility: each other language's texts.
+        order = [name for name in self.fields if name != "visibility" and name != "tag_names"]
+        for code, language in _other_languages():
+            key = code.replace("-", "_")
+            self.fields[f"name_{key}"] = forms.CharField(
+                label=format_lazy(_("Name in {language}"), language=language),
+                required=False,
+                max_length=120,
+                help_text=_("Shown to readers of this language; left empty, they see the English name."),
+                initial=self.instance.name_translations.get(code, ""),
+            )
+            self.fields[f"description_{key}"] = forms.CharField(
+                label=format_lazy(_("Description in {language}"), language=language),
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 2}),
+                initial=self.instance.description_translations.get(code, ""),
+            )
+            order += [f"name_{key}", f"description_{key}"]
+        self.order_fields([*order, "tag_names", "visibility"])
+
+    def clean_tag_names(self) -> list[str]:
+        names = [name.strip() for name in self.cleaned_data["tag_names"].split(",") if name.strip()]
+        if any(len(name) > 40 for name in names):
+            raise ValidationError(_("Each tag can have at most 40 characters."))
+        if len(names) > 10:
+            raise ValidationError(_("A template can have at most 10 tags."))
+        return names
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        for code, _language in _other_languages():
+            key = code.replace("-", "_")
+            for field, translations in (
+                ("name", self.instance.name_translations),
+                ("description", self.instance.description_translations),
+            ):
+                text = (self.cleaned_data.get(f"{field}_{key}") or "").strip()
+                if text:
+                    translations[code] = text
+                else:
+                    translations.pop(code, None)
+
+    def save_tags(self, template: Template) -> None:
+        """Tags are many-to-many: set once the template is saved."""
+        template.set_tag_names(self.cleaned_data["tag_names"])
 
 
 _field = TemplateVersion._meta.get_field

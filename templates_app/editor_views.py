@@ -14,16 +14,28 @@ from django.views.decorators.http import require_http_methods, require_POST
 from .access import managed_template_or_404
 from .editor import TemplateMetaForm, VersionForm, preview_context, report_save
 from .formats import FORMATS
-from .models import Template
+from .forms import TemplateListFilter
+from .models import Tag, Template
 
 
 @login_required
 def my_templates(request: HttpRequest) -> HttpResponse:
+    mine = Template.objects.filter(owner=request.user)
+    filters = TemplateListFilter(request.GET)
     templates = (
-        Template.objects.filter(owner=request.user).select_related("published_version").order_by("name")
+        filters.apply(mine).select_related("published_version").prefetch_related("tags").order_by("name")
     )
     formats = [{"format": name, "label": module.LABEL} for name, module in FORMATS.items()]
-    return render(request, "templates_app/mine.html", {"templates": templates, "formats": formats})
+    context = {
+        "templates": templates,
+        "formats": formats,
+        "filters": filters,
+        "tags": Tag.objects.filter(templates__in=mine).distinct(),
+        "deleted": Template.all_objects.filter(owner=request.user, deleted_at__isnull=False).order_by(
+            "-deleted_at"
+        ),
+    }
+    return render(request, "templates_app/mine.html", context)
 
 
 @login_required
@@ -80,6 +92,7 @@ def _save(
             if template is None:
                 saved.owner = request.user
             saved.save()
+            meta_form.save_tags(saved)
             # The editor shows the latest version (a draft, if any): compare with that.
             outcome = saved.save_content(
                 form.content(),

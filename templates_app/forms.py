@@ -95,3 +95,20 @@ class TemplateImportForm(forms.Form):
             for error in exc.errors:
                 self.add_error("file", error)
             return None
+
+
+class TemplateListFilter(forms.Form):
+    """The search and tag filter above a template list (a GET form: the URL is the filter)."""
+
+    q = forms.CharField(label=_("Search templates"), required=False, max_length=200)
+    tag = forms.SlugField(label=_("Tag"), required=False, max_length=50)
+
+    def apply(self, templates: Any) -> Any:
+        """The templates that match; a malformed filter filters nothing rather than failing."""
+        if not self.is_valid():
+            return templates
+        return templates.search(self.cleaned_data["q"]).tagged(self.cleaned_data["tag"])
+
+    @property
+    def active(self) -> bool:
+        return self.is_valid() and bool(self.cleaned_data["q"] or self.cleaned_data["tag"])

@@ -10,15 +10,19 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, StringAgg, Subquery, Value
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.text import slugify
+from django.utils.translation import get_language, override
 from django.utils.translation import gettext_lazy as _
 
 from .model_choices import MODEL_MAX_LENGTH, PROVIDER_MAX_LENGTH, allowed_models_errors
 from .rendering import PromptRenderError, referenced_names, render_prompt
 from .schema import ParameterSchema, SchemaError, parameter_warnings
 from .schema.parsing import without_oversized_patterns
+from .schema.types.base import localize
 from .theme import MAX_LOGO_BYTES, ThemeError, custom_css_errors, logo_digest, parse_theme, sniff_logo
 
 # What a version holds; a change to any of these is a new version.
@@ -71,6 +75,14 @@ class Visibility(models.TextChoices):
     PUBLIC = "public", _("Public (anyone with the link)")
 
 
+def json_text_contains(field: str, text: str) -> Q:
+    """Match ``text`` anywhere in a JSON column's text, any case. PostgreSQL's jsonb text
+    writes "ç" as is, SQLite keeps the JSON as Django wrote it ("\\u00e7"): both forms."""
+    escaped = json.dumps(text)[1:-1]
+    condition = Q(**{f"{field}__icontains": text})
+    return condition | Q(**{f"{field}__icontains": escaped}) if escaped != text else condition
+
+
 class TemplateQuerySet(models.QuerySet["Template"]):
     def visible_to(self, user: Any) -> TemplateQuerySet:
         if user is None or not user.is_authenticated:
@@ -80,18 +92,83 @@ class TemplateQuerySet(models.QuerySet["Template"]):
     def runnable(self) -> TemplateQuerySet:
         return self.filter(published_version__isnull=False)
 
+    def search(self, text: str) -> TemplateQuerySet:
+        """Templates whose name, description (in any language) or a tag contains the text."""
+        text = text.strip()
+        if not text:
+            return self
+        # The translations are JSON: a text cast of the whole mapping is enough at this scale.
+        matches = (
+            Q(name__icontains=text)
+            | Q(description__icontains=text)
+            | json_text_contains("name_translations", text)
+            | json_text_contains("description_translations", text)
+            | Q(tags__name__icontains=text)
+        )
+        return self.filter(pk__in=self.filter(matches).values("pk"))
+
+    def with_tag_names(self) -> TemplateQuerySet:
+        """Each template's tag names in the same query (``tag_names``, one per line), so that
+        an API read stays one query."""
+        names = (
+            Tag.objects.filter(templates=OuterRef("pk"))
+            .values("templates")
+            # No order_by: SQLite can't order inside an aggregate; the reader sorts the names.
+            .annotate(names=StringAgg("name", Value("\n")))
+            .values("names")
+        )
+        return self.annotate(tag_names=Subquery(names))
+
+    def tagged(self, tag_slug: str) -> TemplateQuerySet:
+        return self.filter(tags__slug=tag_slug) if tag_slug else self
+
+
+class LiveTemplateManager(models.Manager.from_queryset(TemplateQuerySet)):  # type: ignore[misc]
+    """The default manager: templates not deleted. Every lookup (pages, API, versions'
+    visibility) starts here, so a deleted template is gone everywhere but the restore."""
+
+    def get_queryset(self) -> TemplateQuerySet:
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+class Tag(models.Model):
+    """A label that groups templates on the lists (filter by tag, search)."""
+
+    name = models.CharField(_("name"), max_length=40, unique=True)
+    slug = models.SlugField(_("slug"), max_length=50, unique=True)
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def for_names(cls, names: list[str]) -> list[Tag]:
+        """The tags with these names, created when new (names are trimmed; case as first typed)."""
+        tags = []
+        # Whitespace runs (a newline included) become one space: names are listed one per line.
+        for name in dict.fromkeys(" ".join(name.split()) for name in names if name.strip()):
+            slug = slugify(name)[:50] or "tag"
+            tag = cls.objects.filter(slug=slug).first() or cls.objects.create(name=name[:40], slug=slug)
+            tags.append(tag)
+        return tags
+
 
 class TemplateVersionQuerySet(models.QuerySet["TemplateVersion"]):
     def visible_to(self, user: Any) -> TemplateVersionQuerySet:
         """The one rule for versions (the site's pages and the API alike): a template's
         managers (``Template.is_managed_by``) see every version, drafts included;
         anyone who can see the template sees only its published version."""
+        live = self.filter(template__deleted_at__isnull=True)
         if user is not None and user.is_authenticated and user.is_staff:
-            return self.all()
+            return live
         published = Q(template__published_version=F("pk"), template__in=Template.objects.visible_to(user))
         if user is None or not user.is_authenticated:
-            return self.filter(published)
-        return self.filter(published | Q(template__owner=user))
+            return live.filter(published)
+        return live.filter(published | Q(template__owner=user))
 
 
 class Template(models.Model):
@@ -100,6 +177,10 @@ class Template(models.Model):
     slug = models.SlugField(_("slug"), max_length=80, unique=True)
     name = models.CharField(_("name"), max_length=120)
     description = models.TextField(_("description"), blank=True)
+    # Other languages' texts, as a parameter's label: {"pt-br": "…"}; English is the field above.
+    name_translations = models.JSONField(_("name in other languages"), default=dict, blank=True)
+    description_translations = models.JSONField(_("description in other languages"), default=dict, blank=True)
+    tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="templates")
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("owner"),
@@ -130,8 +211,15 @@ class Template(models.Model):
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    deleted_at = models.DateTimeField(
+        _("deleted"),
+        null=True,
+        blank=True,
+        help_text=_("A deleted template is hidden everywhere; its owner can restore it."),
+    )
 
-    objects = TemplateQuerySet.as_manager()
+    objects = LiveTemplateManager()
+    all_objects = TemplateQuerySet.as_manager()  # deleted ones too: restore, slug checks, the admin
 
     class Meta:
         verbose_name = _("template")
@@ -145,6 +233,85 @@ class Template(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("templates_app:run", args=[self.slug])
 
+    def localized_name(self, language: str | None = None) -> str:
+        """The name in the language (the reader's by default), falling back to English."""
+        return localize({"en": self.name, **self._texts(self.name_translations)}, language)
+
+    def localized_description(self, language: str | None = None) -> str:
+        return localize({"en": self.description, **self._texts(self.description_translations)}, language)
+
+    @property
+    def display_name(self) -> str:
+        return self.localized_name(get_language())
+
+    @property
+    def display_description(self) -> str:
+        return self.localized_description(get_language())
+
+    @staticmethod
+    def _texts(translations: Any) -> dict[str, str]:
+        # Blank translations fall back to English, as a missing one does.
+        if not isinstance(translations, dict):
+            return {}
+        return {
+            key.lower(): text for key, text in translations.items() if isinstance(text, str) and text.strip()
+        }
+
+    def soft_delete(self) -> None:
+        """Hide the template everywhere (its jobs keep their history); ``restore`` undoes it."""
+        self.deleted_at = timezone.now()
+        self.save(update_fields=["deleted_at", "updated_at"])
+
+    def restore(self) -> None:
+        self.deleted_at = None
+        self.save(update_fields=["deleted_at", "updated_at"])
+
+    def set_tag_names(self, names: list[str]) -> None:
+        self.tags.set(Tag.for_names(names))
+        self.__dict__.pop("tag_names", None)  # an annotation read with the row is stale now
+
+    @transaction.atomic
+    def duplicate_for(self, user: Any) -> Template:
+        """A private copy owned by ``user``, with the latest content as an unpublished draft:
+        the copy's owner reviews it before anyone can run it. Only a manager's copy starts
+        from a draft: anyone else copies what they could already see, the published version."""
+        source = self.latest_version if self.is_managed_by(user) else self.published_version
+        copy = Template.objects.create(
+            slug=Template.free_slug(f"{self.slug}-copy"),
+            name=_copy_name(self.name, "en"),
+            description=self.description,
+            name_translations={
+                key: _copy_name(text, key) for key, text in self._texts(self.name_translations).items()
+            },
+            description_translations=self.description_translations,
+            owner=user,
+            visibility=Visibility.PRIVATE,
+            cache_results=self.cache_results,
+        )
+        copy.tags.set(self.tags.all())
+        if source is not None:
+            content = source.content()
+            if not user.is_staff:
+                # Custom CSS is staff-only: the copy keeps the rest of the theme.
+                content["theme"] = {k: v for k, v in (content["theme"] or {}).items() if k != "custom_css"}
+            # The logo is this template's: the copy stores it as its own upload (_may_use_logo).
+            logo = ThemeLogo.objects.filter(digest=content["theme"].get("logo") or "").first()
+            copy.create_version(
+                author=user, publish=False, logo=bytes(logo.data) if logo else None, **content
+            )
+        return copy
+
+    @staticmethod
+    def free_slug(base: str) -> str:
+        """``base``, or ``base-2``, ``base-3``…: the first slug no template (deleted ones too) has."""
+        base = slugify(base)[:72] or "template"
+        taken = set(Template.all_objects.filter(slug__startswith=base).values_list("slug", flat=True))
+        candidate, number = base, 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{base}-{number}"
+        return candidate
+
     @transaction.atomic
     def create_version(
         self, *, author: Any = None, publish: bool = True, logo: bytes | None = None, **content: Any
@@ -157,7 +324,7 @@ class Template(models.Model):
         so a preview or a refused save leaves no logo behind.
         """
         # Lock the template so two editors can't take the same number.
-        Template.objects.select_for_update().filter(pk=self.pk).first()
+        Template.all_objects.select_for_update().filter(pk=self.pk).first()
         latest = self.latest_version
         if "theme" not in content and latest is not None:
             content["theme"] = latest.theme
@@ -236,6 +403,11 @@ class Template(models.Model):
         if user is None or not user.is_authenticated:
             return False
         return bool(user.is_staff or (self.owner_id is not None and self.owner_id == user.pk))
+
+
+def _copy_name(name: str, language: str) -> str:
+    with override(language):
+        return str(_("%(name)s (copy)") % {"name": name})[:120]
 
 
 class TemplateVersion(models.Model):

@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from promptlab.safe_load import find_nul
@@ -103,8 +105,13 @@ def contrast_ratio(first: str, second: str) -> float:
 
 
 def _format_ratio(ratio: float) -> str:
-    # Truncated, not rounded: 4.497 must not read as the 4.5 it fails to reach.
-    return f"{int(ratio * 100) / 100:.2f}:1"
+    """The ratio as the reader writes numbers ("1.60:1", "1,60:1"). Truncated, not rounded:
+    4.497 must not read as the 4.5 it fails to reach."""
+    return f"{number_format(Decimal(int(ratio * 100)) / 100, 2)}:1"
+
+
+def _format_minimum(minimum: float) -> str:
+    return f"{number_format(Decimal(f'{minimum:g}'))}:1"
 
 
 # --- Parsing -----------------------------------------------------------------
@@ -281,7 +288,7 @@ def _parse_palette(
                     "pair": what % {"one": colours[one], "two": colours[two]},
                     "scheme": scheme,
                     "ratio": _format_ratio(ratio),
-                    "minimum": f"{minimum:g}:1",
+                    "minimum": _format_minimum(minimum),
                 }
             )
     return Palette(**colours)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import editor_views, export_views, history_views, theme_views, views
+from . import editor_views, export_views, history_views, list_views, theme_views, views
 
 app_name = "templates_app"
 
@@ -22,6 +22,9 @@ urlpatterns += [
     path("t/<slug:slug>/history/", history_views.template_history, name="history"),
     path("t/<slug:slug>/export/", export_views.export_file, name="export"),
     path("t/<slug:slug>/edit/", editor_views.edit_template, name="edit"),
+    path("t/<slug:slug>/duplicate/", list_views.duplicate_template, name="duplicate"),
+    path("t/<slug:slug>/delete/", list_views.delete_template, name="delete"),
+    path("t/<slug:slug>/restore/", list_views.restore_template, name="restore"),
     path("templates/mine/", editor_views.my_templates, name="mine"),
     path("templates/new/", editor_views.create_template, name="create"),
     path("editor/preview/", editor_views.editor_preview, name="editor_preview"),

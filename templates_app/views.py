@@ -5,18 +5,22 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from .forms import TemplateImportForm
-from .models import Template
+from .forms import TemplateImportForm, TemplateListFilter
+from .models import Tag, Template
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    visible = Template.objects.visible_to(request.user).runnable()
+    filters = TemplateListFilter(request.GET)
     templates = (
-        Template.objects.visible_to(request.user)
-        .runnable()
-        .select_related("published_version")
-        .order_by("name")
+        filters.apply(visible).select_related("published_version").prefetch_related("tags").order_by("name")
     )
-    return render(request, "templates_app/home.html", {"templates": templates})
+    context = {
+        "templates": templates,
+        "filters": filters,
+        "tags": Tag.objects.filter(templates__in=visible).distinct(),
+    }
+    return render(request, "templates_app/home.html", context)
 
 
 @login_required

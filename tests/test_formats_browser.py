@@ -29,7 +29,7 @@ def sign_in(page: Any, base_url: str, email: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("locale", "heading"), [("en-US", "Import a template"), ("pt-BR", "Importar um modelo")]
+    ("locale", "heading"), [("en-US", "Import a template"), ("pt-BR", "Importar um template")]
 )
 def test_import_page_is_accessible_empty_with_errors_and_with_warnings(
     page_in,  # noqa: F811

@@ -83,7 +83,7 @@ def test_the_issues_override_to_an_unlisted_model_is_refused_naming_the_field(
 def test_the_refusal_is_translated(shared: Template, other_user: User) -> None:
     details = refusal(generate(other_user, ANY_MODEL, language="pt-BR"))
     assert details["model"][0].startswith(
-        "Este modelo não permite rodar em “anthropic/claude-opus-4-any-model”"
+        "Este template não permite rodar em “anthropic/claude-opus-4-any-model”"
     )
 
 
@@ -285,7 +285,7 @@ def test_a_non_staff_authors_template_on_an_unpriced_model_does_not_run(
 def test_the_unpriced_own_model_refusal_is_translated(owner: User, llm) -> None:
     own_model_template(owner)
     details = refusal(run_own(owner, language="pt-BR"))
-    assert details["model"][0].startswith("Este modelo roda em “anthropic/claude-opus-4-any-model”")
+    assert details["model"][0].startswith("Este template roda em “anthropic/claude-opus-4-any-model”")
 
 
 def test_the_form_page_says_why_an_unpriced_own_model_does_not_run(

@@ -209,7 +209,7 @@ def test_form_runs_are_rate_limited_with_a_translated_message(
     assert statuses == [302, 302, 429]
     response = client.post(url, data, REMOTE_ADDR="192.0.2.44", HTTP_ACCEPT_LANGUAGE="pt-BR")
     assert response.status_code == 429 and int(response["Retry-After"]) >= 1
-    assert "Você executou modelos vezes demais" in response.content.decode()
+    assert "Você executou templates vezes demais" in response.content.decode()
     assert Job.objects.count() == 2
 
 

@@ -44,6 +44,11 @@ FILTERS = [
         {"type": "string", "pattern": SLUG_PATTERN},
         description="Only jobs of this template (slug).",
     ),
+    OpenApiParameter(
+        "q",
+        {"type": "string", "maxLength": 200},
+        description="Only jobs whose inputs or output contain this text.",
+    ),
     OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="ISO 8601."),
     OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="ISO 8601."),
     OpenApiParameter(
@@ -108,6 +113,11 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             if not slug_re.fullmatch(template):
                 raise serializers.ValidationError({"template": [_("Not a template slug.")]})
             jobs = jobs.filter(template_version__template__slug=template)
+        if search := self.request.query_params.get("q"):
+            # PostgreSQL refuses a NUL byte in a text outright: a 400, not a 500.
+            if "\x00" in search or len(search) > 200:
+                raise serializers.ValidationError({"q": [_("Search for a text of at most 200 characters.")]})
+            jobs = jobs.search(search)
         if after := _datetime(self.request, "created_after"):
             jobs = jobs.filter(created_at__gte=after)
         if before := _datetime(self.request, "created_before"):

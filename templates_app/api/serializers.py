@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -147,6 +148,45 @@ class ThemeField(serializers.JSONField):
     pass
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "string", "maxLength": 2000},
+        "description": 'Texts in other languages than English, by language code: {"pt-br": "…"}.',
+        "example": {"pt-br": "Resumo de reunião"},
+    }
+)
+class TranslationsField(serializers.JSONField):
+    """A mapping of the site's other languages to texts (English is the plain field)."""
+
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        data = super().to_internal_value(data)
+        codes = {code for code, _name in settings.LANGUAGES if code != "en"}
+        if not isinstance(data, dict) or not all(
+            isinstance(key, str) and key.lower() in codes and isinstance(text, str) and len(text) <= 2000
+            for key, text in data.items()
+        ):
+            raise serializers.ValidationError(
+                _("Give a mapping of language codes (%(codes)s) to texts.")
+                % {"codes": ", ".join(sorted(codes))}
+            )
+        return {key.lower(): text for key, text in data.items() if text.strip()}
+
+
+class TagNamesField(serializers.ListField):
+    """Tags as their names: read from the relation, written as a list of names."""
+
+    def get_attribute(self, instance: Template) -> Template:
+        return instance
+
+    def to_representation(self, data: Any) -> list[str]:
+        # The names come with the template's row (TemplateQuerySet.with_tag_names) when they can.
+        names = getattr(data, "tag_names", None)
+        if names is not None or hasattr(data, "tag_names"):
+            return sorted(names.split("\n"), key=str.casefold) if names else []
+        return sorted((tag.name for tag in data.tags.all()), key=str.casefold)
+
+
 class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     # The content lives in the published version; written, it makes a new one.
     system_prompt = serializers.CharField(
@@ -158,6 +198,22 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     theme = ThemeField(source="published_version.theme", default=dict)
     version = serializers.IntegerField(source="published_version.number", read_only=True, allow_null=True)
     owner = serializers.EmailField(source="owner.email", read_only=True, allow_null=True)
+    name_translations = TranslationsField(required=False)
+    description_translations = TranslationsField(required=False)
+    localized_name = serializers.CharField(
+        source="display_name",
+        read_only=True,
+        help_text="The name in the request's language (Accept-Language).",
+    )
+    localized_description = serializers.CharField(
+        source="display_description", read_only=True, help_text="The description in the request's language."
+    )
+    tags = TagNamesField(
+        child=serializers.CharField(max_length=40),
+        max_length=10,
+        required=False,
+        help_text="Tag names (created when new).",
+    )
     links = serializers.SerializerMethodField()
     saved: SavedContent | None = None  # after a create or an update: what Template.save_content did
 
@@ -167,6 +223,11 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "slug",
             "name",
             "description",
+            "name_translations",
+            "description_translations",
+            "localized_name",
+            "localized_description",
+            "tags",
             "visibility",
             "system_prompt",
             "body",
@@ -216,10 +277,12 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             raise serializers.ValidationError(exc.message_dict) from None
 
     def create(self, validated: dict[str, Any]) -> Template:
-        meta = {key: value for key, value in validated.items() if key != "published_version"}
+        meta = {key: value for key, value in validated.items() if key not in ("published_version", "tags")}
         try:
             with transaction.atomic():  # the template and its first version, or neither
                 template = Template.objects.create(owner=self.context["request"].user, **meta)
+                if "tags" in validated:
+                    template.set_tag_names(validated["tags"])
                 self._save_content(template, validated)
         except IntegrityError:
             raise Conflict(_("A template with this slug already exists.")) from None
@@ -227,10 +290,12 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     def update(self, template: Template, validated: dict[str, Any]) -> Template:
         with transaction.atomic():  # the name and the content, or neither
-            for key in ("name", "description", "visibility"):
+            for key in ("name", "description", "name_translations", "description_translations", "visibility"):
                 if key in validated:
                     setattr(template, key, validated[key])
             template.save()
+            if "tags" in validated:
+                template.set_tag_names(validated["tags"])
             self._save_content(template, validated)
         template.refresh_from_db()
         return template

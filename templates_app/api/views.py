@@ -3,8 +3,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.db import IntegrityError
-from django.db.models import ProtectedError
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -21,6 +19,7 @@ from promptlab.api import Conflict, SafeJSONParser
 
 from ..formats import DEFAULT_FORMAT, FORMATS, FormatError
 from ..formats.service import export_template, import_template, read_file
+from ..forms import TemplateListFilter
 from ..models import Template
 from .permissions import ManagesTemplateOrReadOnly
 from .serializers import (
@@ -58,11 +57,30 @@ class FileContentNegotiation(DefaultContentNegotiation):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List the templates you may see"),
+    list=extend_schema(
+        summary="List templates",
+        description="The templates you may see, by name; `q` and `tag` filter them as the site's lists do.",
+        parameters=[
+            OpenApiParameter(
+                "q", {"type": "string", "maxLength": 200}, description="Search names, descriptions and tags."
+            ),
+            OpenApiParameter(
+                "tag",
+                {"type": "string", "pattern": r"^[-a-zA-Z0-9_]*$", "maxLength": 50},
+                description="Only templates with this tag (its slug).",
+            ),
+        ],
+    ),
+    destroy=extend_schema(
+        summary="Delete a template",
+        description=(
+            "Delete a template you own. Deletion is soft: nobody finds it any more (here or on the site), "
+            "its jobs keep their history, and you can restore it from the site's My templates page."
+        ),
+    ),
     create=extend_schema(summary="Create a template"),
     retrieve=extend_schema(summary="Get a template"),
     partial_update=extend_schema(summary="Change a template"),
-    destroy=extend_schema(summary="Delete a template"),
     versions=extend_schema(summary="List a template's versions"),
     input_schema=extend_schema(summary="Get a template's input JSON Schema"),
     import_file=extend_schema(summary="Import a template file"),
@@ -80,11 +98,19 @@ class TemplateViewSet(viewsets.ModelViewSet):
     http_method_names = ("get", "post", "patch", "delete", "head", "options")
 
     def get_queryset(self) -> Any:
-        return (
+        templates = (
             Template.objects.visible_to(self.request.user)
             .select_related("published_version", "owner")
+            .with_tag_names()
             .order_by("name")
         )
+        if self.action == "list":
+            # The same filters as the site's lists: ?q= searches names, descriptions and tags.
+            filters = TemplateListFilter(self.request.query_params)
+            if not filters.is_valid():  # a NUL byte, which PostgreSQL refuses, or a tag that is no slug
+                raise serializers.ValidationError(filters.errors)
+            templates = filters.apply(templates)
+        return templates
 
     @extend_schema(responses={201: TemplateSavedSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -112,10 +138,9 @@ class TemplateViewSet(viewsets.ModelViewSet):
         return response
 
     def perform_destroy(self, instance: Template) -> None:
-        try:
-            instance.delete()
-        except (ProtectedError, IntegrityError):
-            raise Conflict(_("This template has jobs; it can be made private but not deleted.")) from None
+        """Soft: the template is hidden everywhere, its jobs keep their history, and its
+        owner can restore it from the site's My templates page."""
+        instance.soft_delete()
 
     @extend_schema(responses=TemplateVersionSerializer(many=True))
     @action(detail=True, methods=["get"])
@@ -181,7 +206,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
                 visibility=data.get("visibility"),
             )
         except FormatError as exc:
-            if data.get("slug") and Template.objects.filter(slug=data["slug"]).exists():
+            if data.get("slug") and Template.all_objects.filter(slug=data["slug"]).exists():
                 raise Conflict(_("A template with this slug already exists.")) from None
             raise serializers.ValidationError({field: exc.errors}) from None
         body = TemplateSerializer(template, context=self.get_serializer_context()).data

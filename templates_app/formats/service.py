@@ -69,11 +69,11 @@ def check_text_size(text: str) -> str:
 
 
 def _free_slug(slug: str) -> str:
-    if not Template.objects.filter(slug=slug).exists():
+    if not Template.all_objects.filter(slug=slug).exists():
         return slug
     for number in range(2, 1000):
         candidate = f"{slug[:75]}-{number}"
-        if not Template.objects.filter(slug=candidate).exists():
+        if not Template.all_objects.filter(slug=candidate).exists():
             return candidate
     raise FormatError(_("No free slug is left for “%(slug)s”.") % {"slug": slug})
 

@@ -78,4 +78,4 @@ class Command(BaseCommand):
             slug = format_for_filename(path.name).parse(text).slug or path.stem
         except FormatError:
             return False
-        return Template.objects.filter(slug=slug).exists()
+        return Template.all_objects.filter(slug=slug).exists()

@@ -15,7 +15,8 @@ class Command(BaseCommand):
     @transaction.atomic  # every demo template or none
     def handle(self, *args: Any, **options: Any) -> None:
         for demo in demo_templates():
-            template, created = Template.objects.get_or_create(
+            # Deleted ones too: a demo template someone deleted keeps its slug (and stays deleted).
+            template, created = Template.all_objects.get_or_create(
                 slug=demo.slug,
                 defaults={
                     "name": demo.name,
