@@ -110,6 +110,8 @@ def _run_page(
         "form": form,
         "fields_html": parameter_fields_html(version, language, form),
         "provider_available": provider_is_available(version.provider),
+        # "All fields are required unless marked (optional)" only where some field is.
+        "any_required": any(field.required for field in form.fields.values()),
     }
     return render(request, "jobs/run.html", context, status=status)
 

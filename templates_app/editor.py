@@ -376,7 +376,7 @@ def initial_for(version: TemplateVersion) -> dict[str, Any]:
 
 def with_added_parameter(request: HttpRequest) -> QueryDict | None:
     """The posted data, with the parameter named by an "Add" button of the preview added
-    to the schema (the editor without JavaScript; editor.js asks ``editor_add_parameter``)."""
+    to the schema; the page comes back with it, nothing saved."""
     if request.method != "POST":
         return None
     name = request.POST.get("add_parameter")

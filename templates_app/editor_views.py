@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -17,7 +17,6 @@ from .editor import (
     VersionForm,
     preview_context,
     report_save,
-    schema_text_with_parameter,
     with_added_parameter,
 )
 from .formats import FORMATS
@@ -126,16 +125,3 @@ def editor_preview(request: HttpRequest) -> HttpResponse:
         raise Http404
     context = preview_context(request, prefix=request.POST.get("prefix", "editor"))
     return render(request, "templates_app/editor_preview.html", context)
-
-
-@require_POST
-def editor_add_parameter(request: HttpRequest) -> JsonResponse:
-    """The schema text with one parameter added (editor.js, for the preview's "Add" buttons)."""
-    if not request.user.is_authenticated:
-        raise Http404
-    fmt = "json" if request.POST.get("schema_format") == "json" else "yaml"
-    name = request.POST.get("name", "")
-    schema = schema_text_with_parameter(request.POST.get("schema", ""), fmt, name) if name else None
-    if schema is None:
-        return JsonResponse({"error": _("The schema does not parse; fix it first.")}, status=400)
-    return JsonResponse({"schema": schema})

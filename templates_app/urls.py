@@ -25,6 +25,5 @@ urlpatterns += [
     path("templates/mine/", editor_views.my_templates, name="mine"),
     path("templates/new/", editor_views.create_template, name="create"),
     path("editor/preview/", editor_views.editor_preview, name="editor_preview"),
-    path("editor/add-parameter/", editor_views.editor_add_parameter, name="editor_add_parameter"),
     path("theme-logos/<str:digest>", theme_views.theme_logo, name="theme_logo"),
 ]

@@ -144,17 +144,6 @@ def test_a_name_yaml_would_read_as_a_boolean_is_quoted() -> None:
     )
 
 
-def test_the_add_parameter_endpoint_answers_the_new_schema_text(client: Client, owner) -> None:
-    assert client.post("/editor/add-parameter/", {"name": "b"}).status_code == 404
-    client.force_login(owner)
-    answer = client.post(
-        "/editor/add-parameter/", {"name": "b", "schema": "", "schema_format": "yaml"}
-    ).json()
-    assert answer == {"schema": "- name: b\n  type: string\n"}
-    broken = client.post("/editor/add-parameter/", {"name": "b", "schema": "- [", "schema_format": "yaml"})
-    assert broken.status_code == 400
-
-
 # --- Draft test runs -------------------------------------------------------------------
 
 
@@ -240,4 +229,3 @@ def test_each_colour_field_shows_its_own_default(client: Client, make_template, 
     client.force_login(owner)
     html = client.get(f"/t/{template.slug}/edit/").content.decode()
     assert 'placeholder="#1d4ed8"' in html and 'placeholder="#1b1f24"' in html
-    assert html.count('type="color"') == 8
