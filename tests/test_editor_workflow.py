@@ -229,3 +229,39 @@ def test_each_colour_field_shows_its_own_default(client: Client, make_template, 
     client.force_login(owner)
     html = client.get(f"/t/{template.slug}/edit/").content.decode()
     assert 'placeholder="#1d4ed8"' in html and 'placeholder="#1b1f24"' in html
+
+
+# --- In the browser ------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("locale", ["en-US", "pt-BR"])
+def test_rollback_then_edit_and_a_draft_test_run_in_chromium(
+    signed_in_page, live_server_url: str, make_template, owner, locale: str
+) -> None:
+    from .conftest import assert_accessible
+
+    template = make_template(owner=owner)
+    first = template.published_version
+    template.create_version(author=owner, body="Changed {{ topic }} {{ count }}", parameters=first.parameters)
+    page = signed_in_page(owner, locale)
+    page.goto(f"{live_server_url}/t/{template.slug}/history/")
+    page.locator("#v1 button[type=submit]").click()
+    page.wait_for_load_state()
+    page.goto(f"{live_server_url}/t/{template.slug}/edit/")
+    assert page.locator("#id_editor-body").input_value() == first.body
+    assert page.locator("[data-start-from]").count() == 1
+    assert_accessible(page)
+    page.locator("#id_editor-primary").fill("#7c2d12")
+    page.locator("button[name=action][value=test_run]").click()
+    page.wait_for_url(f"**/t/{template.slug}/v3/preview/")
+    assert_accessible(page)
+    page.locator("[name=topic]").fill("sea")
+    page.locator("[data-test-run]").click()
+    page.wait_for_url("**/jobs/*/")
+    assert page.locator("[data-draft-run]").count() == 1
+    assert_accessible(page)
+    template.refresh_from_db()
+    assert template.published_version.number == 1
+    assert template.versions.get(number=3).body == first.body
