@@ -32,13 +32,19 @@ TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.
 ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
 
-def input_hash(*, version_id: int, model_settings: dict[str, Any], inputs: dict[str, Any]) -> str:
+def input_hash(
+    *, version_id: int, model_settings: dict[str, Any], inputs: dict[str, Any], draft_run: bool = False
+) -> str:
     """The hash of everything that determines a job's result.
 
     Canonical JSON (sorted keys, no whitespace) so that equal inputs given in
-    any order hash alike.
+    any order hash alike. A draft's test run hashes apart (and published runs as
+    before): a draft published later is the same version, and its author's trials
+    must neither answer, nor be answered by, the runs of the people using its form.
     """
-    payload = {"version": version_id, "settings": model_settings, "inputs": inputs}
+    payload: dict[str, Any] = {"version": version_id, "settings": model_settings, "inputs": inputs}
+    if draft_run:
+        payload["draft_run"] = True
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -147,6 +153,11 @@ class Job(models.Model):
     attempt_log = models.JSONField(_("attempt log"), default=list, blank=True)
     task_id = models.CharField(_("worker task"), max_length=64, blank=True)
     idempotency_key = models.CharField(_("idempotency key"), max_length=200, null=True, blank=True)
+    draft_run = models.BooleanField(
+        _("draft test run"),
+        default=False,
+        help_text=_("Run by an editor of the template to try a version, from the editor or its preview."),
+    )
     input_tokens = models.PositiveIntegerField(_("input tokens"), null=True, blank=True)
     output_tokens = models.PositiveIntegerField(_("output tokens"), null=True, blank=True)
     cost = models.DecimalField(

@@ -48,11 +48,14 @@ def submit_generation(
     provider: str | None = None,
     model: str | None = None,
     idempotency_key: str | None = None,
+    draft_run: bool = False,
 ) -> Job:
     """Create a job for validated inputs: answered from cache, following a twin, or queued.
 
     ``provider`` and ``model`` override the version's (the API allows it), within
-    what ``chosen_model`` lets ``owner`` choose.
+    what ``chosen_model`` lets ``owner`` choose. ``draft_run`` marks an editor's test
+    run (the caller checks that ``owner`` may edit the template): its hash differs, so
+    it shares results only with other test runs of the same inputs.
     """
     model_settings = {**version.model_settings}
     # Which models could have been chosen does not change a result (the version id is hashed).
@@ -85,7 +88,10 @@ def submit_generation(
         "owner": owner if signed_in else None,
         "session_key": "" if signed_in else session_key,
         "inputs": inputs,
-        "input_hash": input_hash(version_id=version.pk, model_settings=model_settings, inputs=inputs),
+        "input_hash": input_hash(
+            version_id=version.pk, model_settings=model_settings, inputs=inputs, draft_run=draft_run
+        ),
+        "draft_run": draft_run,
         "system_prompt": system_prompt,
         "prompt": prompt,
         "provider": model_settings["provider"],

@@ -17,4 +17,5 @@ urlpatterns = [
 # templates_app:run (promptlab/urls.py mounts it there).
 run_urlpatterns = [
     path("t/<slug:slug>/", views.run_template, name="run"),
+    path("t/<slug:slug>/v<int:number>/test-run/", views.test_run_version, name="test_run"),
 ]

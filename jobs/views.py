@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from promptlab import ratelimits
 from providers import provider_is_available
+from templates_app.access import managed_template_or_404
 from templates_app.forms import parameter_fields_html, parameter_form_class
 from templates_app.models import Template
 
@@ -65,6 +66,41 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
     return _run_page(request, template, form, language)
 
 
+@ratelimits.limit_posts("runs")
+@require_POST
+def test_run_version(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """Run any version of a template (a draft, usually) on the values of its preview form
+    (templates_app:test_run); only its managers may. The job is marked as a draft run."""
+    template = managed_template_or_404(request, slug)
+    version = get_object_or_404(template.versions, number=number)
+    language = translation.get_language()
+    form_class = parameter_form_class(version, language)
+    form = form_class(request.POST, request.FILES)
+    status = 200
+    if request.rate_limit.exceeded:
+        messages.error(
+            request,
+            _("You have run templates too often. Try again in %(seconds)d seconds.")
+            % {"seconds": max(request.rate_limit.reset, 1)},
+        )
+        form, status = form_class(request.POST), 429
+    elif form.is_valid():
+        try:
+            job = services.submit_generation(version, form.cleaned_data, owner=request.user, draft_run=True)
+        except services.SubmissionError as exc:
+            messages.error(request, str(exc))
+        else:
+            return redirect(job)
+    context = {
+        "template": template,
+        "version": version,
+        "form": form,
+        "valid": False,
+        "fields_html": parameter_fields_html(version, language, form),
+    }
+    return render(request, "templates_app/preview.html", context, status=status)
+
+
 def _run_page(
     request: HttpRequest, template: Template, form: Any, language: str, *, status: int = 200
 ) -> HttpResponse:
@@ -75,6 +111,8 @@ def _run_page(
         "form": form,
         "fields_html": parameter_fields_html(version, language, form),
         "provider_available": provider_is_available(version.provider),
+        # "All fields are required unless marked (optional)" only where some field is.
+        "any_required": any(field.required for field in form.fields.values()),
     }
     return render(request, "jobs/run.html", context, status=status)
 

@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .editor import VersionForm, preview_context, report_save
+from .editor import VersionForm, preview_context, report_save, with_added_parameter
 from .forms import TemplateImportForm
 from .models import Tag, Template, TemplateVersion, ThemeLogo
 
@@ -139,14 +139,16 @@ class TemplateAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request, template):
             raise PermissionDenied
         form = VersionForm(
-            request.POST or None,
+            with_added_parameter(request),
             request.FILES or None,
             user=request.user,
-            base=template.latest_version,
+            # As the site's editor: after a rollback, the published text, not what it replaced.
+            base=template.editor_start(_version_number(request.POST.get("base") or request.GET.get("from"))),
             prefix="editor",
         )
         action = request.POST.get("action", "draft")
-        if request.method == "POST" and action in ("draft", "publish") and form.is_valid():
+        saving = action in ("draft", "publish") and not request.POST.get("add_parameter")
+        if request.method == "POST" and saving and form.is_valid():
             try:
                 saved = template.save_content(
                     form.content(),
@@ -171,7 +173,7 @@ class TemplateAdmin(admin.ModelAdmin):
             "form": form,
             "meta_form": None,
             "has_errors": bool(form.is_bound and form.errors),
-            **preview_context(request, prefix=form.prefix or "", base=form.base),
+            **preview_context(request, prefix=form.prefix or "", base=form.base, data=form.data),
         }
         return TemplateResponse(request, "admin/templates_app/template/editor.html", context)
 
@@ -293,3 +295,7 @@ class ThemeLogoAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+def _version_number(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and len(value) < 10 else None

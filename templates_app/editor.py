@@ -15,7 +15,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, QueryDict
 from django.utils import translation
 from django.utils.text import format_lazy
 from django.utils.translation import get_language
@@ -34,9 +34,11 @@ from .models import (
     field_bounds,
     model_setting_defaults,
 )
+from .rendering import PromptRenderError, referenced_names
 from .schema import ParameterSchema, SchemaError, parameter_warnings
 from .theme import (
     COLOUR_KEYS,
+    DEFAULT_LIGHT,
     FONT_STACKS,
     MAX_COLOUR_LENGTH,
     MAX_FONT_LENGTH,
@@ -309,8 +311,25 @@ class VersionForm(_ColourFields, _PromptAndModelFields):
             kwargs["initial"] = initial_for(base)
         super().__init__(*args, **kwargs)
         for key in COLOUR_KEYS:
-            for name in (key, f"dark_{key}"):
-                self.fields[name].widget.attrs.update({"placeholder": "#1d4ed8", "size": 8})
+            # Each field shows its own default: PromptLab's colour, or for the dark palette the
+            # light one's (which it inherits).
+            light, dark = self.fields[key], self.fields[f"dark_{key}"]
+            light.widget.attrs.update({"placeholder": DEFAULT_LIGHT[key], "size": 8})
+            light.help_text = format_lazy(_("Empty: PromptLab's {colour}."), colour=DEFAULT_LIGHT[key])
+            dark.widget.attrs.update({"size": 8})
+            dark.help_text = _("Empty: the light palette's colour.")
+            for field in (light, dark):
+                field.widget.attrs.update(
+                    {"pattern": "#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})", "spellcheck": "false"}
+                )
+        self.hidden_theme_fields: set[str] = set()
+        if not (user is not None and user.is_staff) and not (
+            self.base is not None and self.base.theme.get("custom_css")
+        ):
+            # Staff-only: not shown to others (a version that has custom CSS keeps showing it,
+            # so its author can see and remove it; custom_css_errors keeps the rule).
+            self.hidden_theme_fields.add("custom_css")
+            del self.fields["custom_css"]
 
     def clean_allowed_models(self) -> list[str]:
         entries = allowed_models_from_text(self.cleaned_data.get("allowed_models") or "")
@@ -328,9 +347,14 @@ class VersionForm(_ColourFields, _PromptAndModelFields):
         try:
             parse_theme(theme)
         except ThemeError as exc:
-            self.theme_errors = exc.errors
-            for error in exc.errors:
-                self.add_error(None, error)
+            # Beside the field at fault where one is (the error summary links to it).
+            for problem in exc.problems:
+                field = getattr(problem, "setting", None)
+                if field in self.fields and field not in self.hidden_theme_fields:
+                    self.add_error(field, str(problem))
+                else:
+                    self.theme_errors.append(str(problem))
+                    self.add_error(None, str(problem))
         data["theme"] = theme
         return data
 
@@ -413,6 +437,23 @@ def initial_for(version: TemplateVersion) -> dict[str, Any]:
     return initial
 
 
+def with_added_parameter(request: HttpRequest) -> QueryDict | None:
+    """The posted data, with the parameter named by an "Add" button of the preview added
+    to the schema; the page comes back with it, nothing saved."""
+    if request.method != "POST":
+        return None
+    name = request.POST.get("add_parameter")
+    if not name:
+        return request.POST
+    data = request.POST.copy()
+    fmt = "json" if data.get("editor-schema_format") == "json" else "yaml"
+    schema = schema_text_with_parameter(data.get("editor-schema", ""), fmt, name)
+    if schema is not None:
+        data["editor-schema"] = schema
+        messages.info(request, _("Added the parameter “%(name)s”; save to keep it.") % {"name": name})
+    return data
+
+
 # --- Live preview --------------------------------------------------------------
 
 PREVIEW_LANGUAGES = (("en", "English"), ("pt-br", "Português"))
@@ -425,15 +466,16 @@ def preview_language(request: HttpRequest) -> str:
 
 
 def preview_context(
-    request: HttpRequest, *, prefix: str, base: TemplateVersion | None = None
+    request: HttpRequest, *, prefix: str, base: TemplateVersion | None = None, data: Any = None
 ) -> dict[str, Any]:
     """The live preview's context, for the editor pages and the htmx preview alike:
     the schema, body and system prompt posted under ``prefix``, or on a GET the
-    ``base`` version's (nothing for a new template)."""
+    ``base`` version's (nothing for a new template). ``data`` is the form's, where it
+    differs from the POST (a parameter added by the preview's button)."""
     if request.method == "POST":
 
         def posted(name: str) -> str:
-            return request.POST.get(f"{prefix}-{name}" if prefix else name, "")
+            return (data or request.POST).get(f"{prefix}-{name}" if prefix else name, "")
 
         fmt = "json" if posted("schema_format") == "json" else "yaml"
         parameters, problems = parse_schema_text(posted("schema"), fmt)
@@ -465,14 +507,52 @@ def report_save(request: HttpRequest, saved: SavedContent) -> None:
             messages.warning(request, _("Warning: %(warning)s") % {"warning": warning})
 
 
+def prompt_names(*sources: str) -> set[str] | None:
+    """The variables the prompt texts read (the sandbox's own Jinja parser finds them);
+    None when a text does not parse (saving says why, at that text)."""
+    try:
+        return set().union(*(referenced_names(source or "") for source in sources))
+    except PromptRenderError:
+        return None
+
+
+def missing_parameters(parameters: list[Any], *sources: str) -> list[str]:
+    """The names the prompt uses that the schema does not define, as the author types."""
+    used = prompt_names(*sources)
+    if not used:
+        return []
+    try:
+        defined = ParameterSchema.parse(parameters).names
+    except SchemaError:
+        return []
+    return sorted(used - defined)
+
+
+def schema_text_with_parameter(text: str, fmt: str, name: str) -> str | None:
+    """The schema text with a single-line text parameter ``name`` added at the end;
+    None when the text does not parse. YAML in block style keeps the author's text
+    (and comments) and gains two lines; JSON and flow-style YAML are written anew."""
+    parameters, problems = parse_schema_text(text, fmt)
+    if not isinstance(parameters, list) or (problems and not parameters and text.strip()):
+        return None
+    added = {"name": name, "type": "string"}
+    if fmt == "yaml" and text.strip():
+        appended = text.rstrip("\n") + "\n" + yaml.safe_dump([added], sort_keys=False)
+        if parse_schema_text(appended, fmt)[0] == [*parameters, added]:  # an indented list would not be
+            return appended
+    return schema_to_text([*parameters, added], fmt)
+
+
 def _render_preview(
     parameters: list[Any], problems: list[str], language: str, *, sources: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     fields_html = ""
     warnings: list[str] = []
+    missing: list[str] = []
     if not problems:
         if any(sources):
             warnings = parameter_warnings(parameters, *sources)
+            missing = missing_parameters(parameters, *sources)
         # An unsaved version: the form layer keys everything by the schema's content.
         draft = TemplateVersion(parameters=parameters)
         with translation.override(language):
@@ -480,6 +560,7 @@ def _render_preview(
             fields_html = parameter_fields_html(draft, language, form)
     return {
         "preview_problems": problems,
+        "preview_missing": missing,
         "preview_warnings": warnings,
         "preview_fields_html": fields_html,
         "preview_language": language,

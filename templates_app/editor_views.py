@@ -12,7 +12,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .access import managed_template_or_404
-from .editor import TemplateMetaForm, VersionForm, preview_context, report_save
+from .editor import (
+    TemplateMetaForm,
+    VersionForm,
+    preview_context,
+    report_save,
+    with_added_parameter,
+)
 from .formats import FORMATS
 from .forms import TemplateListFilter
 from .models import Tag, Template
@@ -41,8 +47,9 @@ def my_templates(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def create_template(request: HttpRequest) -> HttpResponse:
-    meta_form = TemplateMetaForm(request.POST or None, prefix="meta")
-    form = VersionForm(request.POST or None, request.FILES or None, user=request.user, prefix="editor")
+    data = with_added_parameter(request)
+    meta_form = TemplateMetaForm(data, prefix="meta")
+    form = VersionForm(data, request.FILES or None, user=request.user, prefix="editor")
     return _editor(request, None, meta_form, form)
 
 
@@ -50,29 +57,42 @@ def create_template(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def edit_template(request: HttpRequest, slug: str) -> HttpResponse:
     template = managed_template_or_404(request, slug)
-    meta_form = TemplateMetaForm(request.POST or None, instance=template, prefix="meta")
-    form = VersionForm(
-        request.POST or None,
-        request.FILES or None,
-        user=request.user,
-        base=template.latest_version,
-        prefix="editor",
-    )
+    # The version the form was started from (posted back), or the one asked for (?from=N).
+    base = template.editor_start(_number(request.POST.get("base") or request.GET.get("from")))
+    data = with_added_parameter(request)
+    meta_form = TemplateMetaForm(data, instance=template, prefix="meta")
+    form = VersionForm(data, request.FILES or None, user=request.user, base=base, prefix="editor")
     return _editor(request, template, meta_form, form)
+
+
+def _number(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and len(value) < 10 else None
 
 
 def _editor(
     request: HttpRequest, template: Template | None, meta_form: TemplateMetaForm, form: VersionForm
 ) -> HttpResponse:
     action = request.POST.get("action", "draft")
-    if request.method == "POST" and action in ("draft", "publish"):
+    if request.method == "POST" and not request.POST.get("add_parameter") and action in SAVE_ACTIONS:
         saved = _save(request, template, meta_form, form, publish=action == "publish")
         if saved is not None:
+            if action == "test_run":
+                # The saved draft (or the unchanged version) is run from its preview page.
+                return redirect("templates_app:preview", slug=saved.slug, number=saved.editor_start().number)
             return redirect("templates_app:history", slug=saved.slug)
     has_errors = bool(form.is_bound and (form.errors or meta_form.errors))
-    context = {"template": template, "meta_form": meta_form, "form": form, "has_errors": has_errors}
-    preview = preview_context(request, prefix=form.prefix or "", base=form.base)
+    context = {
+        "template": template,
+        "meta_form": meta_form,
+        "form": form,
+        "has_errors": has_errors,
+        "newer_versions": template.newer_than_published() if template else [],
+    }
+    preview = preview_context(request, prefix=form.prefix or "", base=form.base, data=form.data)
     return render(request, "templates_app/editor.html", context | preview)
+
+
+SAVE_ACTIONS = ("draft", "publish", "test_run")
 
 
 def _save(
@@ -93,12 +113,12 @@ def _save(
                 saved.owner = request.user
             saved.save()
             meta_form.save_tags(saved)
-            # The editor shows the latest version (a draft, if any): compare with that.
+            # Compared with the version the form started from: content equal to it makes none.
             outcome = saved.save_content(
                 form.content(),
                 author=request.user,
                 publish=publish,
-                base=saved.latest_version,
+                base=form.base,
                 logo=form.logo_upload,
             )
     except ValidationError as exc:

@@ -384,12 +384,30 @@ class Template(models.Model):
 
     @property
     def draft_version(self) -> TemplateVersion | None:
-        """The latest version when it is newer than the published one."""
+        """The latest version when it is newer than the published one and was never published.
+
+        A newer version that was published once is what a rollback left behind, not
+        work in progress: editing from it would bring back the text just rolled back."""
         latest = self.latest_version
         published = self.published_version
         if latest is None or (published is not None and latest.number <= published.number):
             return None
+        if published is not None and latest.first_published_at is not None:
+            return None
         return latest
+
+    def editor_start(self, number: int | None = None) -> TemplateVersion | None:
+        """The version the editor starts from: the one asked for (by number), else the
+        draft, else the published version (so after a rollback, the rolled-back text)."""
+        if number is not None and (asked := self.versions.filter(number=number).first()):
+            return asked
+        return self.draft_version or self.published_version or self.latest_version
+
+    def newer_than_published(self) -> list[TemplateVersion]:
+        """Versions after the published one (drafts, or what a rollback left), newest first."""
+        if self.published_version is None:
+            return []
+        return list(self.versions.filter(number__gt=self.published_version.number).order_by("-number"))
 
     def publish(self, version: TemplateVersion) -> None:
         """Serve this version's form from now on (a newer draft, or an older one to roll back)."""
@@ -397,6 +415,12 @@ class Template(models.Model):
             raise ValueError("That version belongs to another template.")
         self.published_version = version
         self.save(update_fields=["published_version", "updated_at"])
+        if version.first_published_at is None:
+            # Publication, not content: versions stay immutable in everything they hold.
+            version.first_published_at = timezone.now()
+            TemplateVersion.objects.filter(pk=version.pk, first_published_at__isnull=True).update(
+                first_published_at=version.first_published_at
+            )
 
     def is_managed_by(self, user: Any) -> bool:
         """May this user edit, preview drafts, publish and see the history?"""
@@ -458,6 +482,12 @@ class TemplateVersion(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    first_published_at = models.DateTimeField(
+        _("first published"),
+        null=True,
+        blank=True,
+        help_text=_("When this version was first published; empty for a draft never published."),
+    )
 
     objects = TemplateVersionQuerySet.as_manager()
 

@@ -65,10 +65,24 @@ LOGO_TYPES = (
 )
 
 
+class SettingError(str):
+    """A theme problem that one setting causes (``setting``: ``primary``, ``dark_text``,
+    ``font``…), so an editor can show it beside that setting's field."""
+
+    setting: str
+
+    def __new__(cls, message: Any, setting: str) -> SettingError:
+        error = super().__new__(cls, str(message))
+        error.setting = setting
+        return error
+
+
 class ThemeError(ValueError):
-    """Problems with a theme, each naming the setting; ``errors`` lists them."""
+    """Problems with a theme, each naming the setting; ``errors`` lists them, and
+    ``problems`` the same with their settings where one is at fault (SettingError)."""
 
     def __init__(self, errors: list[Any]) -> None:
+        self.problems = [error if isinstance(error, SettingError) else str(error) for error in errors]
         self.errors = [str(error) for error in errors]
         super().__init__("; ".join(self.errors))
 
@@ -207,7 +221,7 @@ def parse_theme(data: Any) -> Theme | None:
     unknown = sorted(set(data) - THEME_KEYS)
     if unknown:
         errors.append(_("Unknown theme setting(s): %(keys)s.") % {"keys": ", ".join(unknown)})
-    light = _parse_palette(data, DEFAULT_LIGHT, _("light"), errors)
+    light = _parse_palette(data, DEFAULT_LIGHT, _("light"), errors, prefix="")
     dark = None
     # A setting that is present must be of its type: `false` or `0` was taken for "not set"
     # and stored as sent, which the API then returned against its own schema.
@@ -219,8 +233,12 @@ def parse_theme(data: Any) -> Theme | None:
             bad = sorted(set(raw_dark) - set(COLOUR_KEYS))
             if bad:
                 errors.append(_("Unknown dark palette setting(s): %(keys)s.") % {"keys": ", ".join(bad)})
-            dark = _parse_palette(raw_dark, {**DEFAULT_LIGHT, **_dict_of(light)}, _("dark"), errors)
-    font = _parse_font(data.get("font", ""), errors)
+            dark = _parse_palette(
+                raw_dark, {**DEFAULT_LIGHT, **_dict_of(light)}, _("dark"), errors, prefix="dark_"
+            )
+    font_errors: list[str] = []
+    font = _parse_font(data.get("font", ""), font_errors)
+    errors += [SettingError(error, "font") for error in font_errors]
     radius = data.get("radius")
     if "radius" in data and (
         isinstance(radius, bool) or not isinstance(radius, int) or not 0 <= radius <= MAX_RADIUS
@@ -254,8 +272,10 @@ def _dict_of(palette: Palette | None) -> dict[str, str]:
 
 
 def _parse_palette(
-    data: dict[str, Any], defaults: dict[str, str], scheme: str, errors: list[str]
+    data: dict[str, Any], defaults: dict[str, str], scheme: str, errors: list[str], *, prefix: str
 ) -> Palette | None:
+    """The palette's colours; each problem is told as the fault of one colour (``prefix`` +
+    key): a bad value its own, a contrast too low one of the pair's that was set."""
     labels = {
         "primary": _("Primary colour"),
         "primary_text": _("Button text colour"),
@@ -266,9 +286,11 @@ def _parse_palette(
     for key in COLOUR_KEYS:
         value = data.get(key, defaults[key])
         if not isinstance(value, str) or not HEX_COLOUR.fullmatch(value):
+            message = _("%(setting)s (%(scheme)s) must be a colour like #1d4ed8, not “%(value)s”.")
             errors.append(
-                _("%(setting)s (%(scheme)s) must be a colour like #1d4ed8, not “%(value)s”.")
-                % {"setting": labels[key], "scheme": scheme, "value": value}
+                SettingError(
+                    message % {"setting": labels[key], "scheme": scheme, "value": value}, prefix + key
+                )
             )
         else:
             colours[key] = value.lower()
@@ -282,15 +304,17 @@ def _parse_palette(
     for one, two, minimum, what in pairs:
         ratio = contrast_ratio(colours[one], colours[two])
         if ratio < minimum:
-            errors.append(
-                _("%(pair)s (%(scheme)s) has a contrast of %(ratio)s; WCAG AA needs at least %(minimum)s.")
-                % {
-                    "pair": what % {"one": colours[one], "two": colours[two]},
-                    "scheme": scheme,
-                    "ratio": _format_ratio(ratio),
-                    "minimum": _format_minimum(minimum),
-                }
-            )
+            message = _(
+                "%(pair)s (%(scheme)s) has a contrast of %(ratio)s; WCAG AA needs at least %(minimum)s."
+            ) % {
+                "pair": what % {"one": colours[one], "two": colours[two]},
+                "scheme": scheme,
+                "ratio": _format_ratio(ratio),
+                "minimum": _format_minimum(minimum),
+            }
+            # Told at a colour the author set (a dark palette inherits the ones it leaves out).
+            at = one if one in data or two not in data else two
+            errors.append(SettingError(message, prefix + at))
     return Palette(**colours)
 
 
