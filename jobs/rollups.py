@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -154,7 +155,9 @@ def contribution(job: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any
         "input_tokens": job["input_tokens"] or 0,
         "output_tokens": job["output_tokens"] or 0,
         "cost": job["cost"] or Decimal("0"),
-        "unpriced": int(job["cost"] is None),
+        # Tokens spent without a cost: the model's price was unknown (a failure that spent
+        # nothing has no cost either, and is not "unpriced").
+        "unpriced": int(job["cost"] is None and bool(job["input_tokens"] or job["output_tokens"])),
         "cached": int(cached),
         "coalesced": int(coalesced),
         "calls_saved": int(cached or coalesced),
@@ -180,6 +183,25 @@ def add_up(jobs: Iterable[Mapping[str, Any]], sign: int = 1) -> dict[tuple[Any, 
         for name, value in figures.items():
             row[name] = row.get(name, 0) + sign * value
     return rows
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A few figures of a set of rows: what a template's page shows its managers."""
+
+    runs: int
+    succeeded: int
+    failed: int
+    cost: Decimal
+    calls_saved: int
+    cost_saved: Decimal
+    duration_p50_ms: float | None
+
+    @property
+    def success_rate(self) -> float | None:
+        """Succeeded among those that succeeded or failed (a cancel is neither)."""
+        ended = self.succeeded + self.failed
+        return self.succeeded / ended if ended else None
 
 
 class UsageRollupQuerySet(models.QuerySet["UsageRollup"]):
@@ -222,6 +244,18 @@ class UsageRollupQuerySet(models.QuerySet["UsageRollup"]):
         """The summed figures of these rows (zeros when there are none)."""
         summed = self.aggregate(**{name: Sum(name) for name in COUNT_FIELDS})
         return {name: value or 0 for name, value in summed.items()}
+
+    def summary(self) -> Summary:
+        sums = self.totals()
+        return Summary(
+            runs=sums["runs"],
+            succeeded=sums["succeeded"],
+            failed=sums["failed"],
+            cost=Decimal(sums["cost"]),
+            calls_saved=sums["calls_saved"],
+            cost_saved=Decimal(sums["cost_saved"]),
+            duration_p50_ms=percentile([sums[name] for name in DURATION_BUCKETS], 0.5),
+        )
 
     def grouped(self, *group: Any, **expressions: Any) -> models.QuerySet[Any]:
         """Summed figures per group (``values(*group, **expressions)``), ordered by the group."""
