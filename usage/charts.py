@@ -120,6 +120,7 @@ class Chart:
                             "width": width,
                             "height": round(y(base) - y(base + height), 1),
                             "series": index,
+                            "row": i,
                             "value": str(value),
                             "title": f"{row['label']}: {series.name} {self.number(value, series.decimals)}",
                         }
@@ -134,6 +135,7 @@ class Chart:
                         # The corner of a square marker.
                         "corner_x": round(LEFT + slot * (i + 0.5) - 3, 1),
                         "corner_y": round(y(float(row["values"][index])) - 3, 1),
+                        "row": i,
                         "value": str(row["values"][index]),
                         "title": f"{row['label']}: {series.name} "
                         f"{self.number(row['values'][index], series.decimals)}",
@@ -149,19 +151,36 @@ class Chart:
                         "path": " ".join(f"{p['x']},{p['y']}" for p in points),
                     }
                 )
+        return _unlocalized(
+            {
+                "width": WIDTH,
+                "height": HEIGHT,
+                "left": LEFT,
+                "tick_x": LEFT - 6,
+                "right": WIDTH - RIGHT,
+                "bottom": HEIGHT - BOTTOM,
+                "label_y": HEIGHT - BOTTOM + 18,
+                "ticks": ticks,
+                "x_labels": x_labels,
+                "bars": bars,
+                "lines": lines,
+            }
+        )
+
+
+def _unlocalized(value: Any) -> Any:
+    """Coordinates as strings: a template would print a float in the reader's locale
+    ("12,5" in Portuguese), which SVG can't read."""
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    if isinstance(value, dict):
         return {
-            "width": WIDTH,
-            "height": HEIGHT,
-            "left": LEFT,
-            "tick_x": LEFT - 6,
-            "right": WIDTH - RIGHT,
-            "bottom": HEIGHT - BOTTOM,
-            "label_y": HEIGHT - BOTTOM + 18,
-            "ticks": ticks,
-            "x_labels": x_labels,
-            "bars": bars,
-            "lines": lines,
+            key: item if key in ("label", "title", "value") else _unlocalized(item)
+            for key, item in value.items()
         }
+    if isinstance(value, list):
+        return [_unlocalized(item) for item in value]
+    return value
 
 
 def _csv_group(group: Any) -> str:
