@@ -207,6 +207,8 @@ def test_stats_api_refuses_a_bad_range(client: Client, owner: User) -> None:
         {"group_by": "week"},
         {"from": "2020-01-01", "to": "2026-01-01"},
         {"from": "2026-01-01", "to": "2026-03-01", "group_by": "hour"},
+        {"to": "0001-01-02"},
+        {"from": "9999-12-31T23:30:00Z"},
     ):
         response = client.get("/api/v1/stats", params, headers=headers)
         assert response.status_code == 400, params
@@ -273,6 +275,13 @@ def test_usage_period_form_shows_its_errors(client: Client, owner: User) -> None
     assert response.status_code == 200
     html = response.content.decode()
     assert "<title>Error:" in html and "The last day must be the same as or after the first day." in html
+    for start, end in (
+        ("0001-01-01", "0001-01-01"),
+        ("9999-12-31", "9999-12-31"),
+        ("2026-02-30", "2026-03-01"),
+    ):
+        response = client.get("/usage/", {"period": "custom", "start": start, "end": end})
+        assert response.status_code == 200 and "<title>Error:" in response.content.decode()
 
 
 def test_a_custom_period_counts_whole_days(client: Client, history: dict[str, Any], owner: User) -> None:

@@ -17,6 +17,8 @@ from templates_app.model_choices import model_choice
 # Longest ranges, so that no request asks for an unbounded table.
 MAX_DAYS = 366
 MAX_HOURS = 31 * 24
+# The years a period may fall in: far from datetime's limits (a period is widened to whole hours).
+FIRST_YEAR, LAST_YEAR = 1970, 9000
 
 GROUPINGS = ("day", "hour", "template", "model", "person")
 

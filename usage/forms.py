@@ -7,7 +7,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .figures import MAX_DAYS, Period
+from .figures import FIRST_YEAR, LAST_YEAR, MAX_DAYS, Period
 
 PERIODS = {"24h": 24, "7d": 7 * 24, "30d": 30 * 24}
 
@@ -40,6 +40,15 @@ class PeriodForm(forms.Form):
         if data.get("period") != "custom":
             return data
         start, end = data.get("start"), data.get("end")
+        for name, day in (("start", start), ("end", end)):
+            if day is not None and not FIRST_YEAR <= day.year <= LAST_YEAR:
+                self.add_error(
+                    name,
+                    _("Enter a date in the years %(first)d to %(last)d.")
+                    % {"first": FIRST_YEAR, "last": LAST_YEAR},
+                )
+        if self.errors:
+            return data
         if start is None and "start" not in self.errors:
             self.add_error("start", _("Enter the first day of the period."))
         if end is None and "end" not in self.errors:

@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from ..figures import GROUPINGS, MAX_DAYS, MAX_HOURS, Period
+from ..figures import FIRST_YEAR, GROUPINGS, LAST_YEAR, MAX_DAYS, MAX_HOURS, Period
 
 
 class MomentField(serializers.DateTimeField):
@@ -16,8 +16,15 @@ class MomentField(serializers.DateTimeField):
     def to_internal_value(self, value: Any) -> datetime:
         if isinstance(value, str) and len(value) == 10:
             day = serializers.DateField().to_internal_value(value)
-            return timezone.make_aware(datetime.combine(day, time.min))
-        return super().to_internal_value(value)
+            moment = timezone.make_aware(datetime.combine(day, time.min))
+        else:
+            moment = super().to_internal_value(value)
+        # Far from datetime's limits, so that widening to whole hours and the 30-day default can't overflow.
+        if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+            raise serializers.ValidationError(
+                _("Must be in the years %(first)d to %(last)d.") % {"first": FIRST_YEAR, "last": LAST_YEAR}
+            )
+        return moment
 
 
 class StatsQuerySerializer(serializers.Serializer):

@@ -12,6 +12,12 @@ from ..figures import GROUPINGS, grouped, total
 from ..scope import visible_rollups
 from .serializers import StatsQuerySerializer, StatsSerializer
 
+# A date or a date-time: JSON Schema's formats name one or the other, not either.
+MOMENT = {
+    "type": "string",
+    "pattern": r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$",
+}
+
 
 class StatsView(APIView):
     """Usage figures of the caller's runs (staff: everyone's), grouped over a period."""
