@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from templates_app.models import json_text_contains
 
 from .errors import describe_error
+from .rollups import UsageRollup
 
 
 class JobStatus(models.TextChoices):
@@ -70,7 +71,14 @@ class JobQuerySet(models.QuerySet["Job"]):
         """Give jobs run before signing in to the account that just signed in."""
         if not session_key:
             return 0
-        return self.filter(owner__isnull=True, session_key=session_key).update(owner=user, session_key="")
+        with transaction.atomic():
+            rows = self.filter(owner__isnull=True, session_key=session_key)
+            adopted = list(rows.select_for_update().values_list("pk", flat=True))
+            # Finished ones move from the visitors' usage to the account's.
+            UsageRollup.objects.count_jobs(adopted, sign=-1)
+            updated = self.filter(pk__in=adopted).update(owner=user, session_key="")
+            UsageRollup.objects.count_jobs(adopted)
+        return updated
 
     def reusable_result(self, digest: str, ttl_seconds: int) -> Job | None:
         """A recent successful run with the same determining inputs, if any: its id and
@@ -390,10 +398,18 @@ class Job(models.Model):
                 for key, value in changes.items()
                 if key in ("output", "error_code", "error_message")
             }
-            self.followers.filter(status__in=ACTIVE_STATUSES).update(
+            # Locked first, so the rows counted below are exactly the rows finished (a
+            # follower cancelled meanwhile is neither).
+            followers = list(
+                self.followers.filter(status__in=ACTIVE_STATUSES)
+                .select_for_update()
+                .values_list("pk", flat=True)
+            )
+            Job.objects.filter(pk__in=followers, status__in=ACTIVE_STATUSES).update(
                 status=status, finished_at=now, input_tokens=0, output_tokens=0, cost=Decimal("0"),
                 **follower_changes,
             )  # fmt: skip
+            UsageRollup.objects.count_jobs([self.pk, *followers])
         # The values just written, set here rather than read back (a round trip the
         # worker made on every job); columns the attempt wrote as it ran (progress,
         # lease renewals) are as this instance last saw them.
@@ -488,6 +504,7 @@ class Job(models.Model):
                 status=JobStatus.CANCELLED, finished_at=timezone.now(), active_key=None, leader=None
             ):
                 return False
+            UsageRollup.objects.count_jobs([self.pk])
             successor = self._hand_over_followers()
             if successor is not None and send is not None:
                 transaction.on_commit(lambda: send(successor))
@@ -523,8 +540,12 @@ class Job(models.Model):
         False if the job was not cancelled during this attempt (it was taken
         over by a new attempt, whose row this must not touch).
         """
-        return bool(
-            Job.objects.filter(pk=self.pk, status=JobStatus.CANCELLED, attempts=attempt).update(
-                output=output, input_tokens=input_tokens, output_tokens=output_tokens, cost=cost
-            )
-        )
+        with transaction.atomic():
+            rows = Job.objects.filter(pk=self.pk, status=JobStatus.CANCELLED, attempts=attempt)
+            if not list(rows.select_for_update().values_list("pk", flat=True)):
+                return False
+            # The job was counted when it was cancelled: recount it with what it spent.
+            UsageRollup.objects.count_jobs([self.pk], sign=-1)
+            rows.update(output=output, input_tokens=input_tokens, output_tokens=output_tokens, cost=cost)
+            UsageRollup.objects.count_jobs([self.pk])
+        return True

@@ -24,6 +24,7 @@ from templates_app.models import TemplateVersion
 from templates_app.rendering import PromptRenderError
 
 from .models import Job, JobStatus, input_hash
+from .rollups import UsageRollup
 from .streaming import publish_status
 
 logger = logging.getLogger(__name__)
@@ -187,17 +188,20 @@ def _answer_from_cache(fields: dict[str, Any]) -> Job | None:
     if source is None:
         return None
     now = timezone.now()
-    return Job.objects.create(
-        **fields,
-        status=JobStatus.SUCCEEDED,
-        cached_from=source,
-        output=source.output,
-        input_tokens=0,
-        output_tokens=0,
-        cost=0,
-        started_at=now,
-        finished_at=now,
-    )
+    with transaction.atomic():
+        job = Job.objects.create(
+            **fields,
+            status=JobStatus.SUCCEEDED,
+            cached_from=source,
+            output=source.output,
+            input_tokens=0,
+            output_tokens=0,
+            cost=0,
+            started_at=now,
+            finished_at=now,
+        )
+        UsageRollup.objects.count_jobs([job.pk])
+    return job
 
 
 def _follow_running_twin(fields: dict[str, Any]) -> Job | None:

@@ -8,7 +8,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -22,6 +22,7 @@ from . import services
 from .events import PageEvents, event_stream_response
 from .filters import JobListFilter
 from .models import Job
+from .rollups import Summary, UsageRollup, hour_of
 from .streaming import streaming_enabled
 from .visitors import visitor_session_key
 
@@ -113,8 +114,17 @@ def _run_page(
         "provider_available": provider_is_available(version.provider),
         # "All fields are required unless marked (optional)" only where some field is.
         "any_required": any(field.required for field in form.fields.values()),
+        "usage": _template_usage(request, template),
     }
     return render(request, "jobs/run.html", context, status=status)
+
+
+def _template_usage(request: HttpRequest, template: Template) -> Summary | None:
+    """This month's figures of the template, everyone's runs, for those who manage it."""
+    if not template.is_managed_by(request.user):
+        return None
+    month = timezone.localtime().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return UsageRollup.objects.filter(template=template, hour__gte=hour_of(month)).summary()
 
 
 def _get_job_for_user(request: HttpRequest, job_id: UUID) -> Job:

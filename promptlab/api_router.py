@@ -8,6 +8,7 @@ from rest_framework.routers import SimpleRouter
 from accounts.api.views import MeView, PersonalTokenViewSet, RegisterView, TokenRefresh, TokenView
 from jobs.api.views import GenerateView, JobViewSet, job_events_api
 from templates_app.api.views import TemplateViewSet
+from usage.api.views import StatsView
 
 router = SimpleRouter(trailing_slash=False)
 router.register("templates", TemplateViewSet, basename="template")
@@ -19,6 +20,7 @@ urlpatterns = [
     path("auth/token", TokenView.as_view(), name="token"),
     path("auth/token/refresh", TokenRefresh.as_view(), name="token-refresh"),
     path("auth/me", MeView.as_view(), name="me"),
+    path("stats", StatsView.as_view(), name="stats"),
     # The stream is an async view served under ASGI; it shadows the router's
     # `events` action, which is there to document it in the OpenAPI schema.
     path("jobs/<uuid:pk>/events", job_events_api, name="job-events-stream"),

@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "providers",
     "templates_app",
     "jobs",
+    "usage",
     "promptlab.apps.PromptLabAdminConfig",  # django.contrib.admin, with a guarded login
     "django.contrib.auth",
     "django.contrib.contenttypes",

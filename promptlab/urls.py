@@ -16,6 +16,7 @@ urlpatterns = [
     # import templates_app, never the reverse), under the same names templates_app:….
     path("", include(([*template_urls.urlpatterns, *run_urlpatterns], template_urls.app_name))),
     path("jobs/", include("jobs.urls")),
+    path("usage/", include("usage.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),

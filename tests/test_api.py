@@ -103,6 +103,7 @@ ENDPOINTS: list[tuple[str, str, Any, int, int]] = [
     ("get", "/jobs/{job}", None, 200, 404),
     ("post", "/jobs/{job}/cancel", None, 200, 404),
     ("get", "/auth/me", None, 200, 200),
+    ("get", "/stats", None, 200, 200),
     ("get", "/auth/tokens", None, 200, 200),
     ("post", "/auth/tokens", {"name": "ci"}, 201, 201),
     ("delete", "/templates/mine", None, 204, 404),  # soft: its job keeps its history
@@ -132,6 +133,8 @@ def test_access_matrix(
     assert other.status_code == other_status, other.content
     if other_status == 200 and path == "/jobs":
         assert other.json()["results"] == []  # never another user's jobs
+    if path == "/stats":
+        assert other.json()["total"]["runs"] == 0  # never another user's figures
     for name in ("owner", "owner_token"):
         if path == "/templates" and method == "post":
             body = {**body, "slug": f"by-{name}"}

@@ -388,15 +388,19 @@ def test_an_email_with_markup_is_escaped_on_the_form_page(make_template) -> None
 
 @pytest.mark.needs_redis  # counts queries: on the embedded defaults the cache itself is the database
 def test_the_form_page_reads_the_template_in_one_query(
-    client: Client, make_template, owner, django_assert_max_num_queries
+    client: Client, make_template, owner, other_user, django_assert_max_num_queries
 ) -> None:
     url = make_template(owner=owner).get_absolute_url()
     client.get(url)
     with django_assert_max_num_queries(1):  # the template with its published version
         assert "Runs version 1" in client.get(url).content.decode()
-    client.force_login(owner)
+    client.force_login(other_user)
     client.get(url)
     with django_assert_max_num_queries(3):  # and the session and its user
+        assert "Runs version 1" in client.get(url).content.decode()
+    client.force_login(owner)
+    client.get(url)
+    with django_assert_max_num_queries(4):  # and the month's figures, which its managers see
         assert "Runs version 1" in client.get(url).content.decode()
 
 
