@@ -41,7 +41,8 @@ def wait_http(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url, timeout=1).status_code < 500:
+            # 503 is /health/ answering "degraded" (a worker not seen yet): it serves.
+            if httpx.get(url, timeout=1).status_code in (*range(200, 500), 503):
                 return
         except httpx.HTTPError:
             pass

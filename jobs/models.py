@@ -263,6 +263,26 @@ class Job(models.Model):
         return (self.input_tokens or 0) + (self.output_tokens or 0)
 
     @property
+    def attempt_shown(self) -> int:
+        """The attempt a person is told about: the one running, or the one a retry waits
+        to make. Attempts the provider deferred (a rate limit) don't count, as in
+        ``failed_attempts``."""
+        if self.status == JobStatus.QUEUED and self.attempts:
+            return min(self.failed_attempts + 1, settings.JOB_MAX_ATTEMPTS)
+        return max(self.failed_attempts, 1)
+
+    @property
+    def status_label(self) -> str:
+        """The status for people. A retry reads "Retrying (attempt 2 of 3)" both while it
+        waits in the queue and while it runs, so the page never flips back to "Queued"."""
+        if self.status in ACTIVE_STATUSES and self.attempt_shown > 1:
+            return _("Retrying (attempt %(attempt)d of %(attempts)d)") % {
+                "attempt": self.attempt_shown,
+                "attempts": settings.JOB_MAX_ATTEMPTS,
+            }
+        return str(self.get_status_display())
+
+    @property
     def error_text(self) -> str:
         """The error, translated, for people."""
         return describe_error(self.error_code, self.error_message)

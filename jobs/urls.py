@@ -11,6 +11,9 @@ urlpatterns = [
     path("<uuid:job_id>/", views.job_detail, name="detail"),
     path("<uuid:job_id>/cancel/", views.cancel_job, name="cancel"),
     path("<uuid:job_id>/events/", views.job_events, name="events"),
+    path("<uuid:job_id>/progress/", views.job_progress, name="progress"),
+    path("<uuid:job_id>/retry/", views.retry_job, name="retry"),
+    path("<uuid:job_id>/download.<str:extension>", views.download_job, name="download"),
 ]
 
 # Running a template from its page, t/<slug>/: among the template pages, by the name

@@ -3,11 +3,13 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -19,9 +21,11 @@ from templates_app.forms import parameter_fields_html, parameter_form_class
 from templates_app.models import Template
 
 from . import services
+from .answer import form_initial, inputs_shown, render_markdown
+from .downloads import DOWNLOADS
 from .events import PageEvents, event_stream_response
 from .filters import JobListFilter
-from .models import Job
+from .models import Job, JobStatus
 from .rollups import Summary, UsageRollup, hour_of
 from .streaming import streaming_enabled
 from .visitors import visitor_session_key
@@ -41,7 +45,9 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
     language = translation.get_language()
     form_class = parameter_form_class(template.published_version, language)
     if request.method == "GET":
-        return _run_page(request, template, form_class(), language)
+        # "Run again" from a job's page: the form filled with that job's inputs, to edit.
+        initial = _inputs_of_job(request, template, request.GET.get("from_job"))
+        return _run_page(request, template, form_class(initial=initial), language)
     if request.rate_limit.exceeded:
         # Refused before the uploads are looked at: the form shows what was typed again and
         # asks for any file anew (a browser never keeps a chosen file in the page it gets back).
@@ -102,6 +108,24 @@ def test_run_version(request: HttpRequest, slug: str, number: int) -> HttpRespon
     return render(request, "templates_app/preview.html", context, status=status)
 
 
+def _inputs_of_job(request: HttpRequest, template: Template, job_id: str | None) -> dict[str, Any]:
+    """The inputs of one of this user's jobs of this template, as form values; none for
+    anything else (another's job, another template, a malformed id)."""
+    if not job_id:
+        return {}
+    try:
+        job_uuid = UUID(job_id)
+    except ValueError:
+        return {}
+    job = (
+        Job.objects.visible_to(request.user, request.session.session_key)
+        .filter(pk=job_uuid, template_version__template=template)
+        .only("inputs")
+        .first()
+    )
+    return form_initial(template.published_version, job.inputs) if job else {}
+
+
 def _run_page(
     request: HttpRequest, template: Template, form: Any, language: str, *, status: int = 200
 ) -> HttpResponse:
@@ -157,20 +181,123 @@ def job_list(request: HttpRequest) -> HttpResponse:
     return render(request, "jobs/list.html", context)
 
 
+def _shown(job: Job) -> Job:
+    """Whose progress the page shows: the leader's while the job follows one."""
+    return job.leader if job.leader_id and not job.is_terminal else job
+
+
+def _result_context(request: HttpRequest, job: Job) -> dict[str, Any]:
+    """What the page's result part needs; also the final fragment the page fetches."""
+    template = job.template_version.template
+    runnable = Template.objects.visible_to(request.user).runnable().filter(pk=template.pk).exists()
+    return {
+        "job": job,
+        "answer_html": render_markdown(job.output) if job.is_terminal and job.output else "",
+        "downloads": DOWNLOADS.values(),
+        "runnable": runnable,
+    }
+
+
 @require_GET
 def job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
     job = _get_job_for_user(request, job_id)
     streaming = streaming_enabled()
+    shown = _shown(job)
     if job.is_terminal:
         output = job.output
     elif streaming:
         output = ""  # the stream sends everything so far as its first event
     else:
-        output = job.leader.output if job.leader_id else job.output
-    context = {"job": job, "streaming": streaming, "output": output}
-    if request.htmx:
-        return render(request, "jobs/detail.html#job", context)
+        output = shown.output
+    context = {
+        **_result_context(request, job),
+        "streaming": streaming,
+        "shown": shown,
+        "output": output,
+        "inputs": inputs_shown(job.template_version, job.inputs, translation.get_language()),
+        "poll_running_ms": settings.JOB_PAGE_POLL_RUNNING_MS,
+        "poll_queued_ms": settings.JOB_PAGE_POLL_QUEUED_MS,
+    }
+    if request.GET.get("part") == "result":
+        # Fetched by the page's script when the job ends: the answer and its actions.
+        return render(request, "jobs/detail.html#result", context)
     return render(request, "jobs/detail.html", context)
+
+
+@require_GET
+def job_progress(request: HttpRequest, job_id: UUID) -> JsonResponse:
+    """For the page's script without Redis: the output after ``offset`` of ``attempt``
+    (the whole output, with ``reset``, when the attempt is another), and the status."""
+    job = _get_job_for_user(request, job_id)
+    shown = _shown(job)
+    try:
+        attempt, offset = int(request.GET.get("attempt", "")), int(request.GET.get("offset", ""))
+    except ValueError:
+        attempt, offset = -1, 0
+    output = job.output if job.is_terminal else shown.output
+    source_attempt = job.attempts if job.is_terminal else shown.attempts
+    reset = attempt != source_attempt or not 0 <= offset <= len(output)
+    summary = render_to_string("jobs/detail.html#summary", {"job": job, "shown": shown}, request)
+    return JsonResponse(
+        {
+            "status": job.status,
+            "terminal": job.is_terminal,
+            "attempt": source_attempt,
+            "reset": reset,
+            "text": output if reset else output[offset:],
+            "offset": len(output),  # in characters, as Python counts them (not UTF-16 units)
+            "summary": summary,
+        }
+    )
+
+
+@require_GET
+def download_job(request: HttpRequest, job_id: UUID, extension: str) -> HttpResponse:
+    job = _get_job_for_user(request, job_id)
+    download = DOWNLOADS.get(extension)
+    if download is None:
+        raise Http404
+    response = HttpResponse(download.body(job), content_type=download.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{download.filename(job)}"'
+    return response
+
+
+@ratelimits.limit_posts("runs")
+@require_POST
+def retry_job(request: HttpRequest, job_id: UUID) -> HttpResponse:
+    """Run a failed or cancelled job's inputs again, on the template's published version,
+    checked by its form as the API checks JSON inputs."""
+    job = _get_job_for_user(request, job_id)
+    template = (
+        Template.objects.visible_to(request.user).runnable().filter(pk=job.template_version.template_id)
+    )
+    template = template.select_related("published_version").first()
+    if template is None or job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        raise Http404
+    if request.rate_limit.exceeded:
+        messages.error(
+            request,
+            _("You have run templates too often. Try again in %(seconds)d seconds.")
+            % {"seconds": max(request.rate_limit.reset, 1)},
+        )
+        return redirect(job)
+    form_class = parameter_form_class(template.published_version, translation.get_language())
+    cleaned, errors = form_class.validate_json(job.inputs)
+    if cleaned is None:
+        # The template changed since (or the job had a file): the form, filled, says what to fix.
+        messages.error(request, _("These inputs no longer fit the template: check them and run it again."))
+        return redirect(f"{template.get_absolute_url()}?from_job={job.pk}")
+    try:
+        new_job = services.submit_generation(
+            template.published_version,
+            cleaned,
+            owner=request.user,
+            session_key=visitor_session_key(request),
+        )
+    except services.SubmissionError as exc:
+        messages.error(request, str(exc))
+        return redirect(job)
+    return redirect(new_job)
 
 
 @require_POST

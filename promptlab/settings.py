@@ -266,7 +266,12 @@ BEAT_LOCK_SECONDS = envfloat("BEAT_LOCK_SECONDS", 30.0)
 
 # --- Generation -------------------------------------------------------------
 OFFLINE_PROVIDER_DELAY = envfloat("OFFLINE_PROVIDER_DELAY", 0.03)
-JOB_OUTPUT_FLUSH_INTERVAL = envfloat("JOB_OUTPUT_FLUSH_INTERVAL", 0.5)
+# With Redis the database copy is only the record (the page streams from Redis); without
+# it the page polls the database, so the output is saved more often to arrive smoothly.
+JOB_OUTPUT_FLUSH_INTERVAL = envfloat("JOB_OUTPUT_FLUSH_INTERVAL", 0.5 if REDIS_URL else 0.1)
+# Without Redis, how often the job page asks for new output (ms): while running, queued.
+JOB_PAGE_POLL_RUNNING_MS = envint("JOB_PAGE_POLL_RUNNING_MS", 150)
+JOB_PAGE_POLL_QUEUED_MS = envint("JOB_PAGE_POLL_QUEUED_MS", 500)
 JOB_STREAM_KEEPALIVE = envfloat("JOB_STREAM_KEEPALIVE", 15.0)
 # Chunks closer together than this go to the streams as one (jobs.streaming.JobPublisher).
 JOB_STREAM_CHUNK_INTERVAL = envfloat("JOB_STREAM_CHUNK_INTERVAL", 0.015)

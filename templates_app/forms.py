@@ -37,8 +37,8 @@ def parameter_form_class(version: TemplateVersion, language: str) -> type[forms.
 
 
 def parameter_fields_html(version: TemplateVersion, language: str, form: forms.Form) -> SafeString:
-    """The fields' HTML: cached for the empty form, rendered for a submitted one."""
-    if form.is_bound:
+    """The fields' HTML: cached for the empty form, rendered for a submitted or prefilled one."""
+    if form.is_bound or form.initial:
         html = render_to_string("includes/parameter_fields.html", {"form": form})
     else:
         html = _empty_form_html(version.schema_key, language)

@@ -82,4 +82,205 @@
       control.focus({ preventScroll: true });
     });
   });
+
+  // --- The job page ---------------------------------------------------------
+  // Live updates change only the summary's text and append to the output: the
+  // controls live outside both, so focus and a screen reader's reading position stay
+  // where they are. The end is announced once, in a live region the page had from the
+  // start; the answer and its actions then replace the streaming output.
+
+  var TERMINAL = ["succeeded", "failed", "cancelled"];
+
+  function parseHtml(html) {
+    // Our own server's fragments (model output in them is escaped or sanitized there).
+    var template = document.createElement("template");
+    template.innerHTML = html.trim();
+    return template.content;
+  }
+
+  function decodeEscapedText(html) {
+    // The page's event stream sends output as escaped HTML text: decode it to text.
+    var area = document.createElement("textarea");
+    area.innerHTML = html;
+    return area.value;
+  }
+
+  function initResultActions() {
+    var copy = document.getElementById("job-copy");
+    var raw = document.getElementById("job-output");
+    if (copy && raw && navigator.clipboard) {
+      var label = copy.textContent;
+      var status = document.getElementById("job-copy-status");
+      copy.hidden = false;
+      copy.addEventListener("click", function () {
+        navigator.clipboard.writeText(raw.textContent).then(function () {
+          copy.textContent = copy.dataset.copied;
+          if (status) status.textContent = copy.dataset.copied;
+          setTimeout(function () {
+            copy.textContent = label;
+            if (status) status.textContent = "";
+          }, 4000);
+        });
+      });
+    }
+    var toggle = document.getElementById("job-view-toggle");
+    var answer = document.getElementById("job-answer");
+    var rawView = document.getElementById("job-raw");
+    if (toggle && answer && rawView) {
+      // Without the script both views show; with it, one at a time.
+      var showRaw = function (on) {
+        toggle.setAttribute("aria-pressed", on ? "true" : "false");
+        answer.hidden = on;
+        rawView.hidden = !on;
+      };
+      toggle.hidden = false;
+      showRaw(false);
+      toggle.addEventListener("click", function () {
+        showRaw(toggle.getAttribute("aria-pressed") !== "true");
+      });
+    }
+  }
+
+  function initJobPage(job) {
+    if (job.dataset.terminal === "true") {
+      initResultActions();
+      return;
+    }
+    var state = {
+      attempt: parseInt(job.dataset.attempt, 10),
+      offset: parseInt(job.dataset.offset, 10),
+      finished: false,
+      finalSummary: null,
+    };
+
+    function output() {
+      return document.getElementById("job-output");
+    }
+
+    function showEstimate() {
+      // An estimate (about four characters a token) until the provider's count at the end.
+      var estimate = document.getElementById("job-token-estimate");
+      var waiting = document.getElementById("job-waiting");
+      var length = output().textContent.length;
+      if (waiting) waiting.hidden = length > 0;
+      if (!estimate) return;
+      estimate.hidden = length === 0;
+      estimate.textContent = length ? job.dataset.estimateTemplate.replace("{n}", Math.ceil(length / 4)) : "";
+    }
+
+    function append(text) {
+      if (!text) return;
+      output().appendChild(document.createTextNode(text));
+      showEstimate();
+    }
+
+    function clear() {
+      output().textContent = "";
+      showEstimate();
+    }
+
+    function applySummary(html) {
+      var next = parseHtml(html).querySelector("#job-summary");
+      var current = document.getElementById("job-summary");
+      if (!next || !current) return;
+      // Only when something changed: a screen reader inside it keeps its place otherwise.
+      if (current.innerHTML !== next.innerHTML) current.innerHTML = next.innerHTML;
+      current.dataset.jobStatus = next.dataset.jobStatus;
+    }
+
+    function isTerminalSummary(html) {
+      var next = parseHtml(html).querySelector("#job-summary");
+      return !!next && TERMINAL.indexOf(next.dataset.jobStatus) !== -1;
+    }
+
+    function finish(summaryHtml) {
+      if (state.finished) return;
+      state.finished = true;
+      fetch(job.dataset.resultUrl, { credentials: "same-origin" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("result " + response.status);
+          return response.text();
+        })
+        .then(function (html) {
+          var next = parseHtml(html).querySelector("#job-result");
+          var result = document.getElementById("job-result");
+          var controls = document.getElementById("job-controls");
+          var focused = document.activeElement;
+          var focusId = focused && result.contains(focused) ? focused.id : null;
+          var focusWasOnControls = !!(focused && controls && controls.contains(focused));
+          result.replaceWith(next);
+          if (controls) controls.remove();
+          // The final status last: when it says the job ended, everything else has.
+          if (summaryHtml) applySummary(summaryHtml);
+          initResultActions();
+          var announcer = document.getElementById("job-announcer");
+          if (announcer) announcer.textContent = next.dataset.announcement || "";
+          // Focus was on something that is gone: give it to its successor, not to <body>.
+          var target = focusId ? document.getElementById(focusId) : null;
+          if (!target && focusWasOnControls) {
+            target = document.querySelector("#job-result .job-actions button:not([hidden]), #job-result .job-actions a");
+          }
+          if (target) target.focus();
+        })
+        .catch(function () {
+          window.location.reload();
+        });
+    }
+
+    function stream(url) {
+      var source = new EventSource(url);
+      source.addEventListener("reset", function () {
+        clear();
+      });
+      source.addEventListener("chunk", function (event) {
+        append(decodeEscapedText(event.data));
+      });
+      source.addEventListener("status", function (event) {
+        // A final status is held back until the last text and the answer are in.
+        if (isTerminalSummary(event.data)) state.finalSummary = event.data;
+        else applySummary(event.data);
+      });
+      source.addEventListener("done", function () {
+        source.close();
+        finish(state.finalSummary);
+      });
+    }
+
+    function poll() {
+      var url = job.dataset.progressUrl + "?attempt=" + state.attempt + "&offset=" + state.offset;
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) {
+          if (!response.ok) throw new Error("progress " + response.status);
+          return response.json();
+        })
+        .then(function (data) {
+          if (data.reset) {
+            clear();
+            state.offset = 0;
+          }
+          state.attempt = data.attempt;
+          append(data.text);
+          state.offset = data.offset;
+          if (data.terminal) {
+            finish(data.summary);
+            return;
+          }
+          applySummary(data.summary);
+          var wait = data.status === "running" ? job.dataset.pollRunning : job.dataset.pollQueued;
+          setTimeout(poll, parseInt(wait, 10));
+        })
+        .catch(function () {
+          setTimeout(poll, 2000);
+        });
+    }
+
+    showEstimate();
+    if (job.dataset.eventsUrl) stream(job.dataset.eventsUrl);
+    else poll();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var job = document.getElementById("job");
+    if (job) initJobPage(job);
+  });
 })();
