@@ -26,7 +26,7 @@ TEXT = {
         "again": "Run again with these inputs",
     },
     "pt-BR": {
-        "cancel": "Cancelar trabalho",
+        "cancel": "Cancelar execução",
         "cancelled": "Cancelado",
         "announced": "Execução terminada: Concluído.",
         "copy": "Copiar resposta",

@@ -204,7 +204,9 @@ def test_stats_api_refuses_a_bad_range(client: Client, owner: User) -> None:
     for params in (
         {"from": "2026-02-01", "to": "2026-01-01"},
         {"from": "yesterday"},
+        {"from": ""},
         {"group_by": "week"},
+        {"group_by": ""},
         {"from": "2020-01-01", "to": "2026-01-01"},
         {"from": "2026-01-01", "to": "2026-03-01", "group_by": "hour"},
         {"to": "0001-01-02"},

@@ -46,8 +46,8 @@ FILTERS = [
     ),
     OpenApiParameter(
         "q",
-        {"type": "string", "maxLength": 200},
-        description="Only jobs whose inputs or output contain this text.",
+        {"type": "string", "maxLength": 200, "pattern": r"^[^\x00]*$"},
+        description="Only jobs whose inputs or output contain this text (no NUL character).",
     ),
     OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="ISO 8601."),
     OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="ISO 8601."),

@@ -62,7 +62,9 @@ class FileContentNegotiation(DefaultContentNegotiation):
         description="The templates you may see, by name; `q` and `tag` filter them as the site's lists do.",
         parameters=[
             OpenApiParameter(
-                "q", {"type": "string", "maxLength": 200}, description="Search names, descriptions and tags."
+                "q",
+                {"type": "string", "maxLength": 200, "pattern": r"^[^\x00]*$"},
+                description="Search names, descriptions and tags (no NUL character).",
             ),
             OpenApiParameter(
                 "tag",

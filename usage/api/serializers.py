@@ -10,7 +10,17 @@ from rest_framework import serializers
 from ..figures import FIRST_YEAR, GROUPINGS, LAST_YEAR, MAX_DAYS, MAX_HOURS, Period
 
 
-class MomentField(serializers.DateTimeField):
+class GivenValueMixin:
+    """DRF reads an empty query value (`from=`) as not given, and applies the default: it
+    is a value the caller sent, and an invalid one (a 400, as the OpenAPI document says)."""
+
+    field_name: str
+
+    def get_value(self, dictionary: Any) -> Any:
+        return dictionary.get(self.field_name, serializers.empty)
+
+
+class MomentField(GivenValueMixin, serializers.DateTimeField):
     """An ISO 8601 date-time, or a date meaning its midnight in the server's time zone."""
 
     def to_internal_value(self, value: Any) -> datetime:
@@ -27,6 +37,10 @@ class MomentField(serializers.DateTimeField):
         return moment
 
 
+class GroupingField(GivenValueMixin, serializers.ChoiceField):
+    pass
+
+
 class StatsQuerySerializer(serializers.Serializer):
     from_ = MomentField(
         required=False, help_text=_("Start (ISO 8601 date or date-time); 30 days before `to` by default.")
@@ -34,7 +48,7 @@ class StatsQuerySerializer(serializers.Serializer):
     to = MomentField(
         required=False, help_text=_("End, excluded (ISO 8601 date or date-time); now by default.")
     )
-    group_by = serializers.ChoiceField(choices=GROUPINGS, default="day")
+    group_by = GroupingField(choices=GROUPINGS, default="day")
 
     def get_fields(self) -> dict[str, Any]:
         fields = super().get_fields()
