@@ -19,6 +19,7 @@ from templates_app.models import json_text_contains
 
 from .errors import describe_error
 from .rollups import UsageRollup
+from .signals import job_finished
 
 
 class JobStatus(models.TextChoices):
@@ -430,6 +431,7 @@ class Job(models.Model):
                 **follower_changes,
             )  # fmt: skip
             UsageRollup.objects.count_jobs([self.pk, *followers])
+            job_finished.send(sender=Job, job_ids=[self.pk, *followers], status=status)
         # The values just written, set here rather than read back (a round trip the
         # worker made on every job); columns the attempt wrote as it ran (progress,
         # lease renewals) are as this instance last saw them.
@@ -525,6 +527,7 @@ class Job(models.Model):
             ):
                 return False
             UsageRollup.objects.count_jobs([self.pk])
+            job_finished.send(sender=Job, job_ids=[self.pk], status=JobStatus.CANCELLED)
             successor = self._hand_over_followers()
             if successor is not None and send is not None:
                 transaction.on_commit(lambda: send(successor))

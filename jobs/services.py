@@ -25,6 +25,7 @@ from templates_app.rendering import PromptRenderError
 
 from .models import Job, JobStatus, input_hash
 from .rollups import UsageRollup
+from .signals import job_finished
 from .streaming import publish_status
 
 logger = logging.getLogger(__name__)
@@ -201,6 +202,7 @@ def _answer_from_cache(fields: dict[str, Any]) -> Job | None:
             finished_at=now,
         )
         UsageRollup.objects.count_jobs([job.pk])
+        job_finished.send(sender=Job, job_ids=[job.pk], status=JobStatus.SUCCEEDED)
     return job
 
 

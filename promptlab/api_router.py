@@ -9,11 +9,16 @@ from accounts.api.views import MeView, PersonalTokenViewSet, RegisterView, Token
 from jobs.api.views import GenerateView, JobViewSet, job_events_api
 from templates_app.api.views import TemplateViewSet
 from usage.api.views import StatsView
+from webhooks.api.views import WebhookDeliveryViewSet, WebhookEndpointViewSet
 
 router = SimpleRouter(trailing_slash=False)
 router.register("templates", TemplateViewSet, basename="template")
 router.register("jobs", JobViewSet, basename="job")
 router.register("auth/tokens", PersonalTokenViewSet, basename="personal-token")
+router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
+router.register(
+    r"webhooks/(?P<endpoint_id>[0-9]+)/deliveries", WebhookDeliveryViewSet, basename="webhook-delivery"
+)
 
 urlpatterns = [
     path("auth/register", RegisterView.as_view(), name="register"),

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "templates_app",
     "jobs",
     "usage",
+    "webhooks",
     "promptlab.apps.PromptLabAdminConfig",  # django.contrib.admin, with a guarded login
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -258,6 +259,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "jobs.tasks.sweep_stuck_jobs",
         "schedule": envfloat("JOB_SWEEP_INTERVAL", 10.0),
     },
+    "sweep-webhook-deliveries": {
+        "task": "webhooks.tasks.sweep_webhook_deliveries",
+        "schedule": envfloat("WEBHOOKS_SWEEP_INTERVAL", 30.0),
+    },
 }
 # Beat runs as its own process; only the one holding the lock sends (promptlab/beat.py).
 CELERY_BEAT_SCHEDULER = "promptlab.beat:SingleBeatScheduler"
@@ -309,6 +314,27 @@ PROVIDER_BREAKER_WINDOW = envfloat("PROVIDER_BREAKER_WINDOW", 60.0)
 # How long after its submission a job may keep waiting for a provider whose
 # breaker is open or that asked us to slow down (429) before it fails.
 JOB_PROVIDER_WAIT_LIMIT = envfloat("JOB_PROVIDER_WAIT_LIMIT", 900.0)
+
+# --- Webhooks (webhooks/egress.py says why each rule) -------------------------
+# Private, loopback, link-local and other internal addresses as webhook destinations:
+# off, so that no user can make the server call its own network. The cloud metadata
+# addresses, multicast and 0.0.0.0 stay refused even when on.
+WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = envbool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", False)
+# Plain http:// webhook URLs (the payload and its signature readable on the way): off.
+WEBHOOKS_ALLOW_HTTP = envbool("WEBHOOKS_ALLOW_HTTP", False)
+# Seconds between a delivery's attempts: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, then it has
+# failed (7 attempts over about 17.5 hours).
+WEBHOOKS_RETRY_DELAYS = tuple(
+    float(d) for d in envlist("WEBHOOKS_RETRY_DELAYS", "5,300,1800,7200,18000,36000")
+)
+WEBHOOKS_CONNECT_TIMEOUT = envfloat("WEBHOOKS_CONNECT_TIMEOUT", 3.0)
+# The whole exchange (send, answer, the part of the body read) must end within this.
+WEBHOOKS_TIMEOUT = envfloat("WEBHOOKS_TIMEOUT", 10.0)
+# How much of a receiver's answer is read and kept with the attempt.
+WEBHOOKS_RESPONSE_MAX_BYTES = envint("WEBHOOKS_RESPONSE_MAX_BYTES", 2048)
+# A claimed attempt is out of reach of other messages this long: longer than an attempt
+# can take, so a worker killed mid-attempt delays the retry by this much at most.
+WEBHOOKS_ATTEMPT_LEASE = envfloat("WEBHOOKS_ATTEMPT_LEASE", 60.0)
 
 # --- Accounts ---------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -403,6 +429,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Two choice sets are a "status": a job's keeps the name StatusEnum.
+    "ENUM_NAME_OVERRIDES": {"DeliveryStatusEnum": "webhooks.models.DeliveryStatus"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "promptlab.openapi.add_error_responses",

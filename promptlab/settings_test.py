@@ -10,6 +10,9 @@ os.environ.setdefault("PROMPTLAB_VAR_DIR", str(Path(__file__).resolve().parent.p
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 # The fake provider server listens on 127.0.0.1; named connections in tests point at it.
 os.environ.setdefault("PROVIDER_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+# The tests' webhook receivers listen on http://127.0.0.1; the refusal tests turn these off.
+os.environ.setdefault("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", "1")
+os.environ.setdefault("WEBHOOKS_ALLOW_HTTP", "1")
 
 from .settings import *  # noqa: E402, F403
 

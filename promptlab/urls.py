@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include(([*template_urls.urlpatterns, *run_urlpatterns], template_urls.app_name))),
     path("jobs/", include("jobs.urls")),
     path("usage/", include("usage.urls")),
+    path("accounts/webhooks/", include("webhooks.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),

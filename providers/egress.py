@@ -94,14 +94,24 @@ def _unmapped(address: IPAddress) -> IPAddress:
     return address
 
 
-def address_allowed(address: IPAddress) -> bool:
-    """Public unicast addresses, and any address inside PROVIDER_ALLOWED_NETWORKS."""
+def unmapped(address: IPAddress) -> IPAddress:
+    """The address an address is delivered to, the one to judge (``_unmapped``)."""
+    return _unmapped(address)
+
+
+def is_public_address(address: IPAddress) -> bool:
+    """A public unicast address: not internal by any of the rules above."""
     address = _unmapped(address)
-    if any(address in network for network in allowed_networks()):
-        return True
     # is_global is False for loopback, RFC 1918, link-local (169.254.169.254 among
     # them), 100.64/10, unique-local IPv6, documentation and reserved ranges.
     return address.is_global and not address.is_multicast and address not in _LOCAL_NAT64
+
+
+def address_allowed(address: IPAddress) -> bool:
+    """Public unicast addresses, and any address inside PROVIDER_ALLOWED_NETWORKS."""
+    if any(_unmapped(address) in network for network in allowed_networks()):
+        return True
+    return is_public_address(address)
 
 
 def _literal_address(host: str) -> IPAddress | None:

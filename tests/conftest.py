@@ -293,6 +293,8 @@ def worker(
         PROVIDER_READ_TIMEOUT="2",
         **{name: str(value) for name, value in WORKER_BREAKER_SETTINGS.items()},
         JOB_LEASE_SECONDS="2",
+        # Webhook retries a test can wait for (the schedule is hours long).
+        WEBHOOKS_RETRY_DELAYS="0.2,0.2,0.2",
     )
     yield process
     process.stop()
