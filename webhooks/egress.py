@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from providers.egress import IPAddress, is_public_address, resolve, unmapped
 
@@ -153,15 +153,15 @@ class Outcome:
 # Why an attempt failed: the attempts' ``error_code``, and what it means for people
 # (the attempt's ``error`` holds the technical detail).
 ERROR_CODES = {
-    "refused_address": _lazy("The URL reaches an address webhooks are not sent to."),
-    "does_not_resolve": _lazy("The host name does not resolve."),
-    "invalid_url": _lazy("The URL is not one webhooks are sent to."),
-    "connection_failed": _lazy("No connection could be made."),
-    "timeout": _lazy("No answer in time."),
-    "tls_error": _lazy("The TLS handshake or the certificate check failed."),
-    "redirect": _lazy("The answer was a redirect, which is not followed."),
-    "http_error": _lazy("The answer's status was not 2xx."),
-    "protocol_error": _lazy("The answer was not HTTP."),
+    "refused_address": gettext_lazy("The URL reaches an address webhooks are not sent to."),
+    "does_not_resolve": gettext_lazy("The host name does not resolve."),
+    "invalid_url": gettext_lazy("The URL is not one webhooks are sent to."),
+    "connection_failed": gettext_lazy("No connection could be made."),
+    "timeout": gettext_lazy("No answer in time."),
+    "tls_error": gettext_lazy("The TLS handshake or the certificate check failed."),
+    "redirect": gettext_lazy("The answer was a redirect, which is not followed."),
+    "http_error": gettext_lazy("The answer's status was not 2xx."),
+    "protocol_error": gettext_lazy("The answer was not HTTP."),
 }
 
 
