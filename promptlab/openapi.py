@@ -105,6 +105,12 @@ REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         ),
     },
     ("patch", "/api/v1/templates/{slug}"): {"description": "Notes in, a short summary out."},
+    ("post", "/api/v1/webhooks"): {
+        "url": "https://hooks.example/promptlab",
+        "description": "Nightly report",
+        "events": ["job.succeeded", "job.failed"],
+    },
+    ("patch", "/api/v1/webhooks/{id}"): {"events": ["job.failed"], "is_active": True},
     ("post", "/api/v1/templates/{slug}/generate"): {
         "inputs": {"notes": "Ana: ship on Friday. Bruno: write the tests first.", "max_bullets": 3}
     },
@@ -116,6 +122,8 @@ def _path_example(path: str, name: str) -> Any:
         return EXAMPLE_SLUG
     if name == "id":
         return EXAMPLE_JOB_ID if path.startswith("/api/v1/jobs/") else EXAMPLE_TOKEN_ID
+    if name == "endpoint_id":
+        return EXAMPLE_TOKEN_ID
     return None
 
 

@@ -27,9 +27,10 @@ from rest_framework_simplejwt.tokens import AccessToken
 from accounts.models import User
 from jobs.models import Job
 from jobs.services import submit_generation
-from promptlab.openapi import EXAMPLE_JOB_ID, EXAMPLE_SLUG, REQUEST_EXAMPLES
+from promptlab.openapi import EXAMPLE_JOB_ID, EXAMPLE_SLUG, EXAMPLE_TOKEN_ID, REQUEST_EXAMPLES
 from templates_app.demo import demo_templates
 from templates_app.models import Template, Visibility
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 from .conftest import ServiceProcess, start_web_server
 
@@ -70,6 +71,15 @@ def test_api_matches_its_openapi_document(unlimited_server_url: str, tmp_path: P
         owner=user,
     )
     Job.objects.filter(pk=job.pk).update(id=EXAMPLE_JOB_ID)
+    # The webhook endpoint and delivery the examples name. Its URL is on this machine
+    # (nothing listens on port 9): a redelivery the run asks for goes nowhere else.
+    endpoint = WebhookEndpoint.objects.create(
+        pk=EXAMPLE_TOKEN_ID, owner=user, url="http://127.0.0.1:9/hooks", events=["job.failed"]
+    )
+    WebhookDelivery.objects.create(
+        pk=EXAMPLE_TOKEN_ID, endpoint=endpoint, event_type="job.failed", message_id="msg_example",
+        payload={}, status="failed",
+    )  # fmt: skip
     raw = str(AccessToken.for_user(user))
     st = shutil.which("st", path=str(Path(sys.executable).parent))
     assert st is not None

@@ -14,6 +14,15 @@ from ..events import EVENTS
 from ..models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
+class JSONBooleanField(serializers.BooleanField):
+    """true or false as JSON has them: not the strings and numbers DRF also takes."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class WebhookEndpointSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     url = serializers.CharField(
         max_length=egress.URL_MAX_LENGTH,
@@ -24,6 +33,9 @@ class WebhookEndpointSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         allow_empty=False,
         max_length=20,
         help_text=_("The events to send (GET webhooks/event-types lists them)."),
+    )
+    is_active = JSONBooleanField(
+        default=True, help_text=_("Off, events are not sent (nor kept to send later).")
     )
     secret = serializers.SerializerMethodField(
         help_text=_(
