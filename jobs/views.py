@@ -9,7 +9,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -23,9 +22,12 @@ from templates_app.models import Template
 from . import services
 from .answer import form_initial, inputs_shown, render_markdown
 from .downloads import DOWNLOADS
+from .embed import embed_snippet
 from .events import PageEvents, event_stream_response
 from .filters import JobListFilter
 from .models import Job, JobStatus
+from .progress import progress_response
+from .progress import shown as shown_progress
 from .rollups import Summary, UsageRollup, hour_of
 from .streaming import streaming_enabled
 from .visitors import visitor_session_key
@@ -43,11 +45,14 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
         slug=slug,
     )
     language = translation.get_language()
-    form_class = parameter_form_class(template.published_version, language)
+    form_class = parameter_form_class(
+        template.published_version, language, settable_hidden=template.allow_prefill_hidden
+    )
     if request.method == "GET":
-        # "Run again" from a job's page: the form filled with that job's inputs, to edit.
+        # "Run again" from a job's page: the form filled with that job's inputs, to edit;
+        # a link's query (?topic=trams) fills the fields it names, checked as a submission.
         initial = _inputs_of_job(request, template, request.GET.get("from_job"))
-        return _run_page(request, template, form_class(initial=initial), language)
+        return _run_page(request, template, form_class.from_query(request.GET, initial), language)
     if request.rate_limit.exceeded:
         # Refused before the uploads are looked at: the form shows what was typed again and
         # asks for any file anew (a browser never keeps a chosen file in the page it gets back).
@@ -140,6 +145,8 @@ def _run_page(
         "any_required": any(field.required for field in form.fields.values()),
         "usage": _template_usage(request, template),
     }
+    if template.is_managed_by(request.user) and template.embeddable:
+        context["embed_snippet"] = embed_snippet(request, template)
     return render(request, "jobs/run.html", context, status=status)
 
 
@@ -181,11 +188,6 @@ def job_list(request: HttpRequest) -> HttpResponse:
     return render(request, "jobs/list.html", context)
 
 
-def _shown(job: Job) -> Job:
-    """Whose progress the page shows: the leader's while the job follows one."""
-    return job.leader if job.leader_id and not job.is_terminal else job
-
-
 def _result_context(request: HttpRequest, job: Job) -> dict[str, Any]:
     """What the page's result part needs; also the final fragment the page fetches."""
     template = job.template_version.template
@@ -202,7 +204,7 @@ def _result_context(request: HttpRequest, job: Job) -> dict[str, Any]:
 def job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
     job = _get_job_for_user(request, job_id)
     streaming = streaming_enabled()
-    shown = _shown(job)
+    shown = shown_progress(job)
     if job.is_terminal:
         output = job.output
     elif streaming:
@@ -226,29 +228,8 @@ def job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
 
 @require_GET
 def job_progress(request: HttpRequest, job_id: UUID) -> JsonResponse:
-    """For the page's script without Redis: the output after ``offset`` of ``attempt``
-    (the whole output, with ``reset``, when the attempt is another), and the status."""
-    job = _get_job_for_user(request, job_id)
-    shown = _shown(job)
-    try:
-        attempt, offset = int(request.GET.get("attempt", "")), int(request.GET.get("offset", ""))
-    except ValueError:
-        attempt, offset = -1, 0
-    output = job.output if job.is_terminal else shown.output
-    source_attempt = job.attempts if job.is_terminal else shown.attempts
-    reset = attempt != source_attempt or not 0 <= offset <= len(output)
-    summary = render_to_string("jobs/detail.html#summary", {"job": job, "shown": shown}, request)
-    return JsonResponse(
-        {
-            "status": job.status,
-            "terminal": job.is_terminal,
-            "attempt": source_attempt,
-            "reset": reset,
-            "text": output if reset else output[offset:],
-            "offset": len(output),  # in characters, as Python counts them (not UTF-16 units)
-            "summary": summary,
-        }
-    )
+    """For the page's script without Redis (``progress.progress_response``)."""
+    return progress_response(request, _get_job_for_user(request, job_id))
 
 
 @require_GET
@@ -281,7 +262,9 @@ def retry_job(request: HttpRequest, job_id: UUID) -> HttpResponse:
             % {"seconds": max(request.rate_limit.reset, 1)},
         )
         return redirect(job)
-    form_class = parameter_form_class(template.published_version, translation.get_language())
+    form_class = parameter_form_class(
+        template.published_version, translation.get_language(), settable_hidden=template.allow_prefill_hidden
+    )
     cleaned, errors = form_class.validate_json(job.inputs)
     if cleaned is None:
         # The template changed since (or the job had a file): the form, filled, says what to fix.

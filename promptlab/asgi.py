@@ -56,7 +56,8 @@ from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 django_wsgi = WSGIMiddleware(get_wsgi_application(), workers=16)
 
-STREAM_PATH = re.compile(r"^(/api/v1)?/jobs/[0-9a-f-]{36}/events/?$")
+# The job event streams: the site's and the API's, and an embedded form's (by capability).
+STREAM_PATH = re.compile(r"^((/api/v1)?/jobs/[0-9a-f-]{36}|/jobs/embedded/[^/]+)/events/?$")
 
 
 async def application(scope: dict, receive, send) -> None:  # type: ignore[no-untyped-def]

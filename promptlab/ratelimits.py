@@ -170,10 +170,13 @@ def note_limit(request: Any, limit: Limit) -> None:
     getattr(request, "_request", request).rate_limit = limit
 
 
-def limit_posts(group: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+def limit_posts(
+    group: str, *, as_visitor: bool = False
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """For an HTML view: count each POST against the caller's limits *before* the view
     runs (before it looks anything up or validates a form), by plan when signed in, by IP
-    when not.
+    when not (always by IP with ``as_visitor``: a view that runs everyone as an anonymous
+    visitor, and reads no session).
 
     The view reads the outcome as ``request.rate_limit`` and answers 429 when it is
     ``exceeded``; the response gets the headers as every other (``note_limit``)."""
@@ -182,7 +185,8 @@ def limit_posts(group: str) -> Callable[[Callable[..., HttpResponse]], Callable[
         @wraps(view)
         def limited(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method == "POST":
-                note_limit(request, check_request(request, request.user, group=group))
+                user = None if as_visitor else request.user
+                note_limit(request, check_request(request, user, group=group))
             return view(request, *args, **kwargs)
 
         return limited

@@ -277,6 +277,9 @@ JOB_OUTPUT_FLUSH_INTERVAL = envfloat("JOB_OUTPUT_FLUSH_INTERVAL", 0.5 if REDIS_U
 # Without Redis, how often the job page asks for new output (ms): while running, queued.
 JOB_PAGE_POLL_RUNNING_MS = envint("JOB_PAGE_POLL_RUNNING_MS", 150)
 JOB_PAGE_POLL_QUEUED_MS = envint("JOB_PAGE_POLL_QUEUED_MS", 500)
+# Seconds an embedded form's signed token (its CSRF protection: a frame gets no cookie)
+# stays valid; a form sent later is shown again, filled, with a fresh token.
+EMBED_FORM_MAX_AGE = envint("EMBED_FORM_MAX_AGE", 7200)
 JOB_STREAM_KEEPALIVE = envfloat("JOB_STREAM_KEEPALIVE", 15.0)
 # Chunks closer together than this go to the streams as one (jobs.streaming.JobPublisher).
 JOB_STREAM_CHUNK_INTERVAL = envfloat("JOB_STREAM_CHUNK_INTERVAL", 0.015)

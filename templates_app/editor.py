@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from promptlab.safe_load import TooDeeplyNested, load_json, load_yaml
 
+from .embedding import normalize_origins, origins_from_text
 from .forms import parameter_fields_html, parameter_form_class
 from .model_choices import allowed_models_errors, allowed_models_from_text
 from .models import (
@@ -137,9 +138,20 @@ class TemplateMetaForm(forms.ModelForm):
         help_text=_("Separate tags with commas, for example: email, support"),
     )
 
+    embed_origins = forms.CharField(
+        label=_("Sites that may embed the form"),
+        required=False,
+        max_length=6000,
+        widget=forms.Textarea(attrs={"rows": 2, "autocapitalize": "off", "spellcheck": "false"}),
+        help_text=_(
+            "One address a line, such as https://example.com or https://example.com:8443. Only a "
+            "public template's form can be embedded; the template's page then shows the code to paste."
+        ),
+    )
+
     class Meta:
         model = Template
-        fields = ("name", "slug", "description", "visibility")
+        fields = ("name", "slug", "description", "visibility", "embed_origins", "allow_prefill_hidden")
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -147,11 +159,13 @@ class TemplateMetaForm(forms.ModelForm):
         if self.instance.pk:
             del self.fields["slug"]  # URLs and API clients rely on it
             self.fields["tag_names"].initial = ", ".join(tag.name for tag in self.instance.tags.all())
+        self.initial["embed_origins"] = "\n".join(self.instance.embed_origins or [])
         self.fields["name"].help_text = _(
             "In English: readers of another language see it when it has no translation."
         )
         # After the English description, before the visibility: each other language's texts.
-        order = [name for name in self.fields if name != "visibility" and name != "tag_names"]
+        last = ("tag_names", "visibility", "embed_origins", "allow_prefill_hidden")
+        order = [name for name in self.fields if name not in last]
         for code, language in _other_languages():
             key = code.replace("-", "_")
             self.fields[f"name_{key}"] = forms.CharField(
@@ -168,7 +182,10 @@ class TemplateMetaForm(forms.ModelForm):
                 initial=self.instance.description_translations.get(code, ""),
             )
             order += [f"name_{key}", f"description_{key}"]
-        self.order_fields([*order, "tag_names", "visibility"])
+        self.order_fields([*order, *last])
+
+    def clean_embed_origins(self) -> list[str]:
+        return normalize_origins(origins_from_text(self.cleaned_data["embed_origins"]))
 
     def clean_tag_names(self) -> list[str]:
         names = [name.strip() for name in self.cleaned_data["tag_names"].split(",") if name.strip()]

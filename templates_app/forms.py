@@ -19,29 +19,34 @@ from django.utils.translation import gettext_lazy as _
 from .formats import FORMATS, FormatError
 from .formats.service import MAX_FILE_BYTES, import_template, read_file
 from .models import TemplateVersion, Visibility, parsed_schema
+from .schema import ParameterForm
 
 
 @lru_cache(maxsize=1024)
-def _form_class(schema_key: str, language: str) -> type[forms.Form]:
-    return parsed_schema(schema_key).form_class(language)
+def _form_class(schema_key: str, language: str, settable_hidden: bool = False) -> type[ParameterForm]:
+    return parsed_schema(schema_key).form_class(language, settable_hidden=settable_hidden)
 
 
 @lru_cache(maxsize=1024)
-def _empty_form_html(schema_key: str, language: str) -> str:
-    form = _form_class(schema_key, language)()
+def _empty_form_html(schema_key: str, language: str, settable_hidden: bool = False) -> str:
+    form = _form_class(schema_key, language, settable_hidden)()
     return str(render_to_string("includes/parameter_fields.html", {"form": form}))
 
 
-def parameter_form_class(version: TemplateVersion, language: str) -> type[forms.Form]:
-    return _form_class(version.schema_key, language)
+def parameter_form_class(
+    version: TemplateVersion, language: str, *, settable_hidden: bool = False
+) -> type[ParameterForm]:
+    """The version's form. ``settable_hidden`` (a page form of a template that allows
+    it) lets the form, and so a link to it, set hidden parameters; the API's never does."""
+    return _form_class(version.schema_key, language, settable_hidden)
 
 
 def parameter_fields_html(version: TemplateVersion, language: str, form: forms.Form) -> SafeString:
     """The fields' HTML: cached for the empty form, rendered for a submitted or prefilled one."""
-    if form.is_bound or form.initial:
+    if form.is_bound or form.initial or form.errors:
         html = render_to_string("includes/parameter_fields.html", {"form": form})
     else:
-        html = _empty_form_html(version.schema_key, language)
+        html = _empty_form_html(version.schema_key, language, bool(getattr(form, "hidden_parameters", None)))
     return mark_safe(html)  # noqa: S308 - rendered by the autoescaping template engine
 
 

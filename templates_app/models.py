@@ -18,6 +18,7 @@ from django.utils.text import slugify
 from django.utils.translation import get_language, override
 from django.utils.translation import gettext_lazy as _
 
+from .embedding import normalize_origins, validate_embed_origins
 from .model_choices import MODEL_MAX_LENGTH, PROVIDER_MAX_LENGTH, allowed_models_errors
 from .rendering import PromptRenderError, referenced_names, render_prompt
 from .schema import ParameterSchema, SchemaError, parameter_warnings
@@ -199,6 +200,24 @@ class Template(models.Model):
         help_text=_(
             "Answer a submission identical to a recent one from its result, and run identical "
             "submissions that arrive together once. Turn off when every run should differ."
+        ),
+    )
+    embed_origins = models.JSONField(
+        _("sites that may embed the form"),
+        default=list,
+        blank=True,
+        validators=[validate_embed_origins],
+        help_text=_(
+            "Addresses such as https://example.com of the sites whose pages may show this form in a "
+            "frame. Only a public template's form can be embedded."
+        ),
+    )
+    allow_prefill_hidden = models.BooleanField(
+        _("hidden values from the link"),
+        default=False,
+        help_text=_(
+            "Let a link to the form (…/t/slug/?name=value) set the parameters the form hides; "
+            "otherwise they always keep their fixed value."
         ),
     )
     published_version = models.ForeignKey(
@@ -421,6 +440,26 @@ class Template(models.Model):
             TemplateVersion.objects.filter(pk=version.pk, first_published_at__isnull=True).update(
                 first_published_at=version.first_published_at
             )
+
+    @property
+    def frame_ancestors(self) -> list[str]:
+        """The origins that may frame the embed page (read back through the validator, so
+        a row written past it puts nothing odd in a header)."""
+        try:
+            return normalize_origins(self.embed_origins)
+        except ValidationError:
+            return []
+
+    @property
+    def embeddable(self) -> bool:
+        """May ``/t/<slug>/embed/`` serve it: anyone may run it (an embedded form runs as an
+        anonymous visitor: a frame on another site carries no session) and some site may frame it."""
+        return (
+            self.visibility == Visibility.PUBLIC
+            and self.published_version_id is not None
+            and self.deleted_at is None
+            and bool(self.frame_ancestors)
+        )
 
     def is_managed_by(self, user: Any) -> bool:
         """May this user edit, preview drafts, publish and see the history?"""

@@ -14,6 +14,7 @@ from promptlab.api import Conflict, StrictFieldsMixin
 from providers import provider_names
 
 from .. import theme
+from ..embedding import MAX_EMBED_ORIGINS, normalize_origins
 from ..formats import FORMATS
 from ..formats.service import MAX_FILE_BYTES
 from ..model_choices import (
@@ -187,6 +188,17 @@ class TagNamesField(serializers.ListField):
         return sorted((tag.name for tag in data.tags.all()), key=str.casefold)
 
 
+class EmbedOriginsField(serializers.ListField):
+    """The sites that may frame the form, checked and written as the editor does."""
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        values = super().to_internal_value(data)
+        try:
+            return normalize_origins(values)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+
+
 class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     # The content lives in the published version; written, it makes a new one.
     system_prompt = serializers.CharField(
@@ -214,6 +226,20 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         required=False,
         help_text="Tag names (created when new).",
     )
+    embed_origins = EmbedOriginsField(
+        child=serializers.CharField(max_length=300),
+        max_length=MAX_EMBED_ORIGINS,
+        required=False,
+        help_text=(
+            "Origins (https://host[:port]; http only for localhost) whose pages may frame the form at "
+            "/t/{slug}/embed/; only a public template's form can be embedded."
+        ),
+    )
+    allow_prefill_hidden = serializers.BooleanField(
+        required=False,
+        help_text="Whether a link to the form (/t/{slug}/?name=value) may set hidden parameters. "
+        "The API's generate never sets them.",
+    )
     links = serializers.SerializerMethodField()
     saved: SavedContent | None = None  # after a create or an update: what Template.save_content did
 
@@ -229,6 +255,8 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "localized_description",
             "tags",
             "visibility",
+            "embed_origins",
+            "allow_prefill_hidden",
             "system_prompt",
             "body",
             "parameters",
@@ -290,7 +318,15 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     def update(self, template: Template, validated: dict[str, Any]) -> Template:
         with transaction.atomic():  # the name and the content, or neither
-            for key in ("name", "description", "name_translations", "description_translations", "visibility"):
+            for key in (
+                "name",
+                "description",
+                "name_translations",
+                "description_translations",
+                "visibility",
+                "embed_origins",
+                "allow_prefill_hidden",
+            ):
                 if key in validated:
                     setattr(template, key, validated[key])
             template.save()

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.renderers import Jinja2 as Jinja2Renderer
+from django.forms.utils import ErrorDict
 from django.utils.translation import gettext as _
 
 from .types import PARAMETER_TYPES, TYPES, ParameterType
@@ -107,19 +108,57 @@ class Parameter:
 
 class ParameterForm(forms.Form):
     """The base of every generated form: fields in layout order, groups as sections,
-    hidden parameters' fixed values added to the cleaned data."""
+    hidden parameters' fixed values added to the cleaned data (or, in a form whose
+    template lets a link set them, hidden fields that fall back to those values)."""
 
     # Widgets rendered by Jinja2, for speed (docs/architecture.md, "Form widgets on Jinja2").
     default_renderer = Jinja2Renderer()
     layout: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
     fixed_values: ClassVar[dict[str, Any]] = {}
+    # Hidden parameters this form carries as hidden fields (left empty, they keep their value).
+    hidden_parameters: ClassVar[dict[str, Parameter]] = {}
     parameters: ClassVar[dict[str, Parameter]] = {}
     has_files: ClassVar[bool] = False
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         cleaned.update(self.fixed_values)
+        for name, parameter in self.hidden_parameters.items():
+            if name in cleaned and cleaned[name] in forms.Field.empty_values:
+                cleaned[name] = parameter.default
         return cleaned
+
+    @classmethod
+    def from_query(cls, query: Any, initial: dict[str, Any] | None = None) -> ParameterForm:
+        """The form filled from a link's query (``/t/<slug>/?topic=trams``): each value
+        the form has a field for is checked by that field, as a submission's would be,
+        and shown as given; an invalid one is shown with its error, as after a failed
+        submit. Names the form has no field for (a fixed hidden parameter's included) are
+        ignored, the other fields keep ``initial`` or their defaults, and a file can't be
+        given this way. The form stays unbound: nothing is submitted."""
+        values = dict(initial or {})
+        errors: dict[str, list[str]] = {}
+        for name, form_field in cls.base_fields.items():
+            if name not in query or form_field.widget.needs_multipart_form:
+                continue
+            value = form_field.widget.value_from_datadict(query, {}, name)
+            values[name] = value
+            try:
+                form_field.clean(value)
+            except ValidationError as exc:
+                errors[name] = list(exc.messages)
+        form = cls(initial=values)
+        if errors:
+            # An unbound form has no errors of its own (Django would clean it to none):
+            # these are the link's, shown as a failed submission's are.
+            form._errors = ErrorDict(
+                {
+                    name: form.error_class(messages, renderer=form.renderer)
+                    for name, messages in errors.items()
+                },
+                renderer=form.renderer,
+            )
+        return form
 
     def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
         """(legend, fields) in order; the legend is empty for ungrouped fields."""
@@ -131,12 +170,13 @@ class ParameterForm(forms.Form):
         messages as the browser's. An omitted parameter takes its default."""
         errors: dict[str, list[str]] = {}
         data: dict[str, Any] = {}
+        settable = {**cls.parameters, **cls.hidden_parameters}
         for name in raw:
             if name in cls.fixed_values:
                 errors[name] = [_("This value is fixed by the template and can't be set.")]
-            elif name not in cls.parameters:
+            elif name not in settable:
                 errors[name] = [_("Unknown parameter.")]
-        for name, parameter in cls.parameters.items():
+        for name, parameter in settable.items():
             value = raw.get(name, parameter.default)
             if name not in raw and value is None:
                 continue
@@ -190,16 +230,28 @@ class ParameterSchema:
             by_group[key].append(parameter)
         return sections
 
-    def form_class(self, language: str | None = None) -> type[ParameterForm]:
+    def form_class(
+        self, language: str | None = None, *, settable_hidden: bool = False
+    ) -> type[ParameterForm]:
+        """The form; with ``settable_hidden`` (the template's ``allow_prefill_hidden``), its
+        hidden parameters are hidden fields, checked by their own type's field, that a
+        link may fill (a file parameter stays fixed: no link carries a file)."""
         layout = self.layout(language)
         fields: dict[str, Any] = {}
         for _legend, members in layout:
             for parameter in members:
                 fields[parameter.name] = parameter.to_form_field(language)
+        settable = [p for p in self.parameters if p.hidden and settable_hidden and not p.kind.takes_files]
+        for parameter in settable:
+            field = parameter.to_form_field(language)
+            field.widget = field.hidden_widget()
+            field.required = False  # left empty, it keeps its fixed value
+            fields[parameter.name] = field
         attrs = {
             **fields,
             "layout": tuple((legend, tuple(p.name for p in members)) for legend, members in layout),
-            "fixed_values": {p.name: p.default for p in self.parameters if p.hidden},
+            "fixed_values": {p.name: p.default for p in self.parameters if p.hidden and p not in settable},
+            "hidden_parameters": {p.name: p for p in settable},
             "parameters": {p.name: p for p in self.visible},
             "has_files": any(p.kind.takes_files for p in self.visible),
         }
