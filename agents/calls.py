@@ -87,9 +87,10 @@ def authenticate(headers: list[tuple[bytes, bytes]], client: tuple[str, int] | N
     request = _request(headers, client)
     language = translation.get_language_from_request(request)
     with translation.override(language), _connection_released():
-        challenge = {"WWW-Authenticate": PersonalTokenAuthentication().authenticate_header(request)}
+        authentication = PersonalTokenAuthentication()
+        challenge = {"WWW-Authenticate": authentication.authenticate_header(request)}
         try:
-            found = PersonalTokenAuthentication().authenticate(request)
+            found = authentication.authenticate(request)
         except AuthenticationFailed as exc:
             return Refusal(401, error_body("not_authenticated", str(exc.detail)), challenge)
         if found is None:

@@ -34,6 +34,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, Streamable
 from mcp.server.transport_security import TransportSecuritySettings
 from redis.exceptions import RedisError
 
+from jobs.api.serializers import JobSerializer
 from jobs.models import TERMINAL_STATUSES, Job, JobStatus
 from jobs.streaming import channel_name, streaming_enabled
 from jobs.subscriber import SubscriptionLost, shared_subscriber
@@ -88,8 +89,6 @@ def _refused(body: dict[str, Any]) -> types.CallToolResult:
 
 def _result(job: Job, language: str) -> types.CallToolResult:
     """The output, with its tokens and cost; the job as the REST API writes it as structured content."""
-    from jobs.api.serializers import JobSerializer
-
     with translation.override(language):
         document = json.loads(json.dumps(JobSerializer(job).data, default=str))
         if job.status == JobStatus.SUCCEEDED:
