@@ -14,6 +14,7 @@ import httpx
 import httpx2
 import pytest
 from django.test import Client
+from django.utils import translation
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
@@ -54,6 +55,9 @@ def templates(owner: User, other_user: User, make_template: Any, priced: None) -
         "poem": provider_template("anthropic", slug="poem"),  # public, on the fake provider
         "haiku": make_template(slug="haiku", owner=owner, visibility=Visibility.PRIVATE),  # offline
     }
+    runnable["haiku"].description = "Short poems."
+    runnable["haiku"].description_translations = {"pt-br": "Poemas curtos."}
+    runnable["haiku"].save()
     make_template(slug="secret", owner=other_user, visibility=Visibility.PRIVATE)  # not the owner's to see
     Template.objects.create(slug="draft", name="Draft", owner=owner)  # never published: no tool
     return runnable
@@ -79,7 +83,11 @@ def test_an_agent_lists_the_tools_it_may_use_and_runs_one_with_progress(
     listed, result, refused = agent(live_server_url, raw, work, **{"Accept-Language": "pt-BR"})
     assert sorted(tool.name for tool in listed) == ["haiku", "poem"]
     haiku = next(tool for tool in listed if tool.name == "haiku")
-    assert haiku.input_schema == templates["haiku"].published_version.schema.json_schema()
+    with translation.override("pt-br"):  # the same JSON Schema as GET templates/{slug}/schema
+        assert haiku.input_schema == templates["haiku"].published_version.schema.json_schema()
+    assert haiku.description == "Poemas curtos."  # the caller's language
+    poem = next(tool for tool in listed if tool.name == "poem")
+    assert poem.description == poem.title == "anthropic haiku"  # no description: its name
 
     job = Job.objects.get()
     assert (
