@@ -102,7 +102,8 @@ def main() -> None:
     _t, token = PersonalToken.issue(user, "bench")
     worker = [str(BIN / "celery"), "-A", "promptlab", "worker", "--queues", "generation,celery", "-c", "1",
               "--without-gossip", "--without-mingle", "--loglevel", "WARNING"]  # fmt: skip
-    with process(worker, OFFLINE_PROVIDER_DELAY="0"), web_server() as url:
+    # A loaded machine can take more than a minute to start two web workers.
+    with process(worker, OFFLINE_PROVIDER_DELAY="0"), web_server(start_timeout=300) as url:
         check_both_answer(url, token)
         roads = {
             "POST templates/{slug}/generate": (f"{url}/api/v1/templates/{SLUG}/generate", REST_BODY, {}),
