@@ -48,11 +48,21 @@ POLL_SECONDS = 0.1  # without Redis (the embedded mode), a call polls its job's 
 QUIET_SECONDS = 5.0  # a call with no event for this long reads its job again
 
 _caller: ContextVar[calls.Caller] = ContextVar("promptlab_mcp_caller")
+
+
+def _in_thread(function: Any) -> Any:
+    """Run sync work (queries, validation, the submit) in the event loop's small thread
+    pool, not asgiref's one shared thread: each call is real work, and one thread
+    would make every MCP request of the process wait in line. Each function hands its
+    database connection back to the pool when it is done (``calls``)."""
+    return sync_to_async(function, thread_sensitive=False)
+
+
 _shutting_down = False
 
 
 async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-    specs = await sync_to_async(calls.tool_specs)(_caller.get())
+    specs = await _in_thread(calls.tool_specs)(_caller.get())
     return types.ListToolsResult(
         tools=[
             types.Tool(name=s.name, title=s.title, description=s.description, input_schema=s.input_schema)
@@ -64,7 +74,7 @@ async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> t
 async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
     caller = _caller.get()
     try:
-        job = await sync_to_async(calls.start_call)(caller, params.name, params.arguments or {})
+        job = await _in_thread(calls.start_call)(caller, params.name, params.arguments or {})
     except calls.ToolRefused as exc:
         return _refused(exc.body)
     try:
@@ -74,9 +84,9 @@ async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.Call
         # job goes on then, and its result stays in the job list).
         if not _shutting_down:
             with anyio.CancelScope(shield=True):
-                await sync_to_async(calls.cancel)(job.pk)
+                await _in_thread(calls.cancel)(job.pk)
         raise
-    return await sync_to_async(_result)(job, caller.language)
+    return await _in_thread(_result)(job, caller.language)
 
 
 def _refused(body: dict[str, Any]) -> types.CallToolResult:
@@ -123,7 +133,7 @@ async def _follow(job: Job, ctx: Any, language: str) -> Job:
             logger.warning("MCP call for job %s: Redis unavailable (%s); polling instead", job.pk, exc)
     while anyio.current_time() < deadline:
         await anyio.sleep(POLL_SECONDS)
-        job = await sync_to_async(calls.read_job)(job.pk)
+        job = await _in_thread(calls.read_job)(job.pk)
         if job.is_terminal:
             break
     return job
@@ -137,16 +147,16 @@ async def _follow_events(job: Job, ctx: Any, language: str, deadline: float) -> 
     reported = 0
     while True:
         async with subscriber.listen(channel_name(source)) as events:
-            job = await sync_to_async(calls.read_job)(job.pk)
+            job = await _in_thread(calls.read_job)(job.pk)
             while not job.is_terminal and (left := deadline - anyio.current_time()) > 0:
                 event = await events.get(min(left, QUIET_SECONDS))
                 if event is None:
-                    job = await sync_to_async(calls.read_job)(job.pk)
+                    job = await _in_thread(calls.read_job)(job.pk)
                 elif event["type"] == "chunk" and event.get("tokens", 0) > reported:
                     reported = event["tokens"]
                     await _progress(ctx, reported, language)
                 elif event["type"] == "status" and event["status"] in TERMINAL_STATUSES:
-                    job = await sync_to_async(calls.read_job)(job.pk)
+                    job = await _in_thread(calls.read_job)(job.pk)
                     break
         if job.is_terminal or anyio.current_time() >= deadline:
             return job
@@ -182,7 +192,7 @@ _transport = StreamableHTTPASGIApp(session_manager)
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """The MCP endpoint: a request with a usable personal token, within its limits, reaches
     the SDK's transport; any other is answered here, as the REST API would."""
-    outcome = await sync_to_async(calls.authenticate)(scope.get("headers", []), scope.get("client"))
+    outcome = await _in_thread(calls.authenticate)(scope.get("headers", []), scope.get("client"))
     if isinstance(outcome, calls.Refusal):
         body = json.dumps(outcome.body).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
