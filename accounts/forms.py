@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
-from .models import User
+from .models import PersonalToken, User
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +114,22 @@ class PersonalTokenForm(forms.Form):
         required=False,
         help_text=_("Leave empty for a token that does not expire."),
     )
+    templates = forms.ModelMultipleChoiceField(
+        label=_("Templates it may run"),
+        queryset=PersonalToken.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_(
+            "Through the API and to AI agents (MCP), the token sees and runs only the templates ticked here. "
+            "Tick none for a token that may run every template you can."
+        ),
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["templates"]
+        field.queryset = PersonalToken.template_choices(user)
+        field.label_from_instance = lambda template: template.display_name
 
 
 class AccountForm(forms.ModelForm):

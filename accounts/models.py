@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
-from django.db import models
+from django.db import models, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -143,6 +145,15 @@ class PersonalToken(models.Model):
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    # A lazy reference: accounts imports nothing above it. The rule that applies the
+    # limit is the templates' own (templates_app's TemplateQuerySet.reachable_with).
+    templates = models.ManyToManyField(
+        "templates_app.Template",
+        verbose_name=_("templates"),
+        blank=True,
+        related_name="+",
+        help_text=_("The templates this token may see and run; none chosen: every template its owner may."),
+    )
 
     class Meta:
         verbose_name = _("personal API token")
@@ -163,13 +174,25 @@ class PersonalToken(models.Model):
         return super().delete(*args, **kwargs)
 
     @classmethod
-    def issue(cls, user: User, name: str, expires_at: datetime | None = None) -> tuple[PersonalToken, str]:
-        """Create a token; the raw value is returned once and never stored."""
+    def issue(
+        cls, user: User, name: str, expires_at: datetime | None = None, templates: Iterable[Any] = ()
+    ) -> tuple[PersonalToken, str]:
+        """Create a token, limited to ``templates`` when any are given; the raw value is
+        returned once and never stored."""
         raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        token = cls.objects.create(
-            user=user, name=name, prefix=raw[:10], key_hash=hash_token(raw), expires_at=expires_at
-        )
+        with transaction.atomic():
+            token = cls.objects.create(
+                user=user, name=name, prefix=raw[:10], key_hash=hash_token(raw), expires_at=expires_at
+            )
+            token.templates.set(templates)
         return token, raw
+
+    @classmethod
+    def template_choices(cls, user: User) -> QuerySet[Any]:
+        """The templates a token of ``user`` may be limited to: those they may run.
+        Reached through the relation, so that accounts imports nothing above it."""
+        related = cls._meta.get_field("templates").related_model
+        return related.objects.visible_to(user).runnable().order_by("name")  # type: ignore[union-attr]
 
     @property
     def is_usable(self) -> bool:

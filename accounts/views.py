@@ -205,15 +205,17 @@ class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
 def api_tokens(request: HttpRequest) -> HttpResponse:
     """Personal API tokens: create one (shown once, on the page the POST redirects to)
     and see or revoke the others."""
-    form = PersonalTokenForm(request.POST or None)
+    form = PersonalTokenForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         days = form.cleaned_data["expires_in_days"]
         expires_at = timezone.now() + timedelta(days=days) if days else None
-        token, raw = PersonalToken.issue(request.user, form.cleaned_data["name"], expires_at)
+        token, raw = PersonalToken.issue(
+            request.user, form.cleaned_data["name"], expires_at, form.cleaned_data["templates"]
+        )
         request.session[NEW_TOKEN_SESSION_KEY] = {"id": token.pk, "value": raw}
         return redirect("accounts:tokens")
     new_token = request.session.pop(NEW_TOKEN_SESSION_KEY, None) if request.method == "GET" else None
-    tokens = PersonalToken.objects.filter(user=request.user)
+    tokens = PersonalToken.objects.filter(user=request.user).prefetch_related("templates")
     return render(request, "accounts/tokens.html", {"form": form, "tokens": tokens, "new_token": new_token})
 
 

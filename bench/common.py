@@ -70,7 +70,7 @@ def process(args: list[str], **extra_env: str) -> Iterator[subprocess.Popen]:
 
 
 @contextmanager
-def web_server(kind: str = "promptlab", workers: int = 2) -> Iterator[str]:
+def web_server(kind: str = "promptlab", workers: int = 2, start_timeout: float = 60) -> Iterator[str]:
     """`promptlab`: uvicorn + the dispatcher, as `make run` serves; `gunicorn`: plain WSGI."""
     port = free_port()
     if kind == "gunicorn":
@@ -89,7 +89,7 @@ def web_server(kind: str = "promptlab", workers: int = 2) -> Iterator[str]:
         ]  # fmt: skip
     with process(args):
         url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/health/")
+        wait_http(f"{url}/health/", timeout=start_timeout)
         yield url
 
 

@@ -13,6 +13,7 @@ if __name__ == "__main__":
     subprocess.run([sys.executable, HERE / "serving.py"], check=True)
     subprocess.run([sys.executable, HERE / "forms.py"], check=True)
     subprocess.run([sys.executable, HERE / "api.py"], check=True)
+    subprocess.run([sys.executable, HERE / "mcp_vs_rest.py"], check=True)
     subprocess.run([sys.executable, HERE / "engine.py"], check=True)
     if os.environ.get("REDIS_URL"):
         subprocess.run([sys.executable, HERE / "latency.py"], check=True)

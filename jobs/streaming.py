@@ -86,6 +86,7 @@ class JobPublisher:
         # the last chunk went out.
         self._held_offset: int | None = None
         self._held: list[str] = []
+        self._held_tokens: int | None = None
         self._last_sent = float("-inf")
 
     def _message(self, message: dict[str, Any]) -> str:
@@ -115,10 +116,12 @@ class JobPublisher:
 
         self._parts, self._stored_bytes = [], 0
         self._held_offset, self._held, self._last_sent = None, [], float("-inf")
+        self._held_tokens = None
         self._best_effort("a reset", send)
 
-    def chunk(self, offset: int, text: str) -> None:
-        """Append a chunk of output and publish it.
+    def chunk(self, offset: int, text: str, tokens: int | None = None) -> None:
+        """Append a chunk of output and publish it, with ``tokens``, the output tokens
+        so far (what the MCP server reports as progress), when given.
 
         A chunk that comes within JOB_STREAM_CHUNK_INTERVAL of the last one sent is held
         and goes out with the next one after the interval, or before the next status:
@@ -130,6 +133,8 @@ class JobPublisher:
         if self._held_offset is None:
             self._held_offset = offset
         self._held.append(text)
+        if tokens is not None:
+            self._held_tokens = tokens
         now = time.monotonic()
         if now - self._last_sent >= settings.JOB_STREAM_CHUNK_INTERVAL:
             self._last_sent = now
@@ -142,7 +147,9 @@ class JobPublisher:
         offset, text = self._held_offset, "".join(self._held)
         self._held_offset, self._held = None, []
         key = output_key(self.job_id, self.attempt)
-        message = {"type": "chunk", "offset": offset, "text": text}
+        message: dict[str, Any] = {"type": "chunk", "offset": offset, "text": text}
+        if self._held_tokens is not None:
+            message["tokens"] = self._held_tokens
         stored_before = self._stored_bytes
         self._parts.append(text)
         self._stored_bytes += len(text.encode())

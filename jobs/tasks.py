@@ -285,6 +285,11 @@ class _Progress:
         if delta.tokens is not None:
             self.counted_tokens = (self.counted_tokens or 0) + delta.tokens
 
+    def output_tokens_so_far(self) -> int:
+        """The output tokens as far as the provider told us, and at least one per text
+        delta received (a partial usage report may lag behind): progress to report."""
+        return max(self.tokens_so_far()[1] or 0, len(self.parts))
+
     def tokens_so_far(self) -> tuple[int | None, int | None]:
         """Input and output tokens spent, as far as the provider told us (None: unknown)."""
         reported = self.usage.output_tokens if self.usage else None
@@ -310,7 +315,7 @@ def _stream_into(
             # PostgreSQL text can't hold NUL: saving the output would fail the job.
             event = TextDelta(event.text.replace("\x00", "\ufffd"), event.tokens)
         progress.add(event)
-        publisher.chunk(offset, event.text)
+        publisher.chunk(offset, event.text, progress.output_tokens_so_far())
         offset += len(event.text)
         first = len(parts) == 1
         if first or time.monotonic() - last_flush >= settings.JOB_OUTPUT_FLUSH_INTERVAL:

@@ -4,7 +4,9 @@ Pages and the API run as plain WSGI (through a2wsgi's thread pool), because
 Django's own ASGI handler makes an ordinary synchronous request several times
 dearer (docs/architecture.md). Only the long-lived event streams go through
 Django's ASGI handler, where an async view holds thousands of them cheaply
-(``StreamHandler`` keeps that cheap: no thread per open stream).
+(``StreamHandler`` keeps that cheap: no thread per open stream). ``/mcp`` is the
+MCP server for agents (``agents.server``, the ``mcp`` SDK's own ASGI transport),
+whose task group lives as long as the process: started and stopped by the lifespan.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 django_wsgi = WSGIMiddleware(get_wsgi_application(), workers=16)
 
+from agents import server as mcp_server  # noqa: E402  (after django.setup: it loads models)
+
 # The job event streams: the site's and the API's, and an embedded form's (by capability).
 STREAM_PATH = re.compile(r"^((/api/v1)?/jobs/[0-9a-f-]{36}|/jobs/embedded/[^/]+)/events/?$")
 
@@ -67,6 +71,8 @@ async def application(scope: dict, receive, send) -> None:  # type: ignore[no-un
         await _length_required(scope, send)
     elif scope["type"] == "http" and STREAM_PATH.match(scope["path"]):
         await django_asgi(scope, receive, send)
+    elif scope["type"] == "http" and scope["path"].rstrip("/") == mcp_server.MCP_PATH:
+        await mcp_server.application(scope, receive, send)
     else:
         await django_wsgi(scope, receive, send)
 
@@ -105,10 +111,13 @@ async def _length_required(scope: dict, send) -> None:  # type: ignore[no-untype
 
 
 async def _lifespan(receive, send) -> None:  # type: ignore[no-untyped-def]
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+    async with contextlib.AsyncExitStack() as running:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await running.enter_async_context(mcp_server.running())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await running.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "jobs",
     "usage",
     "webhooks",
+    "agents",
     "promptlab.apps.PromptLabAdminConfig",  # django.contrib.admin, with a guarded login
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -287,6 +288,9 @@ JOB_CACHE_TTL = envint("JOB_CACHE_TTL", 3600)
 # API generate with "wait": requests per web process that may wait at once, each holding
 # one of the dispatcher's 16 request threads; beyond it a request is answered at once.
 JOB_WAIT_MAX_CONCURRENT = envint("JOB_WAIT_MAX_CONCURRENT", 8)
+# An MCP tool call answers once its job ends, or after this many seconds with the job as
+# it stands (still running: the agent can follow it through the API). It holds no thread.
+MCP_CALL_TIMEOUT = envfloat("MCP_CALL_TIMEOUT", 300.0)
 JOB_MAX_ATTEMPTS = envint("JOB_MAX_ATTEMPTS", 3)
 JOB_RETRY_DELAYS = tuple(float(d) for d in envlist("JOB_RETRY_DELAYS", "1,3,10"))
 # A queued job unclaimed this long after its message was due lost the message

@@ -10,13 +10,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
-from django.db.models import F, OuterRef, Q, StringAgg, Subquery, Value
+from django.db.models import Exists, F, OuterRef, Q, StringAgg, Subquery, Value
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.text import slugify
 from django.utils.translation import get_language, override
 from django.utils.translation import gettext_lazy as _
+
+from accounts.models import PersonalToken
 
 from .embedding import normalize_origins, validate_embed_origins
 from .model_choices import MODEL_MAX_LENGTH, PROVIDER_MAX_LENGTH, allowed_models_errors
@@ -92,6 +94,16 @@ class TemplateQuerySet(models.QuerySet["Template"]):
 
     def runnable(self) -> TemplateQuerySet:
         return self.filter(published_version__isnull=False)
+
+    def reachable_with(self, credential: Any) -> TemplateQuerySet:
+        """The one rule for a credential's reach, on every road that takes one (the REST
+        API, the MCP server): a personal token limited to some templates reaches only
+        those; an unlimited token, a JWT or a session reaches all. Applied in the query
+        (no extra round trip): the token's rows are read in a subquery."""
+        if not isinstance(credential, PersonalToken):
+            return self
+        limit = PersonalToken.templates.through.objects.filter(personaltoken_id=credential.pk)
+        return self.filter(Q(pk__in=limit.values("template_id")) | ~Exists(limit))
 
     def search(self, text: str) -> TemplateQuerySet:
         """Templates whose name, description (in any language) or a tag contains the text."""

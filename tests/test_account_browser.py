@@ -47,17 +47,22 @@ def overflowing(page: Any) -> list[str]:
 
 @pytest.mark.parametrize("locale", ["en-US", "pt-BR"])
 def test_tokens_page_reload_creates_no_second_token_and_the_copy_button_says_copied(
-    signed_in_page: Any, live_server_url: str, owner: User, locale: str
+    signed_in_page: Any, live_server_url: str, owner: User, locale: str, make_template: Any
 ) -> None:
+    make_template(slug="haiku", owner=owner)
     page = signed_in_page(owner, locale)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server_url)
     page.goto(f"{live_server_url}/accounts/tokens/")
     assert_accessible(page)
+    page.get_by_label("Haiku").focus()  # limited to one template, by keyboard
+    page.keyboard.press("Space")
     page.locator("#id_name").fill("nightly")
     page.locator("#id_name").press("Enter")  # keyboard only
     page.wait_for_selector("#new-token")
     raw = page.locator("#new-token").inner_text()
     assert raw.startswith("pl_")
+    assert [t.slug for t in PersonalToken.objects.get(user=owner).templates.all()] == ["haiku"]
+    assert page.get_by_role("cell", name="Haiku", exact=True).count() == 1
     assert is_focused(page.locator("[data-focus-on-load]"))
     assert_accessible(page)
 

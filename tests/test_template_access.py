@@ -73,3 +73,43 @@ def test_the_form_page_links_the_editor_for_the_owner_and_staff_only(
         assert (edit_link in client.get("/t/shared/").content.decode()) is sees, user
         assert client.get("/t/shared/edit/").status_code == (200 if sees else 404)
         assert client.get("/t/shared/history/").status_code == (200 if sees else 404)
+
+
+def test_a_token_limited_to_some_templates_reaches_only_those_on_every_api_road(
+    client: Client, make_template, owner, other_user
+) -> None:
+    """One rule (``TemplateQuerySet.reachable_with``): reads, changes, runs and jobs alike;
+    an unlimited token of the same owner, and the owner's JWT, reach both."""
+    from accounts.models import PersonalToken
+
+    own = make_template(slug="listed", owner=owner, visibility=Visibility.PRIVATE)
+    make_template(slug="unlisted", owner=owner, visibility=Visibility.PRIVATE)
+    _limited, limited = PersonalToken.issue(owner, "listed only", templates=[own])
+    _all, unlimited = PersonalToken.issue(owner, "all")
+
+    def call(raw: str, method: str, path: str, body: Any = None) -> Any:
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+        return getattr(client, method)(f"/api/v1{path}", body, content_type="application/json", **headers)
+
+    run = {"inputs": {"topic": "a", "count": 2}}
+    roads = [
+        ("get", "/templates/{slug}", None, 200),
+        ("get", "/templates/{slug}/versions", None, 200),
+        ("get", "/templates/{slug}/schema", None, 200),
+        ("get", "/templates/{slug}/export", None, 200),
+        ("post", "/templates/{slug}/generate", run, 202),
+        ("patch", "/templates/{slug}", {"name": "Renamed"}, 200),
+    ]
+    for method, path, body, allowed in roads:
+        assert call(limited, method, path.format(slug="unlisted"), body).status_code == 404, path
+        assert call(limited, method, path.format(slug="listed"), body).status_code == allowed, path
+        assert call(unlimited, method, path.format(slug="unlisted"), body).status_code == allowed, path
+    assert call(limited, "delete", "/templates/unlisted").status_code == 404
+    assert [t["slug"] for t in call(limited, "get", "/templates").json()] == ["listed"]
+    assert {t["slug"] for t in call(unlimited, "get", "/templates").json()} == {"listed", "unlisted"}
+    jobs = call(limited, "get", "/jobs").json()["results"]
+    assert {job["template"] for job in jobs} == {"listed"}
+    assert len(call(unlimited, "get", "/jobs").json()["results"]) == 2
+    # Another user's token never reaches the owner's private templates, limited or not.
+    _other, other = PersonalToken.issue(other_user, "other")
+    assert call(other, "get", "/templates/listed").status_code == 404

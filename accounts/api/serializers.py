@@ -46,11 +46,38 @@ class PersonalTokenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     token = serializers.SerializerMethodField(
         help_text=_("The token itself: shown only in the creation response.")
     )
+    templates = serializers.SlugRelatedField(
+        many=True,
+        slug_field="slug",
+        queryset=PersonalToken.objects.none(),  # the caller's runnable templates: see get_fields
+        required=False,
+        help_text=_(
+            "Slugs of the templates the token may see and run (the API and the MCP server); "
+            "empty or left out: every template its owner may."
+        ),
+    )
 
     class Meta:
         model = PersonalToken
-        fields = ("id", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at", "token")
+        fields = (
+            "id",
+            "name",
+            "prefix",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+            "revoked_at",
+            "templates",
+            "token",
+        )
         read_only_fields = ("id", "prefix", "created_at", "last_used_at", "revoked_at", "token")
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        request = self.context.get("request")
+        if request is not None:
+            fields["templates"].child_relation.queryset = PersonalToken.template_choices(request.user)
+        return fields
 
     def get_token(self, obj: PersonalToken) -> str | None:
         return self.context.get("raw_token")

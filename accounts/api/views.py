@@ -113,7 +113,7 @@ class PersonalTokenViewSet(
     serializer_class = PersonalTokenSerializer
 
     def get_queryset(self) -> Any:
-        return PersonalToken.objects.filter(user=self.request.user)
+        return PersonalToken.objects.filter(user=self.request.user).prefetch_related("templates")
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
@@ -121,7 +121,12 @@ class PersonalTokenViewSet(
         expires_at = serializer.validated_data.get("expires_at")
         if expires_at is not None and expires_at <= timezone.now():
             raise serializers.ValidationError({"expires_at": [_("Must be in the future.")]})
-        token, raw = PersonalToken.issue(request.user, serializer.validated_data["name"], expires_at)
+        token, raw = PersonalToken.issue(
+            request.user,
+            serializer.validated_data["name"],
+            expires_at,
+            serializer.validated_data.get("templates", ()),
+        )
         data = self.get_serializer(token, context={**self.get_serializer_context(), "raw_token": raw}).data
         return Response(data, status=status.HTTP_201_CREATED)
 

@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from accounts.models import PersonalToken
 from promptlab.api import NewestFirstCursorPagination, ProviderUnavailable, error_body
 from promptlab.openapi import SLUG_PATTERN
 from templates_app.forms import parameter_form_class
@@ -99,6 +100,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     def get_queryset(self) -> Any:
         jobs = Job.objects.filter(owner=self.request.user).select_related("template_version__template")
+        if isinstance(self.request.auth, PersonalToken):  # a limited token sees its templates' jobs only
+            reachable = Template.all_objects.reachable_with(self.request.auth)
+            jobs = jobs.filter(template_version__template__in=reachable)
         if self.action != "list":
             return jobs
         if "output" not in JobListItemSerializer.selected_fields(self.request, JobSerializer.Meta.fields):
@@ -156,7 +160,8 @@ class GenerateView(generics.GenericAPIView):
     serializer_class = GenerateSerializer
 
     def get_queryset(self) -> Any:
-        return Template.objects.visible_to(self.request.user).select_related("published_version")
+        templates = Template.objects.visible_to(self.request.user).reachable_with(self.request.auth)
+        return templates.select_related("published_version")
 
     @extend_schema(
         request=GenerateSerializer,

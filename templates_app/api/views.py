@@ -102,6 +102,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
     def get_queryset(self) -> Any:
         templates = (
             Template.objects.visible_to(self.request.user)
+            .reachable_with(self.request.auth)
             .select_related("published_version", "owner")
             .with_tag_names()
             .order_by("name")
