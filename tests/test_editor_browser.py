@@ -154,15 +154,17 @@ def test_an_import_on_an_unconfigured_provider_warns_and_switches_in_chromium(
     )
     prompt = tmp_path / "acme.prompt"
     prompt.write_text("---\nmodel: acme/llama-3\n---\nSay hello.\n")
-    page = signed_in_page(owner, locale)
+    page = signed_in_page(owner, "pt-BR")
     page.goto(f"{live_server_url}/import/")
     page.locator("#id_file").set_input_files(str(prompt))
-    page.locator("form.narrow-form button[type=submit]").click()
+    # The first import builds the connection's client (the OpenAI SDK loads): slow on a busy machine.
+    with page.expect_navigation(timeout=60_000):
+        page.locator("form.narrow-form button[type=submit]").click(no_wait_after=True)
     page.wait_for_selector("[data-provider-switch]")
-    assert "acme" in page.locator(".import-warnings").inner_text()
+    assert "“acme” não está configurado" in page.locator(".import-warnings").inner_text()
     assert_accessible(page)
     page.locator("#id_model_choice").select_option("offline/offline-echo")
-    page.get_by_role("button", name=button).click()
+    page.get_by_role("button", name="Trocar de provedor").click()
     page.wait_for_url("**/history/")
     assert_accessible(page)
     assert Template.objects.get(owner=owner).published_version.provider == "offline"
@@ -175,6 +177,14 @@ def test_the_api_docs_pass_axe_around_swagger_ui(browser: Any, live_server_url: 
         page = context.new_page()
         page.goto(f"{live_server_url}/api/docs/")
         page.wait_for_selector(".opblock-summary-description")
-        assert_accessible(page)
+        # Ours (the page, the header, the colours we override) all checked; inside Swagger UI's
+        # own markup, three rules its structure breaks and we can't fix without patching it:
+        # h1 then h3 (heading-order), links inside its operation buttons (nested-interactive),
+        # its title block outside the <main> it renders (region).
+        assert_accessible(
+            page, vendored="#swagger-ui", vendored_rules=("heading-order", "nested-interactive", "region")
+        )
+        assert page.locator("main").count() == 1
+        assert page.locator(".api-docs__header a").first.get_attribute("href") == "/"
     finally:
         context.close()
