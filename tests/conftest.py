@@ -382,7 +382,7 @@ def assert_accessible(page: Any, *, vendored: str = "", vendored_rules: tuple[st
     violations = []
     for context, options in runs:
         result = page.evaluate(
-            "async ([context, options]) => await axe.run(context === 'document' ? document : context, options)",
+            "async ([where, options]) => await axe.run(where === 'document' ? document : where, options)",
             [context, options],
         )
         violations += [
