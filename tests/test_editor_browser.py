@@ -143,12 +143,10 @@ def test_without_javascript_the_editor_is_its_plain_textareas(
     )
 
 
-@pytest.mark.parametrize(
-    ("locale", "button"), [("en-US", "Switch provider"), ("pt-BR", "Trocar de provedor")]
-)
 def test_an_import_on_an_unconfigured_provider_warns_and_switches_in_chromium(
-    signed_in_page, live_server_url: str, owner, tmp_path: Path, locale: str, button: str
+    signed_in_page, live_server_url: str, owner, tmp_path: Path
 ) -> None:
+    # In Portuguese; the English words are checked without a browser (test_editor_tools).
     ProviderConnection.objects.create(
         name="acme", base_url="https://llm.example.com/v1", api_key_env="PROMPTLAB_PROVIDER_ACME_UNSET"
     )
