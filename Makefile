@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 PYTHON ?= $(shell for p in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bin/python3 $$HOME/.pyenv/versions/3.12*/bin/python3 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$p; break; fi; done)
 
-.PHONY: help run dev setup test lint format messages bench clean .gettext .chromium
+.PHONY: help run dev setup test lint format messages bench clean editor-bundle .gettext .chromium
 
 help:
 	@echo "make run     set up and serve PromptLab on http://$(HOST):$(PORT) (web, Celery worker and beat)"
@@ -22,6 +22,7 @@ help:
 	@echo "make test    set up and run the whole test suite"
 	@echo "make lint    ruff check and format check, and the import layers (lint-imports)"
 	@echo "make bench   run the benchmarks in bench/"
+	@echo "make editor-bundle   rebuild static/editor/code-editor.js (CodeMirror) from node_modules"
 
 $(BIN)/.installed: requirements.txt
 	@if [ -z "$(PYTHON)" ]; then echo "PromptLab needs Python 3.12 or newer (Django 6); none was found on PATH or under pyenv." >&2; exit 1; fi
@@ -33,12 +34,27 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-# npm only for what only npm has: axe-core, which the browser tests run on every page
-# (htmx and its SSE extension come with django-htmx, from the venv).
+# npm only for what only npm has: axe-core, which the browser tests run on every page,
+# and the code editor's CodeMirror with esbuild to bundle it (htmx and its SSE extension
+# come with django-htmx, from the venv).
 node_modules/.installed: package.json package-lock.json
 	@command -v npm >/dev/null || { echo "npm (Node.js) is needed for the browser tests (axe-core)." >&2; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# The template editor's code editor: CodeMirror 6 from npm, bundled by esbuild into one
+# file under static/editor/ (not static/vendor/, which setup removes). The bundle is
+# committed, so `make run` needs no npm; `make test` rebuilds it when its source or the
+# lock file changed (esbuild's output is the same for the same input: no diff appears).
+EDITOR_BUNDLE := static/editor/code-editor.js
+$(EDITOR_BUNDLE): frontend/code-editor.js package-lock.json | node_modules/.installed
+	node_modules/.bin/esbuild frontend/code-editor.js --bundle --minify --format=iife --target=es2020 \
+		--legal-comments=none --log-level=warning --outfile=$@ \
+		--banner:js="/* PromptLab's code editor: CodeMirror 6 (MIT), bundled by esbuild from frontend/code-editor.js; versions in package-lock.json. */"
+
+editor-bundle: node_modules/.installed
+	@rm -f $(EDITOR_BUNDLE)
+	@$(MAKE) --no-print-directory $(EDITOR_BUNDLE)
 
 # gettext's msgfmt compiles the translations; install it where it is missing.
 .gettext:
@@ -68,7 +84,8 @@ dev:
 .chromium:
 	@command -v chromium >/dev/null || { echo "Installing Debian's chromium for the browser tests…"; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-test: setup $(BIN)/.installed-dev node_modules/.installed .chromium
+# The editor bundle first: collectstatic (in setup) must collect the one tested.
+test: node_modules/.installed $(EDITOR_BUNDLE) setup $(BIN)/.installed-dev .chromium
 	@if [ -z "$$DATABASE_URL$$REDIS_URL" ]; then \
 		echo "NOTE: DATABASE_URL and REDIS_URL are not set: the suite runs on the embedded defaults (SQLite, filesystem broker)."; \
 		echo "      Tests that need PostgreSQL or Redis are skipped and say so. .ci/run sets both."; fi

@@ -14,6 +14,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from templates_app.models import json_text_contains
 
@@ -31,6 +32,14 @@ class JobStatus(models.TextChoices):
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+# The job page's announcement of the end, a whole sentence per status: in Portuguese it
+# agrees with "execução" (feminine), which "Job finished: {status label}" could not
+# ("Execução terminada: Concluído").
+FINAL_ANNOUNCEMENTS = {
+    JobStatus.SUCCEEDED: pgettext_lazy("the job page announces", "Job finished: Succeeded."),
+    JobStatus.FAILED: pgettext_lazy("the job page announces", "Job finished: Failed."),
+    JobStatus.CANCELLED: pgettext_lazy("the job page announces", "Job finished: Cancelled."),
+}
 ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
 
@@ -282,6 +291,11 @@ class Job(models.Model):
                 "attempts": settings.JOB_MAX_ATTEMPTS,
             }
         return str(self.get_status_display())
+
+    @property
+    def final_announcement(self) -> str:
+        """What the job page announces once the job has ended ("" before)."""
+        return str(FINAL_ANNOUNCEMENTS.get(self.status, ""))
 
     @property
     def error_text(self) -> str:

@@ -37,6 +37,7 @@ from .models import (
 )
 from .rendering import PromptRenderError, referenced_names
 from .schema import ParameterSchema, SchemaError, parameter_warnings
+from .schema.parsing import NAME_PATTERN
 from .theme import (
     COLOUR_KEYS,
     DEFAULT_LIGHT,
@@ -221,13 +222,16 @@ _DEFAULTS = model_setting_defaults()
 class _PromptAndModelFields(forms.Form):
     """The first part of the editor: the prompt, its parameters and the model settings."""
 
+    # data-code-editor: the code editor (static/editor/) takes the textarea's place, in that mode.
     body = forms.CharField(
         label=_("Prompt body"),
         help_text=_("Jinja2 syntax: {{ parameter_name }} inserts a value."),
-        widget=forms.Textarea(attrs={"rows": 8, "class": "code"}),
+        widget=forms.Textarea(attrs={"rows": 8, "class": "code", "data-code-editor": "jinja"}),
     )
     system_prompt = forms.CharField(
-        label=_("System prompt"), required=False, widget=forms.Textarea(attrs={"rows": 3, "class": "code"})
+        label=_("System prompt"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "class": "code", "data-code-editor": "jinja"}),
     )
     schema_format = forms.ChoiceField(
         label=_("Schema format"), choices=SCHEMA_FORMATS, initial="yaml", widget=forms.RadioSelect
@@ -236,7 +240,9 @@ class _PromptAndModelFields(forms.Form):
         label=_("Parameters"),
         required=False,
         help_text=_("A list of parameters, in YAML or JSON (see the schema documentation)."),
-        widget=forms.Textarea(attrs={"rows": 18, "class": "code", "spellcheck": "false"}),
+        widget=forms.Textarea(
+            attrs={"rows": 18, "class": "code", "spellcheck": "false", "data-code-editor": "schema"}
+        ),
     )
     provider = forms.CharField(
         label=_("Provider"), max_length=_field("provider").max_length, initial=_DEFAULTS["provider"]
@@ -335,6 +341,8 @@ class VersionForm(_ColourFields, _PromptAndModelFields):
             light.help_text = format_lazy(_("Empty: PromptLab's {colour}."), colour=DEFAULT_LIGHT[key])
             dark.widget.attrs.update({"size": 8})
             dark.help_text = _("Empty: the light palette's colour.")
+            # The colour picker beside a dark field, when it is empty, shows the light one's colour.
+            dark.widget.attrs["data-colour-inherits"] = self.auto_id % self.add_prefix(key)
             for field in (light, dark):
                 field.widget.attrs.update(
                     {"pattern": "#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})", "spellcheck": "false"}
@@ -558,6 +566,39 @@ def schema_text_with_parameter(text: str, fmt: str, name: str) -> str | None:
         if parse_schema_text(appended, fmt)[0] == [*parameters, added]:  # an indented list would not be
             return appended
     return schema_to_text([*parameters, added], fmt)
+
+
+class AddParameterForm(forms.Form):
+    """The editor's in-place "Add" (with JavaScript): the schema text with a parameter
+    appended (``schema_text_with_parameter``), for the page to put in place of its own."""
+
+    name = forms.RegexField(
+        label=_("Parameter name"),
+        regex=NAME_PATTERN,
+        error_messages={
+            "invalid": _(
+                "A parameter name is lower-case letters, digits and underscores, not starting with a digit."
+            )
+        },
+    )
+    schema = forms.CharField(label=_("Parameters"), required=False, strip=False, max_length=MAX_SCHEMA_TEXT)
+    schema_format = forms.ChoiceField(label=_("Schema format"), choices=SCHEMA_FORMATS)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        parameters, _problems = parse_schema_text(data["schema"], data["schema_format"])
+        if any(isinstance(p, dict) and p.get("name") == data["name"] for p in parameters):
+            self.add_error(
+                "name", _("The schema already has a parameter “%(name)s”.") % {"name": data["name"]}
+            )
+            return data
+        schema = schema_text_with_parameter(data["schema"], data["schema_format"], data["name"])
+        if schema is None:
+            self.add_error("schema", _("The schema has problems; fix them before adding a parameter."))
+        data["added_schema"] = schema
+        return data
 
 
 def _render_preview(

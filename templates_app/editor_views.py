@@ -3,16 +3,23 @@ version per save), and the live preview the editor asks for as one types (htmx).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.csp import CSP
 from django.utils.translation import gettext as _
+from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .access import managed_template_or_404
 from .editor import (
+    AddParameterForm,
     TemplateMetaForm,
     VersionForm,
     preview_context,
@@ -44,7 +51,26 @@ def my_templates(request: HttpRequest) -> HttpResponse:
     return render(request, "templates_app/mine.html", context)
 
 
+# The code editor (CodeMirror) writes a style element of its own: on the editor's pages a
+# style may also carry the response's nonce, which the page hands to the editor
+# (EditorView.cspNonce). It also sets one style attribute, the same on every editor,
+# its content's "tab-size: 4": that exact attribute (its hash, with 'unsafe-hashes',
+# which admits hashed attributes and nothing else) is allowed too. Scripts stay 'self'.
+CODE_EDITOR_STYLE_ATTRIBUTE = "tab-size: 4"
+_ATTRIBUTE_HASH = base64.b64encode(hashlib.sha256(CODE_EDITOR_STYLE_ATTRIBUTE.encode()).digest()).decode()
+EDITOR_CSP = {
+    **settings.SECURE_CSP,
+    "style-src": [
+        *settings.SECURE_CSP["style-src"],
+        CSP.NONCE,
+        CSP.UNSAFE_HASHES,
+        f"'sha256-{_ATTRIBUTE_HASH}'",
+    ],
+}
+
+
 @login_required
+@csp_override(EDITOR_CSP)
 @require_http_methods(["GET", "POST"])
 def create_template(request: HttpRequest) -> HttpResponse:
     data = with_added_parameter(request)
@@ -54,6 +80,7 @@ def create_template(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@csp_override(EDITOR_CSP)
 @require_http_methods(["GET", "POST"])
 def edit_template(request: HttpRequest, slug: str) -> HttpResponse:
     template = managed_template_or_404(request, slug)
@@ -138,3 +165,21 @@ def editor_preview(request: HttpRequest) -> HttpResponse:
         raise Http404
     context = preview_context(request, prefix=request.POST.get("prefix", "editor"))
     return render(request, "templates_app/editor_preview.html", context)
+
+
+@require_POST
+def editor_add_parameter(request: HttpRequest) -> JsonResponse:
+    """The editor's "Add" in place (JavaScript): the schema text with the parameter appended,
+    nothing saved. Without JavaScript the same button submits the editor form instead."""
+    if not request.user.is_authenticated:
+        raise Http404
+    form = AddParameterForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
+    name = form.cleaned_data["name"]
+    return JsonResponse(
+        {
+            "schema": form.cleaned_data["added_schema"],
+            "message": _("Added the parameter “%(name)s”; save to keep it.") % {"name": name},
+        }
+    )

@@ -16,9 +16,12 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from providers import provider_is_available, provider_names
+from providers.models import ModelPrice
+
 from .formats import FORMATS, FormatError
 from .formats.service import MAX_FILE_BYTES, import_template, read_file
-from .models import TemplateVersion, Visibility, parsed_schema
+from .models import SavedContent, Template, TemplateVersion, Visibility, model_setting_defaults, parsed_schema
 from .schema import ParameterForm
 
 
@@ -117,3 +120,48 @@ class TemplateListFilter(forms.Form):
     @property
     def active(self) -> bool:
         return self.is_valid() and bool(self.cleaned_data["q"] or self.cleaned_data["tag"])
+
+
+def configured_models(current_model: str = "") -> list[tuple[str, str]]:
+    """(provider, model) pairs that can run here now: the offline provider's model, the
+    priced models of every configured provider, and a configured provider without any
+    price with ``current_model``."""
+    offline = model_setting_defaults()
+    pairs: list[tuple[str, str]] = []
+    for name in provider_names():
+        if not provider_is_available(name):
+            continue
+        if name == offline["provider"]:
+            pairs.append((name, offline["model"]))
+            continue
+        priced = list(ModelPrice.objects.filter(provider=name).values_list("model", flat=True))
+        pairs += [(name, model) for model in priced] or ([(name, current_model)] if current_model else [])
+    return pairs
+
+
+class ProviderSwitchForm(forms.Form):
+    """Switch a template whose provider is not configured here to one that is: a new
+    version (from the one the editor would start from) with that provider and model."""
+
+    model_choice = forms.ChoiceField(
+        label=_("Run it on"),
+        help_text=_("The providers configured on this server, each with a model it can run."),
+    )
+
+    def __init__(self, *args: Any, template: Template, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.template = template
+        self.base = template.editor_start()
+        current = self.base.model if self.base is not None else ""
+        self.pairs = {
+            f"{provider}/{model}": (provider, model) for provider, model in configured_models(current)
+        }
+        self.fields["model_choice"].choices = [
+            (key, f"{provider} · {model}") for key, (provider, model) in self.pairs.items()
+        ]
+
+    def save(self, author: Any) -> SavedContent:
+        provider, model = self.pairs[self.cleaned_data["model_choice"]]
+        return self.template.save_content(
+            {"provider": provider, "model": model}, author=author, publish=True, base=self.base
+        )

@@ -22,11 +22,13 @@ urlpatterns += [
     path("t/<slug:slug>/history/", history_views.template_history, name="history"),
     path("t/<slug:slug>/export/", export_views.export_file, name="export"),
     path("t/<slug:slug>/edit/", editor_views.edit_template, name="edit"),
+    path("t/<slug:slug>/switch-provider/", views.switch_provider, name="switch_provider"),
     path("t/<slug:slug>/duplicate/", list_views.duplicate_template, name="duplicate"),
     path("t/<slug:slug>/delete/", list_views.delete_template, name="delete"),
     path("t/<slug:slug>/restore/", list_views.restore_template, name="restore"),
     path("templates/mine/", editor_views.my_templates, name="mine"),
     path("templates/new/", editor_views.create_template, name="create"),
     path("editor/preview/", editor_views.editor_preview, name="editor_preview"),
+    path("editor/add-parameter/", editor_views.editor_add_parameter, name="editor_add_parameter"),
     path("theme-logos/<str:digest>", theme_views.theme_logo, name="theme_logo"),
 ]

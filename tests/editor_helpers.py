@@ -18,3 +18,21 @@ def editor_post(template: Template, **overrides: Any) -> dict[str, Any]:
     data |= {"meta-visibility": template.visibility, "action": "publish"}
     data.update(overrides)
     return data
+
+
+def code_editor(page: Any, field_id: str) -> Any:
+    """The code editor's content (CodeMirror) standing in for the textarea ``field_id``."""
+    return page.locator(f"[data-code-editor-for='{field_id}'] .cm-content")
+
+
+def fill_code(page: Any, field_id: str, text: str) -> None:
+    """Replace a code field's text as a person would, in the code editor (with JavaScript)
+    or the textarea (without); then wait until the textarea, which the form submits, has it."""
+    editor = code_editor(page, field_id)
+    if editor.count():
+        editor.fill(text)
+        page.wait_for_function(
+            "([id, text]) => document.getElementById(id).value === text", arg=[field_id, text]
+        )
+    else:
+        page.locator(f"#{field_id}").fill(text)

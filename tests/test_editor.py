@@ -15,7 +15,7 @@ from templates_app.models import Template
 from templates_app.theme import COLOUR_KEYS
 
 from .conftest import assert_accessible
-from .editor_helpers import editor_post
+from .editor_helpers import editor_post, fill_code
 
 pytestmark = pytest.mark.django_db
 
@@ -360,19 +360,23 @@ def test_the_editor_preview_follows_typing_in_chromium(
     assert page.locator("#editor-preview [name=topic]").count() == 1
     assert_accessible(page)
 
-    page.locator("#id_editor-schema").fill(
-        SCHEMA_YAML + "- name: mood\n  type: string\n  label: {en: Mood, pt: Humor}\n"
+    fill_code(
+        page,
+        "id_editor-schema",
+        SCHEMA_YAML + "- name: mood\n  type: string\n  label: {en: Mood, pt: Humor}\n",
     )
     page.wait_for_function("() => document.querySelector('#editor-preview [name=mood]') !== null")
     assert_accessible(page)
 
-    page.locator("#id_editor-schema").fill(SCHEMA_YAML + "- name: mood\n  type: colour\n")
+    fill_code(page, "id_editor-schema", SCHEMA_YAML + "- name: mood\n  type: colour\n")
     page.wait_for_function("() => document.querySelector('#editor-preview [data-preview-problems]') !== null")
     assert "mood" in page.locator("[data-preview-problems]").inner_text()
     assert_accessible(page)
 
-    page.locator("#id_editor-schema").fill(
-        SCHEMA_YAML + "- name: mood\n  type: string\n  label: {en: Mood, pt: Humor}\n"
+    fill_code(
+        page,
+        "id_editor-schema",
+        SCHEMA_YAML + "- name: mood\n  type: string\n  label: {en: Mood, pt: Humor}\n",
     )
     page.get_by_label(other_language).check()
     labels = "[...document.querySelectorAll('#editor-preview label')]"
@@ -398,10 +402,8 @@ def test_editor_pages_pass_axe_and_the_admin_preview_works(
     assert_accessible(page)
     page.locator("#id_meta-name").fill("Broken")
     page.locator("#id_meta-slug").fill("broken")
-    page.locator("#id_editor-body").fill("About {{ topic }}")
-    page.locator("#id_editor-schema").fill(
-        "- name: topic\n  type: string\n  min_length: 9\n  max_length: 2\n"
-    )
+    fill_code(page, "id_editor-body", "About {{ topic }}")
+    fill_code(page, "id_editor-schema", "- name: topic\n  type: string\n  min_length: 9\n  max_length: 2\n")
     page.locator("button[name=action][value=draft]").click()
     page.wait_for_load_state()
     summary = page.locator("[data-error-summary]")

@@ -28,7 +28,7 @@ TEXT = {
     "pt-BR": {
         "cancel": "Cancelar execução",
         "cancelled": "Cancelado",
-        "announced": "Execução terminada: Concluído.",
+        "announced": "Execução concluída.",
         "copy": "Copiar resposta",
         "copied": "Copiado",
         "raw": "Mostrar texto bruto",

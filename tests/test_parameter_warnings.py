@@ -9,7 +9,7 @@ from django.test import Client
 from templates_app.models import Template
 
 from .conftest import assert_accessible
-from .editor_helpers import editor_post
+from .editor_helpers import editor_post, fill_code
 from .test_api import jwt_for
 
 pytestmark = pytest.mark.django_db
@@ -121,7 +121,7 @@ def test_preview_warnings_appear_while_typing_and_pass_axe(
     page = signed_in_page(owner, locale)
     page.goto(f"{live_server_url}/t/{template.slug}/edit/")
     assert page.locator("[data-preview-warnings]").count() == 0
-    page.locator("#id_editor-body").fill("Only {{ topic }}.")
+    fill_code(page, "id_editor-body", "Only {{ topic }}.")
     page.wait_for_function(
         "() => document.querySelector('#editor-warnings [data-preview-warnings]') !== null"
     )
@@ -129,7 +129,7 @@ def test_preview_warnings_appear_while_typing_and_pass_axe(
     assert region.get_attribute("role") == "status"
     assert "count" in region.inner_text() and word in region.inner_text()
     assert_accessible(page)
-    page.locator("#id_editor-body").fill("{{ count }} lines on {{ topic }}.")
+    fill_code(page, "id_editor-body", "{{ count }} lines on {{ topic }}.")
     page.wait_for_function(
         "() => document.querySelector('#editor-warnings [data-preview-warnings]') === null"
     )

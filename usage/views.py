@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET
 
 from .charts import Chart, Series
@@ -69,9 +70,9 @@ def _charts(steps: list[Figures], errors: list[Figures], grouping: str) -> list[
     return [
         over(
             "runs", _("Runs by status"), "bars",
-            Series(_("Succeeded"), lambda f: f.succeeded),
-            Series(_("Failed"), lambda f: f.failed),
-            Series(_("Cancelled"), lambda f: f.cancelled),
+            Series(pgettext("runs counted", "Succeeded"), lambda f: f.succeeded),
+            Series(pgettext("runs counted", "Failed"), lambda f: f.failed),
+            Series(pgettext("runs counted", "Cancelled"), lambda f: f.cancelled),
         ),
         over(
             "tokens", _("Tokens"), "lines",
@@ -111,9 +112,9 @@ def _breakdown_tables(breakdowns: dict[str, list[Figures]]) -> list[Chart]:
     }
     columns = [
         Series(_("Runs"), lambda f: f.runs),
-        Series(_("Succeeded"), lambda f: f.succeeded),
-        Series(_("Failed"), lambda f: f.failed),
-        Series(_("Cancelled"), lambda f: f.cancelled),
+        Series(pgettext("runs counted", "Succeeded"), lambda f: f.succeeded),
+        Series(pgettext("runs counted", "Failed"), lambda f: f.failed),
+        Series(pgettext("runs counted", "Cancelled"), lambda f: f.cancelled),
         Series(_("Input tokens"), lambda f: f.input_tokens),
         Series(_("Output tokens"), lambda f: f.output_tokens),
         Series(_("Cost (USD)"), lambda f: f.cost, 4),

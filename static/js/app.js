@@ -79,8 +79,155 @@
       event.preventDefault();
       var field = control.closest(".field") || control;
       field.scrollIntoView();
-      control.focus({ preventScroll: true });
+      // A textarea the code editor stands in for is hidden: focus the editor instead.
+      var editor = control.hidden && document.querySelector("[data-code-editor-for='" + control.id + "'] [contenteditable]");
+      (editor || control).focus({ preventScroll: true });
     });
+  });
+
+  // --- The template editor ------------------------------------------------
+
+  // Before leaving with unsaved changes, the browser asks (not when the form itself is
+  // submitted). Unsaved: the form differs from what the page loaded with, or the page
+  // shows a posted form again (data-warn-unsaved="changed": nothing of it was saved).
+  function formSnapshot(form) {
+    var pairs = [];
+    new FormData(form).forEach(function (value, name) {
+      if (name === "csrfmiddlewaretoken" || name === "preview_language") return;
+      pairs.push([name, typeof value === "string" ? value : value.name + ":" + value.size]);
+    });
+    return JSON.stringify(pairs);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.querySelector("form[data-warn-unsaved]");
+    if (!form) return;
+    var initial = formSnapshot(form);
+    var submitting = false;
+    form.addEventListener("submit", function () {
+      submitting = true;
+    });
+    window.addEventListener("pageshow", function () {
+      submitting = false;  // back from the next page (the back/forward cache)
+    });
+    window.addEventListener("beforeunload", function (event) {
+      if (submitting) return;
+      if (form.dataset.warnUnsaved !== "changed" && formSnapshot(form) === initial) return;
+      event.preventDefault();
+      event.returnValue = "";  // older browsers ask only when it is set
+    });
+  });
+
+  // Ctrl+Enter (Cmd+Enter) in the editor form updates the preview at once: a "change" on
+  // the schema, whose section's htmx request includes the prompt texts. (The code
+  // editor binds the same keys and prevents the default, so it is not seen twice.)
+  function refreshPreview(form) {
+    var schema = form.querySelector("textarea[data-code-editor='schema']");
+    if (schema) schema.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.querySelector("form[data-editor-form]");
+    if (!form) return;
+    document.querySelectorAll("[data-js-hint]").forEach(function (hint) {
+      hint.hidden = false;
+    });
+    form.addEventListener("keydown", function (event) {
+      if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey) || event.defaultPrevented) return;
+      if (!event.target.matches("textarea, input")) return;
+      event.preventDefault();
+      refreshPreview(form);
+    });
+  });
+
+  // Theme colours: a colour picker beside each hex field, kept in step both ways. The hex
+  // field is what the form submits (and all there is without JavaScript); an empty one
+  // shows its default in the picker, and a hex the picker can't show leaves it alone.
+  function longHex(value) {
+    var hex = (value || "").trim();
+    if (/^#[0-9a-fA-F]{3}$/.test(hex)) hex = "#" + hex[1] + hex[1] + hex[2] + hex[2] + hex[3] + hex[3];
+    return /^#[0-9a-fA-F]{6}$/.test(hex) ? hex.toLowerCase() : null;
+  }
+
+  function shownColour(field) {
+    var own = longHex(field.value);
+    if (own) return own;
+    if (!field.value.trim()) {
+      var inherited = field.dataset.colourInherits && document.getElementById(field.dataset.colourInherits);
+      if (inherited) return shownColour(inherited);
+      return longHex(field.placeholder);
+    }
+    return null;
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var pickers = document.querySelectorAll("input[type=color][data-colour-picker]");
+    var sync = function () {
+      pickers.forEach(function (picker) {
+        var field = document.getElementById(picker.dataset.colourPicker);
+        var colour = field && shownColour(field);
+        if (colour && picker.value !== colour) picker.value = colour;
+      });
+    };
+    pickers.forEach(function (picker) {
+      var field = document.getElementById(picker.dataset.colourPicker);
+      if (!field) return;
+      picker.hidden = false;
+      picker.addEventListener("input", function () {
+        field.value = picker.value;
+        field.dispatchEvent(new Event("input", { bubbles: true }));
+      });
+    });
+    // One listener for all: a light colour typed also changes the dark pickers that inherit it.
+    document.addEventListener("input", function (event) {
+      if (event.target.matches("input[data-colour-inherits], .colour-field input[type=text]")) sync();
+    });
+    sync();
+  });
+
+  // The preview's "Add as a text parameter" in place: the server appends the parameter to
+  // the schema text (nothing saved), the text takes its place, the preview follows. On
+  // any failure the button does what it does without JavaScript: submit the form.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-add-parameter]");
+    var form = document.getElementById("editor-form");
+    if (!button || !form || !form.dataset.addParameterUrl || !window.fetch) return;
+    var schema = form.querySelector("textarea[data-code-editor='schema']");
+    var format = form.querySelector("[name$='schema_format']:checked");
+    var token = form.querySelector("[name=csrfmiddlewaretoken]");
+    if (!schema || !format || !token) return;
+    event.preventDefault();
+    var data = new FormData();
+    data.append("csrfmiddlewaretoken", token.value);
+    data.append("name", button.value);
+    data.append("schema", schema.value);
+    data.append("schema_format", format.value);
+    fetch(form.dataset.addParameterUrl, { method: "POST", body: data, credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("add parameter " + response.status);
+        return response.json();
+      })
+      .then(function (answer) {
+        schema.value = answer.schema;
+        // The code editor follows the textarea; the "change" refreshes the preview at once.
+        schema.dispatchEvent(new Event("change", { bubbles: true }));
+        var announcer = document.querySelector("[data-editor-announcer]");
+        if (announcer) {
+          announcer.className = "message";
+          announcer.textContent = answer.message;
+        }
+        // The button goes with the refreshed preview: focus goes to the schema, at its end.
+        var editor = document.querySelector("[data-code-editor-for='" + schema.id + "'] [contenteditable]");
+        if (editor) {
+          editor.focus();
+        } else {
+          schema.focus();
+          schema.setSelectionRange(schema.value.length, schema.value.length);
+        }
+      })
+      .catch(function () {
+        form.requestSubmit(button);
+      });
   });
 
   // --- The job page ---------------------------------------------------------

@@ -14,6 +14,7 @@ from django.http import HttpResponse
 from django.utils.translation import gettext as _
 
 from promptlab.safe_load import find_nul
+from providers import provider_is_available
 
 from ..models import Template, Visibility
 from ..schema import parameter_warnings
@@ -137,6 +138,17 @@ def import_template(
         raise FormatError(
             _("A template with the slug “%(slug)s” already exists.") % {"slug": final_slug}
         ) from None
+    provider = template.published_version.provider
+    if not provider_is_available(provider):
+        # Known here (provider_for falls back to offline for unknown ones), but without its key
+        # or connection: the form would say "unavailable" and every run would be refused.
+        warnings.append(
+            _(
+                "The provider “%(provider)s” is not configured on this server, so the template can't run "
+                "until it is; switch it to a configured provider to run it now."
+            )
+            % {"provider": provider}
+        )
     warnings += parameter_warnings(imported.parameters, imported.body, imported.system_prompt)
     return template, warnings
 
