@@ -113,3 +113,25 @@ def test_a_token_limited_to_some_templates_reaches_only_those_on_every_api_road(
     # Another user's token never reaches the owner's private templates, limited or not.
     _other, other = PersonalToken.issue(other_user, "other")
     assert call(other, "get", "/templates/listed").status_code == 404
+
+
+@pytest.mark.needs_redis  # the event stream exists only with Redis
+def test_a_token_limited_to_some_templates_cannot_follow_another_templates_job_stream(
+    client: Client, make_template, owner
+) -> None:
+    """The job's event stream holds the token's limit as the job reads do: a job of the
+    owner's on a template the token does not reach is a 404 there too."""
+    from accounts.models import PersonalToken
+    from jobs.models import Job
+    from jobs.services import submit_generation
+
+    listed = make_template(slug="listed", owner=owner, visibility=Visibility.PRIVATE)
+    unlisted = make_template(slug="unlisted", owner=owner, visibility=Visibility.PRIVATE)
+    _limited, limited = PersonalToken.issue(owner, "listed only", templates=[listed])
+    job = submit_generation(unlisted.published_version, {"topic": "a", "count": 2}, owner=owner)
+    # No worker here: the job is not left running.
+    Job.objects.filter(pk=job.pk).update(status="cancelled", active_key=None)
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {limited}"}
+    assert client.get(f"/api/v1/jobs/{job.pk}", **headers).status_code == 404
+    response = client.get(f"/api/v1/jobs/{job.pk}/events", **headers)
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"

@@ -100,9 +100,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     def get_queryset(self) -> Any:
         jobs = Job.objects.filter(owner=self.request.user).select_related("template_version__template")
-        if isinstance(self.request.auth, PersonalToken):  # a limited token sees its templates' jobs only
-            reachable = Template.all_objects.reachable_with(self.request.auth)
-            jobs = jobs.filter(template_version__template__in=reachable)
+        jobs = reachable_jobs(jobs, self.request.auth)
         if self.action != "list":
             return jobs
         if "output" not in JobListItemSerializer.selected_fields(self.request, JobSerializer.Meta.fields):
@@ -257,22 +255,32 @@ async def job_events_api(request: HttpRequest, pk: UUID) -> HttpResponse:
     return event_stream_response(job, request.headers.get("Last-Event-ID"), ApiEvents())
 
 
+def reachable_jobs(jobs: Any, credential: Any) -> Any:
+    """A token limited to some templates sees those templates' jobs only (the templates'
+    one rule, ``reachable_with``): the job list and reads, and the job's event stream."""
+    if isinstance(credential, PersonalToken):
+        jobs = jobs.filter(template_version__template__in=Template.all_objects.reachable_with(credential))
+    return jobs
+
+
 def _authorised_job(request: HttpRequest, pk: UUID) -> tuple[Any, Job | None]:
     """The caller and their job (only what opening the stream needs: the stream reads
     the rest once subscribed), in one hop to the sync thread."""
-    user = _api_user(request)
+    user, credential = _api_caller(request)
     if user is None:
         return None, None
-    return user, Job.objects.filter(owner=user, pk=pk).only("id", "leader").first()
+    jobs = reachable_jobs(Job.objects.filter(owner=user, pk=pk), credential)
+    return user, jobs.only("id", "leader").first()
 
 
-def _api_user(request: HttpRequest) -> Any:
-    """Run the API's authenticators (token, JWT, session) once, for the stream."""
+def _api_caller(request: HttpRequest) -> tuple[Any, Any]:
+    """Run the API's authenticators (token, JWT, session) once, for the stream: the
+    signed-in user (None if none) and the credential it came with."""
     drf_request = Request(
         request, authenticators=[cls() for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
     )
     try:
         user = drf_request.user
     except APIException:
-        return None
-    return user if user.is_authenticated else None
+        return None, None
+    return (user, drf_request.auth) if user.is_authenticated else (None, None)
