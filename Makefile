@@ -44,12 +44,15 @@ node_modules/.installed: package.json package-lock.json
 # GraphiQL's UMD build and React's, copied from node_modules into static/graphiql/ (not
 # static/vendor/, which setup clears): served from our origin under the strict CSP.
 # GraphiQL's build names a source map it doesn't ship (collectstatic refuses a missing
-# reference): the copy leaves that comment out.
-GRAPHIQL_FILES := node_modules/graphiql/graphiql.min.css \
-	node_modules/react/umd/react.production.min.js node_modules/react-dom/umd/react-dom.production.min.js
-static/graphiql/.installed: node_modules/.installed
+# reference): the copy leaves that comment out. Its stylesheet embeds its fonts as data:
+# URLs, which the CSP (font-src 'self') refuses: the copy leaves those @font-face rules
+# out too, and GraphiQL falls back to the system's fonts; the CSP stays as strict.
+GRAPHIQL_FILES := node_modules/react/umd/react.production.min.js node_modules/react-dom/umd/react-dom.production.min.js
+static/graphiql/.installed: node_modules/.installed $(BIN)/.installed
 	@mkdir -p static/graphiql
 	cp $(GRAPHIQL_FILES) static/graphiql/
+	$(BIN)/python -c 'import re, sys; css = open(sys.argv[1]).read(); open(sys.argv[2], "w").write(re.sub(r"@font-face\s*\{[^}]*\}", "", css))' \
+		node_modules/graphiql/graphiql.min.css static/graphiql/graphiql.min.css
 	sed '/^\/\/# sourceMappingURL=/d' node_modules/graphiql/graphiql.min.js > static/graphiql/graphiql.min.js
 	cp node_modules/graphiql/LICENSE static/graphiql/LICENSE.graphiql
 	cp node_modules/react/LICENSE static/graphiql/LICENSE.react
