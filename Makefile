@@ -34,9 +34,9 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-# npm only for what only npm has: axe-core, which the browser tests run on every page,
-# and the code editor's CodeMirror with esbuild to bundle it (htmx and its SSE extension
-# come with django-htmx, from the venv).
+# npm only for what only npm has: GraphiQL with React (served at /graphql), axe-core,
+# which the browser tests run on every page, and the code editor's CodeMirror with
+# esbuild to bundle it (htmx and its SSE extension come with django-htmx, from the venv).
 node_modules/.installed: package.json package-lock.json
 	@command -v npm >/dev/null || { echo "npm (Node.js) is needed for the browser tests (axe-core)." >&2; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
@@ -56,6 +56,23 @@ editor-bundle: node_modules/.installed
 	@rm -f $(EDITOR_BUNDLE)
 	@$(MAKE) --no-print-directory $(EDITOR_BUNDLE)
 
+# GraphiQL's UMD build and React's, copied from node_modules into static/graphiql/ (not
+# static/vendor/, which setup clears): served from our origin under the strict CSP.
+# GraphiQL's build names a source map it doesn't ship (collectstatic refuses a missing
+# reference): the copy leaves that comment out. Its stylesheet embeds its fonts as data:
+# URLs, which the CSP (font-src 'self') refuses: the copy leaves those @font-face rules
+# out too, and GraphiQL falls back to the system's fonts; the CSP stays as strict.
+GRAPHIQL_FILES := node_modules/react/umd/react.production.min.js node_modules/react-dom/umd/react-dom.production.min.js
+static/graphiql/.installed: node_modules/.installed $(BIN)/.installed
+	@mkdir -p static/graphiql
+	cp $(GRAPHIQL_FILES) static/graphiql/
+	$(BIN)/python -c 'import re, sys; css = open(sys.argv[1]).read(); open(sys.argv[2], "w").write(re.sub(r"@font-face\s*\{[^}]*\}", "", css))' \
+		node_modules/graphiql/graphiql.min.css static/graphiql/graphiql.min.css
+	sed '/^\/\/# sourceMappingURL=/d' node_modules/graphiql/graphiql.min.js > static/graphiql/graphiql.min.js
+	cp node_modules/graphiql/LICENSE static/graphiql/LICENSE.graphiql
+	cp node_modules/react/LICENSE static/graphiql/LICENSE.react
+	@touch $@
+
 # gettext's msgfmt compiles the translations; install it where it is missing.
 .gettext:
 	@command -v msgfmt >/dev/null || { echo "Installing gettext (msgfmt)…"; apt-get update -qq && apt-get install -y -qq gettext >/dev/null; }
@@ -63,7 +80,7 @@ editor-bundle: node_modules/.installed
 # Everything both commands need, in order; each step is quick when already done.
 # static/vendor held htmx copies in older checkouts (htmx now comes from django-htmx):
 # removed with their collected copies, so that they are no longer served.
-setup: $(BIN)/.installed .gettext
+setup: $(BIN)/.installed .gettext static/graphiql/.installed
 	@rm -rf static/vendor staticfiles/vendor
 	@DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.venv --ignore=node_modules -v0
 	@DEBUG=1 $(BIN)/python manage.py collectstatic --noinput -v0

@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "usage",
     "webhooks",
     "agents",
+    "graphql_api",
     "promptlab.apps.PromptLabAdminConfig",  # django.contrib.admin, with a guarded login
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -453,6 +454,19 @@ SITE_MAX_BODY_BYTES = envint("SITE_MAX_BODY_BYTES", 5_000_000)
 # Uploads larger than this go to a temporary file rather than memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 1_000_000
 RATELIMIT_ENABLE = envbool("RATELIMIT_ENABLE", True)
+
+# --- GraphQL (/graphql, graphql_api) -------------------------------------------
+# Every caller that reaches a schema is signed in (an anonymous POST is a 401 before any
+# query runs), and a caller's schema holds only the templates they may run: introspection
+# shows nothing the REST API would not. 0 turns it off (GraphiQL then has no docs).
+GRAPHQL_INTROSPECTION = envbool("GRAPHQL_INTROSPECTION", True)
+# Refused before execution (strawberry's validation extensions): nesting deeper than this
+# (template → versions → template … is a cycle), more tokens or aliases than these.
+GRAPHQL_MAX_DEPTH = envint("GRAPHQL_MAX_DEPTH", 8)
+GRAPHQL_MAX_TOKENS = envint("GRAPHQL_MAX_TOKENS", 2000)
+GRAPHQL_MAX_ALIASES = envint("GRAPHQL_MAX_ALIASES", 15)
+# Built schemas (one per language and set of runnable templates) a process keeps.
+GRAPHQL_SCHEMA_CACHE_SIZE = envint("GRAPHQL_SCHEMA_CACHE_SIZE", 32)
 METRICS_TOKEN = envstr("METRICS_TOKEN")
 
 # --- Authors' code: prompt bodies and regular expressions -------------------

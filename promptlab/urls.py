@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from graphql_api.views import graphql_endpoint
 from jobs.urls import run_urlpatterns
 from templates_app import urls as template_urls
 
@@ -24,6 +25,7 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path("metrics", views.metrics, name="metrics"),
     path("api/v1/", include((api_urlpatterns, "api"))),
+    path("graphql", graphql_endpoint, name="graphql"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/docs/",

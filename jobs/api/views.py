@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -28,7 +29,7 @@ from templates_app.forms import parameter_form_class
 from templates_app.models import Template, TemplateVersion
 
 from ..events import ApiEvents, event_stream_response
-from ..models import Job, JobStatus
+from ..models import Job, JobQuerySet, JobStatus
 from ..services import SubmissionError, cancel_job, submit_generation
 from ..streaming import streaming_enabled
 from ..waiting import wait_for_job
@@ -58,8 +59,8 @@ FILTERS = [
 ]
 
 
-def _datetime(request: Request, name: str) -> datetime | None:
-    raw = request.query_params.get(name)
+def _datetime(params: Mapping[str, str], name: str) -> datetime | None:
+    raw = params.get(name)
     if raw is None:
         return None
     try:
@@ -72,6 +73,32 @@ def _datetime(request: Request, name: str) -> datetime | None:
     if value is None:
         raise serializers.ValidationError({name: [_("Enter a date and time in ISO 8601 format.")]})
     return value
+
+
+def filter_jobs(jobs: JobQuerySet, params: Mapping[str, str]) -> JobQuerySet:
+    """The job list's filters (``status``, ``template``, ``q``, ``created_after``,
+    ``created_before``, as strings): the REST list's and GraphQL's ``jobs`` alike. A bad
+    value is a ValidationError naming the parameter."""
+    status = params.get("status")
+    if status is not None:
+        if status not in JobStatus.values:
+            raise serializers.ValidationError({"status": [_("Unknown status.")]})
+        jobs = jobs.filter(status=status)
+    if (template := params.get("template")) is not None:
+        # Checked first: PostgreSQL refuses some strings (a NUL byte) outright.
+        if not slug_re.fullmatch(template):
+            raise serializers.ValidationError({"template": [_("Not a template slug.")]})
+        jobs = jobs.filter(template_version__template__slug=template)
+    if search := params.get("q"):
+        # PostgreSQL refuses a NUL byte in a text outright: a 400, not a 500.
+        if "\x00" in search or len(search) > 200:
+            raise serializers.ValidationError({"q": [_("Search for a text of at most 200 characters.")]})
+        jobs = jobs.search(search)
+    if after := _datetime(params, "created_after"):
+        jobs = jobs.filter(created_at__gte=after)
+    if before := _datetime(params, "created_before"):
+        jobs = jobs.filter(created_at__lt=before)
+    return jobs
 
 
 @extend_schema_view(
@@ -105,26 +132,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             return jobs
         if "output" not in JobListItemSerializer.selected_fields(self.request, JobSerializer.Meta.fields):
             jobs = jobs.defer("output")  # the largest column, and not in the list unless asked
-        status = self.request.query_params.get("status")
-        if status is not None:
-            if status not in JobStatus.values:
-                raise serializers.ValidationError({"status": [_("Unknown status.")]})
-            jobs = jobs.filter(status=status)
-        if (template := self.request.query_params.get("template")) is not None:
-            # Checked first: PostgreSQL refuses some strings (a NUL byte) outright.
-            if not slug_re.fullmatch(template):
-                raise serializers.ValidationError({"template": [_("Not a template slug.")]})
-            jobs = jobs.filter(template_version__template__slug=template)
-        if search := self.request.query_params.get("q"):
-            # PostgreSQL refuses a NUL byte in a text outright: a 400, not a 500.
-            if "\x00" in search or len(search) > 200:
-                raise serializers.ValidationError({"q": [_("Search for a text of at most 200 characters.")]})
-            jobs = jobs.search(search)
-        if after := _datetime(self.request, "created_after"):
-            jobs = jobs.filter(created_at__gte=after)
-        if before := _datetime(self.request, "created_before"):
-            jobs = jobs.filter(created_at__lt=before)
-        return jobs
+        return filter_jobs(jobs, self.request.query_params)
 
     @extend_schema(request=None, responses=JobSerializer)
     @action(detail=True, methods=["post"])
