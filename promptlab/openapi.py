@@ -22,7 +22,7 @@ ERROR_ENVELOPE = {
     "properties": {
         "error": {
             "type": "object",
-            "required": ["code", "message", "details"],
+            "required": ["code", "message", "details", "request_id"],
             "properties": {
                 "code": {"type": "string", "enum": list(ERROR_CODES)},
                 "message": {
@@ -34,6 +34,11 @@ ERROR_ENVELOPE = {
                     "additionalProperties": True,
                     "description": "For validation errors: the messages of each field, by field name.",
                 },
+                "request_id": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "The request's id, as in the X-Request-ID response header (and the logs).",
+                },
             },
         }
     },
@@ -42,6 +47,7 @@ ERROR_ENVELOPE = {
             "code": "validation_error",
             "message": "Some fields are not valid: inputs.",
             "details": {"inputs": {"topic": ["This field is required."]}},
+            "request_id": "7f3c9b2e4d5a4b8f9e0a1c2d3e4f5a6b",
         }
     },
 }

@@ -4,12 +4,16 @@ test worker and `make run` never share a broker folder or a SQLite file."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("PROMPTLAB_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 # The fake provider server listens on 127.0.0.1; named connections in tests point at it.
 os.environ.setdefault("PROVIDER_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+# A fresh metrics directory per test session, which the processes the suite starts (they
+# inherit the environment) share with it: /metrics in the tests adds up theirs.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="promptlab-metrics-"))
 
 from .settings import *  # noqa: E402, F403
 
