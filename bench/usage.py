@@ -71,7 +71,7 @@ COLUMNS = (
     "id", "template_version_id", "owner_id", "session_key", "inputs", "input_hash", "leader_id",
     "cached_from_id", "system_prompt", "prompt", "provider", "model", "status", "output", "error_code",
     "error_message", "attempts", "attempt_log", "task_id", "input_tokens", "output_tokens", "cost",
-    "created_at", "started_at", "first_token_at", "finished_at",
+    "created_at", "started_at", "first_token_at", "finished_at", "draft_run",
 )  # fmt: skip
 
 
@@ -129,7 +129,7 @@ def generate(size: int, people: list[User], versions: list[Any]) -> float:
                     tokens_in, tokens_out, cost if own_call else "0", created,
                     start if not cached else created,
                     start + timedelta(milliseconds=ttft) if own_call else None,
-                    start + timedelta(milliseconds=duration) if not cached else created,
+                    start + timedelta(milliseconds=duration) if not cached else created, False,
                 ))  # fmt: skip
                 if own_call and status == "succeeded" and len(originals) < 5000:
                     originals.append(job_id)

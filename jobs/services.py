@@ -102,7 +102,8 @@ def submit_generation(
         "idempotency_key": idempotency_key or None,
     }
     job = _answered(fields, cache=version.template.cache_results)
-    logs.job_id.set(str(job.pk))
+    if logs.request_id.get() is not None:
+        logs.job_id.set(str(job.pk))  # the rest of the request's log records (reset at its end)
     telemetry.describe_span(job, **{"promptlab.cache": telemetry.cache_outcome(job)})
     return job
 

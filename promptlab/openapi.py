@@ -209,3 +209,18 @@ def add_conditional_reads(
             "description": "Not modified: the copy named by If-None-Match is current."
         }
     return result
+
+
+def add_request_id_header(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """Every answer carries X-Request-ID (promptlab.logs), the same as an error's ``request_id``."""
+    header = {
+        "schema": {"type": "string"},
+        "description": "This request's id: the client's own X-Request-ID if it sent a sane one, else new.",
+    }
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            for response in operation.get("responses", {}).values():
+                response.setdefault("headers", {})["X-Request-ID"] = header
+    return result

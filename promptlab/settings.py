@@ -416,6 +416,7 @@ SPECTACULAR_SETTINGS = {
         "promptlab.openapi.add_examples",
         "promptlab.openapi.describe_request_rules",
         "promptlab.openapi.add_conditional_reads",
+        "promptlab.openapi.add_request_id_header",
     ],
 }
 API_MAX_BODY_BYTES = envint("API_MAX_BODY_BYTES", 1_000_000)
