@@ -91,6 +91,8 @@ run: setup
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py seed_demo
+	@# Prometheus series start from zero with the processes (their files: promptlab/metrics.py).
+	@rm -rf "$${PROMETHEUS_MULTIPROC_DIR:-$${PROMPTLAB_VAR_DIR:-var}/prometheus}"
 	@echo "PromptLab is starting on http://$(HOST):$(PORT)/ (Ctrl-C stops the web server, the worker and beat)"
 	DEBUG=$(DEBUG) HOST=$(HOST) PORT=$(PORT) WEB_WORKERS=$${WEB_WORKERS:-2} WORKER_CONCURRENCY=$${WORKER_CONCURRENCY:-2} \
 		$(BIN)/honcho --no-prefix start --procfile Procfile --no-colour 2>&1 || true

@@ -64,14 +64,14 @@ from django.utils import timezone  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from jobs.models import Job  # noqa: E402
-from jobs.rollups import UsageRollup, rebuild  # noqa: E402
+from jobs.rollups import UsageDayRollup, UsageRollup, rebuild  # noqa: E402
 from templates_app.models import Template  # noqa: E402
 
 COLUMNS = (
     "id", "template_version_id", "owner_id", "session_key", "inputs", "input_hash", "leader_id",
     "cached_from_id", "system_prompt", "prompt", "provider", "model", "status", "output", "error_code",
     "error_message", "attempts", "attempt_log", "task_id", "input_tokens", "output_tokens", "cost",
-    "created_at", "started_at", "first_token_at", "finished_at",
+    "created_at", "started_at", "first_token_at", "finished_at", "draft_run",
 )  # fmt: skip
 
 
@@ -101,7 +101,7 @@ def generate(size: int, people: list[User], versions: list[Any]) -> float:
     started = time.perf_counter()
     originals: list[uuid.UUID] = []
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE jobs_job, jobs_usagerollup")
+        cursor.execute("TRUNCATE jobs_job, jobs_usagerollup, jobs_usagedayrollup")
         with cursor.connection.cursor().copy(f"COPY jobs_job ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             for n in range(size):
                 job_id = uuid.uuid4()
@@ -129,7 +129,7 @@ def generate(size: int, people: list[User], versions: list[Any]) -> float:
                     tokens_in, tokens_out, cost if own_call else "0", created,
                     start if not cached else created,
                     start + timedelta(milliseconds=ttft) if own_call else None,
-                    start + timedelta(milliseconds=duration) if not cached else created,
+                    start + timedelta(milliseconds=duration) if not cached else created, False,
                 ))  # fmt: skip
                 if own_call and status == "succeeded" and len(originals) < 5000:
                     originals.append(job_id)
@@ -181,10 +181,11 @@ def main() -> None:
     for size in SIZES:
         seconds = generate(size, people, versions)
         started = time.perf_counter()
-        rows = rebuild(Job, UsageRollup)
+        rows = rebuild(Job, UsageRollup, UsageDayRollup)
         rollup_seconds = time.perf_counter() - started
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE jobs_usagerollup")
+            cursor.execute("ANALYZE jobs_usagedayrollup")
         print(
             f"{size:>9,} jobs: COPY {seconds:.1f} s; rollups {rows:,} rows in {rollup_seconds:.1f} s",
             flush=True,

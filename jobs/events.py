@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 
 from promptlab.database import release_connection
 
+from . import telemetry
 from .models import TERMINAL_STATUSES, Job
 from .streaming import channel_name, event_id, output_key, parse_event_id
 from .subscriber import SharedSubscriber, SubscriptionLost, shared_subscriber
@@ -196,8 +197,9 @@ async def _output_so_far(subscriber: SharedSubscriber, source_id: object, attemp
 async def _job_event_stream(
     job: Job, resume: tuple[str, int, int] | None, formatter: EventFormatter
 ) -> AsyncIterator[bytes]:
-    yield b"retry: 1000\n\n"
+    telemetry.EVENT_STREAMS.inc()
     try:
+        yield b"retry: 1000\n\n"
         # aclosing: a client that goes away closes this generator, and the relay
         # must then leave its channel at once, not whenever it is collected.
         async with contextlib.aclosing(_relay(job, resume, formatter)) as relay:
@@ -207,6 +209,8 @@ async def _job_event_stream(
         # Redis is down or restarting: end the stream; the client reconnects in
         # a second and resumes from its Last-Event-ID.
         logger.warning("event stream of job %s ended: Redis unavailable (%s)", job.pk, exc)
+    finally:
+        telemetry.EVENT_STREAMS.dec()
 
 
 async def _relay(

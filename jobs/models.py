@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
@@ -18,6 +19,7 @@ from django.utils.translation import pgettext_lazy
 
 from templates_app.models import json_text_contains
 
+from . import telemetry
 from .errors import describe_error
 from .rollups import UsageRollup
 from .signals import job_finished
@@ -87,7 +89,7 @@ class JobQuerySet(models.QuerySet["Job"]):
             # Finished ones move from the visitors' usage to the account's.
             UsageRollup.objects.count_jobs(adopted, sign=-1)
             updated = self.filter(pk__in=adopted).update(owner=user, session_key="")
-            UsageRollup.objects.count_jobs(adopted)
+            UsageRollup.objects.count_jobs(adopted, recount=True)
         return updated
 
     def reusable_result(self, digest: str, ttl_seconds: int) -> Job | None:
@@ -582,7 +584,8 @@ class Job(models.Model):
             if not list(rows.select_for_update().values_list("pk", flat=True)):
                 return False
             # The job was counted when it was cancelled: recount it with what it spent.
-            UsageRollup.objects.count_jobs([self.pk], sign=-1)
+            before = UsageRollup.objects.count_jobs([self.pk], sign=-1)
             rows.update(output=output, input_tokens=input_tokens, output_tokens=output_tokens, cost=cost)
-            UsageRollup.objects.count_jobs([self.pk])
+            after = UsageRollup.objects.count_jobs([self.pk], recount=True)
+            transaction.on_commit(functools.partial(telemetry.recounted, before, after))
         return True

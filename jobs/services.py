@@ -17,12 +17,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from promptlab import logs
 from providers import provider_is_available
 from providers.models import is_priced
 from templates_app.model_choices import model_choice
 from templates_app.models import TemplateVersion
 from templates_app.rendering import PromptRenderError
 
+from . import telemetry
 from .models import Job, JobStatus, input_hash
 from .rollups import UsageRollup
 from .signals import job_finished
@@ -100,7 +102,16 @@ def submit_generation(
         "model": model_settings["model"],
         "idempotency_key": idempotency_key or None,
     }
-    if not version.template.cache_results:
+    job = _answered(fields, cache=version.template.cache_results)
+    if logs.request_id.get() is not None:
+        logs.job_id.set(str(job.pk))  # the rest of the request's log records (reset at its end)
+    telemetry.describe_span(job, **{"promptlab.cache": telemetry.cache_outcome(job)})
+    return job
+
+
+def _answered(fields: dict[str, Any], *, cache: bool) -> Job:
+    """The job of a submission: an answer from the cache, a follower of a running twin, or a leader."""
+    if not cache:
         return _create_leader(fields, active_key=None)
     for _attempt in range(3):  # a twin may finish between our lookups: look again
         if job := _answer_from_cache(fields):
@@ -203,6 +214,7 @@ def _answer_from_cache(fields: dict[str, Any]) -> Job | None:
         )
         UsageRollup.objects.count_jobs([job.pk])
         job_finished.send(sender=Job, job_ids=[job.pk], status=JobStatus.SUCCEEDED)
+        transaction.on_commit(lambda: telemetry.answered_without_a_call(job.provider, job.model, cached=True))
     return job
 
 
@@ -211,7 +223,11 @@ def _follow_running_twin(fields: dict[str, Any]) -> Job | None:
         leader = Job.objects.select_for_update().filter(active_key=fields["input_hash"]).first()
         if leader is None:
             return None
-        return Job.objects.create(**fields, leader=leader, status=leader.status, started_at=leader.started_at)
+        job = Job.objects.create(**fields, leader=leader, status=leader.status, started_at=leader.started_at)
+        transaction.on_commit(
+            lambda: telemetry.answered_without_a_call(job.provider, job.model, cached=False)
+        )
+    return job
 
 
 def _create_leader(fields: dict[str, Any], *, active_key: str | None) -> Job:

@@ -20,6 +20,7 @@ from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Q
 from django.utils import timezone
 
+from promptlab import logs
 from promptlab.cache import CacheUnavailable
 from promptlab.database import drop_broken_connection
 from promptlab.heartbeat import record_worker_heartbeat
@@ -27,6 +28,7 @@ from providers import GenerationRequest, ProviderError, StreamEvent, TextDelta, 
 from providers.circuit import Admission, ProviderBreaker, breaker_for
 from providers.models import price_of
 
+from . import telemetry
 from .models import Job, JobStatus
 from .streaming import JobPublisher
 
@@ -80,6 +82,7 @@ def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
     Retry-After), the job stays queued and comes back later, without spending
     an attempt, for up to JOB_PROVIDER_WAIT_LIMIT seconds after it was submitted.
     """
+    logs.job_id.set(job_id)  # on every record of this task (promptlab.celery clears it after)
     try:
         job = Job.objects.filter(pk=UUID(job_id)).first()  # the claim reads it again, with its version
         if job is None:
@@ -113,6 +116,7 @@ def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
             # No limit of its own: the run ends within its time limit, and its lease with it.
             raise self.retry(countdown=lease_left + 1, max_retries=self.request.retries + 1)
         return  # cancelled, finished, following another job, or taken by another worker
+    telemetry.describe_span(job, **{"promptlab.cache": "miss", "promptlab.job.attempt": attempt})
     with _LeaseKeeper(job, attempt):
         _run_attempt(job, attempt, breaker, admission)
 
@@ -206,6 +210,9 @@ def _run_attempt(job: Job, attempt: int, breaker: ProviderBreaker, admission: Ad
 
     if _write_with_retries(job, record_success):
         publisher.status(JobStatus.SUCCEEDED, terminal=True)
+    telemetry.describe_span(
+        job, **{"gen_ai.usage.input_tokens": input_tokens, "gen_ai.usage.output_tokens": output_tokens}
+    )
 
 
 # Pauses between tries of an attempt's last write when the database fails: a

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -28,7 +29,7 @@ from .filters import JobListFilter
 from .models import Job, JobStatus
 from .progress import progress_response
 from .progress import shown as shown_progress
-from .rollups import Summary, UsageRollup, hour_of
+from .rollups import Summary, UsageDayRollup, UsageRollup, hour_of, rows_covering
 from .streaming import streaming_enabled
 from .visitors import visitor_session_key
 
@@ -155,7 +156,13 @@ def _template_usage(request: HttpRequest, template: Template) -> Summary | None:
     if not template.is_managed_by(request.user):
         return None
     month = timezone.localtime().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return UsageRollup.objects.filter(template=template, hour__gte=hour_of(month)).summary()
+    parts = rows_covering(
+        UsageRollup.objects.filter(template=template),
+        UsageDayRollup.objects.filter(template=template),
+        hour_of(month),
+        hour_of(timezone.now()) + timedelta(hours=1),
+    )
+    return Summary.of(part.totals() for part in parts)
 
 
 def _get_job_for_user(request: HttpRequest, job_id: UUID) -> Job:

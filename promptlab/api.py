@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.utils.json import strict_constant
 
-from . import ratelimits
+from . import logs, ratelimits
 from .safe_load import MAX_NESTING, TooDeeplyNested, load_json
 
 logger = logging.getLogger(__name__)
@@ -88,9 +88,17 @@ class ProviderUnavailable(exceptions.APIException):
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The envelope, naming the request it answers (its X-Request-ID, for a report or the logs)."""
     if code not in ERROR_CODES:  # a new code goes in ERROR_CODES first, so the document lists it
         raise ValueError(f"Not an API error code: {code!r}.")
-    return {"error": {"code": code, "message": message, "details": details or {}}}
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details or {},
+            "request_id": logs.request_id.get(),
+        }
+    }
 
 
 def _flatten(detail: Any) -> Any:
@@ -103,7 +111,7 @@ def _flatten(detail: Any) -> Any:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Every API error in one envelope: {"error": {"code", "message", "details"}}."""
+    """Every API error in one envelope: {"error": {"code", "message", "details", "request_id"}}."""
     # Imported here: rest_framework.views reads the throttle setting, which names this module.
     from rest_framework.views import exception_handler as drf_exception_handler
 

@@ -52,6 +52,12 @@ class StreamHandler(ASGIHandler):
 
 
 django.setup(set_prefix=False)
+
+from . import metrics, tracing  # noqa: E402  (after setup: they read the settings)
+
+metrics.process_started()
+# Before the handlers load the middleware: Django's instrumentation adds its own.
+tracing.configure_from_environment()
 django_asgi = StreamHandler()
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402
@@ -90,6 +96,7 @@ async def _length_required(scope: dict, send) -> None:  # type: ignore[no-untype
     from django.utils import translation
     from django.utils.translation import gettext
 
+    from . import logs
     from .api import API_PREFIX, error_body
 
     request = HttpRequest()
@@ -97,13 +104,22 @@ async def _length_required(scope: dict, send) -> None:  # type: ignore[no-untype
         "HTTP_" + name.decode("latin-1").upper().replace("-", "_"): value.decode("latin-1")
         for name, value in scope.get("headers", ())
     }
-    with translation.override(translation.get_language_from_request(request)):
-        message = gettext("Send the request body with a Content-Length header (chunked bodies are refused).")
-    if scope["path"].startswith(API_PREFIX):
-        body, content_type = json.dumps(error_body("validation_error", message)).encode(), b"application/json"
-    else:
-        body, content_type = message.encode(), b"text/plain; charset=utf-8"
+    given = logs.accept_request_id(request.headers.get(logs.HEADER))
+    token = logs.request_id.set(given)
+    try:
+        with translation.override(translation.get_language_from_request(request)):
+            message = gettext(
+                "Send the request body with a Content-Length header (chunked bodies are refused)."
+            )
+        if scope["path"].startswith(API_PREFIX):
+            body = json.dumps(error_body("validation_error", message)).encode()
+            content_type = b"application/json"
+        else:
+            body, content_type = message.encode(), b"text/plain; charset=utf-8"
+    finally:
+        logs.request_id.reset(token)
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    headers.append((logs.HEADER.lower().encode(), given.encode()))
     # The body was never read: close the connection rather than parse it as the next request.
     headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": 411, "headers": headers})
@@ -119,5 +135,6 @@ async def _lifespan(receive, send) -> None:  # type: ignore[no-untyped-def]
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await running.aclose()
+                metrics.process_ended()  # this worker's open streams no longer count
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -22,7 +22,7 @@ ERROR_ENVELOPE = {
     "properties": {
         "error": {
             "type": "object",
-            "required": ["code", "message", "details"],
+            "required": ["code", "message", "details", "request_id"],
             "properties": {
                 "code": {"type": "string", "enum": list(ERROR_CODES)},
                 "message": {
@@ -34,6 +34,11 @@ ERROR_ENVELOPE = {
                     "additionalProperties": True,
                     "description": "For validation errors: the messages of each field, by field name.",
                 },
+                "request_id": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "The request's id, as in the X-Request-ID response header (and the logs).",
+                },
             },
         }
     },
@@ -42,6 +47,7 @@ ERROR_ENVELOPE = {
             "code": "validation_error",
             "message": "Some fields are not valid: inputs.",
             "details": {"inputs": {"topic": ["This field is required."]}},
+            "request_id": "7f3c9b2e4d5a4b8f9e0a1c2d3e4f5a6b",
         }
     },
 }
@@ -210,4 +216,19 @@ def add_conditional_reads(
         operation["responses"]["304"] = {
             "description": "Not modified: the copy named by If-None-Match is current."
         }
+    return result
+
+
+def add_request_id_header(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """Every answer carries X-Request-ID (promptlab.logs), the same as an error's ``request_id``."""
+    header = {
+        "schema": {"type": "string"},
+        "description": "This request's id: the client's own X-Request-ID if it sent a sane one, else new.",
+    }
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            for response in operation.get("responses", {}).values():
+                response.setdefault("headers", {})["X-Request-ID"] = header
     return result

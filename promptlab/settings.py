@@ -109,6 +109,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every answer (a 413, an error page, a static file) carries its X-Request-ID,
+    # every log record the request's id, and every error envelope both.
+    "promptlab.logs.RequestIdMiddleware",
+    # Then the time of everything after it; not at all with METRICS_ENABLED=0 (below).
+    "promptlab.metrics.HttpMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Compresses what the next one answered (its ETag is of the uncompressed entity, weakened).
@@ -426,7 +431,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Run prompt templates from scripts. Authenticate with a JWT (`POST /api/v1/auth/token`) or a "
         "personal API token, sent as `Authorization: Bearer …`. Every error has one envelope: "
-        '`{"error": {"code", "message", "details"}}`. Answers are compressed (Brotli or gzip) for a '
+        '`{"error": {"code", "message", "details", "request_id"}}`; every answer carries its '
+        "`X-Request-ID` (the client's own, if it sent a sane one). Answers are compressed (Brotli or "
+        "gzip) for a "
         "client that sends `Accept-Encoding`, the event streams excepted; reads carry an `ETag` and "
         "answer `If-None-Match` with `304`."
     ),
@@ -445,6 +452,7 @@ SPECTACULAR_SETTINGS = {
         "promptlab.openapi.add_examples",
         "promptlab.openapi.describe_request_rules",
         "promptlab.openapi.add_conditional_reads",
+        "promptlab.openapi.add_request_id_header",
     ],
 }
 API_MAX_BODY_BYTES = envint("API_MAX_BODY_BYTES", 1_000_000)
@@ -468,6 +476,18 @@ GRAPHQL_MAX_ALIASES = envint("GRAPHQL_MAX_ALIASES", 15)
 # Built schemas (one per language and set of runnable templates) a process keeps.
 GRAPHQL_SCHEMA_CACHE_SIZE = envint("GRAPHQL_SCHEMA_CACHE_SIZE", 32)
 METRICS_TOKEN = envstr("METRICS_TOKEN")
+# Prometheus series of requests and jobs (promptlab.metrics); off, /metrics still answers
+# with what it reads from the database at scrape time.
+METRICS_ENABLED = envbool("METRICS_ENABLED", True)
+if not METRICS_ENABLED:
+    MIDDLEWARE.remove("promptlab.metrics.HttpMetricsMiddleware")
+# Every process of one PromptLab (web servers and workers) writes its series to files in
+# this directory and /metrics adds them up (prometheus-client's multiprocess mode). The
+# client reads the variable when it is first imported, hence set here, before any app's
+# module is. `make run` empties it before it starts the processes (counters start at 0).
+PROMETHEUS_MULTIPROC_DIR = Path(envstr("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
 
 # --- Authors' code: prompt bodies and regular expressions -------------------
 # Each render runs in a child process (templates_app/isolation.py), killed after
@@ -519,10 +539,22 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# "json": one JSON object per record, with the request id and the job id (promptlab.logs).
+LOG_FORMAT = envstr("LOG_FORMAT", "text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT is “text” or “json”, not “{LOG_FORMAT}”.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "promptlab.logs.ContextFilter"}},
+    "formatters": {"json": {"()": "promptlab.logs.json_formatter"}} if LOG_FORMAT == "json" else {},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["context"],
+            **({"formatter": "json"} if LOG_FORMAT == "json" else {}),
+        }
+    },
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

@@ -4,6 +4,7 @@ test worker and `make run` never share a broker folder or a SQLite file."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("PROMPTLAB_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
@@ -13,6 +14,9 @@ os.environ.setdefault("PROVIDER_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 # The tests' webhook receivers listen on http://127.0.0.1; the refusal tests turn these off.
 os.environ.setdefault("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", "1")
 os.environ.setdefault("WEBHOOKS_ALLOW_HTTP", "1")
+# A fresh metrics directory per test session, which the processes the suite starts (they
+# inherit the environment) share with it: /metrics in the tests adds up theirs.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="promptlab-metrics-"))
 
 from .settings import *  # noqa: E402, F403
 

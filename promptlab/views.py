@@ -6,13 +6,13 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Sum
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily
 
 from .heartbeat import worker_seen_recently
+from .metrics import exposition
 
 
 def _check(probe: Any) -> str:
@@ -50,26 +50,51 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 class JobsCollector:
-    """Job counts, tokens and cost, read from the database at scrape time (so
-    every worker's work counts, not one process's counters)."""
+    """The jobs waiting or running now, read from the database at scrape time (the partial
+    index of active jobs answers it, however many finished jobs there are)."""
 
     def collect(self) -> Any:
-        from jobs.models import Job
+        from jobs.models import ACTIVE_STATUSES, Job
 
-        by_status = GaugeMetricFamily("promptlab_jobs", "Jobs by status.", labels=["status"])
-        for row in Job.objects.values("status").annotate(n=Count("pk")):
-            by_status.add_metric([row["status"]], row["n"])
-        yield by_status
-        totals = Job.objects.aggregate(i=Sum("input_tokens"), o=Sum("output_tokens"), c=Sum("cost"))
-        tokens = CounterMetricFamily("promptlab_tokens", "Tokens used by jobs.", labels=["direction"])
-        tokens.add_metric(["input"], totals["i"] or 0)
-        tokens.add_metric(["output"], totals["o"] or 0)
-        yield tokens
-        yield CounterMetricFamily(
-            "promptlab_cost_usd", "Cost of jobs with a known price.", value=float(totals["c"] or 0)
+        active = GaugeMetricFamily(
+            "promptlab_jobs_active",
+            "Jobs queued or running now, by status, provider and model.",
+            labels=["status", "provider", "model"],
         )
+        rows = (
+            Job.objects.filter(status__in=ACTIVE_STATUSES)
+            .values("status", "provider", "model")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        for row in rows:
+            active.add_metric([row["status"], row["provider"], row["model"]], row["n"])
+        yield active
 
 
+class BreakersCollector:
+    """Each provider's circuit breaker, read from the cache every worker shares at scrape time."""
+
+    def collect(self) -> Any:
+        from providers import provider_names
+        from providers.circuit import STATES, breaker_states
+
+        family = GaugeMetricFamily(
+            "promptlab_provider_breaker_state",
+            "A provider's circuit breaker: 1 for its state now (closed, open, half_open), 0 for the others.",
+            labels=["provider", "state"],
+        )
+        try:
+            states = breaker_states(provider_names())
+        except Exception:
+            return  # the cache is down: no state to tell (the breakers let calls through)
+        for provider, now in states.items():
+            for state in STATES:
+                family.add_metric([provider, state], 1 if state == now else 0)
+        yield family
+
+
+@never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus metrics: for a METRICS_TOKEN bearer, or from loopback when none is set."""
     token = settings.METRICS_TOKEN
@@ -79,6 +104,5 @@ def metrics(request: HttpRequest) -> HttpResponse:
             return HttpResponse(status=403)
     elif request.META.get("REMOTE_ADDR") not in ("127.0.0.1", "::1"):
         return HttpResponse(status=403)
-    registry = CollectorRegistry()
-    registry.register(JobsCollector())
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    body, content_type = exposition([JobsCollector(), BreakersCollector()])
+    return HttpResponse(body, content_type=content_type)

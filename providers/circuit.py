@@ -37,6 +37,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from prometheus_client import Counter
+
+from promptlab import metrics  # noqa: F401  (first: every process's series go to the shared directory)
 
 from . import ProviderError, StreamEvent, TextDelta
 
@@ -49,6 +52,12 @@ OPEN_STATE_TTL = 24 * 3600
 # A waiting job's own message may come back a little early (clocks of different
 # worker hosts); only a message this much earlier is taken for a duplicate.
 DUPLICATE_MARGIN = 0.5
+
+# A breaker's states, as /metrics tells them: calls go through, jobs wait, the next job probes.
+STATES = ("closed", "open", "half_open")
+BREAKER_OPENED = Counter(
+    "promptlab_provider_breaker_opened", "Times a provider's circuit breaker opened.", ["provider"]
+)
 
 
 @dataclass(frozen=True)
@@ -213,6 +222,7 @@ class ProviderBreaker:
     def _open(self, now: float) -> None:
         if not self.is_open():
             logger.warning("circuit breaker of %s opened for %s s", self.provider, self.reset_timeout)
+            BREAKER_OPENED.labels(self.provider).inc()
         cache.set(self._open_key, now + self.reset_timeout, timeout=OPEN_STATE_TTL)
         cache.delete(self._probe_key)
 
@@ -234,6 +244,18 @@ class ProviderBreaker:
 
 def breaker_for(provider: str) -> ProviderBreaker:
     return ProviderBreaker(provider)
+
+
+def breaker_states(providers: list[str], *, clock: Callable[[], float] = time.time) -> dict[str, str]:
+    """Each provider's breaker state now (one of ``STATES``), in one read of the shared cache."""
+    keys = {ProviderBreaker(provider)._open_key: provider for provider in providers}
+    found = cache.get_many(list(keys))
+    now = clock()
+    states = {}
+    for key, provider in keys.items():
+        next_probe = found.get(key)
+        states[provider] = "closed" if next_probe is None else ("open" if now < next_probe else "half_open")
+    return states
 
 
 def _spread(seconds: float) -> float:

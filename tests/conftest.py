@@ -199,12 +199,14 @@ def service_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("services")
 
 
-def start_worker(log_dir: Path, name: str = "worker", **env: str) -> ServiceProcess:
+def start_worker(
+    log_dir: Path, name: str = "worker", *, queues: str = "generation,celery", **env: str
+) -> ServiceProcess:
     worker = ServiceProcess(
         name,
         [
             sys.executable, "-m", "celery", "-A", "promptlab", "worker", "--loglevel", "INFO",
-            "--queues", "generation,celery", "--concurrency", "2", "--without-gossip", "--without-mingle",
+            "--queues", queues, "--concurrency", "2", "--without-gossip", "--without-mingle",
             "--hostname", f"{name}-{os.getpid()}@%h",
         ],
         _service_env(OFFLINE_PROVIDER_DELAY=os.environ.get("TEST_OFFLINE_DELAY", "0.03"), **env),

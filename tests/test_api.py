@@ -83,8 +83,9 @@ def owner_job(private_template: Template, owner: User) -> Job:
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.content.decode()[:500]
     body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details", "request_id"}
     assert body["error"]["code"] == code and body["error"]["message"]
+    assert body["error"]["request_id"] == response["X-Request-ID"]  # the same id in both
     return body["error"]
 
 
@@ -500,7 +501,10 @@ def test_openapi_document_and_docs_are_served(client: Client) -> None:
 def test_metrics_are_for_loopback_or_a_token(client: Client, settings, owner_job) -> None:
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.1").status_code == 403
     local = client.get("/metrics", REMOTE_ADDR="127.0.0.1")
-    assert local.status_code == 200 and 'promptlab_jobs{status="queued"} 1.0' in local.content.decode()
+    assert local.status_code == 200
+    assert 'promptlab_jobs_active{model="offline-echo",provider="offline",status="queued"} 1.0' in (
+        local.content.decode()
+    )
     settings.METRICS_TOKEN = "s3cret"
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
     assert (

@@ -6,17 +6,27 @@ from __future__ import annotations
 import csv
 import io
 import statistics
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from accounts.models import User
 from jobs.models import TERMINAL_STATUSES, Job, JobStatus, input_hash
-from jobs.rollups import BUCKET_BOUNDS_MS, UsageRollup, bucket_index, percentile, rebuild
+from jobs.rollups import (
+    BUCKET_BOUNDS_MS,
+    UsageDayRollup,
+    UsageRollup,
+    bucket_index,
+    covering,
+    day_of,
+    day_start,
+    percentile,
+    rebuild,
+)
 from jobs.services import submit_generation
 from templates_app.models import Template
 
@@ -309,3 +319,64 @@ def test_template_page_shows_its_figures_to_its_managers_only(
     assert figures.cost == sum((job.cost or Decimal(0) for job in jobs), Decimal(0))
     client.force_login(other_user)
     assert client.get(f"/t/{limerick.slug}/").context["usage"] is None
+
+
+# --- Day rows: periods longer than a day read them ------------------------------------
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/Sao_Paulo", "Asia/Kolkata", "Europe/Lisbon"])
+def test_a_period_is_covered_by_day_rows_and_edge_hours_exactly_once(zone: str) -> None:
+    """Every hour of a period counts once: in an hour row at an edge or in its day's row."""
+    with timezone.override(zone), override_settings(TIME_ZONE=zone):
+        start = datetime(2026, 3, 1, 5, tzinfo=UTC)
+        for offset_hours, length_hours in (
+            (0, 1),
+            (3, 20),
+            (0, 24),
+            (19, 49),
+            (7, 24 * 40 + 5),
+            (0, 24 * 366),
+        ):
+            first = start + timedelta(hours=offset_hours)
+            end = first + timedelta(hours=length_hours)
+            coverage = covering(first, end)
+            hours = [first + timedelta(hours=i) for i in range(length_hours)]
+            in_edges = {hour for a, b in coverage.hours for hour in hours if a <= hour < b}
+            in_days = (
+                {hour for hour in hours if coverage.days[0] <= day_of(hour) < coverage.days[1]}
+                if coverage.days
+                else set()
+            )
+            assert not in_edges & in_days, (zone, offset_hours, length_hours)
+            assert in_edges | in_days == set(hours), (zone, offset_hours, length_hours)
+            # …and no day row holds an hour outside the period.
+            if coverage.days:
+                assert day_start(coverage.days[0]) >= first and day_start(coverage.days[1]) <= end
+            if length_hours >= 49:
+                assert coverage.days is not None  # a long period reads day rows
+
+
+def test_day_rows_equal_the_jobs_of_each_day(client: Client, make_template: Any, owner: User) -> None:
+    """Jobs spread over past days (near midnight too): the API's days and totals over 30 days
+    (day rows for whole days, hour rows at the edges) equal sums from the jobs, and a rebuild
+    gives the same day rows."""
+    template = make_template(slug="days", owner=owner)
+    now = timezone.now()
+    backdated = [timedelta(days=d, hours=h) for d, h in ((1, 0), (2, 5), (2, 23), (6, 12), (12, 1), (29, 2))]
+    for n, age in enumerate([timedelta(0), *backdated]):
+        job = _queued(template, owner, hash_=f"d{n}", active_key=f"d{n}", created_at=now - age)
+        _succeed(job, tokens=(10 + n, n), cost=Decimal("0.001000"), ttft_ms=100, duration_ms=500 + n)
+    per_day: dict[str, int] = {}
+    for job in Job.objects.filter(owner=owner):
+        day = str(timezone.localtime(job.created_at).date())
+        per_day[day] = per_day.get(day, 0) + 1
+    assert UsageDayRollup.objects.filter(owner=owner).count() == len(per_day)
+    body = _stats(client, owner, group_by="day")
+    assert {g["group"]: g["runs"] for g in body["groups"] if g["runs"]} == per_day
+    assert body["total"]["runs"] == len(backdated) + 1
+    assert body["total"]["input_tokens"] == sum(job.input_tokens for job in Job.objects.filter(owner=owner))
+    assert _stats(client, owner, group_by="template")["total"]["runs"] == len(backdated) + 1
+    fields = [f.name for f in UsageDayRollup._meta.fields if f.name != "id"]
+    kept = sorted(UsageDayRollup.objects.values_list(*fields))
+    rebuild(Job, UsageRollup, UsageDayRollup)
+    assert sorted(UsageDayRollup.objects.values_list(*fields)) == kept

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import F, QuerySet
-from django.db.models.functions import TruncDay
 from django.utils import timezone
 
-from jobs.rollups import DURATION_BUCKETS, TTFT_BUCKETS, UsageRollup, hour_of, percentile
+from jobs.rollups import (
+    DURATION_BUCKETS,
+    TTFT_BUCKETS,
+    RollupQuerySet,
+    UsageDayRollup,
+    UsageRollup,
+    hour_of,
+    percentile,
+    rows_covering,
+)
 from templates_app.model_choices import model_choice
 
 # Longest ranges, so that no request asks for an unbounded table.
@@ -129,17 +138,37 @@ class Figures:
         return self.succeeded / finished if finished else None
 
 
-def _in_period(rollups: QuerySet[UsageRollup], period: Period) -> QuerySet[UsageRollup]:
-    return rollups.filter(hour__gte=period.start, hour__lt=period.end)
+@dataclass(frozen=True)
+class Rollups:
+    """The rows someone may see (``scope.visible_rollups``): the same rows by hour and by day."""
+
+    hours: QuerySet[UsageRollup]
+    days: QuerySet[UsageDayRollup]
+
+    def covering(self, period: Period) -> list[RollupQuerySet]:
+        """The rows adding up to the period: day rows for its whole days, hour rows for the rest."""
+        return rows_covering(self.hours, self.days, period.start, period.end)  # type: ignore[arg-type]
 
 
-def over_time(rollups: QuerySet[UsageRollup], period: Period, grouping: str) -> list[Figures]:
+def _merged(rows: Iterable[tuple[Any, dict[str, Any]]]) -> dict[Any, Figures]:
+    """Figures per key, adding up the rows (from hour and day rows) that share one."""
+    found: dict[Any, Figures] = {}
+    for key, sums in rows:
+        figures = Figures.from_sums(sums)
+        if key in found:
+            found[key].add(figures)
+        else:
+            found[key] = figures
+    return found
+
+
+def over_time(rollups: Rollups, period: Period, grouping: str) -> list[Figures]:
     """One ``Figures`` per hour or day of the period, empty steps included (a chart's x axis)."""
     if grouping == "hour":
-        rows = _in_period(rollups, period).grouped(step=F("hour"))
+        parts = [rollups.hours.filter(hour__gte=period.start, hour__lt=period.end).grouped(step=F("hour"))]
     else:
-        rows = _in_period(rollups, period).grouped(step=TruncDay("hour"))
-    found = {_step_key(row["step"], grouping): Figures.from_sums(row) for row in rows}
+        parts = [part.grouped_by_day() for part in rollups.covering(period)]
+    found = _merged((_step_key(row["step"], grouping), row) for part in parts for row in part)
     return [_named(found.get(step) or Figures(), step) for step in period.steps(grouping)]
 
 
@@ -155,40 +184,43 @@ def _named(figures: Figures, step: Any) -> Figures:
     return figures
 
 
-def by_group(rollups: QuerySet[UsageRollup], period: Period, grouping: str) -> list[Figures]:
-    """One ``Figures`` per template, provider and model, person or error code (most runs first)."""
-    rows = _in_period(rollups, period)
-    result: list[Figures]
+# The columns each breakdown groups by.
+GROUP_COLUMNS = {
+    "template": ("template__slug", "template__name"),
+    "model": ("provider", "model"),
+    "person": ("owner__email",),
+    "error": ("error_code",),
+}
+
+
+def _group_and_label(grouping: str, key: tuple[Any, ...]) -> tuple[Any, str]:
     if grouping == "template":
-        result = [
-            Figures.from_sums(row, group=row["template__slug"], label=row["template__name"])
-            for row in rows.grouped("template__slug", "template__name")
-        ]
-    elif grouping == "model":
-        result = [
-            Figures.from_sums(row, group=model_choice(row["provider"], row["model"]), label="")
-            for row in rows.grouped("provider", "model")
-        ]
-        for figures in result:
-            figures.label = figures.group
-    elif grouping == "person":
-        result = [
-            Figures.from_sums(row, group=row["owner__email"], label=row["owner__email"] or "")
-            for row in rows.grouped("owner__email")
-        ]
-    elif grouping == "error":
-        result = [
-            Figures.from_sums(row, group=row["error_code"], label=row["error_code"])
-            for row in rows.filter(failed__gt=0).grouped("error_code")
-        ]
-    else:
+        return key[0], key[1]
+    if grouping == "model":
+        choice = model_choice(*key)
+        return choice, choice
+    return key[0], key[0] or ""
+
+
+def by_group(rollups: Rollups, period: Period, grouping: str) -> list[Figures]:
+    """One ``Figures`` per template, provider and model, person or error code (most runs first)."""
+    if grouping not in GROUP_COLUMNS:
         raise ValueError(grouping)
+    columns = GROUP_COLUMNS[grouping]
+    parts = rollups.covering(period)
+    if grouping == "error":
+        parts = [part.filter(failed__gt=0) for part in parts]
+    found = _merged(
+        (tuple(row[column] for column in columns), row) for part in parts for row in part.grouped(*columns)
+    )
+    for key, figures in found.items():
+        figures.group, figures.label = _group_and_label(grouping, key)
     # A row whose jobs all moved away (a visitor's, adopted on sign-in) adds up to nothing.
-    kept = [figures for figures in result if figures.runs]
+    kept = [figures for figures in found.values() if figures.runs]
     return sorted(kept, key=lambda figures: (-figures.runs, str(figures.group)))
 
 
-def grouped(rollups: QuerySet[UsageRollup], period: Period, grouping: str) -> list[Figures]:
+def grouped(rollups: Rollups, period: Period, grouping: str) -> list[Figures]:
     if grouping in ("day", "hour"):
         return over_time(rollups, period, grouping)
     return by_group(rollups, period, grouping)

@@ -5,12 +5,15 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from jobs.models import Job
-from jobs.rollups import UsageRollup, rebuild
+from jobs.rollups import UsageDayRollup, UsageRollup, rebuild
 
 
 class Command(BaseCommand):
-    help = "Recount the usage rollups from the finished jobs (a repair; migrate ran it once)."
+    help = (
+        "Recount the usage rollups (hour and day rows) from the finished jobs: a repair, or after a "
+        "change of TIME_ZONE (migrate ran it once)."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        rows = rebuild(Job, UsageRollup)
+        rows = rebuild(Job, UsageRollup, UsageDayRollup)
         self.stdout.write(f"{rows} usage rows written.")
