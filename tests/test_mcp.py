@@ -7,6 +7,7 @@ templates only (here and in the REST API); no token, or a revoked one, is refuse
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -42,7 +43,10 @@ def agent(url: str, raw_token: str, work: Callable[[ClientSession], Awaitable[An
             await session.initialize()
             return await work(session)
 
-    return asyncio.run(main())
+    # In a thread of its own: the session's browser (Playwright's sync API) keeps an event
+    # loop running in this thread once any browser test has run.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, main()).result()
 
 
 async def tool_names(session: ClientSession) -> list[str]:

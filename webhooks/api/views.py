@@ -19,6 +19,13 @@ from ..models import WebhookDelivery, WebhookEndpoint
 from .serializers import EventTypeSerializer, WebhookDeliverySerializer, WebhookEndpointSerializer
 
 
+@extend_schema_view(
+    list=extend_schema(summary="List your webhook endpoints"),
+    create=extend_schema(summary="Add a webhook endpoint"),
+    retrieve=extend_schema(summary="Get a webhook endpoint"),
+    partial_update=extend_schema(summary="Change a webhook endpoint"),
+    destroy=extend_schema(summary="Delete a webhook endpoint"),
+)
 class WebhookEndpointViewSet(
     mixins.ListModelMixin,
     mixins.CreateModelMixin,
