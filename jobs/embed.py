@@ -40,8 +40,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from promptlab import ratelimits
-from providers import provider_is_available
-from templates_app.forms import parameter_fields_html, parameter_form_class
+from templates_app.forms import parameter_form_class, run_form_context
 from templates_app.models import Template, Visibility
 
 from . import services
@@ -186,14 +185,8 @@ def _embed_page(
     problem: str = "",
     status: int = 200,
 ) -> HttpResponse:
-    version = template.published_version
     context = {
-        "template": template,
-        "version": version,
-        "form": form,
-        "fields_html": parameter_fields_html(version, language, form),
-        "provider_available": provider_is_available(version.provider),
-        "any_required": any(field.required for field in form.fields.values()),
+        **run_form_context(template, form, language),
         "form_token": form_token(template),
         "form_token_field": FORM_TOKEN_FIELD,
         "problem": problem,

@@ -15,9 +15,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from promptlab import ratelimits
-from providers import provider_is_available
 from templates_app.access import managed_template_or_404
-from templates_app.forms import parameter_fields_html, parameter_form_class
+from templates_app.forms import parameter_fields_html, parameter_form_class, run_form_context
 from templates_app.models import Template
 
 from . import services
@@ -135,17 +134,7 @@ def _inputs_of_job(request: HttpRequest, template: Template, job_id: str | None)
 def _run_page(
     request: HttpRequest, template: Template, form: Any, language: str, *, status: int = 200
 ) -> HttpResponse:
-    version = template.published_version
-    context = {
-        "template": template,
-        "version": version,
-        "form": form,
-        "fields_html": parameter_fields_html(version, language, form),
-        "provider_available": provider_is_available(version.provider),
-        # "All fields are required unless marked (optional)" only where some field is.
-        "any_required": any(field.required for field in form.fields.values()),
-        "usage": _template_usage(request, template),
-    }
+    context = {**run_form_context(template, form, language), "usage": _template_usage(request, template)}
     if template.is_managed_by(request.user) and template.embeddable:
         context["embed_snippet"] = embed_snippet(request, template)
     return render(request, "jobs/run.html", context, status=status)

@@ -44,6 +44,20 @@ def parameter_form_class(
     return _form_class(version.schema_key, language, settable_hidden)
 
 
+def run_form_context(template: Any, form: Any, language: str) -> dict[str, Any]:
+    """What every page showing a template's run form needs (the site's and the embedded one)."""
+    version = template.published_version
+    return {
+        "template": template,
+        "version": version,
+        "form": form,
+        "fields_html": parameter_fields_html(version, language, form),
+        "provider_available": provider_is_available(version.provider),
+        # "All fields are required unless marked (optional)" only where some field is.
+        "any_required": any(field.required for field in form.fields.values()),
+    }
+
+
 def parameter_fields_html(version: TemplateVersion, language: str, form: forms.Form) -> SafeString:
     """The fields' HTML: cached for the empty form, rendered for a submitted or prefilled one."""
     if form.is_bound or form.initial or form.errors:
