@@ -24,7 +24,6 @@ figures; the ratios, from the same rounds, hold.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import statistics
@@ -43,34 +42,10 @@ CONFIGS: dict[str, dict[str, str]] = {
 }
 
 
-def environ(method: str, path: str, token: str, body: bytes = b"") -> dict[str, Any]:
-    """A WSGI request as the dispatcher hands one to Django."""
-    env = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "HTTP_HOST": "127.0.0.1",
-        "HTTP_AUTHORIZATION": f"Bearer {token}",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-        "wsgi.version": (1, 0),
-    }
-    if body:
-        env["CONTENT_TYPE"] = "application/json"
-        env["CONTENT_LENGTH"] = str(len(body))
-    return env
-
-
 def child(requests: int, out: Path) -> None:
     sys.path.insert(0, str(ROOT))
+    from bench.common import environ
+
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     os.environ.setdefault("SECRET_KEY", "benchmark-only-secret")
     os.environ["RATELIMIT_ENABLE"] = "0"

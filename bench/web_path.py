@@ -14,7 +14,6 @@ messages are left in the broker and purged at the end.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import statistics
@@ -30,6 +29,8 @@ os.environ.setdefault("SECRET_KEY", "benchmark-only-secret")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import django  # noqa: E402
+
+from bench.common import environ  # noqa: E402
 
 django.setup()
 
@@ -47,32 +48,6 @@ def _counting_send(self: Any, command: Any, check_health: bool = True) -> None:
 
 
 redis.connection.AbstractConnection.send_packed_command = _counting_send  # type: ignore[method-assign]
-
-
-def environ(method: str, path: str, token: str, body: bytes = b"", **headers: str) -> dict[str, Any]:
-    env = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "HTTP_HOST": "127.0.0.1",
-        "HTTP_AUTHORIZATION": f"Bearer {token}",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-        "wsgi.version": (1, 0),
-    }
-    if body:
-        env["CONTENT_TYPE"] = "application/json"
-        env["CONTENT_LENGTH"] = str(len(body))
-    env.update({"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()})
-    return env
 
 
 def measure(app: WSGIHandler, make: Callable[[int], dict[str, Any]], n: int, expect: int) -> dict[str, float]:
