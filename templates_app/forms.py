@@ -123,7 +123,10 @@ class TemplateListFilter(forms.Form):
     """The search and tag filter above a template list (a GET form: the URL is the filter)."""
 
     q = forms.CharField(label=_("Search templates"), required=False, max_length=200)
-    tag = forms.SlugField(label=_("Tag"), required=False, max_length=50)
+    # Not stripped: a tag is a slug from a link, and white space around it (which
+    # includes control characters such as U+001C for str.strip) makes it no slug, as
+    # the API's document says, rather than silently no filter.
+    tag = forms.SlugField(label=_("Tag"), required=False, max_length=50, strip=False)
 
     def apply(self, templates: Any) -> Any:
         """The templates that match; a malformed filter filters nothing rather than failing."""

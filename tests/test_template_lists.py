@@ -342,5 +342,8 @@ def test_the_job_list_filter_is_accessible(
 def test_the_api_list_refuses_a_filter_it_cannot_run(client: Client, tagged: Template, owner) -> None:
     assert api(client, owner, "get", "/templates?q=a%00b").status_code == 400
     assert api(client, owner, "get", "/templates?tag=not%20a%20slug").status_code == 400
+    # White space str.strip removes (U+001C is one) is no slug either: refused, not dropped.
+    assert api(client, owner, "get", "/templates?tag=%1C").status_code == 400
+    assert api(client, owner, "get", "/templates?tag=work%20").status_code == 400
     assert [t["slug"] for t in api(client, owner, "get", "/templates?tag=work").json()] == ["meeting"]
     assert api(client, owner, "get", "/templates?tag=work").json()[0]["tags"] == ["Work", "Writing"]
