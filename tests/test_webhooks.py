@@ -345,3 +345,51 @@ def test_the_pages_are_the_owners_alone(owner: User, other_user: User, client: C
     for path in pages:
         assert client.get(path).status_code == 200, path
     assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_endpoint_deleted_while_the_worker_records_a_delivery_is_deleted_with_it(
+    owner: User, client: Client
+) -> None:
+    """The worker commits a delivery and its attempt just before the endpoint's DELETE runs
+    (after anything Django's collector could have read): the API still answers 204 and no
+    row of the endpoint is left. With a collector's cascade this was a foreign key
+    violation at commit, a 500."""
+    import threading
+
+    from django.db import connection
+    from django.db.models.signals import pre_delete
+    from django.utils import timezone
+
+    from webhooks.models import WebhookAttempt
+
+    endpoint = WebhookEndpoint.objects.create(
+        owner=owner, url="http://127.0.0.1:9/hooks", events=["job.succeeded"]
+    )
+
+    def worker_records_a_delivery() -> None:
+        try:
+            delivery = WebhookDelivery.objects.create(
+                endpoint_id=endpoint.pk, event_type="job.succeeded", message_id="msg_late", payload={}
+            )
+            WebhookAttempt.objects.create(
+                delivery=delivery, number=1, started_at=timezone.now(), duration_ms=3, error_code="refused"
+            )
+        finally:
+            connection.close()  # this thread's own connection
+
+    def just_before_the_delete(sender: Any, instance: WebhookEndpoint, **kwargs: Any) -> None:
+        thread = threading.Thread(target=worker_records_a_delivery)  # another connection: commits now
+        thread.start()
+        thread.join()
+
+    pre_delete.connect(just_before_the_delete, sender=WebhookEndpoint, dispatch_uid="test-late-delivery")
+    try:
+        response = client.delete(
+            f"/api/v1/webhooks/{endpoint.pk}", HTTP_AUTHORIZATION=f"Bearer {jwt_for(owner)}"
+        )
+    finally:
+        pre_delete.disconnect(sender=WebhookEndpoint, dispatch_uid="test-late-delivery")
+    assert response.status_code == 204, response.content
+    assert WebhookDelivery.objects.filter(message_id="msg_late").exists() is False
+    assert not WebhookAttempt.objects.exists() and not WebhookEndpoint.objects.exists()

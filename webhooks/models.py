@@ -50,8 +50,13 @@ def max_attempts() -> int:
 
 
 class WebhookEndpoint(models.Model):
+    # Deleted by the database, as its deliveries are (below): Django allows no Python
+    # cascade above a database one.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.CASCADE, related_name="webhooks"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.DB_CASCADE,
+        related_name="webhooks",
     )
     url = models.CharField(_("URL"), max_length=egress.URL_MAX_LENGTH)
     description = models.CharField(_("description"), max_length=200, blank=True)
@@ -109,8 +114,12 @@ class DeliveryStatus(models.TextChoices):
 class WebhookDelivery(models.Model):
     """One event for one endpoint: its payload as first made, and the attempts to send it."""
 
+    # Deleted by the database with its endpoint, not by Django's collector: the worker makes
+    # deliveries (a job's finish) and attempts (a send) while a person deletes the endpoint,
+    # and a row committed between the collector's reads and its deletes made the endpoint's
+    # DELETE fail its foreign key check (a 500). The database's cascade sees every row.
     endpoint = models.ForeignKey(
-        WebhookEndpoint, verbose_name=_("endpoint"), on_delete=models.CASCADE, related_name="deliveries"
+        WebhookEndpoint, verbose_name=_("endpoint"), on_delete=models.DB_CASCADE, related_name="deliveries"
     )
     event_type = models.CharField(_("event"), max_length=64)
     # The Standard Webhooks message id: the same on every attempt and redelivery, so a
@@ -245,7 +254,7 @@ class WebhookDelivery(models.Model):
 
 class WebhookAttempt(models.Model):
     delivery = models.ForeignKey(
-        WebhookDelivery, verbose_name=_("delivery"), on_delete=models.CASCADE, related_name="attempts"
+        WebhookDelivery, verbose_name=_("delivery"), on_delete=models.DB_CASCADE, related_name="attempts"
     )
     number = models.PositiveSmallIntegerField(_("attempt"))
     started_at = models.DateTimeField(_("started"))
