@@ -316,11 +316,12 @@ def test_an_orphaned_render_process_is_stopped_by_the_kernel_at_its_cpu_limit(se
         cwd=BASE_DIR,
     )
     assert child.stdout.read(4)  # type: ignore[union-attr]  # the ready message's header
-    request = pickle.dumps(("render", POWER_BOMB, {}))
+    # Far past the limit on any machine: 9**(9**7) alone took 2.0 s of CPU here, a hair
+    # under the kernel's limit (0.5 s + 2, whole seconds), so a fast moment finished it.
+    request = pickle.dumps(("render", "{{ 9**(9**8) }}", {}))
     child.stdin.write(struct.pack("!I", len(request)) + request)  # type: ignore[union-attr]
     child.stdin.flush()  # type: ignore[union-attr]
     try:
-        # 9**(9**7) alone takes far longer than the limit of 0.5 s + 2 (wall time depends on load)
         _pid, status, usage = wait_until(lambda: _exited(child.pid), timeout=60)
     except AssertionError:
         child.kill()
