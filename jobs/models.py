@@ -165,6 +165,12 @@ class Job(models.Model):
     prompt = models.TextField(_("rendered prompt"))
     provider = models.CharField(_("provider"), max_length=40)
     model = models.CharField(_("model"), max_length=100)
+    # A run's own temperature (an override the caller chose); empty: the version's.
+    temperature = models.DecimalField(_("temperature"), max_digits=3, decimal_places=2, null=True, blank=True)
+    # The Celery queue the job's messages go to (its first, its retries, the sweep's);
+    # empty: the task's route. The caller names it (a batch's jobs have a queue of their
+    # own, docs/architecture.md "Batches"): jobs knows a queue name, never who uses it.
+    queue = models.CharField(_("worker queue"), max_length=40, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
     output = models.TextField(_("output"), blank=True)
     error_code = models.CharField(_("error code"), max_length=64, blank=True)
@@ -267,6 +273,11 @@ class Job(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def run_temperature(self) -> Any:
+        """The temperature the provider is asked for: the run's own, else its version's."""
+        return self.temperature if self.temperature is not None else self.template_version.temperature
 
     @property
     def total_tokens(self) -> int | None:
