@@ -1,0 +1,45 @@
+"""Reading a batch's rows from a file, mapping its columns, validating every row.
+
+The web calls, in order::
+
+    table = read_table(upload, filename=upload.name, max_rows=…, max_bytes=…)  # IngestError
+    mapping = map_columns(table.headers, version.schema, overrides=…)
+    validation = validate_rows(version, table, mapping, language)   # the review page
+    rows = iter_valid_rows(version, table, mapping, language)       # create_batch's rows
+
+Nothing here touches the database but through the template version it is given (and
+the price table, for ``estimate``): a file is read lazily, a chunk at a time, each pass
+from the start of its seekable stream.
+"""
+
+from __future__ import annotations
+
+from .errors import IngestError
+from .mapping import Mapping, map_columns
+from .reading import FORMATS, read_table
+from .tables import Table
+from .validation import (
+    ERRORS_KEPT,
+    RowError,
+    Validation,
+    errors_csv,
+    iter_errors,
+    iter_valid_rows,
+    validate_rows,
+)
+
+__all__ = [
+    "ERRORS_KEPT",
+    "FORMATS",
+    "IngestError",
+    "Mapping",
+    "RowError",
+    "Table",
+    "Validation",
+    "errors_csv",
+    "iter_errors",
+    "iter_valid_rows",
+    "map_columns",
+    "read_table",
+    "validate_rows",
+]

@@ -1,0 +1,353 @@
+"""Batch files without a database but the price table: reading uploads as streams (every
+bad input the issue lists), mapping columns, validating rows with the single form's class,
+the error table, the estimate, result exports and word diffs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tracemalloc
+from typing import Any
+
+import pytest
+from django.utils import translation
+
+from batches.ingest import (
+    IngestError,
+    Table,
+    errors_csv,
+    iter_valid_rows,
+    map_columns,
+    read_table,
+    validate_rows,
+)
+from templates_app.models import TemplateVersion
+
+SCHEMA: list[dict[str, Any]] = [
+    {"name": "topic", "type": "string", "label": {"en": "Topic", "pt-br": "Assunto"}, "max_length": 20},
+    {"name": "count", "type": "integer", "label": {"en": "Count", "pt-br": "Quantidade"}, "min": 1, "max": 5,
+     "default": 3},
+    {"name": "tone", "type": "choice", "label": {"en": "Tone", "pt-br": "Tom"}, "required": False,
+     "choices": [{"value": "formal", "label": {"en": "Formal", "pt-br": "Formal"}},
+                 {"value": "casual", "label": {"en": "Casual", "pt-br": "Descontraído"}}]},
+    {"name": "rhymes", "type": "boolean", "label": {"en": "Rhymes", "pt-br": "Rima"}},
+    {"name": "tags", "type": "multichoice", "choices": ["red", "green", "blue"], "required": False},
+]  # fmt: skip
+BODY = "Write {{ count }} lines about {{ topic }}{% if tone %} in a {{ tone }} tone{% endif %}."
+
+
+def version_of(parameters: list[dict[str, Any]] = SCHEMA, body: str = BODY, **fields: Any) -> TemplateVersion:
+    """An unsaved version: its form class and prompt need no database."""
+    return TemplateVersion(parameters=parameters, body=body, **fields)
+
+
+def table_of(content: str | bytes, filename: str = "rows.csv", **options: Any) -> Table:
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    return read_table(io.BytesIO(data), filename=filename, **options)
+
+
+def rows_of(table: Table) -> list[tuple[int, dict[str, Any]]]:
+    return list(table.rows())
+
+
+def refusal(content: str | bytes, filename: str = "rows.csv", **options: Any) -> IngestError:
+    with pytest.raises(IngestError) as caught:
+        rows_of(table_of(content, filename, **options))
+    return caught.value
+
+
+def check(content: str, language: str = "en", version: TemplateVersion | None = None, **options: Any) -> Any:
+    version = version or version_of()
+    table = table_of(content, **options)
+    mapping = map_columns(table.headers, version.schema)
+    return validate_rows(version, table, mapping, language)
+
+
+class GeneratedCsv(io.RawIOBase):
+    """A seekable CSV of ``rows`` identical rows made on demand, never held whole; it
+    counts the bytes read since the last rewind."""
+
+    HEADER = b"topic,count,rhymes\n"
+    LINE = b"trams,3,yes\n"
+
+    def __init__(self, rows: int) -> None:
+        self.size = len(self.HEADER) + rows * len(self.LINE)
+        self.position = 0
+        self.read_since_rewind = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = base + offset
+        if self.position == 0:
+            self.read_since_rewind = 0
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), self.size - self.position)
+        if count <= 0:
+            return 0
+        start = self.position
+        if start < len(self.HEADER):
+            data = self.HEADER[start:] + self.LINE * (count // len(self.LINE) + 1)
+        else:
+            offset = (start - len(self.HEADER)) % len(self.LINE)
+            data = (self.LINE * (count // len(self.LINE) + 2))[offset:]
+        buffer[:count] = data[:count]
+        self.position += count
+        self.read_since_rewind += count
+        return count
+
+
+# --- Encodings ----------------------------------------------------------------------
+
+
+def test_utf8_with_and_without_a_bom_read_the_same() -> None:
+    text = "topic,count\nCafé à noite,2\n"
+    plain = rows_of(table_of(text))
+    with_bom = table_of("\ufeff" + text)
+    assert with_bom.headers == ["topic", "count"]
+    assert rows_of(with_bom) == plain == [(1, {"topic": "Café à noite", "count": "2"})]
+    assert with_bom.warnings == []
+
+
+def test_utf16_with_a_bom_is_read_as_excel_unicode_text_saves_it() -> None:
+    table = table_of("topic\tcount\nmaçã\t2\n".encode("utf-16"), filename="rows.txt")
+    assert rows_of(table) == [(1, {"topic": "maçã", "count": "2"})]
+
+
+def test_latin1_is_detected_and_read_with_a_warning() -> None:
+    table = table_of("topic;count\nCoração;2\n".encode("cp1252"))
+    assert rows_of(table) == [(1, {"topic": "Coração", "count": "2"})]
+    assert "Latin-1" in table.warnings[0]
+
+
+def test_a_file_that_starts_as_utf8_and_then_is_not_is_refused_naming_the_line() -> None:
+    content = "topic,count\nCafé,1\n".encode() + "Coração,2\n".encode("cp1252")
+    error = refusal(content)
+    assert error.code == "encoding" and error.row == 3
+    assert "Line 3" in error.message and "UTF-8" in error.message
+
+
+def test_a_binary_file_is_refused_as_not_text() -> None:
+    assert refusal(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", filename="rows.csv").code == "encoding"
+
+
+# --- Delimiters, headers, blank lines -------------------------------------------------
+
+
+def test_a_semicolon_delimiter_is_sniffed_even_with_commas_in_cells() -> None:
+    table = table_of("topic;count\ntrams, buses and ferries;2\nbikes;3\n")
+    assert table.headers == ["topic", "count"]
+    assert rows_of(table)[0] == (1, {"topic": "trams, buses and ferries", "count": "2"})
+
+
+def test_tabs_are_sniffed_and_a_tsv_name_says_tab() -> None:
+    assert table_of("topic\tcount\na\t1\n").headers == ["topic", "count"]
+    assert table_of("topic\n a, b \n", filename="rows.tsv").headers == ["topic"]
+
+
+def test_a_file_without_a_header_row_is_refused() -> None:
+    error = refusal("1,2\n3,4\n")
+    assert error.code == "no_header"
+    assert "first row" in error.message
+
+
+def test_a_header_cell_left_empty_is_refused_naming_its_column() -> None:
+    error = refusal("topic,,count\na,b,1\n")
+    assert (error.code, error.column) == ("no_header", "B")
+
+
+def test_duplicate_headers_are_refused_whatever_their_case() -> None:
+    error = refusal("topic,count,Topic \na,1,b\n")
+    assert error.code == "duplicate_headers"
+    assert "“topic” / “Topic”" in error.message
+
+
+def test_an_empty_file_is_refused() -> None:
+    assert refusal(b"").code == "empty"
+    assert refusal("\n\n  \n").code == "empty"
+
+
+def test_blank_lines_are_skipped_counted_and_keep_the_numbers_of_the_rows_after_them() -> None:
+    table = table_of("\ntopic,count\na,1\n\n , \nb,2\n\n")
+    assert [number for number, _cells in rows_of(table)] == [1, 4]
+    assert table.blank_lines == 3
+    assert table.row_count == 2
+
+
+def test_cells_past_the_last_named_column_are_a_warning() -> None:
+    table = table_of("topic,count\na,1,surprise\nb,2\n")
+    assert rows_of(table)[0][1] == {"topic": "a", "count": "1"}
+    assert "Row 1" in table.warnings[0]
+
+
+# --- Limits and streaming ---------------------------------------------------------------
+
+
+class Unreadable(io.BytesIO):
+    def read(self, *args: Any) -> bytes:
+        raise AssertionError("a file over the size limit must not be read")
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read() -> None:
+    with pytest.raises(IngestError) as caught:
+        read_table(Unreadable(b"topic\n" + b"x\n" * 600), filename="rows.csv", max_bytes=1000)
+    assert caught.value.code == "too_big"
+    assert "limit of your plan" in caught.value.message
+
+
+def test_a_file_over_the_row_limit_stops_at_the_first_row_past_it() -> None:
+    stream = GeneratedCsv(rows=200_000)
+    table = read_table(stream, filename="big.csv", max_rows=10)
+    with pytest.raises(IngestError) as caught:
+        rows_of(table)
+    assert caught.value.code == "too_many_rows"
+    assert "more than 10 rows" in caught.value.message
+    assert stream.read_since_rewind < stream.size // 20
+
+
+def test_a_large_csv_is_read_lazily_in_bounded_memory() -> None:
+    stream = GeneratedCsv(rows=1_000_000)  # 12 MB, never held
+    tracemalloc.start()
+    try:
+        table = read_table(stream, filename="big.csv")
+        rows = table.rows()
+        first = next(rows)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert first == (1, {"topic": "trams", "count": "3", "rhymes": "yes"})
+    # The first row came after reading a small part of the file, not all of it…
+    assert stream.read_since_rewind < stream.size // 50
+    # …and checking the encoding of all 12 MB never held more than a few chunks.
+    assert peak < 2_000_000, peak
+    rows.close()
+
+
+def test_a_table_can_be_read_twice_for_the_validate_and_create_passes() -> None:
+    table = table_of("topic,rhymes\na,yes\nb,no\n")
+    assert rows_of(table) == rows_of(table)
+
+
+# --- Mapping ---------------------------------------------------------------------------
+
+
+def test_columns_map_by_name_or_label_in_either_language_whatever_the_case() -> None:
+    schema = version_of().schema
+    mapping = map_columns(["  TOPIC ", "quantidade", "tone", "Rima", "notes"], schema)
+    assert mapping.columns == {"  TOPIC ": "topic", "quantidade": "count", "tone": "tone", "Rima": "rhymes"}
+    assert mapping.unmatched_headers == mapping.extra == ["notes"]
+    assert mapping.missing_optional == ["tags"] and mapping.missing_required == []
+    assert mapping.is_complete
+    assert "“notes”" in mapping.warnings[-1]
+
+
+def test_a_missing_required_column_asks_for_the_mapping_step_and_overrides_fill_it() -> None:
+    schema = version_of().schema
+    mapping = map_columns(["subject", "rhymes"], schema)
+    assert mapping.missing_required == ["topic"] and mapping.needs_mapping
+    mapped = map_columns(["subject", "rhymes"], schema, overrides={"subject": "topic"})
+    assert mapped.columns == {"subject": "topic", "rhymes": "rhymes"}
+    assert not mapped.needs_mapping
+
+
+def test_overrides_that_cant_apply_are_errors() -> None:
+    schema = version_of().schema
+    mapping = map_columns(
+        ["a", "b"], schema, overrides={"a": "topic", "b": "topic", "c": "count", "rhymes": "nothing"}
+    )
+    assert len(mapping.errors) == 3
+    assert not mapping.is_complete
+
+
+def test_an_override_can_leave_a_matching_column_unused() -> None:
+    mapping = map_columns(["topic", "count", "rhymes"], version_of().schema, overrides={"count": ""})
+    assert "count" not in mapping.columns.values()
+    assert mapping.missing_optional == ["count", "tone", "tags"]
+
+
+# --- Validation -------------------------------------------------------------------------
+
+
+def test_rows_go_through_the_single_forms_class_with_defaults_for_what_is_missing() -> None:
+    version = version_of()
+    table = table_of(
+        'Assunto,Tom,rhymes,tags\ntrams,Descontraído,sim,"red, blue"\nbuses,,no,\ntrams,casual,1,"red,blue"\n'
+    )
+    mapping = map_columns(table.headers, version.schema)
+    rows = list(iter_valid_rows(version, table, mapping, "en"))
+    assert rows[0] == (
+        1,
+        {"topic": "trams", "count": 3, "tone": "casual", "rhymes": True, "tags": ["red", "blue"]},
+        {"Assunto": "trams", "Tom": "Descontraído", "rhymes": "sim", "tags": "red, blue"},
+    )
+    assert rows[1][1] == {"topic": "buses", "count": 3, "tone": "", "rhymes": False, "tags": []}
+    validation = validate_rows(version, table, mapping, "en")
+    assert (validation.rows, validation.valid, validation.invalid, validation.distinct) == (3, 3, 0, 2)
+    assert validation.prompt_characters == len("Write 3 lines about trams in a casual tone.") + len(
+        "Write 3 lines about buses."
+    )
+
+
+def test_errors_name_the_row_and_the_files_column_in_the_persons_language() -> None:
+    content = "Assunto,count,rhymes\n,9,talvez\nok,2,no\n"
+    english = check(content)
+    assert (english.valid, english.invalid, english.error_count) == (1, 1, 3)
+    assert {(e.row, e.column) for e in english.errors} == {(1, "Assunto"), (1, "count"), (1, "rhymes")}
+    portuguese = check(content, language="pt-br")
+    messages = {error.column: error.message for error in portuguese.errors}
+    assert messages["Assunto"] == "Este campo é obrigatório."
+    assert "5" in messages["count"] and messages["count"] != "Ensure this value is less than or equal to 5."
+
+
+def test_a_cell_longer_than_its_parameter_allows_gets_the_forms_own_message() -> None:
+    validation = check(f"topic,rhymes\n{'x' * 21},no\n")
+    form_class = version_of().schema.form_class("en")
+    expected = form_class(data={"topic": "x" * 21}).errors["topic"][0]
+    assert [(e.row, e.column, e.message) for e in validation.errors] == [(1, "topic", expected)]
+
+
+def test_a_row_the_template_cant_be_filled_in_with_is_an_error() -> None:
+    version = version_of(
+        parameters=[{"name": "n", "type": "integer", "label": "N"}], body="{{ 10 // n }} parts"
+    )
+    validation = check("n\n2\n0\n", version=version)
+    assert validation.valid == 1
+    assert validation.errors[0].row == 2 and "could not be filled in" in validation.errors[0].message
+
+
+def test_the_error_table_downloads_as_csv_with_formula_cells_neutralised() -> None:
+    version = version_of()
+    table = table_of('=HYPERLINK("http://x"),rhymes\n,no\n')
+    mapping = map_columns(table.headers, version.schema, overrides={'=HYPERLINK("http://x")': "topic"})
+    validation = validate_rows(version, table, mapping, "pt-br")
+    body = b"".join(errors_csv(validation.errors, language="pt-br")).decode("utf-8-sig")
+    assert list(csv.reader(io.StringIO(body))) == [
+        ["Linha", "Coluna", "Mensagem"],
+        ["1", '\'=HYPERLINK("http://x")', "Este campo é obrigatório."],
+    ]
+
+
+def test_only_the_first_thousand_errors_are_kept_but_all_are_counted() -> None:
+    validation = check("topic,rhymes\n" + ",no\n" * 1005)
+    assert (len(validation.errors), validation.error_count, validation.errors_truncated) == (1000, 1005, True)
+
+
+def test_yes_and_no_in_either_language_and_nothing_else_fill_a_box() -> None:
+    validation = check("topic,rhymes\na,NÃO\nb,Yes\nc,maybe\n")
+    assert validation.valid == 2
+    assert validation.errors[0].row == 3 and validation.errors[0].column == "rhymes"
+
+
+def test_no_translation_leaks_out_of_validation() -> None:
+    check("topic,rhymes\n,no\n", language="pt-br")
+    assert translation.get_language() in ("en", "en-us", None)
