@@ -5,7 +5,7 @@ from typing import Any
 
 from django.db import transaction
 
-from jobs.signals import job_finished
+from jobs.signals import job_finished, job_usage_changed
 
 from . import services
 from .models import BatchRow, RowStatus
@@ -28,4 +28,18 @@ def settle_finished_jobs(sender: Any, job_ids: list[Any], status: str, **kwargs:
         logger.exception("could not settle the batch rows of jobs %s", job_ids)
 
 
+def recount_changed_usage(
+    sender: Any, job_id: Any, before: tuple[Any, ...], after: tuple[Any, ...], **kwargs: Any
+) -> None:
+    """A finished job's spending changed (a cancelled run's tokens): its batches' totals move."""
+    if not BatchRow.objects.filter(job_id=job_id).exists():
+        return
+    try:
+        with transaction.atomic():
+            services.recount_job_usage(job_id, before, after)
+    except Exception:
+        logger.exception("could not recount the batch totals of job %s", job_id)
+
+
 job_finished.connect(settle_finished_jobs, dispatch_uid="batches.settle_finished_jobs")
+job_usage_changed.connect(recount_changed_usage, dispatch_uid="batches.recount_changed_usage")

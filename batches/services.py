@@ -45,6 +45,7 @@ from providers import provider_is_available
 from templates_app.models import Template, TemplateVersion
 
 from .models import (
+    FINAL_ROW_STATUSES,
     MAX_CONFIGURATIONS,
     MAX_KEPT_ERRORS,
     THROTTLE_WINDOW,
@@ -612,6 +613,31 @@ def settle_jobs(job_ids: Iterable[Any]) -> int:
         finish_if_done(batch_id)
         transaction.on_commit(functools.partial(_after_change, batch_id))
     return sum(batch_totals.rows for batch_totals in totals.values())
+
+
+def recount_job_usage(job_id: Any, before: tuple[Any, ...], after: tuple[Any, ...]) -> int:
+    """Move the totals of the batches whose settled rows share the job by what its spending
+    changed (a cancelled run's tokens come after its rows ended); the batches changed."""
+    old, new = _Totals(), _Totals()
+    old.add_job(*before)
+    new.add_job(*after)
+    batches = sorted(
+        set(
+            BatchRow.objects.filter(job_id=job_id, status__in=FINAL_ROW_STATUSES)
+            .order_by()
+            .values_list("batch_id", flat=True)
+        ),
+        key=str,
+    )
+    for batch_id in batches:
+        Batch.objects.filter(pk=batch_id).update(
+            input_tokens=F("input_tokens") + (new.input_tokens - old.input_tokens),
+            output_tokens=F("output_tokens") + (new.output_tokens - old.output_tokens),
+            cost=F("cost") + (new.cost - old.cost),
+            unpriced=F("unpriced") + (new.unpriced - old.unpriced),
+        )
+        transaction.on_commit(functools.partial(_after_change, batch_id))
+    return len(batches)
 
 
 def finish_if_done(batch_id: Any) -> bool:

@@ -22,7 +22,7 @@ from templates_app.models import json_text_contains
 from . import telemetry
 from .errors import describe_error
 from .rollups import UsageRollup
-from .signals import job_finished
+from .signals import job_finished, job_usage_changed
 
 
 class JobStatus(models.TextChoices):
@@ -592,11 +592,15 @@ class Job(models.Model):
         """
         with transaction.atomic():
             rows = Job.objects.filter(pk=self.pk, status=JobStatus.CANCELLED, attempts=attempt)
-            if not list(rows.select_for_update().values_list("pk", flat=True)):
+            spent = rows.select_for_update().values_list("input_tokens", "output_tokens", "cost").first()
+            if spent is None:
                 return False
             # The job was counted when it was cancelled: recount it with what it spent.
             before = UsageRollup.objects.count_jobs([self.pk], sign=-1)
             rows.update(output=output, input_tokens=input_tokens, output_tokens=output_tokens, cost=cost)
             after = UsageRollup.objects.count_jobs([self.pk], recount=True)
+            job_usage_changed.send(
+                sender=Job, job_id=self.pk, before=tuple(spent), after=(input_tokens, output_tokens, cost)
+            )
             transaction.on_commit(functools.partial(telemetry.recounted, before, after))
         return True

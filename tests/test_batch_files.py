@@ -7,10 +7,13 @@ from __future__ import annotations
 import csv
 import io
 import tracemalloc
+import zipfile
+from datetime import datetime
 from typing import Any
 
 import pytest
 from django.utils import translation
+from openpyxl import Workbook
 
 from batches.ingest import (
     IngestError,
@@ -19,6 +22,7 @@ from batches.ingest import (
     iter_valid_rows,
     map_columns,
     read_table,
+    table_from_rows,
     validate_rows,
 )
 from templates_app.models import TemplateVersion
@@ -351,3 +355,149 @@ def test_yes_and_no_in_either_language_and_nothing_else_fill_a_box() -> None:
 def test_no_translation_leaks_out_of_validation() -> None:
     check("topic,rhymes\n,no\n", language="pt-br")
     assert translation.get_language() in ("en", "en-us", None)
+
+
+# --- XLSX --------------------------------------------------------------------------------
+
+
+def workbook(sheets: dict[str, list[list[Any]]], *, cached: dict[str, str] | None = None) -> bytes:
+    """An XLSX file; ``cached`` gives formula cells ("B2") the value a spreadsheet program
+    would have saved (openpyxl writes formulas without one)."""
+    book = Workbook()
+    book.remove(book.active)
+    for title, rows in sheets.items():
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    if not cached:
+        return buffer.getvalue()
+    patched = io.BytesIO()
+    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(patched, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                text = data.decode()
+                for cell, value in cached.items():
+                    start = text.index(f'<c r="{cell}"')
+                    end = text.index("</c>", start)
+                    cell_xml = text[start:end].replace("<v />", f"<v>{value}</v>")
+                    if value.startswith("#"):  # an error value, as Excel saves one
+                        cell_xml = cell_xml.replace(f'<c r="{cell}"', f'<c r="{cell}" t="e"', 1)
+                    text = text[:start] + cell_xml + text[end:]
+                data = text.encode()
+            target.writestr(item, data)
+    return patched.getvalue()
+
+
+def test_xlsx_cells_become_the_text_the_form_takes() -> None:
+    content = workbook(
+        {
+            "Rows": [
+                ["topic", "count", "when", "ratio", "rhymes"],
+                ["trams", 2, datetime(2026, 3, 1), 0.5, True],
+            ]
+        }
+    )
+    table = table_of(content, filename="rows.xlsx")
+    assert (table.headers, table.sheets, table.sheet) == (
+        ["topic", "count", "when", "ratio", "rhymes"],
+        ["Rows"],
+        "Rows",
+    )
+    assert rows_of(table) == [
+        (1, {"topic": "trams", "count": "2", "when": "2026-03-01", "ratio": "0.5", "rhymes": "true"})
+    ]
+
+
+def test_an_xlsx_with_several_sheets_asks_which_to_read() -> None:
+    content = workbook({"Notes": [["read me"]], "Data": [["topic", "rhymes"], ["a", "no"]]})
+    with pytest.raises(IngestError) as caught:
+        table_of(content, filename="rows.xlsx")
+    assert caught.value.code == "choose_sheet"
+    assert caught.value.choices == ["Notes", "Data"]
+    table = table_of(content, filename="rows.xlsx", sheet="Data")
+    assert rows_of(table) == [(1, {"topic": "a", "rhymes": "no"})]
+    with pytest.raises(IngestError) as unknown:
+        table_of(content, filename="rows.xlsx", sheet="Dados")
+    assert (unknown.value.code, unknown.value.choices) == ("unknown_sheet", ["Notes", "Data"])
+
+
+def test_empty_sheets_are_no_choice() -> None:
+    content = workbook({"Sheet1": [["topic"], ["a"]], "Sheet2": [], "Sheet3": []})
+    assert table_of(content, filename="rows.xlsx").sheet == "Sheet1"
+
+
+def test_xlsx_formulas_give_their_saved_values_or_an_error_naming_the_cell() -> None:
+    rows = [["topic", "count", "rhymes", "notes"], ["a", "=1+1", "no", "=NOW()"], ["b", "=2+1", "no", ""]]
+    content = workbook({"Rows": rows}, cached={"B2": "2"})
+    table = table_of(content, filename="rows.xlsx")
+    version = version_of()
+    validation = validate_rows(version, table, map_columns(table.headers, version.schema), "en")
+    assert validation.valid == 1  # row 1: B2 has its value; D2's missing one is in a column no one reads
+    [error] = validation.errors
+    assert (error.row, error.column) == (2, "count")
+    assert "cell B3 has no saved value" in error.message
+
+
+def test_an_xlsx_formula_whose_value_is_an_error_names_it() -> None:
+    content = workbook({"Rows": [["topic", "rhymes"], ["=1/0", "no"]]}, cached={"A2": "#DIV/0!"})
+    validation = check_table(table_of(content, filename="rows.xlsx"))
+    assert validation.errors[0].message == "The formula in cell A2 gives the error #DIV/0!."
+
+
+def test_files_that_are_not_workbooks_are_refused_clearly() -> None:
+    assert refusal(b"PK\x03\x04 not really a zip", filename="rows.xlsx").code == "bad_xlsx"
+    legacy = refusal(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, filename="rows.csv")
+    assert legacy.code == "unsupported_format" and ".xls" in legacy.message
+    assert refusal(b"%PDF-1.7", filename="rows.pdf").code == "unsupported_format"
+
+
+# --- JSON Lines and the API's rows ---------------------------------------------------------
+
+
+def check_table(table: Table, language: str = "en") -> Any:
+    version = version_of()
+    return validate_rows(version, table, map_columns(table.headers, version.schema), language)
+
+
+def test_json_lines_rows_take_the_apis_road_and_blank_lines_are_counted() -> None:
+    content = (
+        '{"topic": "trams", "rhymes": true}\n\n'
+        '{"topic": "buses", "count": "2", "rhymes": false, "tags": ["red"]}\n'
+    )
+    table = table_of(content, filename="rows.jsonl")
+    assert table.headers == ["topic", "rhymes", "count", "tags"]
+    validation = check_table(table)
+    assert (validation.valid, validation.blank_lines) == (1, 1)
+    [error] = validation.errors
+    assert (error.row, error.column, error.message) == (3, "count", "Enter a whole number.")
+
+
+def test_json_lines_errors_name_the_line() -> None:
+    bad = refusal('{"topic": "a"}\n{"topic": \n', filename="rows.jsonl")
+    assert (bad.code, bad.row) == ("bad_json", 2)
+    assert "Line 2" in bad.message
+    assert refusal('{"topic": "a"}\n["a"]\n', filename="rows.jsonl").row == 2
+    assert refusal('{"topic": "a\\u0000"}\n', filename="rows.jsonl").code == "nul"
+    assert refusal(b'{"topic": "\xff"}\n', filename="rows.jsonl").code == "encoding"
+
+
+def test_a_nameless_paste_of_objects_is_json_lines() -> None:
+    assert table_of('{"topic": "a"}\n', filename="").format_name == "jsonl"
+    assert table_of("topic\na\n", filename="").format_name == "csv"
+
+
+def test_the_apis_rows_are_a_table_too() -> None:
+    table = table_from_rows(
+        [{"topic": "a", "rhymes": True}, {"topic": "b" * 30, "rhymes": False}], max_rows=5
+    )
+    validation = check_table(table)
+    assert (validation.valid, validation.invalid) == (1, 1)
+    assert validation.errors[0].column == "topic"
+    with pytest.raises(IngestError):
+        table_from_rows([{"topic": "a"}, "b"])
+    with pytest.raises(IngestError) as caught:
+        table_from_rows([{"topic": "a"}] * 3, max_rows=2)
+    assert caught.value.code == "too_many_rows"

@@ -3,6 +3,7 @@
 The web calls, in order::
 
     table = read_table(upload, filename=upload.name, max_rows=…, max_bytes=…)  # IngestError
+    # or table_from_rows(body["rows"], max_rows=…) for the API's JSON rows
     mapping = map_columns(table.headers, version.schema, overrides=…)
     validation = validate_rows(version, table, mapping, language)   # the review page
     rows = iter_valid_rows(version, table, mapping, language)       # create_batch's rows
@@ -15,6 +16,7 @@ from the start of its seekable stream.
 from __future__ import annotations
 
 from .errors import IngestError
+from .json_tables import table_from_rows
 from .mapping import Mapping, map_columns
 from .reading import FORMATS, read_table
 from .tables import Table
@@ -41,5 +43,6 @@ __all__ = [
     "iter_valid_rows",
     "map_columns",
     "read_table",
+    "table_from_rows",
     "validate_rows",
 ]

@@ -11,7 +11,9 @@ from django.utils.translation import gettext as _
 
 from .csv_table import CsvTable
 from .errors import IngestError
+from .json_tables import JsonlTable
 from .tables import Table
+from .xlsx_table import XlsxTable
 
 HEAD_BYTES = 8
 
@@ -45,6 +47,39 @@ class CsvFormat(TableFormat):
         return CsvTable(stream, delimiter=delimiter, name=name, max_rows=max_rows)
 
 
+class XlsxFormat(TableFormat):
+    name = "xlsx"
+    extensions = (".xlsx", ".xlsm")
+    content_types = (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.ms-excel.sheet.macroenabled.12",
+    )
+
+    def claims(self, head: bytes) -> bool:
+        return head.startswith(b"PK\x03\x04")  # a zip: whatever its name says, not text
+
+    def table(
+        self, stream: IO[bytes], *, extension: str, name: str, sheet: str | None, max_rows: int | None
+    ) -> Table:
+        return XlsxTable(stream, sheet=sheet, name=name, max_rows=max_rows)
+
+
+class JsonlFormat(TableFormat):
+    name = "jsonl"
+    extensions = (".jsonl", ".ndjson", ".json")
+    content_types = (
+        "application/jsonl",
+        "application/x-ndjson",
+        "application/x-jsonlines",
+        "application/json",
+    )
+
+    def table(
+        self, stream: IO[bytes], *, extension: str, name: str, sheet: str | None, max_rows: int | None
+    ) -> Table:
+        return JsonlTable(stream, name=name, max_rows=max_rows)
+
+
 class LegacyExcelFormat(TableFormat):
     """Excel 97–2003 (.xls): a binary format no streaming reader here takes; refused clearly."""
 
@@ -65,7 +100,9 @@ class LegacyExcelFormat(TableFormat):
 
 
 # Claimed by content first (in this order), then by extension, then by content type.
-FORMATS: dict[str, TableFormat] = {kind.name: kind for kind in (LegacyExcelFormat(), CsvFormat())}
+FORMATS: dict[str, TableFormat] = {
+    kind.name: kind for kind in (LegacyExcelFormat(), XlsxFormat(), JsonlFormat(), CsvFormat())
+}
 DEFAULT_FORMAT = FORMATS["csv"]
 
 
@@ -81,6 +118,8 @@ def format_for(head: bytes, filename: str, content_type: str) -> TableFormat:
     for kind in FORMATS.values():
         if bare_type and bare_type in kind.content_types:
             return kind
+    if not extension and head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        return FORMATS["jsonl"]  # pasted or nameless: an object first is JSON Lines
     if extension:
         raise IngestError(
             _("Files ending in %(extension)s can't be read: upload CSV, XLSX or JSON Lines.")

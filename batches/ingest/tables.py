@@ -60,6 +60,13 @@ def is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+def too_many_rows(limit: int) -> IngestError:
+    return IngestError(
+        _("This file has more than %(limit)s rows, the limit of your plan.") % {"limit": f"{limit:,}"},
+        code="too_many_rows",
+    )
+
+
 def _looks_like_a_number(text: str) -> bool:
     try:
         float(text.replace(",", "."))
@@ -105,12 +112,7 @@ class Table:
                 continue
             count += 1
             if self.max_rows is not None and count > self.max_rows:
-                # Stopped at the first row past the limit: the rest is never read.
-                raise IngestError(
-                    _("This file has more than %(limit)s rows, the limit of your plan.")
-                    % {"limit": f"{self.max_rows:,}"},
-                    code="too_many_rows",
-                )
+                raise too_many_rows(self.max_rows)  # the first row past it: the rest is never read
             yield number, cells
         self.blank_lines, self.row_count = blank, count
 
@@ -124,10 +126,12 @@ class Table:
         if message not in self.warnings and len(self.warnings) < MAX_WARNINGS:
             self.warnings.append(message)
 
-    def check_headers(self, headers: list[str], *, where: Any = column_letter) -> list[str]:
-        """The headers, trimmed, once each; IngestError naming the problem otherwise."""
-        headers = [header.strip() for header in headers]
-        if not any(headers):
+    def check_headers(self, headers: list[str], *, header_row: bool = True) -> list[str]:
+        """The headers once each (a header row's trimmed, and naming every column, not
+        holding data); IngestError naming the problem otherwise."""
+        if header_row:
+            headers = [header.strip() for header in headers]
+        if header_row and not any(headers):
             raise IngestError(_("The first row must name the columns, and it is empty."), code="no_header")
         if len(headers) > MAX_COLUMNS:
             raise IngestError(
@@ -135,15 +139,15 @@ class Table:
                 % {"count": len(headers), "limit": MAX_COLUMNS},
                 code="too_many_columns",
             )
-        unnamed = [where(index) for index, header in enumerate(headers) if not header]
-        if unnamed:
+        unnamed = [column_letter(index) for index, header in enumerate(headers) if not header]
+        if header_row and unnamed:
             raise IngestError(
                 _("The first row must name every column: column %(columns)s has no name.")
                 % {"columns": ", ".join(unnamed)},
                 code="no_header",
                 column=unnamed[0],
             )
-        if all(_looks_like_a_number(header) for header in headers):
+        if header_row and all(_looks_like_a_number(header) for header in headers):
             # A row of numbers is data: the file has no header row.
             raise IngestError(
                 _(
