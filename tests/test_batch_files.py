@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -25,12 +26,14 @@ from batches.ingest import (
     IngestError,
     Table,
     errors_csv,
+    estimate,
     iter_valid_rows,
     map_columns,
     read_table,
     table_from_rows,
     validate_rows,
 )
+from providers.models import ModelPrice
 from templates_app.models import TemplateVersion
 
 SCHEMA: list[dict[str, Any]] = [
@@ -507,6 +510,41 @@ def test_the_apis_rows_are_a_table_too() -> None:
     with pytest.raises(IngestError) as caught:
         table_from_rows([{"topic": "a"}] * 3, max_rows=2)
     assert caught.value.code == "too_many_rows"
+
+
+# --- Estimate ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_estimate_is_a_cost_range_at_the_models_price_and_unknown_without_one() -> None:
+    ModelPrice.objects.create(
+        provider="anthropic",
+        model="test-model",
+        input_per_million=Decimal("3"),
+        output_per_million=Decimal("15"),
+    )
+    version = version_of(provider="anthropic", model="test-model", max_tokens=100)
+    validation = check("topic,rhymes\ntrams,no\nbuses,no\ntrams,no\n", version=version)
+    characters = len("Write 3 lines about trams.") + len("Write 3 lines about buses.")
+    assert (validation.valid, validation.distinct, validation.prompt_characters) == (3, 2, characters)
+    configurations = [
+        SimpleNamespace(label="Claude", provider="anthropic", model="test-model"),
+        SimpleNamespace(label="Unpriced", provider="anthropic", model="no-price-model"),
+        SimpleNamespace(label="", provider="offline", model="offline-echo"),
+    ]
+    figures = estimate(version, validation, configurations)
+    claude, unpriced, offline = figures.configurations
+    tokens = -(-characters // 4)
+    assert (claude.runs, claude.prompt_tokens, claude.max_output_tokens) == (2, tokens, 200)
+    assert claude.low == (Decimal(tokens * 3) / 1_000_000).quantize(Decimal("0.000001"))
+    assert claude.high == (Decimal(tokens * 3 + 200 * 15) / 1_000_000).quantize(Decimal("0.000001"))
+    assert (unpriced.low, unpriced.high, unpriced.priced) == (None, None, False)
+    assert (offline.low, offline.high, offline.label) == (Decimal(0), Decimal(0), "offline · offline-echo")
+    assert (figures.rows, figures.distinct, figures.runs) == (3, 2, 6)
+    assert figures.low is None and figures.as_json()["cost_high"] is None  # unknown stays unknown, never 0
+    assert "÷ 4" in figures.method
+    alone = estimate(version, validation)
+    assert alone.low == claude.low and alone.as_json()["configurations"][0]["cost_high"] == str(claude.high)
 
 
 # --- Exports -------------------------------------------------------------------------------
