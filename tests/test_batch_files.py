@@ -6,25 +6,34 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import json
 import tracemalloc
 import zipfile
+from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from django.utils import translation
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
+from batches.diff import word_diff
+from batches.exports import EXPORTS, ExportColumns, ExportRow, Result, ResultRows, group_rows
 from batches.ingest import (
     IngestError,
     Table,
     errors_csv,
+    estimate,
     iter_valid_rows,
     map_columns,
     read_table,
     table_from_rows,
     validate_rows,
 )
+from providers.models import ModelPrice
 from templates_app.models import TemplateVersion
 
 SCHEMA: list[dict[str, Any]] = [
@@ -501,3 +510,239 @@ def test_the_apis_rows_are_a_table_too() -> None:
     with pytest.raises(IngestError) as caught:
         table_from_rows([{"topic": "a"}] * 3, max_rows=2)
     assert caught.value.code == "too_many_rows"
+
+
+# --- Estimate ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_estimate_is_a_cost_range_at_the_models_price_and_unknown_without_one() -> None:
+    ModelPrice.objects.create(
+        provider="anthropic",
+        model="test-model",
+        input_per_million=Decimal("3"),
+        output_per_million=Decimal("15"),
+    )
+    version = version_of(provider="anthropic", model="test-model", max_tokens=100)
+    validation = check("topic,rhymes\ntrams,no\nbuses,no\ntrams,no\n", version=version)
+    characters = len("Write 3 lines about trams.") + len("Write 3 lines about buses.")
+    assert (validation.valid, validation.distinct, validation.prompt_characters) == (3, 2, characters)
+    configurations = [
+        SimpleNamespace(label="Claude", provider="anthropic", model="test-model"),
+        SimpleNamespace(label="Unpriced", provider="anthropic", model="no-price-model"),
+        SimpleNamespace(label="", provider="offline", model="offline-echo"),
+    ]
+    figures = estimate(version, validation, configurations)
+    claude, unpriced, offline = figures.configurations
+    tokens = -(-characters // 4)
+    assert (claude.runs, claude.prompt_tokens, claude.max_output_tokens) == (2, tokens, 200)
+    assert claude.low == (Decimal(tokens * 3) / 1_000_000).quantize(Decimal("0.000001"))
+    assert claude.high == (Decimal(tokens * 3 + 200 * 15) / 1_000_000).quantize(Decimal("0.000001"))
+    assert (unpriced.low, unpriced.high, unpriced.priced) == (None, None, False)
+    assert (offline.low, offline.high, offline.label) == (Decimal(0), Decimal(0), "offline · offline-echo")
+    assert (figures.rows, figures.distinct, figures.runs) == (3, 2, 6)
+    assert figures.low is None and figures.as_json()["cost_high"] is None  # unknown stays unknown, never 0
+    assert "÷ 4" in figures.method
+    alone = estimate(version, validation)
+    assert alone.low == claude.low and alone.as_json()["configurations"][0]["cost_high"] == str(claude.high)
+
+
+# --- Exports -------------------------------------------------------------------------------
+
+INJECTIONS = ["=1+1", "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+
+
+def export_rows(outputs: list[str], *, inputs: list[str] | None = None) -> ResultRows:
+    def rows() -> Iterator[ExportRow]:
+        for number, output in enumerate(outputs, start=1):
+            topic = inputs[number - 1] if inputs else f"topic {number}"
+            result = Result(
+                output=output,
+                status="succeeded",
+                input_tokens=10,
+                output_tokens=number,
+                cost=Decimal("0.000123") if number % 2 else None,
+                job_url=f"https://promptlab.example/jobs/{number}/",
+            )
+            yield ExportRow(number, {"topic": topic, "count": str(number)}, [result])
+
+    return ResultRows(rows)
+
+
+COLUMNS = ExportColumns(inputs=["topic", "count"])
+RESULT_HEADER = ["output", "status", "error", "input_tokens", "output_tokens", "cost", "job_url"]
+
+
+def exported(name: str, columns: ExportColumns, rows: Any) -> bytes:
+    return b"".join(EXPORTS[name].stream(columns, rows))
+
+
+def test_csv_export_round_trips_through_the_reader() -> None:
+    body = exported("csv", COLUMNS, export_rows(["Una, dos", "línea\nnueva"]))
+    assert body.startswith(b"\xef\xbb\xbf")
+    table = table_of(body, filename="results.csv")
+    assert table.headers == ["topic", "count", *RESULT_HEADER]
+    assert [cells for _number, cells in rows_of(table)] == [
+        {"topic": "topic 1", "count": "1", "output": "Una, dos", "status": "succeeded", "error": "",
+         "input_tokens": "10", "output_tokens": "1", "cost": "0.000123",
+         "job_url": "https://promptlab.example/jobs/1/"},
+        {"topic": "topic 2", "count": "2", "output": "línea\nnueva", "status": "succeeded", "error": "",
+         "input_tokens": "10", "output_tokens": "2", "cost": "", "job_url": "https://promptlab.example/jobs/2/"},
+    ]  # fmt: skip
+
+
+def test_xlsx_export_round_trips_with_numbers_as_numbers() -> None:
+    body = exported("xlsx", COLUMNS, export_rows(["first", "second"]))
+    book = load_workbook(io.BytesIO(body), read_only=True)
+    values = list(book.active.iter_rows(values_only=True))
+    assert list(values[0]) == ["topic", "count", *RESULT_HEADER]
+    assert list(values[1]) == [
+        "topic 1", "1", "first", "succeeded", None, 10, 1, 0.000123, "https://promptlab.example/jobs/1/",
+    ]  # fmt: skip
+    assert values[2][7] is None  # an unknown cost stays empty, never 0
+    table = table_of(body, filename="results.xlsx")
+    assert rows_of(table)[1][1]["output"] == "second"
+
+
+def test_jsonl_export_round_trips_and_keeps_the_data_as_it_is() -> None:
+    body = exported("jsonl", COLUMNS, export_rows(["=1+1", '{"name": "Ana"}']))
+    lines = [json.loads(line) for line in body.decode().splitlines()]
+    assert lines[0] == {
+        "row": 1, "inputs": {"topic": "topic 1", "count": "1"}, "output": "=1+1", "status": "succeeded",
+        "error": "", "input_tokens": 10, "output_tokens": 1, "cost": "0.000123",
+        "job_url": "https://promptlab.example/jobs/1/",
+    }  # fmt: skip
+    assert lines[1]["output_json"] == {"name": "Ana"} and lines[1]["cost"] is None
+    assert [row["row"] for row in table_rows(body, "results.jsonl")] == [1, 2]
+
+
+def table_rows(body: bytes, filename: str) -> list[dict[str, Any]]:
+    return [cells for _number, cells in rows_of(table_of(body, filename=filename))]
+
+
+def test_json_outputs_get_a_column_per_top_level_field() -> None:
+    outputs = [
+        '{"name": "Ana", "total": 12.5, "items": [1, 2]}',
+        '```json\n{"name": "Bo", "date": "2026-01-02"}\n```',
+        "not JSON at all",
+    ]
+    body = exported("csv", COLUMNS, export_rows(outputs))
+    table = table_of(body, filename="results.csv")
+    assert table.headers[2:7] == ["output", "output.name", "output.total", "output.items", "output.date"]
+    cells = [row[1] for row in rows_of(table)]
+    assert [(c["output.name"], c["output.total"], c["output.items"], c["output.date"]) for c in cells] == [
+        ("Ana", "12.5", "[1, 2]", ""),
+        ("Bo", "", "", "2026-01-02"),
+        ("", "", "", ""),
+    ]
+    sheet = load_workbook(io.BytesIO(exported("xlsx", COLUMNS, export_rows(outputs))), read_only=True).active
+    assert list(sheet.iter_rows(values_only=True))[1][4] == 12.5
+
+
+def test_finding_json_fields_needs_rows_that_can_be_read_twice() -> None:
+    once = iter(list(export_rows(["{}"])))
+    with pytest.raises(TypeError):
+        exported("csv", COLUMNS, once)
+    given = ExportColumns(inputs=["topic", "count"], json_fields=["name"])
+    assert b"output.name" in exported("csv", given, iter(list(export_rows(['{"name": "x"}']))))
+
+
+def test_formula_cells_are_neutralised_in_csv_and_xlsx_but_not_in_jsonl() -> None:
+    rows = export_rows(INJECTIONS, inputs=INJECTIONS)
+    csv_cells = [row[1] for row in rows_of(table_of(exported("csv", COLUMNS, rows), filename="r.csv"))]
+    assert [(c["topic"], c["output"]) for c in csv_cells] == [("'" + text, "'" + text) for text in INJECTIONS]
+    sheet = load_workbook(io.BytesIO(exported("xlsx", COLUMNS, rows))).active
+    for row in sheet.iter_rows(min_row=2):
+        for cell in (row[0], row[2]):
+            assert cell.data_type == "s" and cell.value.startswith("'"), (cell.coordinate, cell.value)
+    jsonl = [json.loads(line) for line in exported("jsonl", COLUMNS, rows).decode().splitlines()]
+    assert [row["output"] for row in jsonl] == INJECTIONS
+
+
+def test_xlsx_export_drops_characters_xml_cant_hold() -> None:
+    body = exported("xlsx", COLUMNS, export_rows(["bell\x07 and nul\x00"]))
+    assert table_rows(body, "r.xlsx")[0]["output"] == "bell and nul"
+
+
+def test_a_compare_export_has_a_block_of_result_columns_per_configuration() -> None:
+    items = [
+        (1, {"topic": "trams"}, 0, Result(output="A says", status="succeeded", input_tokens=3)),
+        (1, {"topic": "trams"}, 1, Result(output="B says", status="failed", error="Boom")),
+        (2, {"topic": "buses"}, 1, Result(output="B again", status="succeeded")),
+    ]
+    columns = ExportColumns(inputs=["topic"], configurations=["Claude", "GPT"])
+    rows = ResultRows(lambda: group_rows(iter(items), configurations=2))
+    table = table_of(exported("csv", columns, rows), filename="compare.csv")
+    assert table.headers == [
+        "topic",
+        *(f"Claude: {n}" for n in RESULT_HEADER),
+        *(f"GPT: {n}" for n in RESULT_HEADER),
+    ]
+    first, second = (cells for _number, cells in rows_of(table))
+    assert (first["Claude: output"], first["GPT: output"], first["GPT: error"]) == (
+        "A says",
+        "B says",
+        "Boom",
+    )
+    assert (second["Claude: status"], second["GPT: output"]) == ("", "B again")
+    jsonl = [json.loads(line) for line in exported("jsonl", columns, rows).decode().splitlines()]
+    assert [result["configuration"] for result in jsonl[0]["results"]] == ["Claude", "GPT"]
+    assert jsonl[0]["results"][1]["error"] == "Boom"
+
+
+def test_a_result_column_named_like_an_input_column_is_told_apart() -> None:
+    columns = ExportColumns(inputs=["topic", "Status"])
+    rows = ResultRows(lambda: [ExportRow(1, {"topic": "a", "Status": "draft"}, [Result(status="succeeded")])])
+    assert table_of(exported("csv", columns, rows), filename="r.csv").headers[2:5] == [
+        "output", "result.status", "error",
+    ]  # fmt: skip
+
+
+def test_exports_stream_in_bounded_memory() -> None:
+    def many(count: int) -> ResultRows:
+        row = ExportRow(1, {"topic": "trams", "count": "3"}, [Result(output="x" * 200, status="succeeded")])
+        return ResultRows(lambda: itertools.repeat(row, count))
+
+    peaks = {}
+    for count in (2_000, 20_000):
+        tracemalloc.start()
+        try:
+            for _chunk in EXPORTS["csv"].stream(COLUMNS, many(count)):
+                pass
+            peaks[count] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    # Ten times the rows, about the same memory: one chunk at a time.
+    assert peaks[20_000] < peaks[2_000] * 1.5 + 100_000, peaks
+
+
+# --- Word diff ------------------------------------------------------------------------------
+
+
+def sides(pieces: list[tuple[str, str]]) -> tuple[str, str]:
+    return (
+        "".join(text for op, text in pieces if op != "insert"),
+        "".join(text for op, text in pieces if op != "delete"),
+    )
+
+
+def test_word_diff_marks_the_words_that_changed() -> None:
+    pieces = word_diff("The quick brown fox jumps.", "The quick red fox leaps!")
+    assert pieces == [
+        ("equal", "The quick "),
+        ("delete", "brown"),
+        ("insert", "red"),
+        ("equal", " fox "),
+        ("delete", "jumps."),
+        ("insert", "leaps!"),
+    ]
+    assert word_diff("same", "same") == [("equal", "same")]
+    assert word_diff("", "new") == [("insert", "new")]
+
+
+def test_word_diff_of_long_outputs_goes_line_by_line_and_loses_nothing() -> None:
+    a = "\n".join(f"line {n} says hello" for n in range(3_000))
+    b = a.replace("line 1500 says hello", "line 1500 says goodbye")
+    pieces = word_diff(a, b)
+    assert sides(pieces) == (a, b)
+    assert ("delete", "hello") in pieces and ("insert", "goodbye") in pieces

@@ -6,6 +6,7 @@ The web calls, in order::
     # or table_from_rows(body["rows"], max_rows=…) for the API's JSON rows
     mapping = map_columns(table.headers, version.schema, overrides=…)
     validation = validate_rows(version, table, mapping, language)   # the review page
+    figures = estimate(version, validation, configurations)         # the cost range
     rows = iter_valid_rows(version, table, mapping, language)       # create_batch's rows
 
 Nothing here touches the database but through the template version it is given (and
@@ -16,6 +17,7 @@ from the start of its seekable stream.
 from __future__ import annotations
 
 from .errors import IngestError
+from .estimate import ConfigurationEstimate, Estimate, estimate
 from .json_tables import table_from_rows
 from .mapping import Mapping, map_columns
 from .reading import FORMATS, read_table
@@ -32,6 +34,8 @@ from .validation import (
 
 __all__ = [
     "ERRORS_KEPT",
+    "ConfigurationEstimate",
+    "Estimate",
     "FORMATS",
     "IngestError",
     "Mapping",
@@ -39,6 +43,7 @@ __all__ = [
     "Table",
     "Validation",
     "errors_csv",
+    "estimate",
     "iter_errors",
     "iter_valid_rows",
     "map_columns",

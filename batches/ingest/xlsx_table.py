@@ -1,13 +1,14 @@
 """XLSX workbooks, read with openpyxl's read-only mode: a sheet's XML is parsed as it is
 read, a row at a time (the shared-strings table, bounded below, is the one part held).
 
-A formula's value is its cached one, what the spreadsheet program last computed
-(``data_only=True``). That mode shows a formula that was never computed (files written
-by programs rather than people) as an empty cell; whether a cell holds a formula shows
-only in the other mode. So a second read-only workbook over the same stream is read in
-step with the first, and a formula cell without a value, or whose value is an error
-(#DIV/0!…), becomes an ``UnreadableCell`` naming the cell: an error for its row if a
-parameter reads that column, nothing otherwise.
+A formula's value is its cached one, what the spreadsheet program last computed. The
+mode that gives cached values (``data_only=True``) shows a formula never computed (files
+written by programs rather than people) as an empty cell, and only the other mode shows
+which cells hold formulas. So the sheet is read in that other mode, and from its first
+formula on a second read-only workbook over the same stream is read in step for the
+saved values (a sheet without formulas is read once). A formula cell without a value, or
+whose value is an error (#DIV/0!…), becomes an ``UnreadableCell`` naming the cell: an
+error for its row if a parameter reads that column, nothing otherwise.
 """
 
 from __future__ import annotations
@@ -125,22 +126,32 @@ class XlsxTable(GridTable):
         )
 
     def _records(self) -> Iterator[list[Any]]:
-        values_book = self._workbook(data_only=True)
         formulas_book = self._workbook(data_only=False)
+        values_book: Workbook | None = None
         try:
-            values, formulas = values_book[self.sheet], formulas_book[self.sheet]
-            # Some programs write a wrong size into the sheet (openpyxl would stop there).
-            values.reset_dimensions()
-            formulas.reset_dimensions()
-            rows = zip(values.iter_rows(values_only=True), formulas.iter_rows(), strict=False)
-            for sheet_row, (value_row, formula_row) in enumerate(rows, start=1):
+            sheet = formulas_book[self.sheet]
+            sheet.reset_dimensions()  # some programs write a wrong size (openpyxl would stop there)
+            values: Iterator[tuple[Any, ...]] | None = None
+            values_at, value_row = 0, ()
+            for sheet_row, cells in enumerate(sheet.iter_rows(), start=1):
+                if not any(cell.data_type == "f" for cell in cells):
+                    yield [cell_text(cell.value) for cell in cells]
+                    continue
+                if values is None:  # the first formula: only now is the second reading needed
+                    values_book = self._workbook(data_only=True)
+                    values_sheet = values_book[self.sheet]
+                    values_sheet.reset_dimensions()
+                    values = values_sheet.iter_rows(values_only=True)
+                while values_at < sheet_row:
+                    value_row, values_at = next(values, ()), values_at + 1
                 yield [
-                    _cell(value, formula, sheet_row, index)
-                    for index, (value, formula) in enumerate(zip_longest(value_row, formula_row))
+                    _cell(cell, value, sheet_row, index)
+                    for index, (cell, value) in enumerate(zip_longest(cells, value_row[: len(cells)]))
                 ]
         finally:
-            values_book.close()
             formulas_book.close()
+            if values_book is not None:
+                values_book.close()
 
 
 def _has_values(sheet: Any) -> bool:
@@ -148,8 +159,9 @@ def _has_values(sheet: Any) -> bool:
     return any(value is not None for row in sheet.iter_rows(values_only=True) for value in row)
 
 
-def _cell(value: Any, formula: Any, sheet_row: int, index: int) -> Any:
-    if getattr(formula, "data_type", None) == "f":
+def _cell(cell: Any, value: Any, sheet_row: int, index: int) -> Any:
+    """A cell read with its formula (``cell``) and with its saved value (``value``)."""
+    if cell.data_type == "f":
         where = f"{column_letter(index)}{sheet_row}"
         if value is None:
             return UnreadableCell(
@@ -163,4 +175,5 @@ def _cell(value: Any, formula: Any, sheet_row: int, index: int) -> Any:
             return UnreadableCell(
                 _("The formula in cell %(cell)s gives the error %(error)s.") % {"cell": where, "error": value}
             )
-    return cell_text(value)
+        return cell_text(value)
+    return cell_text(cell.value)
