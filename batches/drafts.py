@@ -32,8 +32,7 @@ from . import exports, ingest, services
 from .models import Batch, BatchState
 
 PASTED_NAME = "pasted.csv"
-# The result formats (exports.py's registry; empty until it has one).
-EXPORTS: dict[str, Any] = getattr(exports, "EXPORTS", {})
+EXPORTS = exports.EXPORTS
 
 
 class UploadRefused(Exception):
@@ -332,17 +331,29 @@ def errors_csv(batch: Batch) -> Iterator[bytes]:
 # --- Estimates ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Estimate:
-    rows: int
-    distinct: int
-    prompt_tokens: int
-    configurations: list[Any]
+def estimate_for(batch: Batch) -> ingest.Estimate | None:
+    """The checked draft's estimate: rows, distinct inputs, a cost range per configuration.
 
-
-def estimate_for(batch: Batch) -> Any:
-    """The estimate of a checked draft (rows, distinct inputs, a cost range per configuration)."""
-    return None
+    What it needs of the validation (distinct inputs, their prompts' length) is read
+    from the draft when it keeps them, else counted again from its file."""
+    if not is_checked(batch) or not batch.valid_rows:
+        return None
+    version = batch.template.published_version
+    configurations = list(batch.configurations.select_related("template_version").order_by("position"))
+    if hasattr(batch, "distinct_rows") and hasattr(batch, "prompt_characters"):
+        validation = ingest.Validation(
+            valid=batch.valid_rows, distinct=batch.distinct_rows, prompt_characters=batch.prompt_characters
+        )
+    else:
+        with _stored(batch) as stream:
+            table = _open(stream, _stored_name(batch), batch.owner, sheet=batch.sheet or None)
+            try:
+                validation = ingest.validate_rows(
+                    version, table, _mapping_for(batch, table), translation.get_language()
+                )
+            except ingest.IngestError:
+                return None
+    return ingest.estimate(version, validation, configurations)
 
 
 # --- The API ---------------------------------------------------------------------
@@ -418,34 +429,23 @@ def plan_from_file(
     return plan
 
 
-def plan_from_json(template: Template, rows: list[dict[str, Any]], *, language: str) -> Plan:
-    """Rows as JSON objects, each validated as ``generate``'s inputs are (JSON values)."""
-    from templates_app.forms import parameter_form_class
-
-    form_class = parameter_form_class(template.published_version, language)
-    cleaned_rows: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
-    errors: list[dict[str, Any]] = []
-    invalid = 0
-    columns: dict[str, None] = {}
-    for number, raw in enumerate(rows, start=1):
-        columns.update(dict.fromkeys(raw))
-        cleaned, problems = form_class.validate_json(raw)
-        if cleaned is None:
-            invalid += 1
-            for name, messages in problems.items():
-                for message in messages:
-                    if len(errors) < ingest.ERRORS_KEPT:
-                        errors.append(
-                            {
-                                "row": number,
-                                "column": "" if name == "__all__" else name,
-                                "message": str(message),
-                            }
-                        )
-            continue
-        cleaned_rows.append((number, cleaned, raw))
-    plan = Plan("api", list(columns), errors=errors, invalid_rows=invalid)
-    plan._rows = lambda: iter(cleaned_rows)
+def plan_from_json(template: Template, owner: Any, rows: list[dict[str, Any]], *, language: str) -> Plan:
+    """Rows as JSON objects: the same road as a file's (``ingest.table_from_rows``), their
+    keys as its columns."""
+    version = template.published_version
+    try:
+        table = ingest.table_from_rows(rows, max_rows=services.limits_for(owner).max_rows)
+        found = ingest.map_columns(table.headers, version.schema, LABEL_LANGUAGES)
+        validation = ingest.validate_rows(version, table, found, language)
+    except ingest.IngestError as exc:
+        return Plan("api", [], refused=UploadRefused(exc.message, "rows"))
+    plan = Plan(
+        "api",
+        list(table.headers),
+        errors=[error.as_json() for error in validation.errors],
+        invalid_rows=validation.invalid,
+    )
+    plan._rows = lambda: ingest.iter_valid_rows(version, table, found, language)
     return plan
 
 
@@ -483,7 +483,40 @@ def form_source(form: Any) -> dict[str, Any]:
 # --- Results ---------------------------------------------------------------------
 
 
-def results_response(batch: Batch, export: Any) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(export.stream(batch), content_type=export.content_type)
-    response["Content-Disposition"] = f'attachment; filename="{export.filename(batch)}"'
+def results_response(batch: Batch, export: exports.ResultExport, job_url: Any) -> StreamingHttpResponse:
+    """The batch's results as ``export`` writes them, streamed from the rows a chunk at a
+    time (``job_url`` makes a job's path absolute)."""
+    configurations = list(batch.configurations.order_by("position"))
+    position = {configuration.pk: configuration.position for configuration in configurations}
+    columns = exports.ExportColumns(
+        inputs=list(batch.columns), configurations=[configuration.label for configuration in configurations]
+    )
+
+    def items() -> Iterator[tuple[int, dict[str, Any], int, exports.Result]]:
+        rows = (
+            batch.rows.select_related("job")
+            .defer("inputs", "job__prompt", "job__system_prompt", "job__inputs")
+            .order_by("number", "configuration__position")
+        )
+        for row in rows.iterator(chunk_size=500):
+            job = row.job
+            yield (
+                row.number,
+                row.source,
+                position[row.configuration_id],
+                exports.Result(
+                    output=job.output if job is not None and job.is_terminal else "",
+                    status=row.status,
+                    error=row.error_text,
+                    input_tokens=job.input_tokens if job is not None else None,
+                    output_tokens=job.output_tokens if job is not None else None,
+                    cost=job.cost if job is not None else None,
+                    job_url=job_url(reverse("jobs:detail", args=[job.pk])) if job is not None else "",
+                ),
+            )
+
+    rows = exports.ResultRows(lambda: exports.group_rows(items(), configurations=len(configurations)))
+    response = StreamingHttpResponse(export.stream(columns, rows), content_type=export.content_type)
+    stem = f"{batch.template.slug}-batch-{str(batch.pk)[:8]}"
+    response["Content-Disposition"] = f'attachment; filename="{export.filename(stem)}"'
     return response

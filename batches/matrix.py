@@ -13,6 +13,7 @@ from django.db.models import Count, Sum
 
 from jobs.models import Job
 
+from .diff import word_diff
 from .models import Batch, BatchConfiguration, BatchRow, RowStatus
 
 
@@ -127,6 +128,4 @@ def word_diff_between(
             return None
         answers.append((row.job.output, f"{chosen[row_field]} · {configuration.label}"))
     (first, first_name), (second, second_name) = answers
-    from .diff import word_diff  # the files helper's (batches/diff.py)
-
     return word_diff(first, second), first_name, second_name

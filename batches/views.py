@@ -400,7 +400,7 @@ def download_results(request: HttpRequest, batch_id: UUID, extension: str) -> St
     export = EXPORTS.get(extension)
     if export is None or batch.state == BatchState.DRAFT:
         raise Http404
-    return drafts.results_response(batch, export)
+    return drafts.results_response(batch, export, request.build_absolute_uri)
 
 
 @login_required

@@ -138,7 +138,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             raise serializers.ValidationError(
                 {"format": [_("Unknown format. Known: %(names)s.") % {"names": ", ".join(EXPORTS)}]}
             )
-        return drafts.results_response(batch, export)
+        return drafts.results_response(batch, export, request.build_absolute_uri)
 
     @extend_schema(summary="Cancel a batch", request=None, responses=BatchSerializer)
     @action(detail=True, methods=["post"])
@@ -230,7 +230,7 @@ class BatchCreateView(generics.GenericAPIView):
             payload = BatchCreateSerializer(data=request.data)
             payload.is_valid(raise_exception=True)
             data = payload.validated_data
-            plan = drafts.plan_from_json(template, data["rows"], language=language)
+            plan = drafts.plan_from_json(template, request.user, data["rows"], language=language)
         if plan.refused is not None:
             raise serializers.ValidationError({plan.refused.field: [plan.refused.message]})
         if plan.errors:
