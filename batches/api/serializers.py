@@ -122,9 +122,12 @@ class BatchRowSerializer(serializers.ModelSerializer):
     job = serializers.UUIDField(source="job_id", read_only=True, allow_null=True)
     output = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
-    input_tokens = serializers.SerializerMethodField()
-    output_tokens = serializers.SerializerMethodField()
-    cost = serializers.SerializerMethodField()
+    # Null while the row has no job (and a job's own nulls: unknown price, no usage yet).
+    input_tokens = serializers.IntegerField(source="job.input_tokens", read_only=True, allow_null=True)
+    output_tokens = serializers.IntegerField(source="job.output_tokens", read_only=True, allow_null=True)
+    cost = serializers.DecimalField(
+        source="job.cost", max_digits=12, decimal_places=6, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = BatchRow
@@ -148,18 +151,8 @@ class BatchRowSerializer(serializers.ModelSerializer):
     def get_error(self, obj: BatchRow) -> str | None:
         return obj.error_text or None
 
-    def get_input_tokens(self, obj: BatchRow) -> int | None:
-        return obj.job.input_tokens if obj.job is not None else None
 
-    def get_output_tokens(self, obj: BatchRow) -> int | None:
-        return obj.job.output_tokens if obj.job is not None else None
-
-    @extend_schema_field(serializers.DecimalField(max_digits=12, decimal_places=6, allow_null=True))
-    def get_cost(self, obj: BatchRow) -> Decimal | None:
-        return obj.job.cost if obj.job is not None else None
-
-
-class ConfigurationRequestSerializer(StrictFieldsMixin, serializers.Serializer):
+class ConfigurationChoiceSerializer(StrictFieldsMixin, serializers.Serializer):
     """One configuration to run the rows under; whatever is left out is the published
     version's own."""
 
@@ -188,7 +181,7 @@ class BatchCreateSerializer(StrictFieldsMixin, serializers.Serializer):
         max_length=MAX_JSON_ROWS,
         help_text="One object of inputs per row, validated as the template's form validates them.",
     )
-    configurations = ConfigurationRequestSerializer(
+    configurations = ConfigurationChoiceSerializer(
         many=True,
         required=False,
         max_length=MAX_CONFIGURATIONS,
@@ -246,7 +239,7 @@ class BatchUploadSerializer(StrictFieldsMixin, serializers.Serializer):
     rows_per_minute = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
 
     def validate_configurations(self, value: list[Any]) -> list[dict[str, Any]]:
-        nested = ConfigurationRequestSerializer(data=value, many=True, max_length=MAX_CONFIGURATIONS)
+        nested = ConfigurationChoiceSerializer(data=value, many=True, max_length=MAX_CONFIGURATIONS)
         nested.is_valid(raise_exception=True)
         return nested.validated_data
 
