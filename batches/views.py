@@ -104,8 +104,10 @@ def new_batch(request: HttpRequest, slug: str) -> HttpResponse:
     )
     configurations = configuration_formset(template, request.user, request.POST or None)
     extra: list[str] = []
+    status = 200
     if request.method == "POST":
         if request.rate_limit.exceeded:
+            status = 429
             extra.append(
                 _("You have run templates too often. Try again in %(seconds)d seconds.")
                 % {"seconds": max(request.rate_limit.reset, 1)}
@@ -136,7 +138,7 @@ def new_batch(request: HttpRequest, slug: str) -> HttpResponse:
         "parameters": drafts.parameter_columns(template.published_version, translation.get_language()),
         **_error_context(form, configurations, extra=extra),
     }
-    return render(request, "batches/new.html", context, status=429 if request.rate_limit.exceeded else 200)
+    return render(request, "batches/new.html", context, status=status)
 
 
 @login_required

@@ -49,6 +49,7 @@ def test_upload_with_errors_shows_the_error_table_and_creates_no_job(
     signed_in: Client, make_template
 ) -> None:
     make_template()
+    assert "Run Haiku on a file" in signed_in.get("/t/haiku/batch/").content.decode()
     response = upload(signed_in, "haiku", BAD_FILE)
     batch = Batch.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/batches/{batch.pk}/review/"
