@@ -11,6 +11,7 @@ header, and a JSON Lines row's number is its line's.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 MAX_COLUMNS = 500
 # Warnings are shown to a person: a few distinct ones say it; thousands would not.
 MAX_WARNINGS = 20
+NUMBER = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -68,11 +70,8 @@ def too_many_rows(limit: int) -> IngestError:
 
 
 def _looks_like_a_number(text: str) -> bool:
-    try:
-        float(text.replace(",", "."))
-    except ValueError:
-        return False
-    return True
+    # Not float(): "nan" and "inf" are names a column may have.
+    return NUMBER.fullmatch(text.strip()) is not None
 
 
 class Table:
