@@ -39,8 +39,8 @@ from templates_app.models import TemplateVersion
 
 SCHEMA: list[dict[str, Any]] = [
     {"name": "topic", "type": "string", "label": {"en": "Topic", "pt-br": "Assunto"}, "max_length": 20},
-    {"name": "count", "type": "integer", "label": {"en": "Count", "pt-br": "Quantidade"}, "min": 1, "max": 5,
-     "default": 3},
+    {"name": "count", "type": "integer", "label": {"en": "Count", "pt-br": "Número de linhas"},
+     "min": 1, "max": 5, "default": 3},
     {"name": "tone", "type": "choice", "label": {"en": "Tone", "pt-br": "Tom"}, "required": False,
      "choices": [{"value": "formal", "label": {"en": "Formal", "pt-br": "Formal"}},
                  {"value": "casual", "label": {"en": "Casual", "pt-br": "Descontraído"}}]},
@@ -257,8 +257,13 @@ def test_a_table_can_be_read_twice_for_the_validate_and_create_passes() -> None:
 
 def test_columns_map_by_name_or_label_in_either_language_whatever_the_case() -> None:
     schema = version_of().schema
-    mapping = map_columns(["  TOPIC ", "quantidade", "tone", "Rima", "notes"], schema)
-    assert mapping.columns == {"  TOPIC ": "topic", "quantidade": "count", "tone": "tone", "Rima": "rhymes"}
+    mapping = map_columns(["  TOPIC ", "numero  de LINHAS", "tone", "Rima", "notes"], schema)
+    assert mapping.columns == {
+        "  TOPIC ": "topic",
+        "numero  de LINHAS": "count",
+        "tone": "tone",
+        "Rima": "rhymes",
+    }
     assert mapping.unmatched_headers == mapping.extra == ["notes"]
     assert mapping.missing_optional == ["tags"] and mapping.missing_required == []
     assert mapping.is_complete
@@ -354,6 +359,9 @@ def test_the_error_table_downloads_as_csv_with_formula_cells_neutralised() -> No
 def test_only_the_first_thousand_errors_are_kept_but_all_are_counted() -> None:
     validation = check("topic,rhymes\n" + ",no\n" * 1005)
     assert (len(validation.errors), validation.error_count, validation.errors_truncated) == (1000, 1005, True)
+    fields = validation.draft_fields()
+    assert (fields["valid_rows"], fields["invalid_rows"], len(fields["errors"])) == (0, 1005, 1000)
+    assert fields["errors"][0] == {"row": 1, "column": "topic", "message": "This field is required."}
 
 
 def test_yes_and_no_in_either_language_and_nothing_else_fill_a_box() -> None:

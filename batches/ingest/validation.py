@@ -69,6 +69,16 @@ class Validation:
     def errors_truncated(self) -> bool:
         return self.error_count > len(self.errors)
 
+    def draft_fields(self) -> dict[str, Any]:
+        """The validation summary a draft Batch keeps (``services.create_draft``'s keywords)."""
+        return {
+            "valid_rows": self.valid,
+            "invalid_rows": self.invalid,
+            "blank_lines": self.blank_lines,
+            "errors": [error.as_json() for error in self.errors],
+            "warnings": list(self.warnings),
+        }
+
 
 @dataclass(frozen=True)
 class CheckedRow:
