@@ -164,6 +164,12 @@ def test_a_semicolon_delimiter_is_sniffed_even_with_commas_in_cells() -> None:
     assert rows_of(table)[0] == (1, {"topic": "trams, buses and ferries", "count": "2"})
 
 
+def test_a_file_of_one_column_keeps_commas_in_its_cells() -> None:
+    table = table_of('topic\ntrams, buses and ferries\n"quoted; too"\n')
+    assert rows_of(table) == [(1, {"topic": "trams, buses and ferries"}), (2, {"topic": "quoted; too"})]
+    assert table.warnings == []
+
+
 def test_tabs_are_sniffed_and_a_tsv_name_says_tab() -> None:
     assert table_of("topic\tcount\na\t1\n").headers == ["topic", "count"]
     assert table_of("topic\n a, b \n", filename="rows.tsv").headers == ["topic"]

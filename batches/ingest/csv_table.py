@@ -29,6 +29,8 @@ SAMPLE_CHARS = 64 * 1024
 SNIFF_RECORDS = 50
 # In order of preference when two explain the sample equally well.
 DELIMITERS = (",", ";", "\t", "|")
+# A file of one column: its cells may hold any of DELIMITERS, so none of them splits it.
+ONE_COLUMN = "\x1f"
 LATIN_1 = "cp1252"
 LATIN_1_ERRORS = "promptlab-latin-1"
 
@@ -45,8 +47,9 @@ codecs.register_error(LATIN_1_ERRORS, _latin_1_for_undefined)
 
 def sniff_delimiter(sample: str, *, whole: bool) -> str:
     """The delimiter that splits the sample's first rows into the same number of cells
-    (two or more) most consistently; a comma when none does."""
-    best, best_score = ",", (0.0, 0)
+    (two or more) most consistently. When none splits the header row, the file has one
+    column, and texts such as "trams, buses" in it are one cell each."""
+    best, best_score = ONE_COLUMN, (0.0, 0)
     for delimiter in DELIMITERS:
         try:
             records = list(
