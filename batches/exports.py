@@ -176,7 +176,10 @@ class Layout:
 
     def cells(self, row: ExportRow) -> list[Any]:
         cells: list[Any] = [row.source.get(name, "") for name in self.columns.inputs]
-        for result in row.results:
+        blocks = max(len(self.columns.configurations), 1)
+        # One block per configuration, whatever the row has: the columns must line up.
+        results = [*row.results[:blocks], *[Result()] * (blocks - len(row.results))]
+        for result in results:
             parsed = json_object(result.output) if self.fields else None
             cells.append(result.output)
             cells.extend(_field_value((parsed or {}).get(name)) for name in self.fields)

@@ -703,6 +703,9 @@ def test_a_compare_export_has_a_block_of_result_columns_per_configuration() -> N
     jsonl = [json.loads(line) for line in exported("jsonl", columns, rows).decode().splitlines()]
     assert [result["configuration"] for result in jsonl[0]["results"]] == ["Claude", "GPT"]
     assert jsonl[0]["results"][1]["error"] == "Boom"
+    short = ResultRows(lambda: [ExportRow(3, {"topic": "bikes"}, [Result(output="only A")])])
+    [(_number, cells)] = rows_of(table_of(exported("csv", columns, short), filename="compare.csv"))
+    assert (cells["Claude: output"], cells["GPT: output"], cells["GPT: job_url"]) == ("only A", "", "")
 
 
 def test_a_result_column_named_like_an_input_column_is_told_apart() -> None:
