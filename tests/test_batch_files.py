@@ -594,6 +594,13 @@ def exported(name: str, columns: ExportColumns, rows: Any) -> bytes:
     return b"".join(EXPORTS[name].stream(columns, rows))
 
 
+def test_json_lines_cells_are_exported_as_json() -> None:
+    rows = ResultRows(lambda: [ExportRow(1, {"topic": {"a": [1]}, "count": 2, "flag": False}, [Result()])])
+    columns = ExportColumns(inputs=["topic", "count", "flag"])
+    [(_number, cells)] = rows_of(table_of(exported("csv", columns, rows), filename="r.csv"))
+    assert (cells["topic"], cells["count"], cells["flag"]) == ('{"a": [1]}', "2", "false")
+
+
 def test_csv_export_round_trips_through_the_reader() -> None:
     body = exported("csv", COLUMNS, export_rows(["Una, dos", "línea\nnueva"]))
     assert body.startswith(b"\xef\xbb\xbf")
@@ -639,18 +646,23 @@ def table_rows(body: bytes, filename: str) -> list[dict[str, Any]]:
 
 def test_json_outputs_get_a_column_per_top_level_field() -> None:
     outputs = [
-        '{"name": "Ana", "total": 12.5, "items": [1, 2]}',
+        '{"name": "Ana", "total": 12.5, "items": [1, 2], "paid": true}',
         '```json\n{"name": "Bo", "date": "2026-01-02"}\n```',
         "not JSON at all",
     ]
     body = exported("csv", COLUMNS, export_rows(outputs))
     table = table_of(body, filename="results.csv")
-    assert table.headers[2:7] == ["output", "output.name", "output.total", "output.items", "output.date"]
+    assert table.headers[2:8] == [
+        "output", "output.name", "output.total", "output.items", "output.paid", "output.date",
+    ]  # fmt: skip
     cells = [row[1] for row in rows_of(table)]
-    assert [(c["output.name"], c["output.total"], c["output.items"], c["output.date"]) for c in cells] == [
-        ("Ana", "12.5", "[1, 2]", ""),
-        ("Bo", "", "", "2026-01-02"),
-        ("", "", "", ""),
+    assert [
+        (c["output.name"], c["output.total"], c["output.items"], c["output.paid"], c["output.date"])
+        for c in cells
+    ] == [
+        ("Ana", "12.5", "[1, 2]", "true", ""),
+        ("Bo", "", "", "", "2026-01-02"),
+        ("", "", "", "", ""),
     ]
     sheet = load_workbook(io.BytesIO(exported("xlsx", COLUMNS, export_rows(outputs))), read_only=True).active
     assert list(sheet.iter_rows(values_only=True))[1][4] == 12.5
