@@ -181,6 +181,12 @@ def test_a_file_without_a_header_row_is_refused() -> None:
     assert "first row" in error.message
 
 
+def test_a_refusal_speaks_the_persons_language() -> None:
+    with translation.override("pt-br"):
+        error = refusal("topic,,count\na,b,1\n")
+    assert error.message == "A primeira linha deve dar nome a todas as colunas: a coluna B não tem nome."
+
+
 def test_a_header_cell_left_empty_is_refused_naming_its_column() -> None:
     error = refusal("topic,,count\na,b,1\n")
     assert (error.code, error.column) == ("no_header", "B")
