@@ -347,6 +347,11 @@ def test_a_cell_longer_than_its_parameter_allows_gets_the_forms_own_message() ->
     assert [(e.row, e.column, e.message) for e in validation.errors] == [(1, "topic", expected)]
 
 
+def test_a_cell_longer_than_csv_reading_allows_is_refused_naming_its_line() -> None:
+    error = refusal("topic,count\na,1\n" + "x" * 200_000 + ",2\n")
+    assert (error.code, error.row) == ("bad_csv", 3)
+
+
 def test_a_row_the_template_cant_be_filled_in_with_is_an_error() -> None:
     version = version_of(
         parameters=[{"name": "n", "type": "integer", "label": "N"}], body="{{ 10 // n }} parts"

@@ -168,14 +168,15 @@ class CsvTable(GridTable):
         try:
             yield from reader
         except csv.Error:
+            # line_num has counted the lines of the record it failed on.
             raise IngestError(
                 _(
                     "Line %(line)s can't be read as CSV: a cell is longer than %(limit)s "
                     "characters, or malformed."
                 )
-                % {"line": reader.line_num + 1, "limit": f"{self.field_limit:,}"},
+                % {"line": max(reader.line_num, 1), "limit": f"{self.field_limit:,}"},
                 code="bad_csv",
-                row=reader.line_num + 1,
+                row=max(reader.line_num, 1),
             ) from None
         except UnicodeDecodeError:  # the file changed since its encoding was decided
             raise IngestError(
@@ -183,9 +184,9 @@ class CsvTable(GridTable):
                     "Line %(line)s is not valid %(encoding)s text. "
                     "Save the file as “CSV UTF-8” and upload it again."
                 )
-                % {"line": reader.line_num + 1, "encoding": self.encoding},
+                % {"line": max(reader.line_num, 1), "encoding": self.encoding},
                 code="encoding",
-                row=reader.line_num + 1,
+                row=max(reader.line_num, 1),
             ) from None
         finally:
             text.detach()
