@@ -164,6 +164,11 @@ def test_a_semicolon_delimiter_is_sniffed_even_with_commas_in_cells() -> None:
     assert rows_of(table)[0] == (1, {"topic": "trams, buses and ferries", "count": "2"})
 
 
+def test_a_sep_line_excel_writes_names_the_delimiter() -> None:
+    table = table_of("sep=;\r\ntopic;count\r\na,b;2\r\n")
+    assert (table.headers, rows_of(table)) == (["topic", "count"], [(1, {"topic": "a,b", "count": "2"})])
+
+
 def test_a_file_of_one_column_keeps_commas_in_its_cells() -> None:
     table = table_of('topic\ntrams, buses and ferries\n"quoted; too"\n')
     assert rows_of(table) == [(1, {"topic": "trams, buses and ferries"}), (2, {"topic": "quoted; too"})]

@@ -15,6 +15,7 @@ import codecs
 import csv
 import io
 import itertools
+import re
 from collections.abc import Iterator
 from typing import IO, Any, ClassVar
 
@@ -31,6 +32,7 @@ SNIFF_RECORDS = 50
 DELIMITERS = (",", ";", "\t", "|")
 # A file of one column: its cells may hold any of DELIMITERS, so none of them splits it.
 ONE_COLUMN = "\x1f"
+SEPARATOR_LINE = re.compile(r'"?sep=([,;\t|])"?\r?\n', re.IGNORECASE)
 LATIN_1 = "cp1252"
 LATIN_1_ERRORS = "promptlab-latin-1"
 
@@ -79,11 +81,18 @@ class CsvTable(GridTable):
         self.delimiter = delimiter
         self.encoding = "utf-8-sig"
         self.errors = "strict"
+        self.declared_delimiter = False
 
     def open(self) -> CsvTable:
         self._decide_encoding()
-        if self.delimiter is None:
-            self.delimiter = self._sniff()
+        sample = self._sample()
+        # Excel writes, and reads, a first line "sep=;" that names the delimiter.
+        declared = SEPARATOR_LINE.match(sample)
+        self.declared_delimiter = declared is not None
+        if declared is not None:
+            self.delimiter = declared.group(1)
+        elif self.delimiter is None:
+            self.delimiter = sniff_delimiter(sample, whole=len(sample) < SAMPLE_CHARS)
         super().open()
         return self
 
@@ -146,15 +155,14 @@ class CsvTable(GridTable):
                 )
             )
 
-    def _sniff(self) -> str:
+    def _sample(self) -> str:
         stream = self._stream()
         stream.seek(0)
         text = io.TextIOWrapper(stream, encoding=self.encoding, errors=self.errors, newline="")
         try:
-            sample = text.read(SAMPLE_CHARS)
+            return text.read(SAMPLE_CHARS)
         finally:
             text.detach()  # the stream is the caller's: a wrapper must not close it
-        return sniff_delimiter(sample, whole=len(sample) < SAMPLE_CHARS)
 
     def _stream(self) -> IO[bytes]:
         assert self.stream is not None
@@ -166,6 +174,8 @@ class CsvTable(GridTable):
         text = io.TextIOWrapper(stream, encoding=self.encoding, errors=self.errors, newline="")
         reader = csv.reader(text, delimiter=self.delimiter or ",")
         try:
+            if self.declared_delimiter:
+                next(reader, None)  # the "sep=" line is not a row
             yield from reader
         except csv.Error:
             # line_num has counted the lines of the record it failed on.
