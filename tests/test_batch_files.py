@@ -388,6 +388,19 @@ def test_only_the_first_thousand_errors_are_kept_but_all_are_counted() -> None:
     assert fields["errors"][0] == {"row": 1, "column": "topic", "message": "This field is required."}
 
 
+def test_decimal_commas_are_read_in_a_csv_separated_by_semicolons_only() -> None:
+    version = version_of(
+        parameters=[{"name": "ratio", "type": "number", "label": "Ratio"}], body="{{ ratio }}"
+    )
+    semicolons = table_of("ratio;note\n0,85;a\n1.234,5;b\n2.5;c\n")
+    mapping = map_columns(semicolons.headers, version.schema)
+    assert [inputs["ratio"] for _n, inputs, _s in iter_valid_rows(version, semicolons, mapping, "en")] == [
+        0.85, 1234.5, 2.5,
+    ]  # fmt: skip
+    commas = table_of('ratio,note\n"0,85",a\n')
+    assert check_table(commas, version=version).errors[0].message == "Enter a number."
+
+
 def test_yes_and_no_in_either_language_and_nothing_else_fill_a_box() -> None:
     validation = check("topic,rhymes\na,NÃO\nb,Yes\nc,maybe\n")
     assert validation.valid == 2
@@ -499,8 +512,8 @@ def test_files_that_are_not_workbooks_are_refused_clearly() -> None:
 # --- JSON Lines and the API's rows ---------------------------------------------------------
 
 
-def check_table(table: Table, language: str = "en") -> Any:
-    version = version_of()
+def check_table(table: Table, language: str = "en", version: TemplateVersion | None = None) -> Any:
+    version = version or version_of()
     return validate_rows(version, table, map_columns(table.headers, version.schema), language)
 
 

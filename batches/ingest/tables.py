@@ -78,8 +78,8 @@ class Table:
     """A table of rows read lazily from a seekable stream; see the module docstring."""
 
     format_name: ClassVar[str]
-    # How this format's cells become form data (text cells, or JSON values).
-    cells: ClassVar[CellReading]
+    # How this table's cells become form data (text cells, or JSON values).
+    cells: CellReading
 
     def __init__(self, stream: IO[bytes] | None, *, name: str = "", max_rows: int | None = None) -> None:
         self.stream = stream
