@@ -388,7 +388,7 @@ def test_only_the_first_thousand_errors_are_kept_but_all_are_counted() -> None:
     assert fields["errors"][0] == {"row": 1, "column": "topic", "message": "This field is required."}
 
 
-def test_decimal_commas_are_read_in_a_csv_separated_by_semicolons_only() -> None:
+def test_decimal_commas_and_day_first_dates_are_read_in_a_csv_separated_by_semicolons_only() -> None:
     version = version_of(
         parameters=[{"name": "ratio", "type": "number", "label": "Ratio"}], body="{{ ratio }}"
     )
@@ -399,6 +399,13 @@ def test_decimal_commas_are_read_in_a_csv_separated_by_semicolons_only() -> None
     ]  # fmt: skip
     commas = table_of('ratio,note\n"0,85",a\n')
     assert check_table(commas, version=version).errors[0].message == "Enter a number."
+    dated = version_of(parameters=[{"name": "day", "type": "date", "label": "Day"}], body="{{ day }}")
+    table = table_of("day;note\n01/03/2026;a\n2026-03-02;b\n31/02/2026;c\n")
+    validation = check_table(table, version=dated)
+    mapping = map_columns(table.headers, dated.schema)
+    days = [inputs["day"] for _n, inputs, _s in iter_valid_rows(dated, table, mapping, "en")]
+    assert days == ["2026-03-01", "2026-03-02"]
+    assert validation.errors[0].row == 3
 
 
 def test_yes_and_no_in_either_language_and_nothing_else_fill_a_box() -> None:

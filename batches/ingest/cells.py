@@ -109,6 +109,20 @@ class DecimalCommaCell(TextCell):
         return text
 
 
+class DayFirstDateCell(TextCell):
+    """A date written day first (01/03/2026, 1.3.2026), as those same spreadsheets write
+    it, turned into the YYYY-MM-DD the form reads; anything else stays as written."""
+
+    PATTERN: ClassVar[re.Pattern[str]] = re.compile(r"([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{4})")
+
+    def form_data(self, parameter: Parameter, text: str) -> Any:
+        found = self.PATTERN.fullmatch(text.strip())
+        if found is None:
+            return text
+        day, month, year = found.groups()
+        return f"{year}-{int(month):02d}-{int(day):02d}"  # an impossible date: the form says so
+
+
 PLAIN_CELL = TextCell()
 TEXT_CELL_TYPES: dict[str, TextCell] = {
     "boolean": BooleanCell(),
@@ -150,8 +164,14 @@ class JsonCells(CellReading):
 
 
 TEXT_CELLS = TextCells(TEXT_CELL_TYPES)
-# A CSV separated by semicolons is written where the comma is the decimal mark.
+# A CSV separated by semicolons is written where the comma is the decimal mark and the
+# day comes first.
 DECIMAL_COMMA_CELLS = TextCells(
-    {**TEXT_CELL_TYPES, "number": DecimalCommaCell(), "integer": DecimalCommaCell()}
+    {
+        **TEXT_CELL_TYPES,
+        "number": DecimalCommaCell(),
+        "integer": DecimalCommaCell(),
+        "date": DayFirstDateCell(),
+    }
 )
 JSON_CELLS = JsonCells()
