@@ -166,7 +166,7 @@ class JsonCells(CellReading):
 TEXT_CELLS = TextCells(TEXT_CELL_TYPES)
 # A CSV separated by semicolons is written where the comma is the decimal mark and the
 # day comes first.
-DECIMAL_COMMA_CELLS = TextCells(
+COMMA_DECIMAL_CONVENTION_CELLS = TextCells(
     {
         **TEXT_CELL_TYPES,
         "number": DecimalCommaCell(),

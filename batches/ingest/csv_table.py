@@ -21,7 +21,7 @@ from typing import IO, Any, ClassVar
 
 from django.utils.translation import gettext as _
 
-from .cells import DECIMAL_COMMA_CELLS, TEXT_CELLS, CellReading
+from .cells import COMMA_DECIMAL_CONVENTION_CELLS, TEXT_CELLS, CellReading
 from .errors import IngestError
 from .tables import GridTable
 
@@ -73,7 +73,7 @@ def sniff_delimiter(sample: str, *, whole: bool) -> str:
 
 class CsvTable(GridTable):
     format_name = "csv"
-    cells: CellReading = TEXT_CELLS  # per file: one separated by ";" has decimal commas
+    cells: CellReading = TEXT_CELLS  # per file: one separated by ";" has decimal commas and day-first dates
     field_limit: ClassVar[int] = csv.field_size_limit()
 
     def __init__(self, stream: IO[bytes], *, delimiter: str | None = None, **kwargs: Any) -> None:
@@ -93,7 +93,7 @@ class CsvTable(GridTable):
             self.delimiter = declared.group(1)
         elif self.delimiter is None:
             self.delimiter = sniff_delimiter(sample, whole=len(sample) < SAMPLE_CHARS)
-        self.cells = DECIMAL_COMMA_CELLS if self.delimiter == ";" else TEXT_CELLS
+        self.cells = COMMA_DECIMAL_CONVENTION_CELLS if self.delimiter == ";" else TEXT_CELLS
         super().open()
         return self
 
