@@ -149,6 +149,7 @@ def json_fields(rows: Iterable[ExportRow]) -> list[str]:
 
 
 def _field_value(value: Any) -> Any:
+    """A JSON value as one cell: scalars as they are, lists and objects as JSON text."""
     if value is None:
         return ""
     if isinstance(value, str | bool | int | float):
@@ -175,8 +176,12 @@ class Layout:
         return [*self.columns.inputs, *(prefix + name for prefix in prefixes for name in self.result_names)]
 
     def cells(self, row: ExportRow) -> list[Any]:
-        cells: list[Any] = [row.source.get(name, "") for name in self.columns.inputs]
-        for result in row.results:
+        # A JSON Lines upload's cells are JSON values: written as JSON, not as Python's repr.
+        cells: list[Any] = [_field_value(row.source.get(name)) for name in self.columns.inputs]
+        blocks = max(len(self.columns.configurations), 1)
+        # One block per configuration, whatever the row has: the columns must line up.
+        results = [*row.results[:blocks], *[Result()] * (blocks - len(row.results))]
+        for result in results:
             parsed = json_object(result.output) if self.fields else None
             cells.append(result.output)
             cells.extend(_field_value((parsed or {}).get(name)) for name in self.fields)
@@ -208,6 +213,14 @@ class ResultExport:
         return f"{stem}.{self.extension}"
 
 
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # JSON's spelling, not Python's True
+    return neutralise(value)
+
+
 class _Line:
     """csv.writer writes each row to this and gets it back (no buffer kept)."""
 
@@ -222,7 +235,7 @@ def csv_stream(header: Sequence[Any], rows: Iterable[Sequence[Any]]) -> Iterator
     buffer = [codecs.BOM_UTF8.decode("utf-8"), writer.writerow([neutralise(cell) for cell in header])]
     size = 0
     for row in rows:
-        line = writer.writerow(["" if cell is None else neutralise(cell) for cell in row])
+        line = writer.writerow([_csv_cell(cell) for cell in row])
         buffer.append(line)
         size += len(line)
         if size >= CHUNK_BYTES:

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
 from openpyxl import Workbook, load_workbook
 
@@ -38,8 +39,8 @@ from templates_app.models import TemplateVersion
 
 SCHEMA: list[dict[str, Any]] = [
     {"name": "topic", "type": "string", "label": {"en": "Topic", "pt-br": "Assunto"}, "max_length": 20},
-    {"name": "count", "type": "integer", "label": {"en": "Count", "pt-br": "Quantidade"}, "min": 1, "max": 5,
-     "default": 3},
+    {"name": "count", "type": "integer", "label": {"en": "Count", "pt-br": "Número de linhas"},
+     "min": 1, "max": 5, "default": 3},
     {"name": "tone", "type": "choice", "label": {"en": "Tone", "pt-br": "Tom"}, "required": False,
      "choices": [{"value": "formal", "label": {"en": "Formal", "pt-br": "Formal"}},
                  {"value": "casual", "label": {"en": "Casual", "pt-br": "Descontraído"}}]},
@@ -163,6 +164,17 @@ def test_a_semicolon_delimiter_is_sniffed_even_with_commas_in_cells() -> None:
     assert rows_of(table)[0] == (1, {"topic": "trams, buses and ferries", "count": "2"})
 
 
+def test_a_sep_line_excel_writes_names_the_delimiter() -> None:
+    table = table_of("sep=;\r\ntopic;count\r\na,b;2\r\n")
+    assert (table.headers, rows_of(table)) == (["topic", "count"], [(1, {"topic": "a,b", "count": "2"})])
+
+
+def test_a_file_of_one_column_keeps_commas_in_its_cells() -> None:
+    table = table_of('topic\ntrams, buses and ferries\n"quoted; too"\n')
+    assert rows_of(table) == [(1, {"topic": "trams, buses and ferries"}), (2, {"topic": "quoted; too"})]
+    assert table.warnings == []
+
+
 def test_tabs_are_sniffed_and_a_tsv_name_says_tab() -> None:
     assert table_of("topic\tcount\na\t1\n").headers == ["topic", "count"]
     assert table_of("topic\n a, b \n", filename="rows.tsv").headers == ["topic"]
@@ -172,6 +184,12 @@ def test_a_file_without_a_header_row_is_refused() -> None:
     error = refusal("1,2\n3,4\n")
     assert error.code == "no_header"
     assert "first row" in error.message
+
+
+def test_a_refusal_speaks_the_persons_language() -> None:
+    with translation.override("pt-br"):
+        error = refusal("topic,,count\na,b,1\n")
+    assert error.message == "A primeira linha deve dar nome a todas as colunas: a coluna B não tem nome."
 
 
 def test_a_header_cell_left_empty_is_refused_naming_its_column() -> None:
@@ -256,8 +274,13 @@ def test_a_table_can_be_read_twice_for_the_validate_and_create_passes() -> None:
 
 def test_columns_map_by_name_or_label_in_either_language_whatever_the_case() -> None:
     schema = version_of().schema
-    mapping = map_columns(["  TOPIC ", "quantidade", "tone", "Rima", "notes"], schema)
-    assert mapping.columns == {"  TOPIC ": "topic", "quantidade": "count", "tone": "tone", "Rima": "rhymes"}
+    mapping = map_columns(["  TOPIC ", "numero  de LINHAS", "tone", "Rima", "notes"], schema)
+    assert mapping.columns == {
+        "  TOPIC ": "topic",
+        "numero  de LINHAS": "count",
+        "tone": "tone",
+        "Rima": "rhymes",
+    }
     assert mapping.unmatched_headers == mapping.extra == ["notes"]
     assert mapping.missing_optional == ["tags"] and mapping.missing_required == []
     assert mapping.is_complete
@@ -329,6 +352,11 @@ def test_a_cell_longer_than_its_parameter_allows_gets_the_forms_own_message() ->
     assert [(e.row, e.column, e.message) for e in validation.errors] == [(1, "topic", expected)]
 
 
+def test_a_cell_longer_than_csv_reading_allows_is_refused_naming_its_line() -> None:
+    error = refusal("topic,count\na,1\n" + "x" * 200_000 + ",2\n")
+    assert (error.code, error.row) == ("bad_csv", 3)
+
+
 def test_a_row_the_template_cant_be_filled_in_with_is_an_error() -> None:
     version = version_of(
         parameters=[{"name": "n", "type": "integer", "label": "N"}], body="{{ 10 // n }} parts"
@@ -353,6 +381,31 @@ def test_the_error_table_downloads_as_csv_with_formula_cells_neutralised() -> No
 def test_only_the_first_thousand_errors_are_kept_but_all_are_counted() -> None:
     validation = check("topic,rhymes\n" + ",no\n" * 1005)
     assert (len(validation.errors), validation.error_count, validation.errors_truncated) == (1000, 1005, True)
+    fields = validation.draft_fields()
+    assert (fields["valid_rows"], fields["invalid_rows"], fields["distinct_rows"], len(fields["errors"])) == (
+        0, 1005, 0, 1000,
+    )  # fmt: skip
+    assert fields["errors"][0] == {"row": 1, "column": "topic", "message": "This field is required."}
+
+
+def test_decimal_commas_and_day_first_dates_are_read_in_a_csv_separated_by_semicolons_only() -> None:
+    version = version_of(
+        parameters=[{"name": "ratio", "type": "number", "label": "Ratio"}], body="{{ ratio }}"
+    )
+    semicolons = table_of("ratio;note\n0,85;a\n1.234,5;b\n2.5;c\n")
+    mapping = map_columns(semicolons.headers, version.schema)
+    assert [inputs["ratio"] for _n, inputs, _s in iter_valid_rows(version, semicolons, mapping, "en")] == [
+        0.85, 1234.5, 2.5,
+    ]  # fmt: skip
+    commas = table_of('ratio,note\n"0,85",a\n')
+    assert check_table(commas, version=version).errors[0].message == "Enter a number."
+    dated = version_of(parameters=[{"name": "day", "type": "date", "label": "Day"}], body="{{ day }}")
+    table = table_of("day;note\n01/03/2026;a\n2026-03-02;b\n31/02/2026;c\n")
+    validation = check_table(table, version=dated)
+    mapping = map_columns(table.headers, dated.schema)
+    days = [inputs["day"] for _n, inputs, _s in iter_valid_rows(dated, table, mapping, "en")]
+    assert days == ["2026-03-01", "2026-03-02"]
+    assert validation.errors[0].row == 3
 
 
 def test_yes_and_no_in_either_language_and_nothing_else_fill_a_box() -> None:
@@ -466,8 +519,8 @@ def test_files_that_are_not_workbooks_are_refused_clearly() -> None:
 # --- JSON Lines and the API's rows ---------------------------------------------------------
 
 
-def check_table(table: Table, language: str = "en") -> Any:
-    version = version_of()
+def check_table(table: Table, language: str = "en", version: TemplateVersion | None = None) -> Any:
+    version = version or version_of()
     return validate_rows(version, table, map_columns(table.headers, version.schema), language)
 
 
@@ -577,6 +630,13 @@ def exported(name: str, columns: ExportColumns, rows: Any) -> bytes:
     return b"".join(EXPORTS[name].stream(columns, rows))
 
 
+def test_json_lines_cells_are_exported_as_json() -> None:
+    rows = ResultRows(lambda: [ExportRow(1, {"topic": {"a": [1]}, "count": 2, "flag": False}, [Result()])])
+    columns = ExportColumns(inputs=["topic", "count", "flag"])
+    [(_number, cells)] = rows_of(table_of(exported("csv", columns, rows), filename="r.csv"))
+    assert (cells["topic"], cells["count"], cells["flag"]) == ('{"a": [1]}', "2", "false")
+
+
 def test_csv_export_round_trips_through_the_reader() -> None:
     body = exported("csv", COLUMNS, export_rows(["Una, dos", "línea\nnueva"]))
     assert body.startswith(b"\xef\xbb\xbf")
@@ -622,18 +682,23 @@ def table_rows(body: bytes, filename: str) -> list[dict[str, Any]]:
 
 def test_json_outputs_get_a_column_per_top_level_field() -> None:
     outputs = [
-        '{"name": "Ana", "total": 12.5, "items": [1, 2]}',
+        '{"name": "Ana", "total": 12.5, "items": [1, 2], "paid": true}',
         '```json\n{"name": "Bo", "date": "2026-01-02"}\n```',
         "not JSON at all",
     ]
     body = exported("csv", COLUMNS, export_rows(outputs))
     table = table_of(body, filename="results.csv")
-    assert table.headers[2:7] == ["output", "output.name", "output.total", "output.items", "output.date"]
+    assert table.headers[2:8] == [
+        "output", "output.name", "output.total", "output.items", "output.paid", "output.date",
+    ]  # fmt: skip
     cells = [row[1] for row in rows_of(table)]
-    assert [(c["output.name"], c["output.total"], c["output.items"], c["output.date"]) for c in cells] == [
-        ("Ana", "12.5", "[1, 2]", ""),
-        ("Bo", "", "", "2026-01-02"),
-        ("", "", "", ""),
+    assert [
+        (c["output.name"], c["output.total"], c["output.items"], c["output.paid"], c["output.date"])
+        for c in cells
+    ] == [
+        ("Ana", "12.5", "[1, 2]", "true", ""),
+        ("Bo", "", "", "", "2026-01-02"),
+        ("", "", "", "", ""),
     ]
     sheet = load_workbook(io.BytesIO(exported("xlsx", COLUMNS, export_rows(outputs))), read_only=True).active
     assert list(sheet.iter_rows(values_only=True))[1][4] == 12.5
@@ -688,6 +753,9 @@ def test_a_compare_export_has_a_block_of_result_columns_per_configuration() -> N
     jsonl = [json.loads(line) for line in exported("jsonl", columns, rows).decode().splitlines()]
     assert [result["configuration"] for result in jsonl[0]["results"]] == ["Claude", "GPT"]
     assert jsonl[0]["results"][1]["error"] == "Boom"
+    short = ResultRows(lambda: [ExportRow(3, {"topic": "bikes"}, [Result(output="only A")])])
+    [(_number, cells)] = rows_of(table_of(exported("csv", columns, short), filename="compare.csv"))
+    assert (cells["Claude: output"], cells["GPT: output"], cells["GPT: job_url"]) == ("only A", "", "")
 
 
 def test_a_result_column_named_like_an_input_column_is_told_apart() -> None:
@@ -698,22 +766,34 @@ def test_a_result_column_named_like_an_input_column_is_told_apart() -> None:
     ]  # fmt: skip
 
 
-def test_exports_stream_in_bounded_memory() -> None:
+@pytest.mark.parametrize(
+    ("name", "counts"), [("csv", (2_000, 20_000)), ("xlsx", (100, 1_000))], ids=["csv", "xlsx"]
+)
+def test_exports_stream_in_bounded_memory(name: str, counts: tuple[int, int]) -> None:
     def many(count: int) -> ResultRows:
         row = ExportRow(1, {"topic": "trams", "count": "3"}, [Result(output="x" * 200, status="succeeded")])
         return ResultRows(lambda: itertools.repeat(row, count))
 
-    peaks = {}
-    for count in (2_000, 20_000):
+    peaks = []
+    for count in counts:
         tracemalloc.start()
         try:
-            for _chunk in EXPORTS["csv"].stream(COLUMNS, many(count)):
+            for _chunk in EXPORTS[name].stream(COLUMNS, many(count)):
                 pass
-            peaks[count] = tracemalloc.get_traced_memory()[1]
+            peaks.append(tracemalloc.get_traced_memory()[1])
         finally:
             tracemalloc.stop()
-    # Ten times the rows, about the same memory: one chunk at a time.
-    assert peaks[20_000] < peaks[2_000] * 1.5 + 100_000, peaks
+    # Ten times the rows, about the same memory: rows are written as they come.
+    assert peaks[1] < peaks[0] * 1.5 + 100_000, peaks
+
+
+def test_an_uploaded_file_is_read_in_place_and_left_open() -> None:
+    upload = SimpleUploadedFile(
+        "rows.csv", "topic;count\nCoração;2\n".encode("cp1252"), content_type="text/csv"
+    )
+    table = read_table(upload, filename=upload.name, content_type=upload.content_type)
+    assert rows_of(table) == rows_of(table) == [(1, {"topic": "Coração", "count": "2"})]
+    assert not upload.closed
 
 
 # --- Word diff ------------------------------------------------------------------------------

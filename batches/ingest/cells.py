@@ -11,6 +11,7 @@ as an omitted API value does.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, ClassVar
 
 from django import forms
@@ -93,6 +94,35 @@ class MultichoiceCell(TextCell):
         return [_choice_value(parameter, item) for item in items]
 
 
+class DecimalCommaCell(TextCell):
+    """A number written with a decimal comma (0,85; 1.234,5), as spreadsheets in Brazil and
+    most of Europe write it in the semicolon-separated CSV they save, turned into the
+    decimal point the form reads. Only a text with a comma is changed: "1.234" alone could
+    be either convention, and stays as written."""
+
+    PATTERN: ClassVar[re.Pattern[str]] = re.compile(r"[+-]?(?:[0-9]{1,3}(?:\.[0-9]{3})+|[0-9]+),[0-9]+")
+
+    def form_data(self, parameter: Parameter, text: str) -> Any:
+        stripped = text.strip()
+        if self.PATTERN.fullmatch(stripped):
+            return stripped.replace(".", "").replace(",", ".")
+        return text
+
+
+class DayFirstDateCell(TextCell):
+    """A date written day first (01/03/2026, 1.3.2026), as those same spreadsheets write
+    it, turned into the YYYY-MM-DD the form reads; anything else stays as written."""
+
+    PATTERN: ClassVar[re.Pattern[str]] = re.compile(r"([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{4})")
+
+    def form_data(self, parameter: Parameter, text: str) -> Any:
+        found = self.PATTERN.fullmatch(text.strip())
+        if found is None:
+            return text
+        day, month, year = found.groups()
+        return f"{year}-{int(month):02d}-{int(day):02d}"  # an impossible date: the form says so
+
+
 PLAIN_CELL = TextCell()
 TEXT_CELL_TYPES: dict[str, TextCell] = {
     "boolean": BooleanCell(),
@@ -113,13 +143,16 @@ class CellReading:
 
 
 class TextCells(CellReading):
+    def __init__(self, types: dict[str, TextCell]) -> None:
+        self.types = types
+
     def given(self, value: Any) -> bool:
         return isinstance(value, UnreadableCell) or not is_blank(value)
 
     def form_data(self, parameter: Parameter, value: Any, field: forms.Field) -> Any:
         if isinstance(value, UnreadableCell):
             raise ValidationError(value.message, code="unreadable")
-        return TEXT_CELL_TYPES.get(parameter.type, PLAIN_CELL).form_data(parameter, str(value))
+        return self.types.get(parameter.type, PLAIN_CELL).form_data(parameter, str(value))
 
 
 class JsonCells(CellReading):
@@ -130,5 +163,15 @@ class JsonCells(CellReading):
         return parameter.form_data(value, field)
 
 
-TEXT_CELLS = TextCells()
+TEXT_CELLS = TextCells(TEXT_CELL_TYPES)
+# A CSV separated by semicolons is written where the comma is the decimal mark and the
+# day comes first.
+COMMA_DECIMAL_CONVENTION_CELLS = TextCells(
+    {
+        **TEXT_CELL_TYPES,
+        "number": DecimalCommaCell(),
+        "integer": DecimalCommaCell(),
+        "date": DayFirstDateCell(),
+    }
+)
 JSON_CELLS = JsonCells()

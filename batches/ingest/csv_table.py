@@ -15,12 +15,13 @@ import codecs
 import csv
 import io
 import itertools
+import re
 from collections.abc import Iterator
 from typing import IO, Any, ClassVar
 
 from django.utils.translation import gettext as _
 
-from .cells import TEXT_CELLS
+from .cells import COMMA_DECIMAL_CONVENTION_CELLS, TEXT_CELLS, CellReading
 from .errors import IngestError
 from .tables import GridTable
 
@@ -29,6 +30,9 @@ SAMPLE_CHARS = 64 * 1024
 SNIFF_RECORDS = 50
 # In order of preference when two explain the sample equally well.
 DELIMITERS = (",", ";", "\t", "|")
+# A file of one column: its cells may hold any of DELIMITERS, so none of them splits it.
+ONE_COLUMN = "\x1f"
+SEPARATOR_LINE = re.compile(r'"?sep=([,;\t|])"?\r?\n', re.IGNORECASE)
 LATIN_1 = "cp1252"
 LATIN_1_ERRORS = "promptlab-latin-1"
 
@@ -45,8 +49,9 @@ codecs.register_error(LATIN_1_ERRORS, _latin_1_for_undefined)
 
 def sniff_delimiter(sample: str, *, whole: bool) -> str:
     """The delimiter that splits the sample's first rows into the same number of cells
-    (two or more) most consistently; a comma when none does."""
-    best, best_score = ",", (0.0, 0)
+    (two or more) most consistently. When none splits the header row, the file has one
+    column, and texts such as "trams, buses" in it are one cell each."""
+    best, best_score = ONE_COLUMN, (0.0, 0)
     for delimiter in DELIMITERS:
         try:
             records = list(
@@ -68,7 +73,7 @@ def sniff_delimiter(sample: str, *, whole: bool) -> str:
 
 class CsvTable(GridTable):
     format_name = "csv"
-    cells = TEXT_CELLS
+    cells: CellReading = TEXT_CELLS  # per file: one separated by ";" has decimal commas and day-first dates
     field_limit: ClassVar[int] = csv.field_size_limit()
 
     def __init__(self, stream: IO[bytes], *, delimiter: str | None = None, **kwargs: Any) -> None:
@@ -76,11 +81,19 @@ class CsvTable(GridTable):
         self.delimiter = delimiter
         self.encoding = "utf-8-sig"
         self.errors = "strict"
+        self.declared_delimiter = False
 
     def open(self) -> CsvTable:
         self._decide_encoding()
-        if self.delimiter is None:
-            self.delimiter = self._sniff()
+        sample = self._sample()
+        # Excel writes, and reads, a first line "sep=;" that names the delimiter.
+        declared = SEPARATOR_LINE.match(sample)
+        self.declared_delimiter = declared is not None
+        if declared is not None:
+            self.delimiter = declared.group(1)
+        elif self.delimiter is None:
+            self.delimiter = sniff_delimiter(sample, whole=len(sample) < SAMPLE_CHARS)
+        self.cells = COMMA_DECIMAL_CONVENTION_CELLS if self.delimiter == ";" else TEXT_CELLS
         super().open()
         return self
 
@@ -143,15 +156,14 @@ class CsvTable(GridTable):
                 )
             )
 
-    def _sniff(self) -> str:
+    def _sample(self) -> str:
         stream = self._stream()
         stream.seek(0)
         text = io.TextIOWrapper(stream, encoding=self.encoding, errors=self.errors, newline="")
         try:
-            sample = text.read(SAMPLE_CHARS)
+            return text.read(SAMPLE_CHARS)
         finally:
             text.detach()  # the stream is the caller's: a wrapper must not close it
-        return sniff_delimiter(sample, whole=len(sample) < SAMPLE_CHARS)
 
     def _stream(self) -> IO[bytes]:
         assert self.stream is not None
@@ -163,16 +175,19 @@ class CsvTable(GridTable):
         text = io.TextIOWrapper(stream, encoding=self.encoding, errors=self.errors, newline="")
         reader = csv.reader(text, delimiter=self.delimiter or ",")
         try:
+            if self.declared_delimiter:
+                next(reader, None)  # the "sep=" line is not a row
             yield from reader
         except csv.Error:
+            # line_num has counted the lines of the record it failed on.
             raise IngestError(
                 _(
                     "Line %(line)s can't be read as CSV: a cell is longer than %(limit)s "
                     "characters, or malformed."
                 )
-                % {"line": reader.line_num + 1, "limit": f"{self.field_limit:,}"},
+                % {"line": max(reader.line_num, 1), "limit": f"{self.field_limit:,}"},
                 code="bad_csv",
-                row=reader.line_num + 1,
+                row=max(reader.line_num, 1),
             ) from None
         except UnicodeDecodeError:  # the file changed since its encoding was decided
             raise IngestError(
@@ -180,9 +195,9 @@ class CsvTable(GridTable):
                     "Line %(line)s is not valid %(encoding)s text. "
                     "Save the file as “CSV UTF-8” and upload it again."
                 )
-                % {"line": reader.line_num + 1, "encoding": self.encoding},
+                % {"line": max(reader.line_num, 1), "encoding": self.encoding},
                 code="encoding",
-                row=reader.line_num + 1,
+                row=max(reader.line_num, 1),
             ) from None
         finally:
             text.detach()

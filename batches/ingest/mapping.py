@@ -3,6 +3,7 @@ languages, case and spacing aside, with a person's choices from the mapping step
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping as MappingType
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,13 @@ class Mapping:
         return dict(self.columns)
 
 
+def match_key(text: str) -> str:
+    """A header as matching compares it: ``header_key``, and accents aside, so that
+    "Descricao" finds the label "Descrição" (people type headers without them)."""
+    decomposed = unicodedata.normalize("NFD", header_key(text))
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
 def _texts(parameter: Parameter, language_codes: Sequence[str] | None) -> list[str]:
     label = parameter.label
     if isinstance(label, str):
@@ -71,11 +79,11 @@ def _keys(parameters: Sequence[Parameter], language_codes: Sequence[str] | None)
     keys: dict[str, str | None] = {}
     for parameter in parameters:
         for spelling in (parameter.name, parameter.name.replace("_", " ")):
-            keys[header_key(spelling)] = parameter.name
+            keys[match_key(spelling)] = parameter.name
     by_label: dict[str, str | None] = {}
     for parameter in parameters:
         for text in _texts(parameter, language_codes):
-            key = header_key(text)
+            key = match_key(text)
             if key in keys:
                 continue
             by_label[key] = parameter.name if by_label.get(key, parameter.name) == parameter.name else None
@@ -116,19 +124,19 @@ def map_columns(
             if name:
                 taken[name] = header
     keys = _keys(parameters, language_codes)
-    fixed = {header_key(p.name): p.name for p in schema.parameters if p.hidden}
+    fixed = {match_key(p.name): p.name for p in schema.parameters if p.hidden}
     for header in headers:
         if header in chosen:
             name = chosen[header]
         else:
-            name = keys.get(header_key(header))
+            name = keys.get(match_key(header))
             if name is not None and name in taken:
                 result.warnings.append(
                     _("The columns “%(first)s” and “%(second)s” both name “%(name)s”: “%(first)s” is used.")
                     % {"first": taken[name], "second": header, "name": name}
                 )
                 name = None
-            elif name is None and header_key(header) in fixed:
+            elif name is None and match_key(header) in fixed:
                 result.warnings.append(
                     _("The column “%(header)s” is not used: the template fixes that value.")
                     % {"header": header}

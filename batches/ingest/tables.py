@@ -11,6 +11,7 @@ header, and a JSON Lines row's number is its line's.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 MAX_COLUMNS = 500
 # Warnings are shown to a person: a few distinct ones say it; thousands would not.
 MAX_WARNINGS = 20
+NUMBER = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -68,19 +70,16 @@ def too_many_rows(limit: int) -> IngestError:
 
 
 def _looks_like_a_number(text: str) -> bool:
-    try:
-        float(text.replace(",", "."))
-    except ValueError:
-        return False
-    return True
+    # Not float(): "nan" and "inf" are names a column may have.
+    return NUMBER.fullmatch(text.strip()) is not None
 
 
 class Table:
     """A table of rows read lazily from a seekable stream; see the module docstring."""
 
     format_name: ClassVar[str]
-    # How this format's cells become form data (text cells, or JSON values).
-    cells: ClassVar[CellReading]
+    # How this table's cells become form data (text cells, or JSON values).
+    cells: CellReading
 
     def __init__(self, stream: IO[bytes] | None, *, name: str = "", max_rows: int | None = None) -> None:
         self.stream = stream

@@ -69,6 +69,19 @@ class Validation:
     def errors_truncated(self) -> bool:
         return self.error_count > len(self.errors)
 
+    def draft_fields(self) -> dict[str, Any]:
+        """The validation summary a draft Batch keeps (keywords of ``services.create_draft``
+        and ``Batch.record_check``); ``estimate`` needs only its distinct rows and prompt length."""
+        return {
+            "valid_rows": self.valid,
+            "invalid_rows": self.invalid,
+            "blank_lines": self.blank_lines,
+            "distinct_rows": self.distinct,
+            "prompt_characters": self.prompt_characters,
+            "errors": [error.as_json() for error in self.errors],
+            "warnings": list(self.warnings),
+        }
+
 
 @dataclass(frozen=True)
 class CheckedRow:

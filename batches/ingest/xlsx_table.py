@@ -103,6 +103,8 @@ class XlsxTable(GridTable):
         return self
 
     def _choose_sheet(self, workbook: Workbook) -> str:
+        if not self.sheets:  # only chart sheets
+            raise IngestError(_("The file is empty: it has no rows."), code="empty")
         if self.requested_sheet is not None:
             if self.requested_sheet not in self.sheets:
                 raise IngestError(
