@@ -508,8 +508,9 @@ def dispatch(batch_id: UUID | str) -> int:
             # The throttle's window is full: the next dispatch is due when it ends (one
             # message per window: later dispatches in it find no budget and stop).
             window_start = now if new_window else batch.window_started_at
-            due = (window_start + THROTTLE_WINDOW - now).total_seconds()
-            transaction.on_commit(functools.partial(send_dispatch, batch.pk, countdown=max(due, 0.0)))
+            # Half a second past the window's end, so that it finds the window over.
+            due = (window_start + THROTTLE_WINDOW - now).total_seconds() + 0.5
+            transaction.on_commit(functools.partial(send_dispatch, batch.pk, countdown=max(due, 0.5)))
     return started
 
 

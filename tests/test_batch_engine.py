@@ -358,3 +358,20 @@ def test_only_a_manager_compares_a_draft_version(
     with pytest.raises(BatchError):
         create_batch(template, other_user, rows_of(["a"]), configurations=versions)
     assert not Batch.objects.exists()
+
+
+def test_the_sweep_settles_rows_a_failed_receiver_left_and_dispatches_a_stalled_batch(
+    make_template: Callable[..., Template], person, no_broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = create_batch(make_template(), person, rows_of(["a", "b", "c"]), concurrency=2)
+    assert dispatch(batch.pk) == 2
+    with monkeypatch.context() as broken:
+        broken.setattr("batches.services.settle_jobs", lambda job_ids: 1 / 0)
+        finish_jobs()  # the jobs' end commits without the rows (the receiver's savepoint)
+    assert Job.objects.filter(status=JobStatus.SUCCEEDED).count() == 2
+    assert batch.rows.filter(status=RowStatus.RUNNING).count() == 2
+    no_broker.clear()
+    assert sweep() == 2  # settled, and the pending row's dispatch sent (its message "lost")
+    batch = assert_counters_agree(batch)
+    assert (batch.succeeded, batch.running, batch.pending) == (2, 0, 1)
+    assert None in no_broker
