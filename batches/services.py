@@ -170,6 +170,8 @@ def create_draft(
     valid_rows: int = 0,
     invalid_rows: int = 0,
     blank_lines: int = 0,
+    distinct_rows: int = 0,
+    prompt_characters: int = 0,
     errors: Sequence[dict[str, Any]] = (),
     warnings: Sequence[str] = (),
     concurrency: int | None = None,
@@ -200,6 +202,8 @@ def create_draft(
                 valid_rows=valid_rows,
                 invalid_rows=invalid_rows,
                 blank_lines=blank_lines,
+                distinct_rows=distinct_rows,
+                prompt_characters=prompt_characters,
                 errors=list(errors)[:MAX_KEPT_ERRORS],
                 warnings=list(warnings),
             )

@@ -375,3 +375,26 @@ def test_the_sweep_settles_rows_a_failed_receiver_left_and_dispatches_a_stalled_
     batch = assert_counters_agree(batch)
     assert (batch.succeeded, batch.running, batch.pending) == (2, 0, 1)
     assert None in no_broker
+
+
+def test_a_draft_checked_again_keeps_its_new_summary_until_it_starts(
+    make_template: Callable[..., Template], owner, no_broker
+) -> None:
+    draft = create_draft(make_template(), owner, source_name="rows.csv", valid_rows=1, distinct_rows=1)
+    summary = {
+        "sheet": "",
+        "mapping": {"Subject": "topic"},
+        "columns": ["Subject"],
+        "valid_rows": 2,
+        "invalid_rows": 1,
+        "blank_lines": 0,
+        "errors": [{"row": 3, "column": "Subject", "message": "Too long."}],
+        "warnings": [],
+        "distinct_rows": 2,
+        "prompt_characters": 80,
+    }
+    assert draft.record_check(**summary)
+    draft.refresh_from_db()
+    assert (draft.valid_rows, draft.distinct_rows, draft.mapping) == (2, 2, {"Subject": "topic"})
+    start_draft(draft, rows_of(["a", "b"]))
+    assert not draft.record_check(**summary)
