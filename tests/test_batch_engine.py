@@ -106,15 +106,12 @@ def assert_counters_agree(batch: Batch) -> Batch:
 # --- Through the worker ------------------------------------------------------------
 
 
-def test_two_hundred_rows_of_fifty_inputs_make_fifty_calls_never_more_at_once_than_asked(
-    llm, worker, person
-) -> None:
+def test_two_hundred_rows_of_fifty_inputs_make_fifty_provider_calls(llm, worker, person) -> None:
     topics = [f"topic {n % 50}" for n in range(200)]
-    batch = create_batch(anthropic_template(), person, rows_of(topics), source_name="pasted", concurrency=1)
+    batch = create_batch(anthropic_template(), person, rows_of(topics), source_name="pasted", concurrency=2)
     batch = finished(batch)
     assert llm.call_count == 50
-    # One at a time, as asked: the worker has two processes, so the batch held it back.
-    assert llm.max_in_flight == 1
+    assert llm.max_in_flight <= 2
     batch = assert_counters_agree(batch)
     assert (batch.total_rows, batch.succeeded) == (200, 200)
     assert Job.objects.count() == 50
@@ -175,10 +172,14 @@ def test_cancel_mid_batch_stops_the_running_row_and_starts_no_queued_one(llm, wo
     assert llm.call_count == 1 and Job.objects.count() == 1  # the queued rows never started
 
 
-def test_retry_reruns_only_the_failed_rows(llm, worker, person) -> None:
+def test_retry_reruns_only_the_failed_rows_and_no_more_rows_run_at_once_than_asked(
+    llm, worker, person
+) -> None:
     llm.when("bad", error(400, message="This input is refused."))
     topics = ["good 1", "bad 1", "good 2", "bad 2", "good 3"]
-    batch = finished(create_batch(anthropic_template(), person, rows_of(topics), concurrency=2))
+    batch = finished(create_batch(anthropic_template(), person, rows_of(topics), concurrency=1))
+    # One at a time, as asked: the worker has two processes, so the batch held it back.
+    assert llm.max_in_flight == 1
     batch = assert_counters_agree(batch)
     assert (batch.succeeded, batch.failed) == (3, 2)
     failed = batch.rows.filter(status=RowStatus.FAILED).select_related("job")
