@@ -399,3 +399,17 @@ def test_a_draft_checked_again_keeps_its_new_summary_until_it_starts(
     assert (draft.valid_rows, draft.distinct_rows, draft.mapping) == (2, 2, {"Subject": "topic"})
     start_draft(draft, rows_of(["a", "b"]))
     assert not draft.record_check(**summary)
+
+
+def test_the_admin_lists_batches_with_their_counts_and_links_to_their_rows(
+    client, make_template: Callable[..., Template], staff, no_broker
+) -> None:
+    batch = create_batch(make_template(), staff, rows_of(["a", "b"]), source_name="rows.csv")
+    client.force_login(staff)
+    listing = client.get("/admin/batches/batch/")
+    assert listing.status_code == 200 and b"rows.csv" in listing.content
+    page = client.get(f"/admin/batches/batch/{batch.pk}/change/")
+    assert page.status_code == 200
+    rows = f"/admin/batches/batchrow/?batch__id__exact={batch.pk}"
+    assert rows.encode() in page.content.replace(b"&amp;", b"&")
+    assert client.get(rows).status_code == 200
