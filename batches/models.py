@@ -131,6 +131,9 @@ class Batch(models.Model):
     valid_rows = models.PositiveIntegerField(_("valid rows"), default=0)
     invalid_rows = models.PositiveIntegerField(_("invalid rows"), default=0)
     blank_lines = models.PositiveIntegerField(_("blank lines"), default=0)
+    # For the review page's estimate, kept so it needs no second read of the file.
+    distinct_rows = models.PositiveIntegerField(_("distinct rows"), default=0)
+    prompt_characters = models.PositiveBigIntegerField(_("prompt characters"), default=0)
     errors = models.JSONField(_("errors"), default=list, blank=True)
     warnings = models.JSONField(_("warnings"), default=list, blank=True)
     source = models.FileField(
@@ -211,6 +214,40 @@ class Batch(models.Model):
             done=self.done,
             percent=int(100 * self.done / total) if total else 0,
         )
+
+    def record_check(
+        self,
+        *,
+        sheet: str,
+        mapping: dict[str, Any],
+        columns: list[str],
+        valid_rows: int,
+        invalid_rows: int,
+        blank_lines: int,
+        errors: list[dict[str, Any]],
+        warnings: list[str],
+        distinct_rows: int = 0,
+        prompt_characters: int = 0,
+    ) -> bool:
+        """A draft checked again (a sheet chosen, columns mapped): its new summary. False
+        once it is no draft (started, cancelled or expired meanwhile): nothing changes."""
+        changes = {
+            "sheet": sheet,
+            "mapping": dict(mapping),
+            "columns": list(columns),
+            "valid_rows": valid_rows,
+            "invalid_rows": invalid_rows,
+            "blank_lines": blank_lines,
+            "errors": list(errors)[:MAX_KEPT_ERRORS],
+            "warnings": list(warnings),
+            "distinct_rows": distinct_rows,
+            "prompt_characters": prompt_characters,
+        }
+        if not Batch.objects.filter(pk=self.pk, state=BatchState.DRAFT).update(**changes):
+            return False
+        for name, value in changes.items():
+            setattr(self, name, value)
+        return True
 
     def throttle_budget(self, now: Any) -> tuple[int | None, bool]:
         """Jobs the rows-per-minute throttle lets start now (None: no throttle), and whether

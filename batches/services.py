@@ -170,6 +170,8 @@ def create_draft(
     valid_rows: int = 0,
     invalid_rows: int = 0,
     blank_lines: int = 0,
+    distinct_rows: int = 0,
+    prompt_characters: int = 0,
     errors: Sequence[dict[str, Any]] = (),
     warnings: Sequence[str] = (),
     concurrency: int | None = None,
@@ -200,6 +202,8 @@ def create_draft(
                 valid_rows=valid_rows,
                 invalid_rows=invalid_rows,
                 blank_lines=blank_lines,
+                distinct_rows=distinct_rows,
+                prompt_characters=prompt_characters,
                 errors=list(errors)[:MAX_KEPT_ERRORS],
                 warnings=list(warnings),
             )
@@ -508,8 +512,9 @@ def dispatch(batch_id: UUID | str) -> int:
             # The throttle's window is full: the next dispatch is due when it ends (one
             # message per window: later dispatches in it find no budget and stop).
             window_start = now if new_window else batch.window_started_at
-            due = (window_start + THROTTLE_WINDOW - now).total_seconds()
-            transaction.on_commit(functools.partial(send_dispatch, batch.pk, countdown=max(due, 0.0)))
+            # Half a second past the window's end, so that it finds the window over.
+            due = (window_start + THROTTLE_WINDOW - now).total_seconds() + 0.5
+            transaction.on_commit(functools.partial(send_dispatch, batch.pk, countdown=max(due, 0.5)))
     return started
 
 
