@@ -29,7 +29,7 @@ from templates_app.models import Template, TemplateVersion
 from templates_app.schema import localize
 
 from . import exports, ingest, services
-from .models import Batch, BatchState
+from .models import Batch
 
 PASTED_NAME = "pasted.csv"
 EXPORTS = exports.EXPORTS
@@ -100,13 +100,15 @@ class Check:
         """What the draft keeps of it (``Batch``'s summary fields)."""
         validation = self.validation
         if validation is None:
-            return {"valid_rows": 0, "invalid_rows": 0, "blank_lines": 0, "errors": [], "warnings": []}
+            validation = ingest.Validation()
         return {
             "valid_rows": validation.valid,
             "invalid_rows": validation.invalid,
             "blank_lines": validation.blank_lines,
             "errors": [error.as_json() for error in validation.errors],
             "warnings": validation.warnings,
+            "distinct_rows": validation.distinct,
+            "prompt_characters": validation.prompt_characters,
         }
 
 
@@ -294,9 +296,7 @@ def recheck(
         **check.summary(),
     }
     # Only a draft changes (a started batch keeps what it started with).
-    Batch.objects.filter(pk=batch.pk, state=BatchState.DRAFT).update(**fields)
-    for name, value in fields.items():
-        setattr(batch, name, value)
+    batch.record_check(**fields)
 
 
 def _mapping_for(batch: Batch, table: ingest.Table) -> ingest.Mapping:
@@ -332,28 +332,15 @@ def errors_csv(batch: Batch) -> Iterator[bytes]:
 
 
 def estimate_for(batch: Batch) -> ingest.Estimate | None:
-    """The checked draft's estimate: rows, distinct inputs, a cost range per configuration.
-
-    What it needs of the validation (distinct inputs, their prompts' length) is read
-    from the draft when it keeps them, else counted again from its file."""
+    """The checked draft's estimate: rows, distinct inputs, a cost range per configuration
+    (from the figures its check kept)."""
     if not is_checked(batch) or not batch.valid_rows:
         return None
-    version = batch.template.published_version
     configurations = list(batch.configurations.select_related("template_version").order_by("position"))
-    if hasattr(batch, "distinct_rows") and hasattr(batch, "prompt_characters"):
-        validation = ingest.Validation(
-            valid=batch.valid_rows, distinct=batch.distinct_rows, prompt_characters=batch.prompt_characters
-        )
-    else:
-        with _stored(batch) as stream:
-            table = _open(stream, _stored_name(batch), batch.owner, sheet=batch.sheet or None)
-            try:
-                validation = ingest.validate_rows(
-                    version, table, _mapping_for(batch, table), translation.get_language()
-                )
-            except ingest.IngestError:
-                return None
-    return ingest.estimate(version, validation, configurations)
+    validation = ingest.Validation(
+        valid=batch.valid_rows, distinct=batch.distinct_rows, prompt_characters=batch.prompt_characters
+    )
+    return ingest.estimate(batch.template.published_version, validation, configurations)
 
 
 # --- The API ---------------------------------------------------------------------
