@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -127,3 +128,47 @@ def test_the_event_stream_answers_only_its_owner(
     assert client.get(path).status_code == 401
     other = {"Authorization": f"Bearer {AccessToken.for_user(other_user)}"}
     assert client.get(path, headers=other).status_code == 404
+
+
+def read_events(url: str, headers: dict[str, str]) -> list[dict[str, str]]:
+    """The events of a stream, up to its ``done``."""
+    events: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    with httpx.stream("GET", url, headers=headers, timeout=30) as response:
+        assert response.status_code == 200 and response.headers["content-type"] == "text/event-stream"
+        for line in response.iter_lines():
+            if not line:
+                if "event" in current:
+                    events.append(current)
+                    if current["event"] == "done":
+                        return events
+                current = {}
+            elif not line.startswith(":"):
+                field, _sep, value = line.partition(": ")
+                current[field] = current.get(field, "") + value
+    return events
+
+
+@pytest.mark.needs_redis
+@pytest.mark.django_db(transaction=True)
+def test_the_event_stream_sends_snapshots_until_done_and_resumes_from_its_last_id(
+    live_server_url: str, owner: Any, make_template, llm
+) -> None:
+    from batches.services import create_batch
+
+    rows = [(1, {"topic": "a", "count": 1}, {}), (2, {"topic": "b", "count": 1}, {})]
+    batch = create_batch(make_template(), owner, rows)
+    url = f"{live_server_url}{API}/batches/{batch.pk}/events"
+    headers = {"Authorization": f"Bearer {AccessToken.for_user(owner)}"}
+    events = read_events(url, headers)
+    progress = [json.loads(event["data"]) for event in events if event["event"] == "progress"]
+    assert events[-1] == {"event": "done", "data": "finished"}
+    assert (
+        progress[-1]["final"] is True
+        and progress[-1]["succeeded"] == 2
+        and progress[-1]["state"] == "finished"
+    )
+    assert [p["done"] for p in progress] == sorted(p["done"] for p in progress)  # never backwards
+    # Reconnecting with the last id: nothing new to say but that it is over.
+    last_id = next(event["id"] for event in reversed(events) if event["event"] == "progress")
+    assert read_events(url, {**headers, "Last-Event-ID": last_id}) == [{"event": "done", "data": "finished"}]

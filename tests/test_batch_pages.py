@@ -192,3 +192,81 @@ def test_the_fixed_file_runs_every_row_through_the_worker_to_succeeded(
     # Starting again (a second click) starts nothing more.
     assert client.post(f"/batches/{batch.pk}/start/")["Location"] == f"/batches/{batch.pk}/"
     assert Job.objects.count() == 2
+
+
+def test_without_redis_the_page_polls_its_progress_until_the_batch_ends(
+    signed_in: Client, owner: Any, make_template, settings: Any
+) -> None:
+    from batches.services import create_batch
+
+    settings.REDIS_URL = ""  # the embedded mode: no event stream
+    batch = create_batch(make_template(), owner, [(1, {"topic": "x"}, {"topic": "x"})])
+    page = signed_in.get(f"/batches/{batch.pk}/").content.decode()
+    assert "sse-connect" not in page
+    assert f'hx-get="/batches/{batch.pk}/progress/" hx-trigger="every 2s"' in page
+    assert 'http-equiv="refresh"' in page  # and without JavaScript, a <noscript> refresh
+    running = signed_in.get(f"/batches/{batch.pk}/progress/").content.decode()
+    assert 'hx-trigger="every 2s"' in running and "hx-swap-oob" not in running
+    Batch.objects.filter(pk=batch.pk).update(state=BatchState.FINISHED, pending=0, succeeded=1)
+    ended = signed_in.get(f"/batches/{batch.pk}/progress/").content.decode()
+    # The last answer stops the polling, replaces the controls and fills the announcement.
+    assert "hx-trigger" not in ended and 'class="batch-controls" hx-swap-oob="true"' in ended
+    assert 'hx-swap-oob="innerHTML:#batch-announcer"' in ended
+
+
+def test_with_redis_the_page_follows_its_event_stream(signed_in: Client, owner: Any, make_template) -> None:
+    from batches.services import create_batch
+
+    batch = create_batch(make_template(), owner, [(1, {"topic": "x"}, {"topic": "x"})])
+    page = signed_in.get(f"/batches/{batch.pk}/").content.decode()
+    assert f'sse-connect="/batches/{batch.pk}/events/" sse-close="done"' in page
+    assert 'sse-swap="progress"' in page and 'hx-trigger="sse:progress throttle:2s, sse:done"' in page
+
+
+def test_cancel_and_retry_from_the_batch_page(signed_in: Client, owner: Any, make_template) -> None:
+    from batches.services import create_batch
+
+    batch = create_batch(make_template(), owner, [(1, {"topic": "a"}, {}), (2, {"topic": "b"}, {})])
+    BatchRow.objects.filter(batch=batch, number=2).update(status="failed", error="The provider said no.")
+    Batch.objects.filter(pk=batch.pk).update(pending=1, failed=1)
+    page = signed_in.get(f"/batches/{batch.pk}/").content.decode()
+    assert "Retry the failed row" in page and "Cancel the batch" in page and "The provider said no." in page
+    response = signed_in.post(f"/batches/{batch.pk}/retry/", follow=True)
+    assert "1 failed row runs again." in response.content.decode()
+    response = signed_in.post(f"/batches/{batch.pk}/cancel/", follow=True)
+    assert "The batch was cancelled" in response.content.decode()
+    assert Batch.objects.get(pk=batch.pk).state == BatchState.CANCELLED
+    assert (
+        "The batch had already ended."
+        in signed_in.post(f"/batches/{batch.pk}/cancel/", follow=True).content.decode()
+    )
+
+
+def test_a_manager_compares_the_draft_with_the_published_version(
+    signed_in: Client, owner: Any, other_user: Any, make_template
+) -> None:
+    template = make_template(owner=owner)
+    published = template.published_version
+    draft = template.create_version(
+        body="Tell {{ topic }} briefly.", parameters=published.parameters, publish=False
+    )
+    page = signed_in.get("/t/haiku/batch/").content.decode()
+    assert f"Version {draft.number} (draft)" in page
+    data = {
+        "file": SimpleUploadedFile("rows.csv", b"topic\nfog\n", content_type="text/csv"),
+        **_no_configs(),
+        "config-0-choice": "offline/offline-echo",
+        "config-0-version": str(published.number),
+        "config-1-choice": "offline/offline-echo",
+        "config-1-version": str(draft.number),
+    }
+    review = signed_in.post("/t/haiku/batch/", data)["Location"]
+    batch = Batch.objects.get()
+    assert [(c.template_version_id, c.draft_run) for c in batch.configurations.order_by("position")] == [
+        (published.pk, False),
+        (draft.pk, True),
+    ]
+    assert signed_in.get(review).status_code == 200
+    # Someone who doesn't manage the template is offered no version to choose.
+    signed_in.force_login(other_user)
+    assert "(draft)" not in signed_in.get("/t/haiku/batch/").content.decode()
