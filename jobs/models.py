@@ -22,7 +22,7 @@ from templates_app.models import json_text_contains
 from . import telemetry
 from .errors import describe_error
 from .rollups import UsageRollup
-from .signals import job_finished
+from .signals import job_finished, job_usage_changed
 
 
 class JobStatus(models.TextChoices):
@@ -165,6 +165,12 @@ class Job(models.Model):
     prompt = models.TextField(_("rendered prompt"))
     provider = models.CharField(_("provider"), max_length=40)
     model = models.CharField(_("model"), max_length=100)
+    # A run's own temperature (an override the caller chose); empty: the version's.
+    temperature = models.DecimalField(_("temperature"), max_digits=3, decimal_places=2, null=True, blank=True)
+    # The Celery queue the job's messages go to (its first, its retries, the sweep's);
+    # empty: the task's route. The caller names it (a batch's jobs have a queue of their
+    # own, docs/architecture.md "Batches"): jobs knows a queue name, never who uses it.
+    queue = models.CharField(_("worker queue"), max_length=40, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
     output = models.TextField(_("output"), blank=True)
     error_code = models.CharField(_("error code"), max_length=64, blank=True)
@@ -267,6 +273,11 @@ class Job(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def run_temperature(self) -> Any:
+        """The temperature the provider is asked for: the run's own, else its version's."""
+        return self.temperature if self.temperature is not None else self.template_version.temperature
 
     @property
     def total_tokens(self) -> int | None:
@@ -581,11 +592,15 @@ class Job(models.Model):
         """
         with transaction.atomic():
             rows = Job.objects.filter(pk=self.pk, status=JobStatus.CANCELLED, attempts=attempt)
-            if not list(rows.select_for_update().values_list("pk", flat=True)):
+            spent = rows.select_for_update().values_list("input_tokens", "output_tokens", "cost").first()
+            if spent is None:
                 return False
             # The job was counted when it was cancelled: recount it with what it spent.
             before = UsageRollup.objects.count_jobs([self.pk], sign=-1)
             rows.update(output=output, input_tokens=input_tokens, output_tokens=output_tokens, cost=cost)
             after = UsageRollup.objects.count_jobs([self.pk], recount=True)
+            job_usage_changed.send(
+                sender=Job, job_id=self.pk, before=tuple(spent), after=(input_tokens, output_tokens, cost)
+            )
             transaction.on_commit(functools.partial(telemetry.recounted, before, after))
         return True

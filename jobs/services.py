@@ -10,6 +10,7 @@ submissions arriving together exactly one becomes the leader.
 from __future__ import annotations
 
 import logging
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +22,7 @@ from promptlab import logs
 from providers import provider_is_available
 from providers.models import is_priced
 from templates_app.model_choices import model_choice
-from templates_app.models import TemplateVersion
+from templates_app.models import TemplateVersion, field_bounds
 from templates_app.rendering import PromptRenderError
 
 from . import telemetry
@@ -53,13 +54,17 @@ def submit_generation(
     model: str | None = None,
     idempotency_key: str | None = None,
     draft_run: bool = False,
+    temperature: Decimal | None = None,
+    queue: str = "",
 ) -> Job:
     """Create a job for validated inputs: answered from cache, following a twin, or queued.
 
     ``provider`` and ``model`` override the version's (the API allows it), within
-    what ``chosen_model`` lets ``owner`` choose. ``draft_run`` marks an editor's test
+    what ``chosen_model`` lets ``owner`` choose; ``temperature`` too, within
+    ``chosen_temperature``'s rule. ``draft_run`` marks an editor's test
     run (the caller checks that ``owner`` may edit the template): its hash differs, so
-    it shares results only with other test runs of the same inputs.
+    it shares results only with other test runs of the same inputs. ``queue`` names
+    the Celery queue the job's messages go to (empty: the task's route).
     """
     model_settings = {**version.model_settings}
     # Which models could have been chosen does not change a result (the version id is hashed).
@@ -67,6 +72,11 @@ def submit_generation(
     model_settings["provider"], model_settings["model"] = chosen_model(
         version, provider=provider, model=model, user=owner
     )
+    if temperature is not None:
+        temperature = chosen_temperature(temperature, user=owner)
+        # Hashed as the version's own is (two decimals), so a run at the version's own
+        # temperature shares its results, and any other temperature is told apart.
+        model_settings["temperature"] = str(temperature)
     if not provider_is_available(model_settings["provider"]):
         raise SubmissionError(
             _("The provider “%(provider)s” is not configured here, so this can't run.")
@@ -101,6 +111,8 @@ def submit_generation(
         "provider": model_settings["provider"],
         "model": model_settings["model"],
         "idempotency_key": idempotency_key or None,
+        "temperature": temperature,
+        "queue": queue,
     }
     job = _answered(fields, cache=version.template.cache_results)
     if logs.request_id.get() is not None:
@@ -183,6 +195,34 @@ def chosen_model(
     return chosen
 
 
+def chosen_temperature(value: Decimal | float | str, *, user: Any) -> Decimal:
+    """A run's own temperature, within the version field's bounds; SubmissionError otherwise.
+
+    Any signed-in caller may choose it: unlike a model, a temperature spends no other
+    key and costs nothing more (the price is per token), so the author's list of models
+    does not apply. Anonymous visitors run the form as its author set it.
+    """
+    if user is None or not user.is_authenticated:
+        raise SubmissionError(
+            _("Only a signed-in user can choose the temperature of a run."),
+            code="temperature_not_allowed",
+            field="temperature",
+        )
+    lowest, highest = field_bounds("temperature")
+    try:
+        chosen = Decimal(str(value)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        chosen = None
+    if chosen is None or not chosen.is_finite() or chosen < lowest or chosen > highest:
+        raise SubmissionError(
+            _("The temperature must be a number from %(lowest)s to %(highest)s.")
+            % {"lowest": lowest, "highest": highest},
+            code="invalid_temperature",
+            field="temperature",
+        )
+    return chosen
+
+
 def _written_by_staff(version: TemplateVersion) -> bool:
     """Staff wrote it, or nobody did: a version without an author was written by the
     system (migrations, seed_demo, the shell), never through a door a user can reach."""
@@ -260,9 +300,9 @@ def enqueue_job(job: Job) -> None:
     the sweep sends it once its queue deadline passes (within a minute), when
     the broker answers again, rather than failing work a short outage delayed.
     """
-    from .tasks import run_job
+    from .tasks import send_run
 
     try:
-        run_job.delay(str(job.id))
+        send_run(job)
     except Exception as exc:
         logger.warning("could not enqueue job %s now (%s); the sweep will send it", job.id, exc)

@@ -15,3 +15,9 @@ from django.dispatch import Signal
 # Arguments: ``job_ids`` (the ids of the jobs that just finished, a leader with the
 # followers it answered), ``status`` (the JobStatus they finished in).
 job_finished = Signal()
+
+# Sent inside the transaction that changes what a job that has already finished spent
+# (the tokens a cancelled run had used, recorded once its worker stops): ``job_id``,
+# ``before`` and ``after``, each ``(input_tokens, output_tokens, cost)``. A receiver that
+# keeps totals of finished jobs moves them by the difference, in that transaction.
+job_usage_changed = Signal()

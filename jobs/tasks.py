@@ -58,6 +58,17 @@ class TimeLimitedByTheWorker(Task):
         return super().apply_async(args, kwargs, **options)
 
 
+def send_run(job: Job, countdown: float | None = None) -> None:
+    """Send the job's message to the workers, on the job's own queue when it names one
+    (a batch's jobs stay on theirs through retries, waits and the sweep's resends)."""
+    if job.queue:
+        run_job.apply_async(args=[str(job.id)], countdown=countdown, queue=job.queue)
+    elif countdown is None:
+        run_job.delay(str(job.id))
+    else:
+        run_job.apply_async(args=[str(job.id)], countdown=countdown)
+
+
 # The database or the broker failing under us: nothing to do with the job, and
 # likely gone in a moment.
 INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError)
@@ -146,7 +157,7 @@ def _defer(job: Job, breaker: ProviderBreaker, admission: Admission) -> None:
     # A new message rather than task.retry(): waiting is not a retry, and must
     # not run into the task's max_retries.
     try:
-        run_job.apply_async(args=[str(job.id)], countdown=admission.wait)
+        send_run(job, countdown=admission.wait)
     except kombu.exceptions.OperationalError as exc:
         # Not sent: the job stays queued, and the sweep sends it once its deadline passes.
         logger.warning("job %s: could not send it back (%s); the sweep will", job.id, exc)
@@ -165,7 +176,7 @@ def _run_attempt(job: Job, attempt: int, breaker: ProviderBreaker, admission: Ad
             system_prompt=job.system_prompt,
             prompt=job.prompt,
             model=job.model,
-            temperature=float(job.template_version.temperature),
+            temperature=float(job.run_temperature),
             max_tokens=job.template_version.max_tokens,
         )
         with closing(breaker.watch(provider.stream(request), admission, job.model)) as events:
@@ -370,7 +381,7 @@ def _requeue(
     try:
         if job.requeue_after_failure(attempt, code=code, message=message, retry_in=delay, deferred=deferred):
             publisher.status(JobStatus.QUEUED)
-            run_job.apply_async(args=[str(job.id)], countdown=delay)
+            send_run(job, countdown=delay)
     except (*INFRASTRUCTURE_ERRORS, kombu.exceptions.OperationalError) as error:
         # Not requeued, or requeued but not sent: the lease or the queue deadline
         # runs out, and the sweep takes the job from there.
@@ -441,5 +452,5 @@ def sweep_stuck_jobs() -> int:
             handled += 1
         else:
             continue  # claimed meanwhile, or another sweep sent it
-        run_job.delay(str(job.id))
+        send_run(job)
     return handled

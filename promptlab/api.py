@@ -173,6 +173,10 @@ def _content_length(request: HttpRequest) -> int:
         return 0
 
 
+# Where a batch's file is uploaded: the site's form and the API's multipart POST.
+BATCH_UPLOAD_PATH = re.compile(r"^(/api/v1/templates/[-a-zA-Z0-9_]+/batches|/t/[-a-zA-Z0-9_]+/batch/)$")
+
+
 class RequestLimitsMiddleware:
     """The request limits, for the API and the site alike: refuse an oversized body with
     413 before anything reads it (a larger limit for the site), and add the rate-limit
@@ -183,22 +187,25 @@ class RequestLimitsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(API_PREFIX):
-            if _content_length(request) > settings.API_MAX_BODY_BYTES:
+        api = request.path.startswith(API_PREFIX)
+        # The site's forms (uploads included) have a larger limit than the API's JSON.
+        limit = settings.API_MAX_BODY_BYTES if api else settings.SITE_MAX_BODY_BYTES
+        if BATCH_UPLOAD_PATH.match(request.path):
+            # A batch's file, which Django's upload handlers stream to a temporary file:
+            # bounded here by the largest plan's limit, and by the user's plan as it is read.
+            limit = max(settings.BATCH_MAX_FILE_BYTES.values()) + settings.SITE_MAX_BODY_BYTES
+        if _content_length(request) > limit:
+            if api:
                 return JsonResponse(
                     error_body(
                         "validation_error",
-                        _("The request body is too large (at most %(limit)d bytes).")
-                        % {"limit": settings.API_MAX_BODY_BYTES},
+                        _("The request body is too large (at most %(limit)d bytes).") % {"limit": limit},
                     ),
                     status=413,
                 )
-        elif _content_length(request) > settings.SITE_MAX_BODY_BYTES:
-            # The site's forms (uploads included) have a limit too, checked before
-            # Django parses (and spools) the body.
+            # Checked before Django parses (and spools) the body.
             return HttpResponse(
-                _("The request is too large (at most %(limit)d bytes).")
-                % {"limit": settings.SITE_MAX_BODY_BYTES},
+                _("The request is too large (at most %(limit)d bytes).") % {"limit": limit},
                 status=413,
                 content_type="text/plain; charset=utf-8",
             )

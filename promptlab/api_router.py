@@ -6,6 +6,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from accounts.api.views import MeView, PersonalTokenViewSet, RegisterView, TokenRefresh, TokenView
+from batches.api.views import BatchCreateView, BatchViewSet, batch_events_api
 from jobs.api.views import GenerateView, JobViewSet, job_events_api
 from templates_app.api.views import TemplateViewSet
 from usage.api.views import StatsView
@@ -14,6 +15,7 @@ from webhooks.api.views import WebhookDeliveryViewSet, WebhookEndpointViewSet
 router = SimpleRouter(trailing_slash=False)
 router.register("templates", TemplateViewSet, basename="template")
 router.register("jobs", JobViewSet, basename="job")
+router.register("batches", BatchViewSet, basename="batch")
 router.register("auth/tokens", PersonalTokenViewSet, basename="personal-token")
 router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 router.register(
@@ -29,8 +31,10 @@ urlpatterns = [
     # The stream is an async view served under ASGI; it shadows the router's
     # `events` action, which is there to document it in the OpenAPI schema.
     path("jobs/<uuid:pk>/events", job_events_api, name="job-events-stream"),
+    path("batches/<uuid:pk>/events", batch_events_api, name="batch-events-stream"),
     # Running a template is the jobs app's: among the template routes, under the name the
     # router gave it when it was an action of TemplateViewSet.
     path("templates/<slug:slug>/generate", GenerateView.as_view(), name="template-generate"),
+    path("templates/<slug:slug>/batches", BatchCreateView.as_view(), name="template-batches"),
     *router.urls,
 ]

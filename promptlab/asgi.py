@@ -66,8 +66,9 @@ django_wsgi = WSGIMiddleware(get_wsgi_application(), workers=16)
 
 from agents import server as mcp_server  # noqa: E402  (after django.setup: it loads models)
 
-# The job event streams: the site's and the API's, and an embedded form's (by capability).
-STREAM_PATH = re.compile(r"^((/api/v1)?/jobs/[0-9a-f-]{36}|/jobs/embedded/[^/]+)/events/?$")
+# The event streams: a job's (the site's and the API's, and an embedded form's, by
+# capability) and a batch's progress (the site's and the API's).
+STREAM_PATH = re.compile(r"^((/api/v1)?/(jobs|batches)/[0-9a-f-]{36}|/jobs/embedded/[^/]+)/events/?$")
 
 
 async def application(scope: dict, receive, send) -> None:  # type: ignore[no-untyped-def]

@@ -74,6 +74,9 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
 
 EXAMPLE_SLUG = "meeting-summary"
 EXAMPLE_JOB_ID = "7d5e7a52-3c1b-4f0e-9a0d-5b7c2e8f1a64"
+EXAMPLE_BATCH_ID = "b47c2e1a-5d3f-4a8e-9c6b-2f1e0d9a8c7b"
+# Paths whose {id} is a UUID (the others' ids are integers).
+UUID_ID_PREFIXES = ("/api/v1/jobs/", "/api/v1/batches/")
 EXAMPLE_TOKEN_ID = 1
 
 REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
@@ -120,6 +123,13 @@ REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/v1/templates/{slug}/generate"): {
         "inputs": {"notes": "Ana: ship on Friday. Bruno: write the tests first.", "max_bullets": 3}
     },
+    ("post", "/api/v1/templates/{slug}/batches"): {
+        "rows": [
+            {"notes": "Ana: ship on Friday. Bruno: write the tests first.", "max_bullets": 3},
+            {"notes": "Carla: the demo moves to Tuesday.", "max_bullets": 2},
+        ],
+        "concurrency": 2,
+    },
 }
 
 
@@ -127,6 +137,8 @@ def _path_example(path: str, name: str) -> Any:
     if name == "slug":
         return EXAMPLE_SLUG
     if name == "id":
+        if path.startswith("/api/v1/batches/"):
+            return EXAMPLE_BATCH_ID
         return EXAMPLE_JOB_ID if path.startswith("/api/v1/jobs/") else EXAMPLE_TOKEN_ID
     if name == "endpoint_id":
         return EXAMPLE_TOKEN_ID
@@ -143,9 +155,9 @@ def add_examples(result: dict[str, Any], generator: Any, request: Any, public: b
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "path":
                     if parameter["name"] == "id":  # the viewsets' querysets need a user to say
-                        jobs = path.startswith("/api/v1/jobs/")
+                        uuid = path.startswith(UUID_ID_PREFIXES)
                         parameter["schema"] = (
-                            {"type": "string", "format": "uuid"} if jobs else {"type": "integer"}
+                            {"type": "string", "format": "uuid"} if uuid else {"type": "integer"}
                         )
                     example = _path_example(path, parameter["name"])
                     if example is not None:

@@ -46,6 +46,24 @@ def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in envstr(name, default).split(",") if item.strip()]
 
 
+PLANS = ("free", "starter", "professional", "enterprise")  # accounts.models.Plan's values
+
+
+def envplans(name: str, default: str) -> dict[str, int]:
+    """A number per plan tier, written ``free=4,starter=8,…``: the default's entries for
+    the tiers the variable leaves out."""
+    values: dict[str, int] = {}
+    for text in (default, envstr(name)):
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            plan, _sep, number = item.partition("=")
+            if plan.strip() not in PLANS or not number.strip().isdigit() or int(number) < 1:
+                raise ImproperlyConfigured(
+                    f"{name}: {item!r} is not plan=number (plans: {', '.join(PLANS)}; numbers from 1)."
+                )
+            values[plan.strip()] = int(number)
+    return values
+
+
 VAR_DIR = Path(envstr("PROMPTLAB_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -93,6 +111,7 @@ INSTALLED_APPS = [
     "jobs",
     "usage",
     "webhooks",
+    "batches",
     "agents",
     "graphql_api",
     "promptlab.apps.PromptLabAdminConfig",  # django.contrib.admin, with a guarded login
@@ -252,7 +271,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_DB_REUSE_MAX = envint("WORKER_DB_REUSE_MAX", 1000)
 CELERY_TASK_SOFT_TIME_LIMIT = envint("JOB_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
-CELERY_TASK_ROUTES = {"jobs.tasks.run_job": {"queue": "generation"}}
+# Batches have a queue of their own, for their dispatch and their rows' jobs (a job names
+# its queue: jobs.Job.queue), so a big batch never queues ahead of single runs; the
+# worker consumes both (Procfile; docs/architecture.md, "Batches").
+CELERY_TASK_ROUTES = {
+    "jobs.tasks.run_job": {"queue": "generation"},
+    "batches.tasks.dispatch_batch": {"queue": "batches"},
+}
 # A down broker must fail a submission quickly and visibly, not hang it.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 2,
@@ -269,6 +294,14 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-webhook-deliveries": {
         "task": "webhooks.tasks.sweep_webhook_deliveries",
         "schedule": envfloat("WEBHOOKS_SWEEP_INTERVAL", 30.0),
+    },
+    "sweep-batches": {
+        "task": "batches.tasks.sweep_batches",
+        "schedule": envfloat("BATCH_SWEEP_INTERVAL", 10.0),
+    },
+    "expire-batch-drafts": {
+        "task": "batches.tasks.expire_batch_drafts",
+        "schedule": 600.0,  # drafts live a day (BATCH_DRAFT_TTL): ten minutes late is nothing
     },
 }
 # Beat runs as its own process; only the one holding the lock sends (promptlab/beat.py).
@@ -327,6 +360,21 @@ PROVIDER_BREAKER_WINDOW = envfloat("PROVIDER_BREAKER_WINDOW", 60.0)
 # How long after its submission a job may keep waiting for a provider whose
 # breaker is open or that asked us to slow down (429) before it fails.
 JOB_PROVIDER_WAIT_LIMIT = envfloat("JOB_PROVIDER_WAIT_LIMIT", 900.0)
+
+# --- Batches (batches/services.py) -------------------------------------------
+# Rows of one batch running at once when the batch names no number, and the most a
+# batch may ask for, by plan (a batch asking for more gets its plan's most).
+BATCH_CONCURRENCY = envint("BATCH_CONCURRENCY", 4)
+BATCH_MAX_CONCURRENCY = envplans("BATCH_MAX_CONCURRENCY", "free=4,starter=8,professional=16,enterprise=32")
+# Rows of one file (or pasted, or posted through the API), and bytes of one uploaded file.
+BATCH_MAX_ROWS = envplans("BATCH_MAX_ROWS", "free=1000,starter=10000,professional=50000,enterprise=200000")
+BATCH_MAX_FILE_BYTES = envplans(
+    "BATCH_MAX_FILE_BYTES", "free=5000000,starter=20000000,professional=50000000,enterprise=100000000"
+)
+# Beat's sweep re-dispatches running batches (a lost dispatch message, a restart).
+BATCH_SWEEP_INTERVAL = envfloat("BATCH_SWEEP_INTERVAL", 10.0)
+# Seconds a draft (a validated upload never started) and its file are kept.
+BATCH_DRAFT_TTL = envint("BATCH_DRAFT_TTL", 86400)
 
 # --- Webhooks (webhooks/egress.py says why each rule) -------------------------
 # Private, loopback, link-local and other internal addresses as webhook destinations:

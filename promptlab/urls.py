@@ -19,6 +19,8 @@ urlpatterns = [
     path("jobs/", include("jobs.urls")),
     path("usage/", include("usage.urls")),
     path("accounts/webhooks/", include("webhooks.urls")),
+    # Batches: started from a template's page (t/<slug>/batch/), kept under batches/.
+    path("", include("batches.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -103,6 +103,14 @@ ENDPOINTS: list[tuple[str, str, Any, int, int]] = [
     ("get", "/jobs", None, 200, 200),
     ("get", "/jobs/{job}", None, 200, 404),
     ("post", "/jobs/{job}/cancel", None, 200, 404),
+    ("post", "/templates/mine/batches", {"rows": [{"topic": "rain", "count": 2}]}, 201, 404),
+    ("get", "/batches", None, 200, 200),
+    ("get", "/batches/{batch}", None, 200, 404),
+    ("get", "/batches/{batch}/rows", None, 200, 404),
+    ("get", "/batches/{batch}/results?format=csv", None, 200, 404),
+    ("post", "/batches/{batch}/retry", None, 200, 404),
+    ("post", "/batches/{batch}/cancel", None, 200, 404),
+    ("get", "/batches/{batch}/events", None, 200, 404),
     ("get", "/auth/me", None, 200, 200),
     ("get", "/stats", None, 200, 200),
     ("get", "/auth/tokens", None, 200, 200),
@@ -124,6 +132,11 @@ def test_access_matrix(
     other_status: int,
 ) -> None:
     path = path.replace("{job}", str(owner_job.pk))
+    if "{batch}" in path:
+        from batches.services import create_batch
+
+        batch = create_batch(owner_job.template_version.template, owner_job.owner, [(1, {"topic": "x"}, {})])
+        path = path.replace("{batch}", str(batch.pk))
     if "{token}" in path:
         path = path.replace("{token}", str(PersonalToken.issue(owner_job.owner, "to revoke")[0].pk))
     for name in ("anonymous", "expired", "revoked"):
@@ -132,8 +145,8 @@ def test_access_matrix(
         body = {**body, "slug": "by-other"}
     other = callers["other"](client, method, path, body)
     assert other.status_code == other_status, other.content
-    if other_status == 200 and path == "/jobs":
-        assert other.json()["results"] == []  # never another user's jobs
+    if other_status == 200 and path in ("/jobs", "/batches"):
+        assert other.json()["results"] == []  # never another user's jobs or batches
     if path == "/stats":
         assert other.json()["total"]["runs"] == 0  # never another user's figures
     for name in ("owner", "owner_token"):

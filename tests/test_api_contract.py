@@ -25,9 +25,16 @@ import pytest
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
+from batches.models import Batch, BatchConfiguration, BatchRow
 from jobs.models import Job
 from jobs.services import submit_generation
-from promptlab.openapi import EXAMPLE_JOB_ID, EXAMPLE_SLUG, EXAMPLE_TOKEN_ID, REQUEST_EXAMPLES
+from promptlab.openapi import (
+    EXAMPLE_BATCH_ID,
+    EXAMPLE_JOB_ID,
+    EXAMPLE_SLUG,
+    EXAMPLE_TOKEN_ID,
+    REQUEST_EXAMPLES,
+)
 from templates_app.demo import demo_templates
 from templates_app.models import Template, Visibility
 from webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -71,6 +78,19 @@ def test_api_matches_its_openapi_document(unlimited_server_url: str, tmp_path: P
         owner=user,
     )
     Job.objects.filter(pk=job.pk).update(id=EXAMPLE_JOB_ID)
+    # The example batch: one row, answered by the example job.
+    version = template.published_version
+    batch = Batch.objects.create(
+        id=EXAMPLE_BATCH_ID, template=template, owner=user, state="finished", source_name="api",
+        columns=["notes"], total_rows=1, succeeded=1,
+    )  # fmt: skip
+    configuration = BatchConfiguration.objects.create(
+        batch=batch, position=0, template_version=version, provider=version.provider, model=version.model
+    )
+    BatchRow.objects.create(
+        batch=batch, number=1, configuration=configuration, inputs=job.inputs, source={"notes": "Ana"},
+        input_key="0" * 64, status="succeeded", job_id=EXAMPLE_JOB_ID,
+    )  # fmt: skip
     # The webhook endpoint and delivery the examples name. Its URL is on this machine
     # (nothing listens on port 9): a redelivery the run asks for goes nowhere else.
     endpoint = WebhookEndpoint.objects.create(

@@ -17,7 +17,11 @@ Endpoints:
 Anything else gets a 404. Every request is recorded in :attr:`FakeLLMServer.calls`.
 
 Each request to a provider endpoint takes the next :class:`Behaviour` queued with
-:meth:`FakeLLMServer.script`; once the queue is empty requests get a normal successful reply. Build
+:meth:`FakeLLMServer.script`; once the queue is empty requests get a normal successful reply.
+A :meth:`FakeLLMServer.when` rule comes before the queue: every request whose body contains
+its text gets its behaviour (not used up), so a test can fail chosen inputs on purpose
+whatever order they arrive in. :attr:`FakeLLMServer.max_in_flight` is the most provider
+requests the server was answering at once. Build
 behaviours with the factories :func:`ok`, :func:`error`, :func:`slow_first_token`, :func:`cut_after` and
 :func:`per_chunk_delay`, or combine fields directly, e.g. ``Behaviour(chunk_delay=0.2, cut_after=3)``.
 
@@ -42,6 +46,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -412,7 +417,7 @@ class _Handler(BaseHTTPRequestHandler):
                     f"No route for {self.command} {path}.",
                 )
                 return
-            behaviour = fake._next_behaviour(provider)
+            behaviour = fake._next_behaviour(provider, body)
             if behaviour.status >= 400:
                 self._send_error(
                     provider,
@@ -424,7 +429,8 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(body, dict):
                 self._send_error(provider, 400, "The request body must be a JSON object.")
                 return
-            self._reply(provider, body, behaviour)
+            with fake._in_flight():
+                self._reply(provider, body, behaviour)
         except _Abort:
             self.close_connection = True
         except Exception as exc:
@@ -580,6 +586,9 @@ class FakeLLMServer:
         self._calls: list[dict[str, Any]] = []
         self._script: deque[Behaviour] = deque()
         self._provider_scripts: dict[str, deque[Behaviour]] = {"anthropic": deque(), "openai": deque()}
+        self._rules: list[tuple[str, Behaviour]] = []
+        self._active = 0
+        self._max_active = 0
         self._errors: list[BaseException] = []
         self._connections: set[socket.socket] = set()
         self._handler_threads: set[threading.Thread] = set()
@@ -658,11 +667,25 @@ class FakeLLMServer:
         with self._lock:
             (self._script if provider is None else self._provider_scripts[provider]).extend(steps)
 
+    def when(self, contains: str, behaviour: Behaviour) -> None:
+        """Answer every request whose JSON body contains ``contains`` with ``behaviour``
+        (until :meth:`reset`), before any scripted step."""
+        with self._lock:
+            self._rules.append((contains, behaviour))
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most successful-reply requests being answered at the same time since the last reset."""
+        with self._lock:
+            return self._max_active
+
     def reset(self, reply: str | None = None) -> None:
-        """Forget calls and queued behaviours (between tests sharing one server)."""
+        """Forget calls, queued behaviours and rules (between tests sharing one server)."""
         with self._lock:
             self._calls.clear()
             self._script.clear()
+            self._rules.clear()
+            self._max_active = self._active
             for queue in self._provider_scripts.values():
                 queue.clear()
             if reply is not None:
@@ -702,12 +725,28 @@ class FakeLLMServer:
                 }
             )
 
-    def _next_behaviour(self, provider: Provider) -> Behaviour:
+    def _next_behaviour(self, provider: Provider, body: object = None) -> Behaviour:
         with self._lock:
+            if self._rules:
+                text = json.dumps(body, ensure_ascii=False)
+                for contains, behaviour in self._rules:
+                    if contains in text:
+                        return behaviour
             for queue in (self._provider_scripts[provider], self._script):
                 if queue:
                     return queue.popleft()
             return Behaviour()
+
+    @contextlib.contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        with self._lock:
+            self._active += 1
+            self._max_active = max(self._max_active, self._active)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
 
     def _record_error(self, exc: BaseException) -> None:
         log.error("fake LLM server handler failed", exc_info=exc)

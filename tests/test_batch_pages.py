@@ -1,0 +1,272 @@
+"""The batch pages without a browser: upload, the sheet and column steps, the review's
+error table and its CSV, starting, the batch page and its fragments, cancel, retry, the
+comparison page and "run on several models"; each user sees only their own batches."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from batches.models import Batch, BatchRow, BatchState
+from jobs.models import Job, JobStatus
+
+from .conftest import wait_until
+
+pytestmark = pytest.mark.django_db
+
+
+def upload(client: Client, slug: str, content: str, name: str = "rows.csv", **fields: Any) -> Any:
+    data = {
+        "file": SimpleUploadedFile(name, content.encode(), content_type="text/csv"),
+        **_no_configs(),
+        **fields,
+    }
+    return client.post(f"/t/{slug}/batch/", data)
+
+
+def _no_configs() -> dict[str, str]:
+    return {"config-TOTAL_FORMS": "4", "config-INITIAL_FORMS": "0"}
+
+
+@pytest.fixture
+def signed_in(client: Client, owner: Any) -> Client:
+    client.force_login(owner)
+    return client
+
+
+BAD_FILE = "topic,count\nrain,2\n,3\nsnow,9\n"
+GOOD_FILE = "Assunto,count\nrain,2\nsnow,1\nrain,2\n"
+
+
+def test_upload_with_errors_shows_the_error_table_and_creates_no_job(
+    signed_in: Client, make_template
+) -> None:
+    make_template()
+    assert "Run Haiku on a file" in signed_in.get("/t/haiku/batch/").content.decode()
+    response = upload(signed_in, "haiku", BAD_FILE)
+    batch = Batch.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/batches/{batch.pk}/review/"
+    page = signed_in.get(response["Location"])
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert (batch.state, batch.valid_rows, batch.invalid_rows) == (BatchState.DRAFT, 1, 2)
+    assert [(e["row"], e["column"]) for e in batch.errors] == [(2, "topic"), (3, "count")]
+    assert "Errors by row and column" in html and "Run the 1 valid row" in html
+    assert 'id="estimate-distinct">1<' in html and "US$ 0 to 0" in html  # the offline model is free
+    errors_csv = b"".join(signed_in.get(f"/batches/{batch.pk}/errors.csv").streaming_content).decode(
+        "utf-8-sig"
+    )
+    assert errors_csv.splitlines()[1:] == [
+        "2,topic,This field is required.",
+        "3,count,Ensure this value is less than or equal to 5.",
+    ]
+    assert not Job.objects.exists() and not BatchRow.objects.exists()
+
+
+def test_an_unknown_column_gets_the_mapping_step(signed_in: Client, make_template) -> None:
+    make_template()
+    response = upload(signed_in, "haiku", "Subject,count\nrain,2\n")
+    batch = Batch.objects.get()
+    assert response["Location"] == f"/batches/{batch.pk}/mapping/"
+    page = signed_in.get(response["Location"]).content.decode()
+    assert "Column “Subject”" in page and "Column “count”" in page
+    response = signed_in.post(f"/batches/{batch.pk}/mapping/", {"column_0": "topic", "column_1": "count"})
+    assert response["Location"] == f"/batches/{batch.pk}/review/"
+    batch.refresh_from_db()
+    assert (batch.valid_rows, batch.invalid_rows, batch.mapping) == (
+        1,
+        0,
+        {"Subject": "topic", "count": "count"},
+    )
+    assert "Run the 1 row" in signed_in.get(response["Location"]).content.decode()
+
+
+def test_pasted_rows_without_a_file_are_checked_too(signed_in: Client, make_template) -> None:
+    make_template()
+    response = signed_in.post("/t/haiku/batch/", {"rows": "topic\nfog\nmist\n", **_no_configs()})
+    batch = Batch.objects.get()
+    assert response["Location"] == f"/batches/{batch.pk}/review/"
+    assert (batch.source_name, batch.valid_rows) == ("pasted rows", 2)
+
+
+def test_neither_file_nor_rows_keeps_the_form_with_an_error_summary(signed_in: Client, make_template) -> None:
+    make_template()
+    page = signed_in.post("/t/haiku/batch/", _no_configs()).content.decode()
+    assert "There is a problem" in page and "Choose a file, or paste the rows below." in page
+    assert "<title>Error:" in page
+    assert not Batch.objects.exists()
+
+
+def test_batches_are_their_owners_alone(client: Client, owner: Any, other_user: Any, make_template) -> None:
+    from batches.services import create_batch
+
+    template = make_template()
+    batch = create_batch(template, owner, [(1, {"topic": "x", "count": 2}, {"topic": "x"})])
+    paths = [f"/batches/{batch.pk}/{tail}" for tail in ("", "progress/", "rows/", "compare/", "review/")]
+    paths += [f"/batches/{batch.pk}/results.csv"]
+    client.force_login(other_user)
+    for path in paths:
+        assert client.get(path).status_code == 404, path
+    for path in ("cancel/", "retry/"):
+        assert client.post(f"/batches/{batch.pk}/{path}").status_code == 404
+    assert str(batch.pk) not in client.get("/batches/").content.decode()
+    client.logout()
+    assert client.get(f"/batches/{batch.pk}/")["Location"].startswith("/accounts/login/")
+    assert client.get("/t/haiku/batch/")["Location"].startswith("/accounts/login/")
+
+
+def test_run_on_several_models_is_a_one_row_comparison(signed_in: Client, make_template) -> None:
+    make_template()
+    # The form page's button posts the filled form: shown again with the configurations.
+    page = signed_in.post("/t/haiku/compare/", {"topic": "tides", "count": "2"}).content.decode()
+    assert 'value="tides"' in page and "Configuration 4" in page and "There is a problem" not in page
+    data = {
+        "compare_step": "run",
+        "topic": "tides",
+        "count": "2",
+        "config-TOTAL_FORMS": "4",
+        "config-INITIAL_FORMS": "0",
+        "config-0-choice": "offline/offline-echo",
+        "config-1-choice": "offline/offline-echo",
+        "config-1-temperature": "0.2",
+    }
+    response = signed_in.post("/t/haiku/compare/", data)
+    batch = Batch.objects.get()
+    assert response["Location"] == f"/batches/{batch.pk}/compare/"
+    assert [c.temperature for c in batch.configurations.order_by("position")] == [None, Decimal("0.20")]
+    assert list(batch.rows.values_list("number", "inputs")) == [(1, {"topic": "tides", "count": 2})] * 2
+    page = signed_in.get(response["Location"]).content.decode()
+    assert "Totals per configuration" in page and page.count("offline/offline-echo") >= 2
+
+
+def test_run_on_several_models_needs_two_configurations(signed_in: Client, make_template) -> None:
+    make_template()
+    data = {"compare_step": "run", "topic": "tides", "count": "2", **_no_configs()}
+    data["config-0-choice"] = "offline/offline-echo"
+    page = signed_in.post("/t/haiku/compare/", data).content.decode()
+    assert "Choose a model in at least 2 configurations." in page
+    assert not Batch.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_fixed_file_runs_every_row_through_the_worker_to_succeeded(
+    client: Client, owner: Any, make_template, worker, llm
+) -> None:
+    make_template()
+    client.force_login(owner)
+    upload(client, "haiku", BAD_FILE)
+    assert not Job.objects.exists()
+    # Fixed: the Portuguese label names the topic column; rows 1 and 3 are the same input.
+    review = upload(client, "haiku", GOOD_FILE)["Location"]
+    batch = Batch.objects.get(pk=review.split("/")[2])
+    response = client.post(f"/batches/{batch.pk}/start/")
+    assert response["Location"] == f"/batches/{batch.pk}/"
+    wait_until(lambda: Batch.objects.get(pk=batch.pk).state == BatchState.FINISHED, timeout=30)
+    batch.refresh_from_db()
+    assert (batch.total_rows, batch.succeeded, batch.failed) == (3, 3, 0)
+    assert set(batch.rows.values_list("status", flat=True)) == {"succeeded"}
+    assert Job.objects.filter(status=JobStatus.SUCCEEDED).count() == 2  # identical rows ran once
+    assert not batch.source.name  # the draft's file went when it started
+    page = client.get(f"/batches/{batch.pk}/").content.decode()
+    assert "3 of 3 rows finished" in page and 'value="3"' in page
+    assert len(re.findall(r'href="/jobs/[0-9a-f-]{36}/"', page)) == 3  # each row links to its job
+    assert "sse-connect" not in page and "hx-trigger" not in page  # finished: nothing to follow
+    fragment = client.get(f"/batches/{batch.pk}/progress/").content.decode()
+    assert fragment.lstrip().startswith('<div id="batch-progress"') and "<html" not in fragment
+    assert "Batch ended: Finished. 3 succeeded, 0 failed." in fragment
+    rows = client.get(f"/batches/{batch.pk}/rows/?status=succeeded", headers={"HX-Request": "true"})
+    assert rows.content.decode().lstrip().startswith('<div id="batch-rows"')
+    download = client.get(f"/batches/{batch.pk}/results.csv")
+    assert download["Content-Type"] == "text/csv; charset=utf-8"
+    header, *lines = csv.reader(io.StringIO(b"".join(download.streaming_content).decode("utf-8-sig")))
+    assert header[:6] == ["Assunto", "count", "output", "status", "error", "input_tokens"]
+    assert [line[:2] for line in lines] == [["rain", "2"], ["snow", "1"], ["rain", "2"]]
+    assert all(line[3] == "succeeded" and line[-1].startswith("http://testserver/jobs/") for line in lines)
+    # Starting again (a second click) starts nothing more.
+    assert client.post(f"/batches/{batch.pk}/start/")["Location"] == f"/batches/{batch.pk}/"
+    assert Job.objects.count() == 2
+
+
+def test_without_redis_the_page_polls_its_progress_until_the_batch_ends(
+    signed_in: Client, owner: Any, make_template, settings: Any
+) -> None:
+    from batches.services import create_batch
+
+    settings.REDIS_URL = ""  # the embedded mode: no event stream
+    batch = create_batch(make_template(), owner, [(1, {"topic": "x"}, {"topic": "x"})])
+    page = signed_in.get(f"/batches/{batch.pk}/").content.decode()
+    assert "sse-connect" not in page
+    assert f'hx-get="/batches/{batch.pk}/progress/" hx-trigger="every 2s"' in page
+    assert 'http-equiv="refresh"' in page  # and without JavaScript, a <noscript> refresh
+    running = signed_in.get(f"/batches/{batch.pk}/progress/").content.decode()
+    assert 'hx-trigger="every 2s"' in running and "hx-swap-oob" not in running
+    Batch.objects.filter(pk=batch.pk).update(state=BatchState.FINISHED, pending=0, succeeded=1)
+    ended = signed_in.get(f"/batches/{batch.pk}/progress/").content.decode()
+    # The last answer stops the polling, replaces the controls and fills the announcement.
+    assert "hx-trigger" not in ended and 'class="batch-controls" hx-swap-oob="true"' in ended
+    assert 'hx-swap-oob="innerHTML:#batch-announcer"' in ended
+
+
+def test_with_redis_the_page_follows_its_event_stream(signed_in: Client, owner: Any, make_template) -> None:
+    from batches.services import create_batch
+
+    batch = create_batch(make_template(), owner, [(1, {"topic": "x"}, {"topic": "x"})])
+    page = signed_in.get(f"/batches/{batch.pk}/").content.decode()
+    assert f'sse-connect="/batches/{batch.pk}/events/" sse-close="done"' in page
+    assert 'sse-swap="progress"' in page and 'hx-trigger="sse:progress throttle:2s, sse:done"' in page
+
+
+def test_cancel_and_retry_from_the_batch_page(signed_in: Client, owner: Any, make_template) -> None:
+    from batches.services import create_batch
+
+    batch = create_batch(make_template(), owner, [(1, {"topic": "a"}, {}), (2, {"topic": "b"}, {})])
+    BatchRow.objects.filter(batch=batch, number=2).update(status="failed", error="The provider said no.")
+    Batch.objects.filter(pk=batch.pk).update(pending=1, failed=1)
+    page = signed_in.get(f"/batches/{batch.pk}/").content.decode()
+    assert "Retry the failed row" in page and "Cancel the batch" in page and "The provider said no." in page
+    response = signed_in.post(f"/batches/{batch.pk}/retry/", follow=True)
+    assert "1 failed row runs again." in response.content.decode()
+    response = signed_in.post(f"/batches/{batch.pk}/cancel/", follow=True)
+    assert "The batch was cancelled" in response.content.decode()
+    assert Batch.objects.get(pk=batch.pk).state == BatchState.CANCELLED
+    assert (
+        "The batch had already ended."
+        in signed_in.post(f"/batches/{batch.pk}/cancel/", follow=True).content.decode()
+    )
+
+
+def test_a_manager_compares_the_draft_with_the_published_version(
+    signed_in: Client, owner: Any, other_user: Any, make_template
+) -> None:
+    template = make_template(owner=owner)
+    published = template.published_version
+    draft = template.create_version(
+        body="Tell {{ topic }} briefly.", parameters=published.parameters, publish=False
+    )
+    page = signed_in.get("/t/haiku/batch/").content.decode()
+    assert f"Version {draft.number} (draft)" in page
+    data = {
+        "file": SimpleUploadedFile("rows.csv", b"topic\nfog\n", content_type="text/csv"),
+        **_no_configs(),
+        "config-0-choice": "offline/offline-echo",
+        "config-0-version": str(published.number),
+        "config-1-choice": "offline/offline-echo",
+        "config-1-version": str(draft.number),
+    }
+    review = signed_in.post("/t/haiku/batch/", data)["Location"]
+    batch = Batch.objects.get()
+    assert [(c.template_version_id, c.draft_run) for c in batch.configurations.order_by("position")] == [
+        (published.pk, False),
+        (draft.pk, True),
+    ]
+    assert signed_in.get(review).status_code == 200
+    # Someone who doesn't manage the template is offered no version to choose.
+    signed_in.force_login(other_user)
+    assert "(draft)" not in signed_in.get("/t/haiku/batch/").content.decode()
