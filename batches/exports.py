@@ -47,24 +47,14 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 
 from promptlab.safe_load import load_json
+from promptlab.spreadsheet import neutralise
 
-# OWASP's list: a spreadsheet reads a cell starting with one of these as a formula
-# (tab and carriage return, because some programs strip them and read what follows).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK_BYTES = 32 * 1024
 # Columns for the fields of JSON outputs: enough for any extraction, not one per stray key.
 MAX_JSON_FIELDS = 50
 # Excel's limit for one cell; a longer output is cut there in XLSX (CSV and JSONL keep it whole).
 XLSX_CELL_LIMIT = 32_767
 RESULT_COLUMNS = ("status", "error", "input_tokens", "output_tokens", "cost", "job_url")
-
-
-def neutralise(value: Any) -> Any:
-    """A text a spreadsheet would run as a formula, quoted (``'=1+1``) so it shows as
-    typed; anything else unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 @dataclass(frozen=True)

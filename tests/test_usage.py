@@ -380,3 +380,15 @@ def test_day_rows_equal_the_jobs_of_each_day(client: Client, make_template: Any,
     kept = sorted(UsageDayRollup.objects.values_list(*fields))
     rebuild(Job, UsageRollup, UsageDayRollup)
     assert sorted(UsageDayRollup.objects.values_list(*fields)) == kept
+
+
+def test_usage_csv_downloads_never_hold_a_formula(
+    client: Client, history: dict[str, Any], other_user: User, staff: User
+) -> None:
+    """A person's address (or a template's name) is anybody's text: "=2+3@example.com" is a
+    valid address, and a spreadsheet opening the download must show it, not run it."""
+    User.objects.filter(pk=other_user.pk).update(email="=2+3@example.com")
+    client.force_login(staff)
+    rows = list(csv.reader(io.StringIO(client.get("/usage/", {"csv": "by-person"}).content.decode())))
+    people = [row[0] for row in rows[1:]]
+    assert "'=2+3@example.com" in people and "=2+3@example.com" not in people

@@ -16,6 +16,8 @@ from typing import Any
 
 from django.utils import formats
 
+from promptlab.spreadsheet import neutralise
+
 WIDTH, HEIGHT = 720, 260
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 12, 44
 MAX_X_LABELS = 8
@@ -188,7 +190,8 @@ def _csv_group(group: Any) -> str:
         return ""
     if hasattr(group, "isoformat"):
         return group.isoformat()
-    return str(group)
+    # A template's name or a person's is anybody's text: never a formula in a spreadsheet.
+    return neutralise(str(group))
 
 
 def nice_ceiling(value: float) -> float:
