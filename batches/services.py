@@ -21,6 +21,7 @@ receiver failed and re-dispatches batches whose dispatch message was lost.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 from collections import defaultdict
@@ -31,6 +32,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from celery import current_task
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
@@ -38,6 +40,7 @@ from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from opentelemetry import trace
 
 from jobs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Job
 from jobs.services import SubmissionError, cancel_job, chosen_model, chosen_temperature, submit_generation
@@ -60,6 +63,7 @@ from .models import (
 from .progress import publish_progress
 
 logger = logging.getLogger(__name__)
+tracer = trace.get_tracer("promptlab.batches")
 
 # The Celery queue of batches: their dispatch messages and their rows' jobs.
 BATCH_QUEUE = "batches"
@@ -446,6 +450,11 @@ def dispatch(batch_id: UUID | str) -> int:
         )["n"]
         budget, new_window = batch.throttle_budget(now)
         wanted = batch.concurrency - in_flight
+        if in_flight and wanted < refill_at(batch.concurrency):
+            # Refilled in bunches: a dispatch's own work (the lock, these reads, a message)
+            # is then shared by several jobs. Every job's end asks again, and one with
+            # nothing left in flight always refills, so the batch never stalls.
+            return 0
         if budget is not None:
             wanted = min(wanted, budget)
         if wanted <= 0:
@@ -507,7 +516,8 @@ def dispatch(batch_id: UUID | str) -> int:
         if finished_at_once:
             settle_jobs(finished_at_once)
         finish_if_done(batch.pk)
-        transaction.on_commit(functools.partial(_after_change, batch.pk))
+        # Its event; and more rows only if some failed to start, freeing their slots.
+        transaction.on_commit(functools.partial(_after_change, batch.pk, dispatch_more=bool(failed)))
         if budget is not None and started >= budget:
             # The throttle's window is full: the next dispatch is due when it ends (one
             # message per window: later dispatches in it find no budget and stop).
@@ -516,6 +526,12 @@ def dispatch(batch_id: UUID | str) -> int:
             due = (window_start + THROTTLE_WINDOW - now).total_seconds() + 0.5
             transaction.on_commit(functools.partial(send_dispatch, batch.pk, countdown=max(due, 0.5)))
     return started
+
+
+def refill_at(concurrency: int) -> int:
+    """Free slots a dispatch waits for while jobs are in flight: half the batch's
+    concurrency, so half its jobs still run (the workers kept busy) while it refills."""
+    return max(1, concurrency // 2)
 
 
 def _next_keys(batch: Batch, wanted: int) -> list[str]:
@@ -655,14 +671,40 @@ def finish_if_done(batch_id: Any) -> bool:
     )
 
 
-def _after_change(batch_id: Any) -> None:
-    """Once a change committed: its progress event, and a dispatch while rows wait."""
+def _after_change(batch_id: Any, *, dispatch_more: bool = True) -> None:
+    """Once a change committed: its progress event, and a dispatch while rows wait.
+
+    In a worker (a job's end, the usual case) the dispatch runs here, at once: a message
+    would cost a broker round trip and a task of its own per row, as much as the
+    dispatch's own work. Elsewhere (a web request cancelling a job) it goes to the workers.
+    """
     batch = Batch.objects.filter(pk=batch_id).first()
     if batch is None:
         return
-    if batch.state == BatchState.RUNNING and batch.pending:
-        send_dispatch(batch.pk)
     publish_progress(batch)
+    if not (dispatch_more and batch.state == BatchState.RUNNING and batch.pending):
+        return
+    if not _in_a_worker():
+        send_dispatch(batch.pk)
+        return
+    try:
+        # A context of its own: the submissions name their jobs on the current span and in
+        # the log context, which here are the run of the job that just ended.
+        contextvars.copy_context().run(_dispatch_in_a_span, batch.pk)
+    except Exception:
+        logger.exception("batch %s: its dispatch failed here; sending it to the workers", batch.pk)
+        send_dispatch(batch.pk)
+
+
+def _dispatch_in_a_span(batch_id: Any) -> int:
+    with tracer.start_as_current_span("batch dispatch", attributes={"promptlab.batch.id": str(batch_id)}):
+        return dispatch(batch_id)
+
+
+def _in_a_worker() -> bool:
+    """Running a task in a worker (not eagerly in the caller's process, as tests may)."""
+    request = current_task.request if current_task else None  # a proxy: false without a task
+    return request is not None and bool(request.id) and not request.is_eager
 
 
 # --- Cancel and retry -------------------------------------------------------------
