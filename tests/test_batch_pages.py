@@ -270,3 +270,22 @@ def test_a_manager_compares_the_draft_with_the_published_version(
     # Someone who doesn't manage the template is offered no version to choose.
     signed_in.force_login(other_user)
     assert "(draft)" not in signed_in.get("/t/haiku/batch/").content.decode()
+
+
+def test_a_batch_file_may_be_larger_than_other_forms_but_not_than_the_plan_allows(
+    signed_in: Client, make_template, settings: Any
+) -> None:
+    make_template()
+    settings.SITE_MAX_BODY_BYTES = 2_000
+    settings.BATCH_MAX_FILE_BYTES = {
+        "free": 3_000,
+        "starter": 3_000,
+        "professional": 3_000,
+        "enterprise": 3_000,
+    }
+    content = "topic\n" + "fog\n" * 600  # 2,406 bytes: past the site's limit, within the plan's
+    response = upload(signed_in, "haiku", content)
+    assert response.status_code == 302 and Batch.objects.get().valid_rows == 600
+    assert signed_in.post("/t/haiku/", {"topic": "x" * 3_000}).status_code == 413  # any other form
+    too_big = upload(signed_in, "haiku", "topic\n" + "fog\n" * 800).content.decode()  # 3,206 bytes
+    assert "the limit of your plan is 2.9" in too_big and Batch.objects.count() == 1
