@@ -173,3 +173,21 @@ def test_every_other_batch_page_is_accessible(
     page.wait_for_url("**/t/weather/compare/")
     assert page.locator("#id_topic").input_value() == "tides"
     assert_accessible(page)
+
+
+def test_without_javascript_pasted_rows_run_and_the_page_reloads_until_the_end(
+    signed_in_page, make_template, owner, live_server_url
+) -> None:
+    make_template(slug="weather", body=BODY)
+    page = signed_in_page(owner, java_script_enabled=False)
+    page.goto(f"{live_server_url}/t/weather/batch/")
+    page.locator("#id_rows").fill("topic,count\nfog,1\nrain,2\n")
+    page.locator("form.narrow-form button[type=submit]").click()
+    page.wait_for_url("**/review/")
+    page.locator("#review-start").click()
+    page.wait_for_url("**/batches/*/")
+    assert page.locator("#batch-progress").get_attribute("data-state") == "running"
+    # Nothing clicked: a running batch's page reloads itself until the batch has ended.
+    page.wait_for_selector("#batch-progress[data-state=finished]", timeout=30_000)
+    assert page.locator("#batch-rows a[href^='/jobs/']").count() == 2
+    assert page.locator("#batch-download-csv").is_visible()
