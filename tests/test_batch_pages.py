@@ -127,6 +127,7 @@ def test_run_on_several_models_is_a_one_row_comparison(signed_in: Client, make_t
     # The form page's button posts the filled form: shown again with the configurations.
     page = signed_in.post("/t/haiku/compare/", {"topic": "tides", "count": "2"}).content.decode()
     assert 'value="tides"' in page and "Configuration 4" in page and "There is a problem" not in page
+    assert '<option value="offline/offline-echo" selected>' in page  # the own model, to compare with
     data = {
         "compare_step": "run",
         "topic": "tides",
