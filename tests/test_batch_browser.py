@@ -191,3 +191,25 @@ def test_without_javascript_pasted_rows_run_and_the_page_reloads_until_the_end(
     page.wait_for_selector("#batch-progress[data-state=finished]", timeout=30_000)
     assert page.locator("#batch-rows a[href^='/jobs/']").count() == 2
     assert page.locator("#batch-download-csv").is_visible()
+
+
+def test_live_updates_keep_the_keyboard_focus_and_cancel_stops_the_batch(
+    signed_in_page, make_template, owner, live_server_url
+) -> None:
+    template = make_template(slug="weather", body=BODY)
+    rows = [(n, {"topic": f"t{n}", "count": 1}, {"topic": f"t{n}"}) for n in range(1, 9)]
+    batch = create_batch(template, owner, rows, columns=["topic"], concurrency=1)
+    page = signed_in_page(owner)
+    page.goto(f"{live_server_url}/batches/{batch.pk}/")
+    tab_to(page, "el.id === 'batch-cancel'")
+    page.evaluate("() => { document.activeElement.dataset.focusMark = 'yes'; }")
+    finished = "Number(document.getElementById('batch-progress-bar').value)"
+    page.wait_for_function(f"() => {finished} >= 2", timeout=30_000)  # two live updates later
+    assert page.evaluate("() => document.activeElement.dataset.focusMark === 'yes'")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#batch-progress[data-state=cancelled]")
+    assert page.locator("[data-messages]").is_visible()
+    wait_until(lambda: Batch.objects.get(pk=batch.pk).running == 0, timeout=30)
+    batch.refresh_from_db()
+    assert batch.state == BatchState.CANCELLED and batch.cancelled >= 5
+    assert batch.succeeded + batch.failed + batch.cancelled == 8
