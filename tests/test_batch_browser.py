@@ -37,7 +37,7 @@ TEXT = {
     },
 }
 # Long enough that each row takes a good part of a second on the test worker's offline model.
-BODY = "Write {{ count }} lines about {{ topic }}. " + "More, please. " * 30
+BODY = "Write {{ count }} lines about {{ topic }}. " + "More, please. " * 20
 ROWS = "Subject,count\n" + "".join(
     f"{topic},{n}\n" for n, topic in enumerate(["fog", "rain", "snow", "hail"], 1)
 )
