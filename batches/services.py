@@ -485,7 +485,9 @@ def dispatch(batch_id: UUID | str) -> int:
         Batch.objects.filter(pk=batch.pk).update(**changes)
         if round_.answered:
             settle_jobs(round_.answered, then_dispatch=False)
-        finish_if_done(batch.pk)
+        if batch.pending == round_.running + round_.failed:
+            # Nothing left pending (the batch row was read under its lock): maybe done.
+            finish_if_done(batch.pk)
         # Its event; and, when the cap cut this dispatch short, a message to carry on.
         more = round_.keys >= DISPATCH_MAX_KEYS
         transaction.on_commit(functools.partial(_after_change, batch.pk, dispatch_more=more, inline=False))
