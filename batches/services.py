@@ -485,10 +485,14 @@ def dispatch(batch_id: UUID | str) -> int:
         Batch.objects.filter(pk=batch.pk).update(**changes)
         if round_.answered:
             settle_jobs(round_.answered, then_dispatch=False)
-        finish_if_done(batch.pk)
+        if batch.pending == round_.running + round_.failed:
+            # Nothing left pending (the batch row was read under its lock): maybe done.
+            finish_if_done(batch.pk)
         # Its event; and, when the cap cut this dispatch short, a message to carry on.
         more = round_.keys >= DISPATCH_MAX_KEYS
-        transaction.on_commit(functools.partial(_after_change, batch.pk, dispatch_more=more, inline=False))
+        transaction.on_commit(
+            functools.partial(_after_change, batch.pk, dispatch_more=more, inline=False), robust=True
+        )
         if budget is not None and round_.calls >= budget:
             # The throttle's window is full: the next dispatch is due when it ends (one
             # message per window: later dispatches in it find no budget and stop).
@@ -668,7 +672,9 @@ def settle_jobs(job_ids: Iterable[Any], *, then_dispatch: bool = True) -> int:
             unpriced=F("unpriced") + batch_totals.unpriced,
         )
         finish_if_done(batch_id)
-        transaction.on_commit(functools.partial(_after_change, batch_id, dispatch_more=then_dispatch))
+        transaction.on_commit(
+            functools.partial(_after_change, batch_id, dispatch_more=then_dispatch), robust=True
+        )
     return sum(batch_totals.rows for batch_totals in totals.values())
 
 
@@ -693,7 +699,7 @@ def recount_job_usage(job_id: Any, before: tuple[Any, ...], after: tuple[Any, ..
             cost=F("cost") + (new.cost - old.cost),
             unpriced=F("unpriced") + (new.unpriced - old.unpriced),
         )
-        transaction.on_commit(functools.partial(_after_change, batch_id))
+        transaction.on_commit(functools.partial(_after_change, batch_id), robust=True)
     return len(batches)
 
 
@@ -709,6 +715,10 @@ def finish_if_done(batch_id: Any) -> bool:
 
 def _after_change(batch_id: Any, *, dispatch_more: bool = True, inline: bool = True) -> None:
     """Once a change committed: its progress event, and a dispatch while rows wait.
+
+    Registered ``robust``: it runs after the change committed (a job's end, in the
+    worker's final write), and nothing it meets may fail that write; a failure is logged
+    and the sweep makes up for it.
 
     In a worker (a job's end, the usual case) the dispatch runs here, at once: a message
     would cost a broker round trip and a task of its own per row, as much as the
@@ -775,7 +785,7 @@ def cancel_batch(batch: Batch) -> bool:
         if locked.state == BatchState.DRAFT and locked.source.name:
             Batch.objects.filter(pk=locked.pk).update(source="")
             transaction.on_commit(functools.partial(_delete_file, locked.source.name))
-        transaction.on_commit(functools.partial(_after_change, locked.pk))
+        transaction.on_commit(functools.partial(_after_change, locked.pk), robust=True)
     # Each job in a transaction of its own, after the batch's: a job's cancel locks the
     # job and then (its receiver) the batch, the order every job's end takes.
     _cancel_jobs(in_flight)
@@ -811,7 +821,7 @@ def retry_failed(batch: Batch) -> int:
                 pending=F("pending") + retried,
                 finished_at=None,
             )
-            transaction.on_commit(functools.partial(_after_change, locked.pk))
+            transaction.on_commit(functools.partial(_after_change, locked.pk), robust=True)
     batch.refresh_from_db()
     return retried
 
