@@ -5,7 +5,8 @@ run): the file is read (``ingest``), its columns mapped, every row validated, an
 draft keeps the summary. A workbook with several sheets, or columns that don't name the
 form's fields, first send the person to a step of its own; each step checks the file
 again. Starting reads the file once more, lazily, and writes its valid rows
-(``services.start_draft``). The API does the same in one request, with no draft.
+(``services.start_draft``). The API does the same in one request, with no draft
+(``batches.api.plans``, on ``check_file``).
 
 Nothing here holds the file's rows: each pass reads the stored (or uploaded) file
 from its start.
@@ -16,11 +17,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import IO, Any
 
 from django.core.files.base import ContentFile, File
-from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -28,11 +27,10 @@ from django.utils.translation import gettext as _
 from templates_app.models import Template, TemplateVersion
 from templates_app.schema import localize
 
-from . import exports, ingest, services
+from . import ingest, services
 from .models import Batch
 
 PASTED_NAME = "pasted.csv"
-EXPORTS = exports.EXPORTS
 
 
 class UploadRefused(Exception):
@@ -343,167 +341,6 @@ def estimate_for(batch: Batch) -> ingest.Estimate | None:
     return ingest.estimate(batch.template.published_version, validation, configurations)
 
 
-# --- The API ---------------------------------------------------------------------
-
-
-@dataclass
-class Plan:
-    """What a request asks to run, checked: the errors (nothing is created then), or
-    the rows to write (``rows()``, read again lazily)."""
-
-    source_name: str
-    columns: list[str]
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    invalid_rows: int = 0
-    refused: UploadRefused | None = None
-    _rows: Any = None
-
-    def rows(self) -> Iterator[tuple[int, dict[str, Any], dict[str, Any]]]:
-        return self._rows()
-
-
-def plan_from_file(
-    template: Template,
-    owner: Any,
-    upload: File,
-    *,
-    sheet: str | None,
-    mapping: dict[str, str] | None,
-    language: str,
-) -> Plan:
-    version = template.published_version
-    name = upload.name or "upload.csv"
-    try:
-        check = check_file(
-            version,
-            owner,
-            upload,
-            name,
-            language=language,
-            content_type=getattr(upload, "content_type", "") or "",
-            sheet=sheet,
-            mapping=mapping,
-            validate_incomplete=True,
-        )
-    except UploadRefused as refused:
-        return Plan(name, [], refused=refused)
-    if check.needs_sheet:
-        message = _("This workbook has several sheets: name one in “sheet” (%(names)s).") % {
-            "names": ", ".join(check.sheets)
-        }
-        return Plan(name, [], refused=UploadRefused(message, "sheet"))
-    assert check.table is not None and check.mapping is not None
-    if not check.mapping.is_complete:
-        problems = list(check.mapping.errors)
-        if check.mapping.missing_required:
-            problems.append(
-                _("No column fills these required parameters: %(names)s. Name them in “mapping”.")
-                % {"names": ", ".join(check.mapping.missing_required)}
-            )
-        return Plan(name, check.columns, refused=UploadRefused(" ".join(problems), "mapping"))
-    validation = check.validation
-    assert validation is not None
-    table, found = check.table, check.mapping
-    plan = Plan(
-        name,
-        check.columns,
-        errors=[error.as_json() for error in validation.errors],
-        invalid_rows=validation.invalid,
-    )
-    if validation.valid == 0 and not plan.errors:
-        plan.refused = UploadRefused(_("The file has no rows below the column names."), "file")
-    plan._rows = lambda: ingest.iter_valid_rows(version, table, found, language)
-    return plan
-
-
-def plan_from_json(template: Template, owner: Any, rows: list[dict[str, Any]], *, language: str) -> Plan:
-    """Rows as JSON objects: the same road as a file's (``ingest.table_from_rows``), their
-    keys as its columns."""
-    version = template.published_version
-    try:
-        table = ingest.table_from_rows(rows, max_rows=services.limits_for(owner).max_rows)
-        found = ingest.map_columns(table.headers, version.schema, LABEL_LANGUAGES)
-        validation = ingest.validate_rows(version, table, found, language)
-    except ingest.IngestError as exc:
-        return Plan("api", [], refused=UploadRefused(exc.message, "rows"))
-    plan = Plan(
-        "api",
-        list(table.headers),
-        errors=[error.as_json() for error in validation.errors],
-        invalid_rows=validation.invalid,
-    )
-    plan._rows = lambda: ingest.iter_valid_rows(version, table, found, language)
-    return plan
-
-
-def configuration_specs(
-    template: Template, requested: list[dict[str, Any]]
-) -> list[services.ConfigurationSpec]:
-    """The API's configurations as the engine takes them (a version by its number)."""
-    specs = []
-    for entry in requested:
-        version = None
-        if (number := entry.get("version")) is not None:
-            version = template.versions.filter(number=number).first()
-            if version is None:
-                raise services.BatchError(
-                    _("This template has no version %(number)d.") % {"number": number}, "configurations"
-                )
-        temperature = entry.get("temperature")
-        specs.append(
-            services.ConfigurationSpec(
-                version=version,
-                provider=entry.get("provider"),
-                model=entry.get("model"),
-                temperature=Decimal(temperature) if temperature is not None else None,
-                label=entry.get("label", ""),
-            )
-        )
-    return specs
-
-
 def form_source(form: Any) -> dict[str, Any]:
     """A form run's inputs as a row's source cells (what exports show as its input columns)."""
     return {name: form.cleaned_data.get(name) for name in form.fields if name in form.cleaned_data}
-
-
-# --- Results ---------------------------------------------------------------------
-
-
-def results_response(batch: Batch, export: exports.ResultExport, job_url: Any) -> StreamingHttpResponse:
-    """The batch's results as ``export`` writes them, streamed from the rows a chunk at a
-    time (``job_url`` makes a job's path absolute)."""
-    configurations = list(batch.configurations.order_by("position"))
-    position = {configuration.pk: configuration.position for configuration in configurations}
-    columns = exports.ExportColumns(
-        inputs=list(batch.columns), configurations=[configuration.label for configuration in configurations]
-    )
-
-    def items() -> Iterator[tuple[int, dict[str, Any], int, exports.Result]]:
-        rows = (
-            batch.rows.select_related("job")
-            .defer("inputs", "job__prompt", "job__system_prompt", "job__inputs")
-            .order_by("number", "configuration__position")
-        )
-        for row in rows.iterator(chunk_size=500):
-            job = row.job
-            yield (
-                row.number,
-                row.source,
-                position[row.configuration_id],
-                exports.Result(
-                    output=job.output if job is not None and job.is_terminal else "",
-                    status=row.status,
-                    error=row.error_text,
-                    input_tokens=job.input_tokens if job is not None else None,
-                    output_tokens=job.output_tokens if job is not None else None,
-                    cost=job.cost if job is not None else None,
-                    job_url=job_url(reverse("jobs:detail", args=[job.pk])) if job is not None else "",
-                ),
-            )
-
-    rows = exports.ResultRows(lambda: exports.group_rows(items(), configurations=len(configurations)))
-    response = StreamingHttpResponse(export.stream(columns, rows), content_type=export.content_type)
-    stem = f"{batch.template.slug}-batch-{str(batch.pk)[:8]}"
-    response["Content-Disposition"] = f'attachment; filename="{export.filename(stem)}"'
-    return response

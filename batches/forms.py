@@ -199,6 +199,9 @@ def configuration_formset(
         data,
         prefix="config",
         minimum=minimum,
+        # A comparison compares with something: the template's own model, to start with
+        # (shown only: a bound form equal to its initial would count as left empty).
+        initial=[{"choice": models[0]}] if minimum and data is None else None,
         form_kwargs={"template": template, "versions": versions, "models": list(dict.fromkeys(models))},
     )
 

@@ -10,11 +10,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Sum
+from django.utils.translation import gettext as _
 
 from jobs.models import Job
 
 from .diff import word_diff
 from .models import Batch, BatchConfiguration, BatchRow, RowStatus
+from .templatetags.batch_figures import inputs_summary
 
 
 def _seconds(job: Any) -> float | None:
@@ -55,9 +57,7 @@ def matrix_lines(batch: Batch, configurations: list[BatchConfiguration], numbers
             Cell(configuration, by_number[number].get(configuration.pk)) for configuration in configurations
         ]
         first = next((cell.row for cell in cells if cell.row is not None), None)
-        inputs = (
-            " · ".join(str(v) for v in (first.source or {}).values() if v not in (None, "")) if first else ""
-        )
+        inputs = inputs_summary(first, list(batch.columns)) if first is not None else ""
         lines.append(Line(number, inputs, cells))
     return lines
 
@@ -126,6 +126,7 @@ def word_diff_between(
         )
         if row is None or row.job is None or not row.job.is_terminal:
             return None
-        answers.append((row.job.output, f"{chosen[row_field]} · {configuration.label}"))
+        name = _("row %(number)d, %(label)s") % {"number": chosen[row_field], "label": configuration.label}
+        answers.append((row.job.output, name))
     (first, first_name), (second, second_name) = answers
     return word_diff(first, second), first_name, second_name

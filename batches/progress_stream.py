@@ -84,12 +84,13 @@ def stream_is_over(batch: Batch) -> bool:
 
 
 @sync_to_async
-def _read_batch(batch_id: object, formatter: ProgressFormatter) -> tuple[Batch, str]:
-    """The batch and its rendered snapshot, in one hop to the sync thread, which then
-    hands its database connection back: a stream holds none while it waits."""
+def _read_batch(batch_id: object, formatter: ProgressFormatter) -> tuple[Batch | None, str]:
+    """The batch and its rendered snapshot (None once it is deleted), in one hop to the
+    sync thread, which then hands its database connection back: a stream holds none
+    while it waits."""
     try:
-        batch = Batch.objects.select_related("template").get(pk=batch_id)
-        return batch, formatter.render(batch)
+        batch = Batch.objects.filter(pk=batch_id).first()
+        return batch, formatter.render(batch) if batch is not None else ""
     finally:
         connection.close()
 
@@ -125,6 +126,8 @@ async def _relay(batch_id: object, sent_id: str | None, formatter: ProgressForma
         read_at = 0.0
         while True:
             batch, rendered = await _read_batch(batch_id, formatter)
+            if batch is None:
+                return  # deleted (its owner's account went): nothing more to say
             read_at = time.monotonic()
             out = b""
             if (current := snapshot_id(batch)) != sent_id:

@@ -434,6 +434,11 @@ def dispatch(batch_id: UUID | str) -> int:
     (each such change locks the batch row), or a change that asks for a dispatch of its
     own once it commits. Either way nothing is left waiting, and dispatches piling up
     behind a lock cost a worker nothing.
+
+    Rows answered at once (from the cache) or failed at once (their job could not be
+    made) take no slot: the dispatch goes on with the next rows, up to DISPATCH_MAX_KEYS
+    in one transaction, and a message carries on past that (never a recursion: a batch
+    of 10,000 cached rows is 10,000 such rows).
     """
     now = timezone.now()
     with transaction.atomic():
@@ -449,35 +454,89 @@ def dispatch(batch_id: UUID | str) -> int:
             n=Count("input_key", distinct=True)
         )["n"]
         budget, new_window = batch.throttle_budget(now)
-        wanted = batch.concurrency - in_flight
-        if in_flight and wanted < refill_at(batch.concurrency):
-            # Refilled in bunches: a dispatch's own work (the lock, these reads, a message)
-            # is then shared by several jobs. Every job's end asks again, and one with
-            # nothing left in flight always refills, so the batch never stalls.
+        free = batch.concurrency - in_flight
+        if in_flight and free < refill_at(batch.concurrency):
+            # Refilled in bunches: a dispatch's own work (the lock, these reads) is then
+            # shared by several jobs. Every job's end asks again, and one with nothing
+            # left in flight always refills, so the batch never stalls.
             return 0
-        if budget is not None:
-            wanted = min(wanted, budget)
-        if wanted <= 0:
-            return 0
-        keys = _next_keys(batch, wanted)
-        if not keys:
-            return 0
-        rows_by_key: dict[str, list[tuple[int, int, dict[str, Any]]]] = defaultdict(list)
-        pending = batch.rows.filter(status=RowStatus.PENDING, input_key__in=keys).order_by()
-        for pk, key, configuration_id, inputs in pending.values_list(
-            "pk", "input_key", "configuration_id", "inputs"
-        ):
-            rows_by_key[key].append((pk, configuration_id, inputs))
         configurations = {
             config.pk: config for config in batch.configurations.select_related("template_version__template")
         }
-        started = running = failed = 0
-        finished_at_once: list[Any] = []
-        for key in keys:
-            entries = rows_by_key[key]
-            pks = [pk for pk, _config, _inputs in entries]
-            config = configurations[entries[0][1]]
-            try:
+        round_ = _Round()
+        while free > 0 and (budget is None or round_.calls < budget) and round_.keys < DISPATCH_MAX_KEYS:
+            wanted = free if budget is None else min(free, budget - round_.calls)
+            keys = _next_keys(batch, min(wanted, DISPATCH_MAX_KEYS - round_.keys))
+            if not keys:
+                break
+            free -= _submit_keys(batch, keys, configurations, now, round_)
+        if not round_.keys:
+            return 0
+        changes: dict[str, Any] = {
+            "pending": F("pending") - (round_.running + round_.failed),
+            "running": F("running") + round_.running,
+            "failed": F("failed") + round_.failed,
+        }
+        if budget is not None:
+            if new_window:
+                changes.update(window_started_at=now, window_count=round_.calls)
+            else:
+                changes["window_count"] = F("window_count") + round_.calls
+        Batch.objects.filter(pk=batch.pk).update(**changes)
+        if round_.answered:
+            settle_jobs(round_.answered, then_dispatch=False)
+        if batch.pending == round_.running + round_.failed:
+            # Nothing left pending (the batch row was read under its lock): maybe done.
+            finish_if_done(batch.pk)
+        # Its event; and, when the cap cut this dispatch short, a message to carry on.
+        more = round_.keys >= DISPATCH_MAX_KEYS
+        transaction.on_commit(
+            functools.partial(_after_change, batch.pk, dispatch_more=more, inline=False), robust=True
+        )
+        if budget is not None and round_.calls >= budget:
+            # The throttle's window is full: the next dispatch is due when it ends (one
+            # message per window: later dispatches in it find no budget and stop).
+            window_start = now if new_window else batch.window_started_at
+            # Half a second past the window's end, so that it finds the window over.
+            due = (window_start + THROTTLE_WINDOW - now).total_seconds() + 0.5
+            transaction.on_commit(functools.partial(send_dispatch, batch.pk, countdown=max(due, 0.5)))
+    return round_.calls
+
+
+# Input keys one dispatch submits at most, in one transaction under the batch's lock.
+DISPATCH_MAX_KEYS = 100
+
+
+@dataclass
+class _Round:
+    """What one dispatch did: keys submitted, jobs still to run (``calls``: the slots and
+    the throttle count those), rows moved, and jobs answered at once."""
+
+    keys: int = 0
+    calls: int = 0
+    running: int = 0
+    failed: int = 0
+    answered: list[Any] = field(default_factory=list)
+
+
+def _submit_keys(
+    batch: Batch, keys: list[str], configurations: dict[int, BatchConfiguration], now: Any, round_: _Round
+) -> int:
+    """Submit a job per input key and point its pending rows at it; the slots taken."""
+    rows_by_key: dict[str, list[tuple[int, int, dict[str, Any]]]] = defaultdict(list)
+    pending = batch.rows.filter(status=RowStatus.PENDING, input_key__in=keys).order_by()
+    for pk, key, configuration_id, inputs in pending.values_list(
+        "pk", "input_key", "configuration_id", "inputs"
+    ):
+        rows_by_key[key].append((pk, configuration_id, inputs))
+    taken = 0
+    for key in keys:
+        entries = rows_by_key[key]
+        pks = [pk for pk, _config, _inputs in entries]
+        config = configurations[entries[0][1]]
+        round_.keys += 1
+        try:
+            with tracer.start_as_current_span("batch row", attributes={"promptlab.batch.id": str(batch.pk)}):
                 job = submit_generation(
                     config.template_version,
                     entries[0][2],
@@ -488,44 +547,23 @@ def dispatch(batch_id: UUID | str) -> int:
                     draft_run=config.draft_run,
                     queue=BATCH_QUEUE,
                 )
-            except SubmissionError as exc:
-                # Never a lost row: the row ends, failed, with the reason.
-                BatchRow.objects.filter(pk__in=pks).update(
-                    status=RowStatus.FAILED, error=str(exc), dispatched_at=now
-                )
-                failed += len(pks)
-                continue
-            BatchRow.objects.filter(pk__in=pks).update(status=RowStatus.RUNNING, job=job, dispatched_at=now)
-            running += len(pks)
-            started += 1
-            if job.is_terminal:
-                # Answered at once (from the cache): its job_finished was sent before the
-                # rows pointed at it, so they are settled here.
-                finished_at_once.append(job.pk)
-        changes: dict[str, Any] = {
-            "pending": F("pending") - (running + failed),
-            "running": F("running") + running,
-            "failed": F("failed") + failed,
-        }
-        if budget is not None:
-            if new_window:
-                changes.update(window_started_at=now, window_count=started)
-            else:
-                changes["window_count"] = F("window_count") + started
-        Batch.objects.filter(pk=batch.pk).update(**changes)
-        if finished_at_once:
-            settle_jobs(finished_at_once)
-        finish_if_done(batch.pk)
-        # Its event; and more rows only if some failed to start, freeing their slots.
-        transaction.on_commit(functools.partial(_after_change, batch.pk, dispatch_more=bool(failed)))
-        if budget is not None and started >= budget:
-            # The throttle's window is full: the next dispatch is due when it ends (one
-            # message per window: later dispatches in it find no budget and stop).
-            window_start = now if new_window else batch.window_started_at
-            # Half a second past the window's end, so that it finds the window over.
-            due = (window_start + THROTTLE_WINDOW - now).total_seconds() + 0.5
-            transaction.on_commit(functools.partial(send_dispatch, batch.pk, countdown=max(due, 0.5)))
-    return started
+        except SubmissionError as exc:
+            # Never a lost row: the row ends, failed, with the reason.
+            BatchRow.objects.filter(pk__in=pks).update(
+                status=RowStatus.FAILED, error=str(exc), dispatched_at=now
+            )
+            round_.failed += len(pks)
+            continue
+        BatchRow.objects.filter(pk__in=pks).update(status=RowStatus.RUNNING, job=job, dispatched_at=now)
+        round_.running += len(pks)
+        if job.is_terminal:
+            # Answered at once (from the cache): its job_finished was sent before the rows
+            # pointed at it, so they are settled by the dispatch; it took no slot.
+            round_.answered.append(job.pk)
+        else:
+            round_.calls += 1
+            taken += 1
+    return taken
 
 
 def refill_at(concurrency: int) -> int:
@@ -579,14 +617,16 @@ class _Totals:
             self.unpriced += 1  # tokens were spent at a price nobody knows: counted, not costed
 
 
-def settle_jobs(job_ids: Iterable[Any]) -> int:
+def settle_jobs(job_ids: Iterable[Any], *, then_dispatch: bool = True) -> int:
     """Finished jobs' rows take their job's status, in the caller's transaction (the
     job's terminal change); their batches' counters move with F(), each job's tokens and
     cost counted once per batch however many rows share it; a batch with nothing left
     pending or running finishes. The number of rows settled.
 
     Fenced by ``status=running`` on rows locked first, so a job's rows are settled exactly
-    once, by whichever of the receiver, the dispatcher and the sweep comes first.
+    once, by whichever of the receiver, the dispatcher and the sweep comes first. Once it
+    commits, each batch's event goes out and, ``then_dispatch``, its next rows (the
+    dispatcher itself goes on without).
     """
     job_ids = list(job_ids)
     rows = list(
@@ -632,7 +672,9 @@ def settle_jobs(job_ids: Iterable[Any]) -> int:
             unpriced=F("unpriced") + batch_totals.unpriced,
         )
         finish_if_done(batch_id)
-        transaction.on_commit(functools.partial(_after_change, batch_id))
+        transaction.on_commit(
+            functools.partial(_after_change, batch_id, dispatch_more=then_dispatch), robust=True
+        )
     return sum(batch_totals.rows for batch_totals in totals.values())
 
 
@@ -657,7 +699,7 @@ def recount_job_usage(job_id: Any, before: tuple[Any, ...], after: tuple[Any, ..
             cost=F("cost") + (new.cost - old.cost),
             unpriced=F("unpriced") + (new.unpriced - old.unpriced),
         )
-        transaction.on_commit(functools.partial(_after_change, batch_id))
+        transaction.on_commit(functools.partial(_after_change, batch_id), robust=True)
     return len(batches)
 
 
@@ -671,8 +713,12 @@ def finish_if_done(batch_id: Any) -> bool:
     )
 
 
-def _after_change(batch_id: Any, *, dispatch_more: bool = True) -> None:
+def _after_change(batch_id: Any, *, dispatch_more: bool = True, inline: bool = True) -> None:
     """Once a change committed: its progress event, and a dispatch while rows wait.
+
+    Registered ``robust``: it runs after the change committed (a job's end, in the
+    worker's final write), and nothing it meets may fail that write; a failure is logged
+    and the sweep makes up for it.
 
     In a worker (a job's end, the usual case) the dispatch runs here, at once: a message
     would cost a broker round trip and a task of its own per row, as much as the
@@ -684,7 +730,7 @@ def _after_change(batch_id: Any, *, dispatch_more: bool = True) -> None:
     publish_progress(batch)
     if not (dispatch_more and batch.state == BatchState.RUNNING and batch.pending):
         return
-    if not _in_a_worker():
+    if not (inline and _in_a_worker()):
         send_dispatch(batch.pk)
         return
     try:
@@ -739,7 +785,7 @@ def cancel_batch(batch: Batch) -> bool:
         if locked.state == BatchState.DRAFT and locked.source.name:
             Batch.objects.filter(pk=locked.pk).update(source="")
             transaction.on_commit(functools.partial(_delete_file, locked.source.name))
-        transaction.on_commit(functools.partial(_after_change, locked.pk))
+        transaction.on_commit(functools.partial(_after_change, locked.pk), robust=True)
     # Each job in a transaction of its own, after the batch's: a job's cancel locks the
     # job and then (its receiver) the batch, the order every job's end takes.
     _cancel_jobs(in_flight)
@@ -775,7 +821,7 @@ def retry_failed(batch: Batch) -> int:
                 pending=F("pending") + retried,
                 finished_at=None,
             )
-            transaction.on_commit(functools.partial(_after_change, locked.pk))
+            transaction.on_commit(functools.partial(_after_change, locked.pk), robust=True)
     batch.refresh_from_db()
     return retried
 

@@ -28,11 +28,11 @@ from templates_app.forms import parameter_form_class, run_form_context
 from templates_app.models import Template
 
 from . import drafts, services
-from .drafts import EXPORTS
 from .forms import BatchUploadForm, DiffForm, MappingForm, RowStatusFilter, SheetForm, configuration_formset
 from .matrix import comparison_totals, matrix_lines, word_diff_between
 from .models import Batch, BatchRow, BatchState
 from .progress_stream import PageProgress, progress_stream_response
+from .results import EXPORTS, results_response
 
 ROWS_PER_PAGE = 25
 BATCHES_PER_PAGE = 25
@@ -326,7 +326,13 @@ def batch_detail(request: HttpRequest, batch_id: UUID) -> HttpResponse:
 def batch_progress(request: HttpRequest, batch_id: UUID) -> HttpResponse:
     """The progress fragment, polled by the page without Redis."""
     batch = _batch_for_user(request, batch_id)
-    context = {**_batch_context(request, batch), "streaming": False, "live_update": True}
+    context = {
+        "batch": batch,
+        "is_compare": batch.is_comparison,
+        "downloads": EXPORTS.values(),
+        "streaming": False,
+        "live_update": True,
+    }
     return render(request, "batches/detail.html#progress", context)
 
 
@@ -402,7 +408,7 @@ def download_results(request: HttpRequest, batch_id: UUID, extension: str) -> St
     export = EXPORTS.get(extension)
     if export is None or batch.state == BatchState.DRAFT:
         raise Http404
-    return drafts.results_response(batch, export, request.build_absolute_uri)
+    return results_response(batch, export, request.build_absolute_uri)
 
 
 @login_required

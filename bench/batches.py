@@ -3,7 +3,9 @@ OFFLINE_PROVIDER_DELAY=0), rows per second, against the same number of rows subm
 by one through the API (`POST /api/v1/templates/{slug}/generate`, one request after the
 other from one client, to `make run`'s uvicorn) in the same run; and the worker's peak
 memory (the RSS high-water mark, VmHWM, of its main process and of its largest pool
-process) over a 1,000-row and a 10,000-row batch.
+process) over a 1,000-row and a 10,000-row batch. Also the CPU time per row of both roads
+(worker, web server, the rows' writing), which, unlike rows/s, does not depend on what else
+the machine runs.
 
 Each measurement gets a worker of its own (the Procfile's command line: 2 processes on the
 generation, batches and celery queues), so its high-water mark is that run's. Every row is
@@ -39,7 +41,7 @@ os.environ["OFFLINE_PROVIDER_DELAY"] = "0"
 
 import httpx  # noqa: E402
 
-from bench.common import BIN, PYTHON, ROOT, env, process, process_tree, web_server  # noqa: E402
+from bench.common import BIN, PYTHON, ROOT, cpu_ms, env, process, process_tree, web_server  # noqa: E402
 
 
 def procfile_worker(concurrency: int = 2) -> list[str]:
@@ -67,6 +69,24 @@ def worker_peaks(root: int) -> tuple[float, float]:
     return high_water_kb(root) / 1024, max((high_water_kb(pid) for pid in children), default=0) / 1024
 
 
+def own_cpu_ms() -> float:
+    times = os.times()
+    return (times.user + times.system) * 1000
+
+
+def uvicorn_of(parent: int) -> int:
+    """The uvicorn server this process started (its workers are in its tree)."""
+    for pid in process_tree(parent):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) == parent and b"uvicorn" in command:
+            return pid
+    raise RuntimeError("no uvicorn among this process's children")
+
+
 def wait_ready(timeout: float = 60) -> None:
     """The worker answers a ping (its log is shared between runs: ask it instead)."""
     from promptlab.celery import app
@@ -87,6 +107,7 @@ def run_batch(template: Any, user: Any, rows: int, tag: str, concurrency: int | 
 
     with process(WORKER) as worker:
         wait_ready()
+        cpu_before = cpu_ms(process_tree(worker.pid)) + own_cpu_ms()
         started = time.perf_counter()
         batch = create_batch(template, user, inputs(), source_name="bench", concurrency=concurrency)
         written = time.perf_counter() - started
@@ -95,6 +116,8 @@ def run_batch(template: Any, user: Any, rows: int, tag: str, concurrency: int | 
                 raise RuntimeError("the batch did not finish")
             time.sleep(0.1)
         seconds = time.perf_counter() - started
+        # The worker's CPU, and this process's writing of the rows (the web's share).
+        cpu = cpu_ms(process_tree(worker.pid)) + own_cpu_ms() - cpu_before
         main_mb, pool_mb = worker_peaks(worker.pid)
     batch.refresh_from_db()
     assert batch.succeeded == rows, (batch.succeeded, batch.failed, rows)
@@ -104,6 +127,7 @@ def run_batch(template: Any, user: Any, rows: int, tag: str, concurrency: int | 
         "main_mb": main_mb,
         "pool_mb": pool_mb,
         "concurrency": batch.concurrency,
+        "cpu_ms_per_row": cpu / rows,
     }
 
 
@@ -112,6 +136,8 @@ def run_api(template: Any, token: str, rows: int, tag: str) -> dict[str, float]:
 
     with web_server("promptlab") as url, process(WORKER) as worker:
         wait_ready()
+        web = uvicorn_of(os.getpid())
+        cpu_before = cpu_ms(process_tree(worker.pid)) + cpu_ms(process_tree(web))
         ids: list[str] = []
         started = time.perf_counter()
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
@@ -128,9 +154,17 @@ def run_api(template: Any, token: str, rows: int, tag: str) -> dict[str, float]:
                 raise RuntimeError("the API's jobs did not finish")
             time.sleep(0.1)
         seconds = time.perf_counter() - started
+        # The worker's CPU and the web server's (uvicorn and its workers): not this client's.
+        cpu = cpu_ms(process_tree(worker.pid)) + cpu_ms(process_tree(web)) - cpu_before
         main_mb, pool_mb = worker_peaks(worker.pid)
     assert Job.objects.filter(pk__in=ids, status="succeeded").count() == rows
-    return {"seconds": seconds, "submitted": submitted, "main_mb": main_mb, "pool_mb": pool_mb}
+    return {
+        "seconds": seconds,
+        "submitted": submitted,
+        "main_mb": main_mb,
+        "pool_mb": pool_mb,
+        "cpu_ms_per_row": cpu / rows,
+    }
 
 
 def main() -> None:
@@ -178,6 +212,12 @@ def main() -> None:
     print(
         f"the same number of rows one by one through the API: {api['seconds']:.1f} s = {api_rate:.0f} rows/s "
         f"(submitting {api['submitted']:.1f} s); batch / API = {batch_rate / api_rate:.2f}x"
+    )
+    # CPU per row does not depend on what else the machine runs, as rows/s does.
+    print(
+        f"CPU per row: batch {large['cpu_ms_per_row']:.1f} ms (worker, and writing the rows), API "
+        f"{api['cpu_ms_per_row']:.1f} ms (worker and web server); API / batch = "
+        f"{api['cpu_ms_per_row'] / large['cpu_ms_per_row']:.2f}x"
     )
     print(
         f"worker peak RSS, {options.small:,} rows: main {small['main_mb']:.0f} MB, largest pool process "

@@ -172,3 +172,42 @@ def test_the_event_stream_sends_snapshots_until_done_and_resumes_from_its_last_i
     # Reconnecting with the last id: nothing new to say but that it is over.
     last_id = next(event["id"] for event in reversed(events) if event["event"] == "progress")
     assert read_events(url, {**headers, "Last-Event-ID": last_id}) == [{"event": "done", "data": "finished"}]
+
+
+def test_a_token_limited_to_other_templates_sees_none_of_this_ones_batches(
+    client: Client, owner: Any, auth: dict[str, str], make_template
+) -> None:
+    from accounts.models import PersonalToken
+
+    make_template()
+    other = make_template(slug="other")
+    batch = post_json(client, "/templates/haiku/batches", {"rows": [{"topic": "a"}]}, auth).json()
+    _token, raw = PersonalToken.issue(owner, "limited", templates=[other])
+    limited = {"Authorization": f"Bearer {raw}"}
+    assert client.get(f"{API}/batches/{batch['id']}", headers=limited).status_code == 404
+    assert client.get(f"{API}/batches", headers=limited).json()["results"] == []
+    assert (
+        post_json(client, "/templates/haiku/batches", {"rows": [{"topic": "a"}]}, limited).status_code == 404
+    )
+    assert client.get(f"{API}/batches/{batch['id']}/events", headers=limited).status_code == 404
+
+
+def test_a_workbook_with_several_sheets_names_one(
+    client: Client, auth: dict[str, str], make_template
+) -> None:
+    from .test_batch_browser import _workbook
+
+    make_template()
+    content = _workbook(
+        {"North": [["topic"], ["fog"]], "South": [["topic", "count"], ["dew", 2], ["mist", 1]]}
+    )
+
+    def send(**fields: Any) -> Any:
+        kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        upload = SimpleUploadedFile("two.xlsx", content, content_type=kind)
+        return client.post(f"{API}/templates/haiku/batches", {"file": upload, **fields}, headers=auth)
+
+    unnamed = send()
+    assert unnamed.status_code == 400 and "North, South" in unnamed.json()["error"]["details"]["sheet"][0]
+    named = send(sheet="South")
+    assert named.status_code == 201 and named.json()["counts"]["total"] == 2

@@ -37,7 +37,7 @@ TEXT = {
     },
 }
 # Long enough that each row takes a good part of a second on the test worker's offline model.
-BODY = "Write {{ count }} lines about {{ topic }}. " + "More, please. " * 30
+BODY = "Write {{ count }} lines about {{ topic }}. " + "More, please. " * 20
 ROWS = "Subject,count\n" + "".join(
     f"{topic},{n}\n" for n, topic in enumerate(["fog", "rain", "snow", "hail"], 1)
 )
@@ -173,3 +173,43 @@ def test_every_other_batch_page_is_accessible(
     page.wait_for_url("**/t/weather/compare/")
     assert page.locator("#id_topic").input_value() == "tides"
     assert_accessible(page)
+
+
+def test_without_javascript_pasted_rows_run_and_the_page_reloads_until_the_end(
+    signed_in_page, make_template, owner, live_server_url
+) -> None:
+    make_template(slug="weather", body=BODY)
+    page = signed_in_page(owner, java_script_enabled=False)
+    page.goto(f"{live_server_url}/t/weather/batch/")
+    page.locator("#id_rows").fill("topic,count\nfog,1\nrain,2\n")
+    page.locator("form.narrow-form button[type=submit]").click()
+    page.wait_for_url("**/review/")
+    page.locator("#review-start").click()
+    page.wait_for_url("**/batches/*/")
+    assert page.locator("#batch-progress").get_attribute("data-state") == "running"
+    # Nothing clicked: a running batch's page reloads itself until the batch has ended.
+    page.wait_for_selector("#batch-progress[data-state=finished]", timeout=30_000)
+    assert page.locator("#batch-rows a[href^='/jobs/']").count() == 2
+    assert page.locator("#batch-download-csv").is_visible()
+
+
+def test_live_updates_keep_the_keyboard_focus_and_cancel_stops_the_batch(
+    signed_in_page, make_template, owner, live_server_url
+) -> None:
+    template = make_template(slug="weather", body=BODY)
+    rows = [(n, {"topic": f"t{n}", "count": 1}, {"topic": f"t{n}"}) for n in range(1, 9)]
+    batch = create_batch(template, owner, rows, columns=["topic"], concurrency=1)
+    page = signed_in_page(owner)
+    page.goto(f"{live_server_url}/batches/{batch.pk}/")
+    tab_to(page, "el.id === 'batch-cancel'")
+    page.evaluate("() => { document.activeElement.dataset.focusMark = 'yes'; }")
+    finished = "Number(document.getElementById('batch-progress-bar').value)"
+    page.wait_for_function(f"() => {finished} >= 2", timeout=30_000)  # two live updates later
+    assert page.evaluate("() => document.activeElement.dataset.focusMark === 'yes'")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#batch-progress[data-state=cancelled]")
+    assert page.locator("[data-messages]").is_visible()
+    wait_until(lambda: Batch.objects.get(pk=batch.pk).running == 0, timeout=30)
+    batch.refresh_from_db()
+    assert batch.state == BatchState.CANCELLED and batch.cancelled >= 5
+    assert batch.succeeded + batch.failed + batch.cancelled == 8

@@ -41,7 +41,7 @@ from providers.models import ModelPrice
 from templates_app.models import Template, Visibility
 
 from .conftest import DEFAULT_REPLY, SIMPLE_SCHEMA, wait_until
-from .fakes.llm_server import Behaviour, error, per_chunk_delay
+from .fakes.llm_server import Behaviour, error
 from .test_providers import _pool_process_calling
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -124,13 +124,19 @@ def test_two_hundred_rows_of_fifty_inputs_make_fifty_provider_calls(llm, worker,
 def test_worker_killed_mid_batch_every_row_ends_once_and_the_counts_are_right(llm, worker, person) -> None:
     """The pool process running a row's job is killed (as test_providers' single job is):
     the job runs again (redelivered, or swept once its lease runs out), its rows end once."""
-    llm.when("", per_chunk_delay(0.04))  # every call streams for about half a second
+    held = threading.Event()
+    llm.when("kill 3", Behaviour(hold_until=held))  # the fourth row's call waits, mid-stream
     batch = create_batch(
         anthropic_template(), person, rows_of([f"kill {n}" for n in range(6)]), concurrency=2
     )
-    wait_until(lambda: batch.rows.filter(status=RowStatus.SUCCEEDED).exists(), timeout=30)
-    wait_until(lambda: Job.objects.filter(status=JobStatus.RUNNING).exclude(output="").exists())
-    os.kill(_pool_process_calling(worker, llm.calls[-1]["client_port"]), signal.SIGKILL)
+    try:
+        call = wait_until(
+            lambda: next((c for c in llm.calls if "kill 3" in str(c["body"])), None), timeout=30
+        )
+        assert batch.rows.filter(status=RowStatus.SUCCEEDED).exists()  # mid-batch
+        os.kill(_pool_process_calling(worker, call["client_port"]), signal.SIGKILL)
+    finally:
+        held.set()
 
     def swept_until_finished() -> Batch | None:
         sweep_stuck_jobs()
@@ -144,6 +150,7 @@ def test_worker_killed_mid_batch_every_row_ends_once_and_the_counts_are_right(ll
     assert len(jobs) == 6  # a job per row, none made twice
     assert all(job.status == JobStatus.SUCCEEDED and job.output == DEFAULT_REPLY for job in jobs)
     assert sorted(job.attempts for job in jobs) == [1, 1, 1, 1, 1, 2]
+    assert batch.rows.get(number=4).job.attempts == 2
     assert llm.call_count == 7  # the killed call made again, and nothing else
 
 
@@ -413,3 +420,20 @@ def test_the_admin_lists_batches_with_their_counts_and_links_to_their_rows(
     rows = f"/admin/batches/batchrow/?batch__id__exact={batch.pk}"
     assert rows.encode() in page.content.replace(b"&amp;", b"&")
     assert client.get(rows).status_code == 200
+
+
+def test_rows_answered_from_the_cache_take_no_slot_and_the_batch_goes_on_at_once(
+    make_template: Callable[..., Template], person, no_broker
+) -> None:
+    template = make_template()
+    for topic in ("a", "b", "c"):
+        submit_generation(template.published_version, {"topic": topic, "count": 2}, owner=person)
+    finish_jobs()  # recent results for a, b and c
+    batch = create_batch(template, person, rows_of(["a", "b", "c", "a", "d"]), concurrency=1)
+    no_broker.clear()
+    assert dispatch(batch.pk) == 1  # d's call; a, b and c answered at once, in the same dispatch
+    batch = assert_counters_agree(batch)
+    assert (batch.succeeded, batch.running, batch.pending) == (4, 1, 0)
+    assert no_broker == []  # nothing left to send: no dispatch message, no recursion
+    finish_jobs()
+    assert assert_counters_agree(batch).state == BatchState.FINISHED

@@ -127,6 +127,7 @@ def test_run_on_several_models_is_a_one_row_comparison(signed_in: Client, make_t
     # The form page's button posts the filled form: shown again with the configurations.
     page = signed_in.post("/t/haiku/compare/", {"topic": "tides", "count": "2"}).content.decode()
     assert 'value="tides"' in page and "Configuration 4" in page and "There is a problem" not in page
+    assert '<option value="offline/offline-echo" selected>' in page  # the own model, to compare with
     data = {
         "compare_step": "run",
         "topic": "tides",
@@ -270,3 +271,22 @@ def test_a_manager_compares_the_draft_with_the_published_version(
     # Someone who doesn't manage the template is offered no version to choose.
     signed_in.force_login(other_user)
     assert "(draft)" not in signed_in.get("/t/haiku/batch/").content.decode()
+
+
+def test_a_batch_file_may_be_larger_than_other_forms_but_not_than_the_plan_allows(
+    signed_in: Client, make_template, settings: Any
+) -> None:
+    make_template()
+    settings.SITE_MAX_BODY_BYTES = 2_000
+    settings.BATCH_MAX_FILE_BYTES = {
+        "free": 3_000,
+        "starter": 3_000,
+        "professional": 3_000,
+        "enterprise": 3_000,
+    }
+    content = "topic\n" + "fog\n" * 600  # 2,406 bytes: past the site's limit, within the plan's
+    response = upload(signed_in, "haiku", content)
+    assert response.status_code == 302 and Batch.objects.get().valid_rows == 600
+    assert signed_in.post("/t/haiku/", {"topic": "x" * 3_000}).status_code == 413  # any other form
+    too_big = upload(signed_in, "haiku", "topic\n" + "fog\n" * 800).content.decode()  # 3,206 bytes
+    assert "the limit of your plan is 2.9" in too_big and Batch.objects.count() == 1

@@ -24,10 +24,11 @@ from promptlab.api import NewestFirstCursorPagination, SafeJSONParser, error_bod
 from templates_app.api.views import FileContentNegotiation, TextFileRenderer
 from templates_app.models import Template
 
-from .. import drafts, services
-from ..drafts import EXPORTS
+from .. import services
 from ..models import Batch, RowStatus
 from ..progress_stream import ApiProgress, progress_stream_response
+from ..results import EXPORTS, results_response
+from . import plans
 from .serializers import (
     BatchCreateSerializer,
     BatchRowSerializer,
@@ -138,7 +139,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             raise serializers.ValidationError(
                 {"format": [_("Unknown format. Known: %(names)s.") % {"names": ", ".join(EXPORTS)}]}
             )
-        return drafts.results_response(batch, export, request.build_absolute_uri)
+        return results_response(batch, export, request.build_absolute_uri)
 
     @extend_schema(summary="Cancel a batch", request=None, responses=BatchSerializer)
     @action(detail=True, methods=["post"])
@@ -218,7 +219,7 @@ class BatchCreateView(generics.GenericAPIView):
             payload = BatchUploadSerializer(data=request.data)
             payload.is_valid(raise_exception=True)
             data = payload.validated_data
-            plan = drafts.plan_from_file(
+            plan = plans.plan_from_file(
                 template,
                 request.user,
                 data["file"],
@@ -230,7 +231,7 @@ class BatchCreateView(generics.GenericAPIView):
             payload = BatchCreateSerializer(data=request.data)
             payload.is_valid(raise_exception=True)
             data = payload.validated_data
-            plan = drafts.plan_from_json(template, request.user, data["rows"], language=language)
+            plan = plans.plan_from_json(template, request.user, data["rows"], language=language)
         if plan.refused is not None:
             raise serializers.ValidationError({plan.refused.field: [plan.refused.message]})
         if plan.errors:
@@ -244,7 +245,7 @@ class BatchCreateView(generics.GenericAPIView):
                 template,
                 request.user,
                 plan.rows(),
-                configurations=drafts.configuration_specs(template, data.get("configurations") or []),
+                configurations=plans.configuration_specs(template, data.get("configurations") or []),
                 columns=plan.columns,
                 source_name=plan.source_name,
                 concurrency=data.get("concurrency"),

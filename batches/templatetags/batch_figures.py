@@ -40,8 +40,9 @@ def time_left(value: timedelta | float | None) -> str:
 
 
 @register.filter
-def inputs_summary(row: Any) -> str:
-    """A row's input cells, as they came (``source``), for a table cell."""
-    source = row.source
-    values = source.values() if isinstance(source, dict) else source
-    return " · ".join(str(value) for value in values if value not in (None, ""))
+def inputs_summary(row: Any, columns: list[str] | None = None) -> str:
+    """A row's input cells (``source``) in the file's column order, for a table cell (the
+    database keeps a JSON object's keys in an order of its own)."""
+    source = row.source if isinstance(row.source, dict) else {}
+    names = [name for name in (columns or []) if name in source] or list(source)
+    return " · ".join(str(source[name]) for name in names if source[name] not in (None, ""))
