@@ -35,6 +35,7 @@ from batches.ingest import (
     table_from_rows,
     validate_rows,
 )
+from batches.ingest.json_tables import MAX_LINE_CHARS
 from providers.models import ModelPrice
 from templates_app.models import TemplateVersion
 
@@ -80,12 +81,14 @@ def check(content: str, language: str = "en", version: TemplateVersion | None = 
 
 class GeneratedCsv(io.RawIOBase):
     """A seekable CSV of ``rows`` identical rows made on demand, never held whole; it
-    counts the bytes read since the last rewind."""
+    counts the bytes read since the last rewind. ``header`` and ``line`` make it another
+    file: a head, then ``rows`` times the same bytes."""
 
     HEADER = b"topic,count,rhymes\n"
     LINE = b"trams,3,yes\n"
 
-    def __init__(self, rows: int) -> None:
+    def __init__(self, rows: int, *, header: bytes = HEADER, line: bytes = LINE) -> None:
+        self.HEADER, self.LINE = header, line
         self.size = len(self.HEADER) + rows * len(self.LINE)
         self.position = 0
         self.read_since_rewind = 0
@@ -614,6 +617,34 @@ def test_json_lines_errors_name_the_line() -> None:
     assert refusal('{"topic": "a"}\n["a"]\n', filename="rows.jsonl").row == 2
     assert refusal('{"topic": "a\\u0000"}\n', filename="rows.jsonl").code == "nul"
     assert refusal(b'{"topic": "\xff"}\n', filename="rows.jsonl").code == "encoding"
+
+
+def test_a_json_lines_line_past_the_cap_is_refused_without_reading_it_whole() -> None:
+    # Line 2 is 50 MB without a newline, made as it is read.
+    stream = GeneratedCsv(50_000, header=b'{"topic": "a"}\n{"topic": "', line=b"x" * 1000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(IngestError) as caught:
+            read_table(stream, filename="rows.jsonl")
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Read up to the cap and a chunk, held once or twice: far from the line's 50 MB.
+    assert stream.read_since_rewind < 2 * MAX_LINE_CHARS
+    assert peak < 4 * MAX_LINE_CHARS < stream.size // 10, peak
+    assert (caught.value.code, caught.value.row) == ("line_too_long", 2)
+    assert "Line 2" in caught.value.message and f"{MAX_LINE_CHARS:,}" in caught.value.message
+
+
+def test_a_json_lines_line_as_long_as_the_cap_is_read() -> None:
+    head = '{"topic": "'
+    line = head + "x" * (MAX_LINE_CHARS - len(head) - 2) + '"}'
+    assert len(line) == MAX_LINE_CHARS
+    table = table_of(line + "\r\n" + line, filename="rows.jsonl")
+    assert [(number, len(cells["topic"])) for number, cells in rows_of(table)] == [
+        (1, MAX_LINE_CHARS - len(head) - 2),
+        (2, MAX_LINE_CHARS - len(head) - 2),
+    ]
 
 
 def test_a_nameless_paste_of_objects_is_json_lines() -> None:
