@@ -10,6 +10,7 @@ import itertools
 import json
 import tracemalloc
 import zipfile
+import zlib
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -34,6 +35,7 @@ from batches.ingest import (
     table_from_rows,
     validate_rows,
 )
+from batches.ingest.json_tables import MAX_LINE_CHARS
 from providers.models import ModelPrice
 from templates_app.models import TemplateVersion
 
@@ -79,12 +81,14 @@ def check(content: str, language: str = "en", version: TemplateVersion | None = 
 
 class GeneratedCsv(io.RawIOBase):
     """A seekable CSV of ``rows`` identical rows made on demand, never held whole; it
-    counts the bytes read since the last rewind."""
+    counts the bytes read since the last rewind. ``header`` and ``line`` make it another
+    file: a head, then ``rows`` times the same bytes."""
 
     HEADER = b"topic,count,rhymes\n"
     LINE = b"trams,3,yes\n"
 
-    def __init__(self, rows: int) -> None:
+    def __init__(self, rows: int, *, header: bytes = HEADER, line: bytes = LINE) -> None:
+        self.HEADER, self.LINE = header, line
         self.size = len(self.HEADER) + rows * len(self.LINE)
         self.position = 0
         self.read_since_rewind = 0
@@ -516,6 +520,75 @@ def test_files_that_are_not_workbooks_are_refused_clearly() -> None:
     assert refusal(b"%PDF-1.7", filename="rows.pdf").code == "unsupported_format"
 
 
+# Enough rows that the sheet's XML is past the first chunk openpyxl's load_workbook reads
+# (its size): the damage below is met only while the rows are read.
+MANY_ROWS = [["topic", "rhymes"], *([f"topic {n}", "no"] for n in range(2_000))]
+SHEET1 = "xl/worksheets/sheet1.xml"
+
+
+def with_sheet1(content: bytes, change: Any) -> bytes:
+    """The workbook with sheet1.xml's bytes replaced by ``change(them)``, stored again."""
+    patched = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(content)) as source, zipfile.ZipFile(patched, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            target.writestr(item, change(data) if item.filename == SHEET1 else data)
+    return patched.getvalue()
+
+
+def with_corrupt_sheet1_data(content: bytes) -> bytes:
+    """The workbook with sheet1.xml's compressed data valid for its first half, then a
+    deflate block of the reserved type 3 (which zlib refuses): sizes and CRC unchanged."""
+    content = with_sheet1(content, lambda data: data)  # deflated, whatever openpyxl chose
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        info = archive.getinfo(SHEET1)
+        xml = archive.read(SHEET1)
+    assert info.compress_type == zipfile.ZIP_DEFLATED
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    damaged = compressor.compress(xml[: len(xml) // 2]) + compressor.flush(zlib.Z_SYNC_FLUSH) + b"\x07"
+    assert len(damaged) < info.compress_size
+    header = info.header_offset
+    start = header + 30 + int.from_bytes(content[header + 26 : header + 28], "little")
+    start += int.from_bytes(content[header + 28 : header + 30], "little")
+    end = start + info.compress_size
+    return content[:start] + damaged.ljust(info.compress_size, b"\x00") + content[end:]
+
+
+def with_wrong_sheet1_crc(content: bytes) -> bytes:
+    """The workbook with sheet1.xml's CRC-32 wrong in both its headers."""
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        crc = archive.getinfo(SHEET1).CRC.to_bytes(4, "little")
+    assert content.count(crc) == 2  # the local header's and the central directory's
+    return content.replace(crc, bytes(byte ^ 0xFF for byte in crc))
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (lambda content: with_sheet1(content, lambda xml: xml[: len(xml) // 2]), "“Rows”"),  # ParseError
+        (with_corrupt_sheet1_data, "“Rows”"),  # zlib.error
+        (with_wrong_sheet1_crc, "“Rows”"),  # zipfile.BadZipFile, at the member's end
+        (lambda content: with_sheet1(content, lambda xml: xml.replace(b"<v>", b"<v>x", 1)), "“Rows”"),
+        (lambda content: b"topic,rhymes\na,no\n", "can't be read as an Excel workbook"),  # not a zip
+    ],
+    ids=["cut-in-half", "corrupt-deflate", "wrong-crc", "number-that-is-not", "not-a-zip"],
+)
+def test_a_damaged_xlsx_is_refused_clearly_wherever_the_damage_is(damage: Any, said: str) -> None:
+    content = damage(workbook({"Rows": [*MANY_ROWS, ["last", 3]]}))
+    error = refusal(content, filename="rows.xlsx")
+    assert error.code == "bad_xlsx"
+    assert said in error.message
+
+
+def test_a_damaged_sheet_is_named_when_choosing_which_sheet_to_read() -> None:
+    content = workbook({"Notes": [["read me"]], "Data": [["topic"], ["a"]]})
+    # Cut just inside <sheetData>: its size is read, the first row never is.
+    damaged = with_sheet1(content, lambda xml: xml[: xml.index(b"<sheetData>") + len(b"<sheetData>") + 5])
+    error = refusal(damaged, filename="rows.xlsx")
+    assert error.code == "bad_xlsx"
+    assert "“Notes”" in error.message and "damaged" in error.message
+
+
 # --- JSON Lines and the API's rows ---------------------------------------------------------
 
 
@@ -544,6 +617,34 @@ def test_json_lines_errors_name_the_line() -> None:
     assert refusal('{"topic": "a"}\n["a"]\n', filename="rows.jsonl").row == 2
     assert refusal('{"topic": "a\\u0000"}\n', filename="rows.jsonl").code == "nul"
     assert refusal(b'{"topic": "\xff"}\n', filename="rows.jsonl").code == "encoding"
+
+
+def test_a_json_lines_line_past_the_cap_is_refused_without_reading_it_whole() -> None:
+    # Line 2 is 50 MB without a newline, made as it is read.
+    stream = GeneratedCsv(50_000, header=b'{"topic": "a"}\n{"topic": "', line=b"x" * 1000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(IngestError) as caught:
+            read_table(stream, filename="rows.jsonl")
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Read up to the cap and a chunk, held once or twice: far from the line's 50 MB.
+    assert stream.read_since_rewind < 2 * MAX_LINE_CHARS
+    assert peak < 4 * MAX_LINE_CHARS < stream.size // 10, peak
+    assert (caught.value.code, caught.value.row) == ("line_too_long", 2)
+    assert "Line 2" in caught.value.message and f"{MAX_LINE_CHARS:,}" in caught.value.message
+
+
+def test_a_json_lines_line_as_long_as_the_cap_is_read() -> None:
+    head = '{"topic": "'
+    line = head + "x" * (MAX_LINE_CHARS - len(head) - 2) + '"}'
+    assert len(line) == MAX_LINE_CHARS
+    table = table_of(line + "\r\n" + line, filename="rows.jsonl")
+    assert [(number, len(cells["topic"])) for number, cells in rows_of(table)] == [
+        (1, MAX_LINE_CHARS - len(head) - 2),
+        (2, MAX_LINE_CHARS - len(head) - 2),
+    ]
 
 
 def test_a_nameless_paste_of_objects_is_json_lines() -> None:

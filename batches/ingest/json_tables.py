@@ -18,8 +18,17 @@ from django.utils.translation import gettext as _
 from promptlab.safe_load import TooDeeplyNested, find_nul, load_json
 
 from .cells import JSON_CELLS
+from .csv_table import CsvTable
 from .errors import IngestError
 from .tables import MAX_COLUMNS, Table, too_many_rows
+
+# The longest line read, in characters; a longer one is refused before the rest of it is
+# read (a 50 MB file without a newline would otherwise be held whole). A line is a whole
+# row: this lets through one cell as long as the CSV reader takes (csv.field_size_limit(),
+# 131,072 characters) even with every character escaped as \uXXXX, as json.dumps writes
+# non-ASCII text by default (6 characters each), with room for the row's other cells. It
+# is 1,048,576 characters, more than ten times a file parameter's default max_size (100,000).
+MAX_LINE_CHARS = 8 * CsvTable.field_limit
 
 
 class RecordTable(Table):
@@ -84,7 +93,16 @@ class JsonlTable(RecordTable):
         text = io.TextIOWrapper(self.stream, encoding="utf-8-sig")
         number = 0
         try:
-            for number, line in enumerate(text, start=1):  # noqa: B007 - read after the loop
+            # readline with a limit, not iteration, which reads a line whole however long.
+            while line := text.readline(MAX_LINE_CHARS + 1):
+                number += 1
+                if len(line) > MAX_LINE_CHARS and not line.endswith("\n"):
+                    raise IngestError(
+                        _("Line %(line)s is longer than %(limit)s characters, the most a row can be.")
+                        % {"line": number, "limit": f"{MAX_LINE_CHARS:,}"},
+                        code="line_too_long",
+                        row=number,
+                    )
                 if not line.strip():
                     yield number, None
                     continue

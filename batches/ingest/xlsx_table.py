@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import zipfile
+import zlib
 from collections.abc import Iterator
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -35,6 +36,50 @@ from .tables import GridTable, UnreadableCell, column_letter
 
 # The shared-strings table is read whole by openpyxl: a small zip can hold a huge one.
 MAX_SHARED_STRINGS_BYTES = 100_000_000
+
+# What openpyxl's read-only rows raise for a damaged sheet. load_workbook reads only the
+# sheet's first bytes (its size); the rest of its XML is unpacked and parsed as rows are
+# asked for, so a damaged sheet fails half-way through a pass, not when it is opened:
+# - SyntaxError: the XML is cut or not well-formed (ElementTree's ParseError, and lxml's
+#   XMLSyntaxError should openpyxl ever use lxml, are both SyntaxErrors);
+# - zipfile.BadZipFile: the member's CRC-32 is wrong (checked when its end is unpacked);
+# - zlib.error: its compressed data is corrupt; EOFError: that data ends too soon;
+# - ValueError: a cell's number, boolean, date or reference can't be converted (openpyxl
+#   calls int() and float() on what the XML says); IndexError: a cell names a shared text
+#   the table lacks.
+# Only openpyxl's own next() is inside the try (see _parsed), so none of these is caught
+# from our code.
+SHEET_DAMAGE: tuple[type[BaseException], ...] = (
+    SyntaxError,
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    ValueError,
+    IndexError,
+)
+
+
+def damaged_sheet(sheet: str) -> IngestError:
+    return IngestError(
+        _(
+            "The sheet “%(sheet)s” of this workbook is damaged and can't be read. Open the file "
+            "in your spreadsheet program and save it again as .xlsx, or as CSV UTF-8."
+        )
+        % {"sheet": sheet},
+        code="bad_xlsx",
+    )
+
+
+def _parsed[Row](rows: Iterator[Row], sheet: str) -> Iterator[Row]:
+    """openpyxl's rows of ``sheet``, a damaged sheet's error as an IngestError naming it."""
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except SHEET_DAMAGE as exc:
+            raise damaged_sheet(sheet) from exc
+        yield row
 
 
 def cell_text(value: Any) -> str:
@@ -135,7 +180,7 @@ class XlsxTable(GridTable):
             sheet.reset_dimensions()  # some programs write a wrong size (openpyxl would stop there)
             values: Iterator[tuple[Any, ...]] | None = None
             values_at, value_row = 0, ()
-            for sheet_row, cells in enumerate(sheet.iter_rows(), start=1):
+            for sheet_row, cells in enumerate(_parsed(sheet.iter_rows(), self.sheet), start=1):
                 if not any(cell.data_type == "f" for cell in cells):
                     yield [cell_text(cell.value) for cell in cells]
                     continue
@@ -143,7 +188,7 @@ class XlsxTable(GridTable):
                     values_book = self._workbook(data_only=True)
                     values_sheet = values_book[self.sheet]
                     values_sheet.reset_dimensions()
-                    values = values_sheet.iter_rows(values_only=True)
+                    values = _parsed(values_sheet.iter_rows(values_only=True), self.sheet)
                 while values_at < sheet_row:
                     value_row, values_at = next(values, ()), values_at + 1
                 yield [
@@ -158,7 +203,8 @@ class XlsxTable(GridTable):
 
 def _has_values(sheet: Any) -> bool:
     sheet.reset_dimensions()
-    return any(value is not None for row in sheet.iter_rows(values_only=True) for value in row)
+    rows = _parsed(sheet.iter_rows(values_only=True), sheet.title)
+    return any(value is not None for row in rows for value in row)
 
 
 def _cell(cell: Any, value: Any, sheet_row: int, index: int) -> Any:
