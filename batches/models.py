@@ -52,6 +52,20 @@ MAX_CONFIGURATIONS = 4
 MAX_KEPT_ERRORS = 1000
 THROTTLE_WINDOW = timedelta(seconds=60)
 
+# Why a row failed without a job, by code: the row keeps the code and its parameters
+# (``BatchRow.error_code``, ``error_params``) and ``BatchRow.error_text`` words them in the
+# reader's language when shown, not in the worker's when the row failed.
+ROW_ERRORS: dict[str, Any] = {
+    "template_unavailable": _(
+        "This template is no longer available to you (deleted, or no longer shared with you), "
+        "so its rows can't run."
+    ),
+    "version_not_published": _(
+        "The version of the template this batch runs is no longer its published version, so its rows "
+        "can't run. Start a new batch to run the published one."
+    ),
+}
+
 
 def upload_storage() -> FileSystemStorage:
     """Drafts' uploaded files, under the var directory (a callable, so that the path is
@@ -353,6 +367,11 @@ class BatchRow(models.Model):
     # Why a row failed without a job (its job could not be created); a job's own error
     # is the job's (``error_text``).
     error = models.TextField(_("error"), blank=True)
+    # The same as a code of ROW_ERRORS and its parameters, worded when shown (``error``
+    # then keeps the words as the worker wrote them, for codes without a template and for
+    # rows older than these fields).
+    error_code = models.CharField(_("error code"), max_length=64, blank=True)
+    error_params = models.JSONField(_("error parameters"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("batch row")
@@ -376,6 +395,11 @@ class BatchRow(models.Model):
     @property
     def error_text(self) -> str:
         """Why the row failed, translated, for people ("" when it did not)."""
+        if self.error_code in ROW_ERRORS:
+            try:
+                return str(ROW_ERRORS[self.error_code]) % self.error_params
+            except (KeyError, TypeError, ValueError):
+                pass  # parameters the message does not have: the words kept
         if self.error:
             return self.error
         if self.status == RowStatus.FAILED and self.job is not None:

@@ -51,6 +51,7 @@ from .models import (
     FINAL_ROW_STATUSES,
     MAX_CONFIGURATIONS,
     MAX_KEPT_ERRORS,
+    ROW_ERRORS,
     THROTTLE_WINDOW,
     Batch,
     BatchConfiguration,
@@ -233,7 +234,10 @@ def start_draft(batch: Batch, rows: Iterable[Row]) -> Batch:
         locked = Batch.objects.select_for_update().filter(pk=batch.pk, state=BatchState.DRAFT).first()
         if locked is None:
             raise BatchError(_("This batch has already started, or its draft has expired."), "batch")
-        configs = list(locked.configurations.order_by("position"))
+        configs = list(
+            locked.configurations.select_related("template_version__template").order_by("position")
+        )
+        _refuse_unavailable(locked, configs)
         written = _write_rows(locked, configs, rows, limits.max_rows)
         stored = locked.source.name
         Batch.objects.filter(pk=locked.pk).update(
@@ -253,6 +257,41 @@ def start_draft(batch: Batch, rows: Iterable[Row]) -> Batch:
 def _check_owner(owner: Any) -> None:
     if owner is None or not owner.is_authenticated:
         raise BatchError(_("Sign in to run a template on many rows."), "owner")
+
+
+def unavailable_configurations(batch: Batch, configurations: Iterable[BatchConfiguration]) -> dict[int, str]:
+    """The configurations the batch's owner may no longer run, each with the code of why
+    (``batches.models.ROW_ERRORS``): the template deleted or no longer visible to them, or,
+    for someone who does not manage it, a version that is no longer the published one (a
+    manager may run any of its versions, as at creation).
+
+    Checked again whenever rows are about to run (a draft started, failed rows retried,
+    each dispatch): the owner's right to the template is what it is now, not at creation.
+    """
+    refused: dict[int, str] = {}
+    for config in configurations:
+        template = config.template_version.template  # read through the base manager: deleted ones too
+        if template.deleted_at is not None:
+            refused[config.pk] = "template_unavailable"
+        elif template.is_managed_by(batch.owner):
+            continue
+        elif not _visible(template, batch.owner):
+            refused[config.pk] = "template_unavailable"
+        elif config.template_version_id != template.published_version_id:
+            refused[config.pk] = "version_not_published"
+    return refused
+
+
+def _visible(template: Template, owner: Any) -> bool:
+    return Template.objects.visible_to(owner).filter(pk=template.pk).exists()
+
+
+def _refuse_unavailable(batch: Batch, configurations: list[BatchConfiguration]) -> None:
+    refused = unavailable_configurations(batch, configurations)
+    if refused:
+        reasons = set(refused.values())
+        code = "template_unavailable" if "template_unavailable" in reasons else "version_not_published"
+        raise BatchError(str(ROW_ERRORS[code]), "template")
 
 
 @dataclass(frozen=True)
@@ -464,13 +503,20 @@ def dispatch(batch_id: UUID | str) -> int:
             config.pk: config for config in batch.configurations.select_related("template_version__template")
         }
         round_ = _Round()
+        # The owner's right to the template now, not at creation: a configuration they
+        # may no longer run has its pending rows failed, with the reason, and none run.
+        for config_id, code in unavailable_configurations(batch, configurations.values()).items():
+            round_.failed += batch.rows.filter(status=RowStatus.PENDING, configuration_id=config_id).update(
+                status=RowStatus.FAILED, error_code=code, error_params={}, error="", dispatched_at=now
+            )
+            round_.refused = True
         while free > 0 and (budget is None or round_.calls < budget) and round_.keys < DISPATCH_MAX_KEYS:
             wanted = free if budget is None else min(free, budget - round_.calls)
             keys = _next_keys(batch, min(wanted, DISPATCH_MAX_KEYS - round_.keys))
             if not keys:
                 break
             free -= _submit_keys(batch, keys, configurations, now, round_)
-        if not round_.keys:
+        if not round_.keys and not round_.refused:
             return 0
         changes: dict[str, Any] = {
             "pending": F("pending") - (round_.running + round_.failed),
@@ -517,6 +563,7 @@ class _Round:
     running: int = 0
     failed: int = 0
     answered: list[Any] = field(default_factory=list)
+    refused: bool = False  # rows failed because their configuration may no longer run
 
 
 def _submit_keys(
@@ -811,8 +858,9 @@ def retry_failed(batch: Batch) -> int:
         )
         if locked is None:
             return 0
+        _refuse_unavailable(locked, list(locked.configurations.select_related("template_version__template")))
         retried = locked.rows.filter(status=RowStatus.FAILED).update(
-            status=RowStatus.PENDING, job=None, dispatched_at=None, error=""
+            status=RowStatus.PENDING, job=None, dispatched_at=None, error="", error_code="", error_params={}
         )
         if retried:
             Batch.objects.filter(pk=locked.pk).update(

@@ -437,3 +437,54 @@ def test_rows_answered_from_the_cache_take_no_slot_and_the_batch_goes_on_at_once
     assert no_broker == []  # nothing left to send: no dispatch message, no recursion
     finish_jobs()
     assert assert_counters_agree(batch).state == BatchState.FINISHED
+
+
+# --- The owner's right to the template, checked again when rows are about to run ----
+
+
+def test_a_template_made_private_refuses_the_draft_and_fails_the_pending_rows_with_the_reason(
+    make_template: Callable[..., Template], owner, other_user, no_broker
+) -> None:
+    from django.utils import translation
+
+    template = make_template(owner=owner)  # public, by its author
+    draft = create_draft(template, other_user, source_name="rows.csv", valid_rows=1)
+    batch = create_batch(template, other_user, rows_of(["a", "b"]))
+    Template.objects.filter(pk=template.pk).update(visibility=Visibility.PRIVATE)
+    with pytest.raises(BatchError) as refused:
+        start_draft(draft, rows_of(["a"]))
+    assert "no longer available" in refused.value.message
+    draft.refresh_from_db()
+    assert draft.state == BatchState.DRAFT and not draft.rows.exists()
+    assert dispatch(batch.pk) == 0
+    batch = assert_counters_agree(batch)
+    assert (batch.state, batch.failed) == (BatchState.FINISHED, 2) and not Job.objects.exists()
+    row = batch.rows.first()
+    with translation.override("pt-br"):
+        assert "não está mais disponível" in row.error_text
+    with pytest.raises(BatchError):
+        retry_failed(batch)  # still not the owner's to run
+    assert assert_counters_agree(batch).failed == 2
+
+
+def test_a_new_publish_or_a_delete_stops_a_non_manager_but_not_the_manager(
+    make_template: Callable[..., Template], owner, other_user, no_broker
+) -> None:
+    template = make_template(owner=owner)
+    theirs = create_batch(template, other_user, rows_of(["a"]))
+    managers = create_batch(template, owner, rows_of(["a"]))
+    draft = create_draft(template, other_user, source_name="rows.csv", valid_rows=1)
+    template.create_version(body="New: {{ topic }} {{ count }}", parameters=SIMPLE_SCHEMA, author=owner)
+    with pytest.raises(BatchError) as refused:
+        start_draft(draft, rows_of(["a"]))
+    assert "no longer its published version" in refused.value.message
+    assert dispatch(theirs.pk) == 0
+    assert "published version" in theirs.rows.get().error_text
+    assert dispatch(managers.pk) == 1  # a manager runs any version of their template
+    finish_jobs(JobStatus.FAILED)
+    assert assert_counters_agree(managers).failed == 1
+    template.soft_delete()
+    with pytest.raises(BatchError) as deleted:
+        retry_failed(managers)
+    assert "no longer available" in deleted.value.message
+    assert assert_counters_agree(managers).failed == 1
