@@ -64,6 +64,10 @@ ROW_ERRORS: dict[str, Any] = {
         "The version of the template this batch runs is no longer its published version, so its rows "
         "can't run. Start a new batch to run the published one."
     ),
+    "submission_failed": _(
+        "This row could not be started because of an unexpected error, which was logged. Retrying the "
+        "failed rows may help."
+    ),
 }
 
 

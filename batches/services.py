@@ -44,6 +44,7 @@ from opentelemetry import trace
 
 from jobs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Job
 from jobs.services import SubmissionError, cancel_job, chosen_model, chosen_temperature, submit_generation
+from jobs.tasks import INFRASTRUCTURE_ERRORS
 from providers import provider_is_available
 from templates_app.models import Template, TemplateVersion
 
@@ -570,29 +571,38 @@ def _submit_keys(
     batch: Batch, keys: list[str], configurations: dict[int, BatchConfiguration], now: Any, round_: _Round
 ) -> int:
     """Submit a job per input key and point its pending rows at it; the slots taken."""
-    rows_by_key: dict[str, list[tuple[int, int, dict[str, Any]]]] = defaultdict(list)
+    rows_by_key: dict[str, list[tuple[int, int, int, dict[str, Any]]]] = defaultdict(list)
     pending = batch.rows.filter(status=RowStatus.PENDING, input_key__in=keys).order_by()
-    for pk, key, configuration_id, inputs in pending.values_list(
-        "pk", "input_key", "configuration_id", "inputs"
+    for pk, key, number, configuration_id, inputs in pending.values_list(
+        "pk", "input_key", "number", "configuration_id", "inputs"
     ):
-        rows_by_key[key].append((pk, configuration_id, inputs))
+        rows_by_key[key].append((pk, number, configuration_id, inputs))
     taken = 0
     for key in keys:
         entries = rows_by_key[key]
-        pks = [pk for pk, _config, _inputs in entries]
-        config = configurations[entries[0][1]]
+        pks = [entry[0] for entry in entries]
+        number, config = entries[0][1], configurations[entries[0][2]]
         round_.keys += 1
         try:
-            with tracer.start_as_current_span("batch row", attributes={"promptlab.batch.id": str(batch.pk)}):
+            # A savepoint per key: whatever fails here takes back only this key's job and
+            # rows, never the dispatch's other keys (which the sweep would otherwise try
+            # again, and fail again, forever).
+            with (
+                transaction.atomic(),
+                tracer.start_as_current_span("batch row", attributes={"promptlab.batch.id": str(batch.pk)}),
+            ):
                 job = submit_generation(
                     config.template_version,
-                    entries[0][2],
+                    entries[0][3],
                     owner=batch.owner,
                     provider=config.provider,
                     model=config.model,
                     temperature=config.temperature,
                     draft_run=config.draft_run,
                     queue=BATCH_QUEUE,
+                )
+                BatchRow.objects.filter(pk__in=pks).update(
+                    status=RowStatus.RUNNING, job=job, dispatched_at=now
                 )
         except SubmissionError as exc:
             # Never a lost row: the row ends, failed, with the reason.
@@ -601,7 +611,24 @@ def _submit_keys(
             )
             round_.failed += len(pks)
             continue
-        BatchRow.objects.filter(pk__in=pks).update(status=RowStatus.RUNNING, job=job, dispatched_at=now)
+        except INFRASTRUCTURE_ERRORS:
+            raise  # the database or the broker, for a moment: the whole dispatch again (its task retries)
+        except Exception:
+            logger.exception(
+                "batch %s: row %s (configuration %s) could not be submitted; its rows fail",
+                batch.pk,
+                number,
+                config.pk,
+            )
+            BatchRow.objects.filter(pk__in=pks).update(
+                status=RowStatus.FAILED,
+                error_code="submission_failed",
+                error_params={},
+                error="",
+                dispatched_at=now,
+            )
+            round_.failed += len(pks)
+            continue
         round_.running += len(pks)
         if job.is_terminal:
             # Answered at once (from the cache): its job_finished was sent before the rows

@@ -488,3 +488,34 @@ def test_a_new_publish_or_a_delete_stops_a_non_manager_but_not_the_manager(
         retry_failed(managers)
     assert "no longer available" in deleted.value.message
     assert assert_counters_agree(managers).failed == 1
+
+
+def test_an_unexpected_error_fails_only_its_row_and_the_dispatch_goes_on(
+    make_template: Callable[..., Template],
+    person,
+    no_broker,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from django.db import DataError
+
+    real = submit_generation
+
+    def breaks_on_b(version: Any, inputs: dict[str, Any], **options: Any) -> Job:
+        job = real(version, inputs, **options)
+        if inputs["topic"] == "b":
+            raise DataError("value too long")  # after its job was made: the savepoint takes it back
+        return job
+
+    monkeypatch.setattr("batches.services.submit_generation", breaks_on_b)
+    batch = create_batch(make_template(), person, rows_of(["a", "b", "c"]), concurrency=3)
+    assert dispatch(batch.pk) == 2
+    batch = assert_counters_agree(batch)
+    assert (batch.running, batch.failed, batch.pending) == (2, 1, 0)
+    failed = batch.rows.get(number=2)
+    assert failed.status == RowStatus.FAILED and failed.job is None
+    assert "unexpected error" in failed.error_text
+    assert sorted(Job.objects.values_list("inputs__topic", flat=True)) == ["a", "c"]  # no orphan job for b
+    assert f"batch {batch.pk}: row 2" in caplog.text
+    finish_jobs()
+    assert assert_counters_agree(batch).state == BatchState.FINISHED  # not retried forever
