@@ -29,6 +29,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from jobs.errors import MESSAGES as JOB_ERRORS
+from jobs.errors import describe_error
+
 
 class BatchState(models.TextChoices):
     DRAFT = "draft", _("Draft")
@@ -64,6 +67,11 @@ ROW_ERRORS: dict[str, Any] = {
         "The version of the template this batch runs is no longer its published version, so its rows "
         "can't run. Start a new batch to run the published one."
     ),
+    # SubmissionErrors of jobs.services, with what batches.services._submission_error keeps.
+    "model_not_priced": _("“%(choice)s” has no price on this PromptLab any more, so this row can't run."),
+    "model_not_allowed": _("This template no longer allows running on “%(choice)s”, so this row can't run."),
+    "provider_unavailable": _("The provider “%(provider)s” is not configured here, so this can't run."),
+    "render_error": _("This template could not be filled in: %(problem)s"),
     "submission_failed": _(
         "This row could not be started because of an unexpected error, which was logged. Retrying the "
         "failed rows may help."
@@ -404,6 +412,8 @@ class BatchRow(models.Model):
                 return str(ROW_ERRORS[self.error_code]) % self.error_params
             except (KeyError, TypeError, ValueError):
                 pass  # parameters the message does not have: the words kept
+        if self.error_code in JOB_ERRORS and not self.error_params:
+            return describe_error(self.error_code)
         if self.error:
             return self.error
         if self.status == RowStatus.FAILED and self.job is not None:

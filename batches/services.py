@@ -46,7 +46,9 @@ from jobs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Job
 from jobs.services import SubmissionError, cancel_job, chosen_model, chosen_temperature, submit_generation
 from jobs.tasks import INFRASTRUCTURE_ERRORS
 from providers import provider_is_available
+from templates_app.model_choices import model_choice
 from templates_app.models import Template, TemplateVersion
+from templates_app.rendering import PromptRenderError
 
 from .models import (
     FINAL_ROW_STATUSES,
@@ -606,8 +608,13 @@ def _submit_keys(
                 )
         except SubmissionError as exc:
             # Never a lost row: the row ends, failed, with the reason.
+            code, params = _submission_error(exc, config)
             BatchRow.objects.filter(pk__in=pks).update(
-                status=RowStatus.FAILED, error=str(exc), dispatched_at=now
+                status=RowStatus.FAILED,
+                error_code=code,
+                error_params=params,
+                error=str(exc),
+                dispatched_at=now,
             )
             round_.failed += len(pks)
             continue
@@ -638,6 +645,22 @@ def _submit_keys(
             round_.calls += 1
             taken += 1
     return taken
+
+
+def _submission_error(exc: SubmissionError, config: BatchConfiguration) -> tuple[str, dict[str, Any]]:
+    """A SubmissionError as a code and the parameters its ROW_ERRORS message takes, so that
+    the row's error is worded in its reader's language (the exception's message is in the
+    worker's). A code without them keeps the worker's words (``BatchRow.error``)."""
+    params: dict[str, Any] = {}
+    if exc.code in ("model_not_priced", "model_not_allowed"):
+        params["choice"] = model_choice(config.provider, config.model)
+    elif exc.code == "provider_unavailable":
+        params["provider"] = config.provider
+    elif exc.code == "render_error" and isinstance(exc.__context__, PromptRenderError):
+        # Raised "from None": the render's own error is still its context. Its words are
+        # the worker's language (it has no code of its own); the sentence around them is not.
+        params["problem"] = str(exc.__context__)
+    return exc.code, params
 
 
 def refill_at(concurrency: int) -> int:

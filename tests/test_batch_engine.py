@@ -326,7 +326,16 @@ def test_a_row_whose_job_cannot_be_made_fails_with_the_reason(llm, person, price
     assert dispatch(batch.pk) == 0
     batch = assert_counters_agree(batch)
     assert batch.state == BatchState.FINISHED and batch.failed == 2
-    assert "no price" in BatchRow.objects.first().error_text
+    row = BatchRow.objects.first()
+    assert "no price" in row.error_text
+    from django.utils import translation
+
+    with translation.override("pt-br"):  # the reader's language, not the worker's
+        assert row.error_text.startswith("“openai/gpt-test-1” não tem mais preço neste PromptLab")
+    # A row failed before errors had codes keeps its words.
+    BatchRow.objects.filter(pk=row.pk).update(error_code="", error_params={}, error="Old words.")
+    row.refresh_from_db()
+    assert row.error_text == "Old words."
 
 
 def test_a_draft_starts_once_and_an_old_one_expires(
