@@ -185,6 +185,10 @@ class Batch(models.Model):
     # it (a fixed window on the batch's own row, changed under its lock: no scan).
     window_started_at = models.DateTimeField(_("throttle window start"), null=True, blank=True)
     window_count = models.PositiveIntegerField(_("started in the throttle window"), default=0)
+    # Since when the owner's cap on batch jobs in flight (across all their batches) holds
+    # this batch's rows back; null when it does not. The owner's freed slots go to the
+    # batch held longest first (batches.services.dispatch).
+    held_since = models.DateTimeField(_("held back since"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
@@ -203,6 +207,12 @@ class Batch(models.Model):
                 fields=["state"],
                 condition=models.Q(state="running") | models.Q(state="cancelled", running__gt=0),
                 name="batch_active",
+            ),
+            # The owner's batches at work (their jobs in flight, the ones held back).
+            models.Index(
+                fields=["owner", "held_since"],
+                condition=models.Q(state="running") | models.Q(state="cancelled", running__gt=0),
+                name="batch_owner_active",
             ),
             # Drafts' expiry.
             models.Index(fields=["created_at"], condition=models.Q(state="draft"), name="batch_draft_age"),

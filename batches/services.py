@@ -5,12 +5,16 @@ so the cache, coalescing, retries, cancel and cost apply to batches as to single
 
 Locks, always taken in the same order so that two of these never wait on each other
 (PostgreSQL would break the cycle by failing one): a job's row first, then its batch rows,
-then the batch. A job's terminal change locks the job (``Job._finish``) and then, in its
-receiver, the rows and the batch; cancelling a batch changes the batch and its pending
-rows, and cancels the in-flight jobs only after that commits, each in a transaction of its
-own. The dispatcher holds the batch's lock while it submits jobs: the jobs it creates are
-its own new rows, and no job of the same batch can be the leader it follows, because two
-configurations of one batch never run the same thing (``_resolved_configurations``).
+then the batch. A dispatch takes its owner's user row (FOR NO KEY UPDATE: inserts naming
+the user, its jobs', do not wait on it) before the batch, holding nothing while it waits:
+the owner's cap on jobs in flight counts across all their batches, and nothing that
+holds a job, a row or a batch ever waits for an owner. A job's terminal change locks the
+job (``Job._finish``) and then, in its receiver, the rows and the batch; cancelling a
+batch changes the batch and its pending rows, and cancels the in-flight jobs only after
+that commits, each in a transaction of its own. The dispatcher holds the batch's lock
+while it submits jobs: the jobs it creates are its own new rows, and no job of the same
+batch can be the leader it follows, because two configurations of one batch never run the
+same thing (``_resolved_configurations``).
 
 No row runs twice: a row gets a job only under its batch's lock, fenced by ``status=pending``,
 and the job is created in that same transaction (its message is sent on commit), so a
@@ -34,9 +38,10 @@ from uuid import UUID
 
 from celery import current_task
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -106,6 +111,9 @@ class BatchLimits:
     max_rows: int
     max_file_bytes: int
     max_concurrency: int
+    # Batch jobs in flight for one owner across all their batches: the plan's most for one
+    # batch, so thirty batches take no more workers than one at full speed.
+    max_in_flight: int = 0
 
 
 def limits_for(user: Any) -> BatchLimits:
@@ -118,6 +126,7 @@ def limits_for(user: Any) -> BatchLimits:
         max_rows=pick(settings.BATCH_MAX_ROWS),
         max_file_bytes=pick(settings.BATCH_MAX_FILE_BYTES),
         max_concurrency=pick(settings.BATCH_MAX_CONCURRENCY),
+        max_in_flight=pick(settings.BATCH_MAX_CONCURRENCY),
     )
 
 
@@ -483,7 +492,18 @@ def dispatch(batch_id: UUID | str) -> int:
     of 10,000 cached rows is 10,000 such rows).
     """
     now = timezone.now()
+    owner_id = Batch.objects.filter(pk=batch_id).values_list("owner_id", flat=True).first()
+    if owner_id is None:
+        return 0
     with transaction.atomic():
+        # The owner's lock first, then the batch's (see the module's docstring): the
+        # owner's cap counts jobs across all their batches, so two dispatches of one
+        # owner's batches must not both read the same free slots. It is waited for (not
+        # skipped: the holder dispatches another batch, not this one) and nothing is held
+        # while waiting, so it adds no cycle to the job → rows → batch order.
+        get_user_model().objects.select_for_update(no_key=True).filter(pk=owner_id).values_list(
+            "pk", flat=True
+        ).first()
         batch = (
             Batch.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("owner")
@@ -501,7 +521,24 @@ def dispatch(batch_id: UUID | str) -> int:
             # Refilled in bunches: a dispatch's own work (the lock, these reads) is then
             # shared by several jobs. Every job's end asks again, and one with nothing
             # left in flight always refills, so the batch never stalls.
+            if batch.held_since is not None:
+                # Its own jobs' ends will dispatch it: not waiting on the owner's slots,
+                # which the next batch held back may take.
+                Batch.objects.filter(pk=batch.pk).update(held_since=None)
+                _hand_on(owner_id, batch.pk)
             return 0
+        owner_free = limits_for(batch.owner).max_in_flight - _owner_in_flight(owner_id)
+        ahead = _oldest_held(owner_id, exclude=batch.pk)
+        yields = ahead is not None and (batch.held_since is None or ahead[1] < batch.held_since)
+        if batch.pending and (owner_free <= 0 or yields):
+            # Held back by the owner's cap, or behind a batch held back longer, which
+            # takes the free slots first: their batches take turns.
+            if batch.held_since is None:
+                Batch.objects.filter(pk=batch.pk).update(held_since=now)
+            if yields and owner_free > 0:
+                _hand_on(owner_id, batch.pk)
+            return 0
+        batch_free, free = free, min(free, owner_free)
         configurations = {
             config.pk: config for config in batch.configurations.select_related("template_version__template")
         }
@@ -519,12 +556,22 @@ def dispatch(batch_id: UUID | str) -> int:
             if not keys:
                 break
             free -= _submit_keys(batch, keys, configurations, now, round_)
+        left = batch.pending - (round_.running + round_.failed)
+        # Still rows to run, room in the batch, none in the owner's: held back (at the back
+        # of the owner's queue if it just had its turn).
+        held = left > 0 and owner_free - round_.calls <= 0 and batch_free - round_.calls > 0
+        held_since = (batch.held_since if not round_.calls else now) if held else None
+        if held_since is None and ahead is not None and owner_free - round_.calls > 0:
+            transaction.on_commit(functools.partial(send_dispatch, ahead[0]))  # slots it can use
         if not round_.keys and not round_.refused:
+            if held_since != batch.held_since:
+                Batch.objects.filter(pk=batch.pk).update(held_since=held_since)
             return 0
         changes: dict[str, Any] = {
             "pending": F("pending") - (round_.running + round_.failed),
             "running": F("running") + round_.running,
             "failed": F("failed") + round_.failed,
+            "held_since": held_since,
         }
         if budget is not None:
             if new_window:
@@ -661,6 +708,32 @@ def _submission_error(exc: SubmissionError, config: BatchConfiguration) -> tuple
         # the worker's language (it has no code of its own); the sentence around them is not.
         params["problem"] = str(exc.__context__)
     return exc.code, params
+
+
+def _owner_in_flight(owner_id: Any) -> int:
+    """The owner's batch jobs in flight, across all their batches (cancelled ones while
+    their jobs stop too): the jobs of their rows given a job not yet finished."""
+    return BatchRow.objects.filter(
+        Q(batch__state=BatchState.RUNNING) | Q(batch__state=BatchState.CANCELLED, batch__running__gt=0),
+        batch__owner_id=owner_id,
+        status=RowStatus.RUNNING,
+    ).aggregate(n=Count("job_id", distinct=True))["n"]
+
+
+def _oldest_held(owner_id: Any, *, exclude: Any = None) -> tuple[Any, Any] | None:
+    """The owner's running batch held back longest by their cap (its id and since when)."""
+    held = Batch.objects.filter(owner_id=owner_id, state=BatchState.RUNNING, held_since__isnull=False)
+    if exclude is not None:
+        held = held.exclude(pk=exclude)
+    return held.order_by("held_since").values_list("pk", "held_since").first()
+
+
+def _hand_on(owner_id: Any, batch_id: Any) -> None:
+    """Once this commits, a dispatch of the owner's batch held back longest (a message: a
+    dispatch never runs another inline, which could recurse)."""
+    ahead = _oldest_held(owner_id, exclude=batch_id)
+    if ahead is not None:
+        transaction.on_commit(functools.partial(send_dispatch, ahead[0]))
 
 
 def refill_at(concurrency: int) -> int:
@@ -825,18 +898,27 @@ def _after_change(batch_id: Any, *, dispatch_more: bool = True, inline: bool = T
     if batch is None:
         return
     publish_progress(batch)
-    if not (dispatch_more and batch.state == BatchState.RUNNING and batch.pending):
+    if not dispatch_more:
         return
+    if batch.state == BatchState.RUNNING and batch.pending:
+        target = batch.pk
+    else:
+        # Nothing of its own to run: a slot it freed goes to the owner's batch held back
+        # longest by their cap, if any (its dispatch passes it on while slots remain).
+        held = _oldest_held(batch.owner_id)
+        if held is None:
+            return
+        target = held[0]
     if not (inline and _in_a_worker()):
-        send_dispatch(batch.pk)
+        send_dispatch(target)
         return
     try:
         # A context of its own: the submissions name their jobs on the current span and in
         # the log context, which here are the run of the job that just ended.
-        contextvars.copy_context().run(_dispatch_in_a_span, batch.pk)
+        contextvars.copy_context().run(_dispatch_in_a_span, target)
     except Exception:
-        logger.exception("batch %s: its dispatch failed here; sending it to the workers", batch.pk)
-        send_dispatch(batch.pk)
+        logger.exception("batch %s: its dispatch failed here; sending it to the workers", target)
+        send_dispatch(target)
 
 
 def _dispatch_in_a_span(batch_id: Any) -> int:
@@ -932,8 +1014,6 @@ def sweep() -> int:
     receiver that failed), running batches with pending rows (a dispatch message lost,
     a restart), cancelled batches with jobs still active. The batches handled."""
     handled = 0
-    from django.db.models import Q
-
     active = Batch.objects.filter(Q(state=BatchState.RUNNING) | Q(state=BatchState.CANCELLED, running__gt=0))
     for batch in active.order_by("created_at")[:500]:
         if batch.running:

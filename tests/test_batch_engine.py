@@ -241,13 +241,24 @@ def test_comparison_over_two_providers_holds_both_outputs_per_row_and_right_tota
 # --- Rules, without the worker -----------------------------------------------------
 
 
+class _Sent(list[Any]):
+    """The countdowns of the dispatch messages sent, and (``batches``) their batches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[Any] = []
+
+
 @pytest.fixture
 def no_broker(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Dispatch and job messages captured: these tests drive the engine by hand."""
-    sent: list[Any] = []
-    monkeypatch.setattr(
-        "batches.services.send_dispatch", lambda batch_id, countdown=None: sent.append(countdown)
-    )
+    sent = _Sent()
+
+    def send(batch_id: Any, countdown: float | None = None) -> None:
+        sent.append(countdown)
+        sent.batches.append(batch_id)
+
+    monkeypatch.setattr("batches.services.send_dispatch", send)
     monkeypatch.setattr("jobs.tasks.run_job.apply_async", lambda *args, **options: None)
     return sent
 
@@ -528,3 +539,43 @@ def test_an_unexpected_error_fails_only_its_row_and_the_dispatch_goes_on(
     assert f"batch {batch.pk}: row 2" in caplog.text
     finish_jobs()
     assert assert_counters_agree(batch).state == BatchState.FINISHED  # not retried forever
+
+
+# --- Fairness between one owner's batches -----------------------------------------
+
+
+def finish_job(job: Job) -> None:
+    attempt = job.claim("task")
+    assert attempt is not None
+    job.mark_succeeded(attempt, output="ok", input_tokens=3, output_tokens=2, cost=None)
+
+
+def test_one_owner_s_batches_share_the_plan_s_slots_and_take_turns(
+    make_template: Callable[..., Template], owner, settings, no_broker
+) -> None:
+    settings.BATCH_MAX_CONCURRENCY = {"free": 2}  # the owner's plan: two batch jobs at once, in all
+    template = make_template()
+    first = create_batch(template, owner, rows_of(["a1", "a2", "a3"]), concurrency=2)
+    second = create_batch(template, owner, rows_of(["b1", "b2"]), concurrency=2)
+    assert dispatch(first.pk) == 2
+    assert dispatch(second.pk) == 0  # the owner's two slots are the first batch's
+    assert Batch.objects.get(pk=second.pk).held_since is not None
+
+    no_broker.batches.clear()
+    finish_job(first.rows.get(number=1).job)  # a slot frees: it goes to the batch held back
+    assert dispatch(first.pk) == 0
+    assert no_broker.batches[-1] == second.pk
+    assert dispatch(second.pk) == 1
+    in_flight = Job.objects.filter(status=JobStatus.QUEUED)
+    assert in_flight.count() == 2
+
+    finish_job(first.rows.get(number=2).job)  # the first batch's turn again
+    assert dispatch(first.pk) == 1
+    no_broker.batches.clear()
+    finish_job(first.rows.get(number=3).job)  # nothing of its own left: its slot is handed on
+    assert assert_counters_agree(first).state == BatchState.FINISHED
+    assert no_broker.batches == [second.pk]
+    assert dispatch(second.pk) == 1
+    finish_jobs()
+    second = assert_counters_agree(second)
+    assert (second.state, second.succeeded, second.held_since) == (BatchState.FINISHED, 2, None)
