@@ -954,6 +954,7 @@ def cancel_batch(batch: Batch) -> bool:
             pending=F("pending") - pending,
             cancelled=F("cancelled") + pending,
             finished_at=now,
+            held_since=None,  # nothing left waiting: a retry queues afresh
         )
         in_flight = list(
             locked.rows.filter(status=RowStatus.RUNNING, job__isnull=False)
