@@ -29,6 +29,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from jobs.errors import MESSAGES as JOB_ERRORS
+from jobs.errors import describe_error
+
 
 class BatchState(models.TextChoices):
     DRAFT = "draft", _("Draft")
@@ -51,6 +54,29 @@ MAX_CONFIGURATIONS = 4
 # The first errors a draft keeps for its review page (the total is counted, not kept).
 MAX_KEPT_ERRORS = 1000
 THROTTLE_WINDOW = timedelta(seconds=60)
+
+# Why a row failed without a job, by code: the row keeps the code and its parameters
+# (``BatchRow.error_code``, ``error_params``) and ``BatchRow.error_text`` words them in the
+# reader's language when shown, not in the worker's when the row failed.
+ROW_ERRORS: dict[str, Any] = {
+    "template_unavailable": _(
+        "This template is no longer available to you (deleted, or no longer shared with you), "
+        "so its rows can't run."
+    ),
+    "version_not_published": _(
+        "The version of the template this batch runs is no longer its published version, so its rows "
+        "can't run. Start a new batch to run the published one."
+    ),
+    # SubmissionErrors of jobs.services, with what batches.services._submission_error keeps.
+    "model_not_priced": _("“%(choice)s” has no price on this PromptLab any more, so this row can't run."),
+    "model_not_allowed": _("This template no longer allows running on “%(choice)s”, so this row can't run."),
+    "provider_unavailable": _("The provider “%(provider)s” is not configured here, so this can't run."),
+    "render_error": _("This template could not be filled in: %(problem)s"),
+    "submission_failed": _(
+        "This row could not be started because of an unexpected error, which was logged. Retrying the "
+        "failed rows may help."
+    ),
+}
 
 
 def upload_storage() -> FileSystemStorage:
@@ -159,6 +185,10 @@ class Batch(models.Model):
     # it (a fixed window on the batch's own row, changed under its lock: no scan).
     window_started_at = models.DateTimeField(_("throttle window start"), null=True, blank=True)
     window_count = models.PositiveIntegerField(_("started in the throttle window"), default=0)
+    # Since when the owner's cap on batch jobs in flight (across all their batches) holds
+    # this batch's rows back; null when it does not. The owner's freed slots go to the
+    # batch held longest first (batches.services.dispatch).
+    held_since = models.DateTimeField(_("held back since"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
@@ -177,6 +207,12 @@ class Batch(models.Model):
                 fields=["state"],
                 condition=models.Q(state="running") | models.Q(state="cancelled", running__gt=0),
                 name="batch_active",
+            ),
+            # The owner's batches at work (their jobs in flight, the ones held back).
+            models.Index(
+                fields=["owner", "held_since"],
+                condition=models.Q(state="running") | models.Q(state="cancelled", running__gt=0),
+                name="batch_owner_active",
             ),
             # Drafts' expiry.
             models.Index(fields=["created_at"], condition=models.Q(state="draft"), name="batch_draft_age"),
@@ -353,6 +389,11 @@ class BatchRow(models.Model):
     # Why a row failed without a job (its job could not be created); a job's own error
     # is the job's (``error_text``).
     error = models.TextField(_("error"), blank=True)
+    # The same as a code of ROW_ERRORS and its parameters, worded when shown (``error``
+    # then keeps the words as the worker wrote them, for codes without a template and for
+    # rows older than these fields).
+    error_code = models.CharField(_("error code"), max_length=64, blank=True)
+    error_params = models.JSONField(_("error parameters"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("batch row")
@@ -376,6 +417,13 @@ class BatchRow(models.Model):
     @property
     def error_text(self) -> str:
         """Why the row failed, translated, for people ("" when it did not)."""
+        if self.error_code in ROW_ERRORS:
+            try:
+                return str(ROW_ERRORS[self.error_code]) % self.error_params
+            except (KeyError, TypeError, ValueError):
+                pass  # parameters the message does not have: the words kept
+        if self.error_code in JOB_ERRORS and not self.error_params:
+            return describe_error(self.error_code)
         if self.error:
             return self.error
         if self.status == RowStatus.FAILED and self.job is not None:

@@ -5,12 +5,16 @@ so the cache, coalescing, retries, cancel and cost apply to batches as to single
 
 Locks, always taken in the same order so that two of these never wait on each other
 (PostgreSQL would break the cycle by failing one): a job's row first, then its batch rows,
-then the batch. A job's terminal change locks the job (``Job._finish``) and then, in its
-receiver, the rows and the batch; cancelling a batch changes the batch and its pending
-rows, and cancels the in-flight jobs only after that commits, each in a transaction of its
-own. The dispatcher holds the batch's lock while it submits jobs: the jobs it creates are
-its own new rows, and no job of the same batch can be the leader it follows, because two
-configurations of one batch never run the same thing (``_resolved_configurations``).
+then the batch. A dispatch takes its owner's user row (FOR NO KEY UPDATE: inserts naming
+the user, its jobs', do not wait on it) before the batch, holding nothing while it waits:
+the owner's cap on jobs in flight counts across all their batches, and nothing that
+holds a job, a row or a batch ever waits for an owner. A job's terminal change locks the
+job (``Job._finish``) and then, in its receiver, the rows and the batch; cancelling a
+batch changes the batch and its pending rows, and cancels the in-flight jobs only after
+that commits, each in a transaction of its own. The dispatcher holds the batch's lock
+while it submits jobs: the jobs it creates are its own new rows, and no job of the same
+batch can be the leader it follows, because two configurations of one batch never run the
+same thing (``_resolved_configurations``).
 
 No row runs twice: a row gets a job only under its batch's lock, fenced by ``status=pending``,
 and the job is created in that same transaction (its message is sent on commit), so a
@@ -34,9 +38,10 @@ from uuid import UUID
 
 from celery import current_task
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -44,13 +49,17 @@ from opentelemetry import trace
 
 from jobs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Job
 from jobs.services import SubmissionError, cancel_job, chosen_model, chosen_temperature, submit_generation
+from jobs.tasks import INFRASTRUCTURE_ERRORS
 from providers import provider_is_available
+from templates_app.model_choices import model_choice
 from templates_app.models import Template, TemplateVersion
+from templates_app.rendering import PromptRenderError
 
 from .models import (
     FINAL_ROW_STATUSES,
     MAX_CONFIGURATIONS,
     MAX_KEPT_ERRORS,
+    ROW_ERRORS,
     THROTTLE_WINDOW,
     Batch,
     BatchConfiguration,
@@ -102,6 +111,9 @@ class BatchLimits:
     max_rows: int
     max_file_bytes: int
     max_concurrency: int
+    # Batch jobs in flight for one owner across all their batches: the plan's most for one
+    # batch, so thirty batches take no more workers than one at full speed.
+    max_in_flight: int = 0
 
 
 def limits_for(user: Any) -> BatchLimits:
@@ -114,6 +126,7 @@ def limits_for(user: Any) -> BatchLimits:
         max_rows=pick(settings.BATCH_MAX_ROWS),
         max_file_bytes=pick(settings.BATCH_MAX_FILE_BYTES),
         max_concurrency=pick(settings.BATCH_MAX_CONCURRENCY),
+        max_in_flight=pick(settings.BATCH_MAX_CONCURRENCY),
     )
 
 
@@ -233,7 +246,10 @@ def start_draft(batch: Batch, rows: Iterable[Row]) -> Batch:
         locked = Batch.objects.select_for_update().filter(pk=batch.pk, state=BatchState.DRAFT).first()
         if locked is None:
             raise BatchError(_("This batch has already started, or its draft has expired."), "batch")
-        configs = list(locked.configurations.order_by("position"))
+        configs = list(
+            locked.configurations.select_related("template_version__template").order_by("position")
+        )
+        _refuse_unavailable(locked, configs)
         written = _write_rows(locked, configs, rows, limits.max_rows)
         stored = locked.source.name
         Batch.objects.filter(pk=locked.pk).update(
@@ -253,6 +269,41 @@ def start_draft(batch: Batch, rows: Iterable[Row]) -> Batch:
 def _check_owner(owner: Any) -> None:
     if owner is None or not owner.is_authenticated:
         raise BatchError(_("Sign in to run a template on many rows."), "owner")
+
+
+def unavailable_configurations(batch: Batch, configurations: Iterable[BatchConfiguration]) -> dict[int, str]:
+    """The configurations the batch's owner may no longer run, each with the code of why
+    (``batches.models.ROW_ERRORS``): the template deleted or no longer visible to them, or,
+    for someone who does not manage it, a version that is no longer the published one (a
+    manager may run any of its versions, as at creation).
+
+    Checked again whenever rows are about to run (a draft started, failed rows retried,
+    each dispatch): the owner's right to the template is what it is now, not at creation.
+    """
+    refused: dict[int, str] = {}
+    for config in configurations:
+        template = config.template_version.template  # read through the base manager: deleted ones too
+        if template.deleted_at is not None:
+            refused[config.pk] = "template_unavailable"
+        elif template.is_managed_by(batch.owner):
+            continue
+        elif not _visible(template, batch.owner):
+            refused[config.pk] = "template_unavailable"
+        elif config.template_version_id != template.published_version_id:
+            refused[config.pk] = "version_not_published"
+    return refused
+
+
+def _visible(template: Template, owner: Any) -> bool:
+    return Template.objects.visible_to(owner).filter(pk=template.pk).exists()
+
+
+def _refuse_unavailable(batch: Batch, configurations: list[BatchConfiguration]) -> None:
+    refused = unavailable_configurations(batch, configurations)
+    if refused:
+        reasons = set(refused.values())
+        code = "template_unavailable" if "template_unavailable" in reasons else "version_not_published"
+        raise BatchError(str(ROW_ERRORS[code]), "template")
 
 
 @dataclass(frozen=True)
@@ -441,7 +492,18 @@ def dispatch(batch_id: UUID | str) -> int:
     of 10,000 cached rows is 10,000 such rows).
     """
     now = timezone.now()
+    owner_id = Batch.objects.filter(pk=batch_id).values_list("owner_id", flat=True).first()
+    if owner_id is None:
+        return 0
     with transaction.atomic():
+        # The owner's lock first, then the batch's (see the module's docstring): the
+        # owner's cap counts jobs across all their batches, so two dispatches of one
+        # owner's batches must not both read the same free slots. It is waited for (not
+        # skipped: the holder dispatches another batch, not this one) and nothing is held
+        # while waiting, so it adds no cycle to the job → rows → batch order.
+        get_user_model().objects.select_for_update(no_key=True).filter(pk=owner_id).values_list(
+            "pk", flat=True
+        ).first()
         batch = (
             Batch.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("owner")
@@ -459,23 +521,57 @@ def dispatch(batch_id: UUID | str) -> int:
             # Refilled in bunches: a dispatch's own work (the lock, these reads) is then
             # shared by several jobs. Every job's end asks again, and one with nothing
             # left in flight always refills, so the batch never stalls.
+            if batch.held_since is not None:
+                # Its own jobs' ends will dispatch it: not waiting on the owner's slots,
+                # which the next batch held back may take.
+                Batch.objects.filter(pk=batch.pk).update(held_since=None)
+                _hand_on(owner_id, batch.pk)
             return 0
+        owner_free = limits_for(batch.owner).max_in_flight - _owner_in_flight(owner_id)
+        ahead = _oldest_held(owner_id, exclude=batch.pk)
+        yields = ahead is not None and (batch.held_since is None or ahead[1] < batch.held_since)
+        if batch.pending and (owner_free <= 0 or yields):
+            # Held back by the owner's cap, or behind a batch held back longer, which
+            # takes the free slots first: their batches take turns.
+            if batch.held_since is None:
+                Batch.objects.filter(pk=batch.pk).update(held_since=now)
+            if yields and owner_free > 0:
+                _hand_on(owner_id, batch.pk)
+            return 0
+        batch_free, free = free, min(free, owner_free)
         configurations = {
             config.pk: config for config in batch.configurations.select_related("template_version__template")
         }
         round_ = _Round()
+        # The owner's right to the template now, not at creation: a configuration they
+        # may no longer run has its pending rows failed, with the reason, and none run.
+        for config_id, code in unavailable_configurations(batch, configurations.values()).items():
+            round_.failed += batch.rows.filter(status=RowStatus.PENDING, configuration_id=config_id).update(
+                status=RowStatus.FAILED, error_code=code, error_params={}, error="", dispatched_at=now
+            )
+            round_.refused = True
         while free > 0 and (budget is None or round_.calls < budget) and round_.keys < DISPATCH_MAX_KEYS:
             wanted = free if budget is None else min(free, budget - round_.calls)
             keys = _next_keys(batch, min(wanted, DISPATCH_MAX_KEYS - round_.keys))
             if not keys:
                 break
             free -= _submit_keys(batch, keys, configurations, now, round_)
-        if not round_.keys:
+        left = batch.pending - (round_.running + round_.failed)
+        # Still rows to run, room in the batch, none in the owner's: held back (at the back
+        # of the owner's queue if it just had its turn).
+        held = left > 0 and owner_free - round_.calls <= 0 and batch_free - round_.calls > 0
+        held_since = (batch.held_since if not round_.calls else now) if held else None
+        if held_since is None and ahead is not None and owner_free - round_.calls > 0:
+            transaction.on_commit(functools.partial(send_dispatch, ahead[0]))  # slots it can use
+        if not round_.keys and not round_.refused:
+            if held_since != batch.held_since:
+                Batch.objects.filter(pk=batch.pk).update(held_since=held_since)
             return 0
         changes: dict[str, Any] = {
             "pending": F("pending") - (round_.running + round_.failed),
             "running": F("running") + round_.running,
             "failed": F("failed") + round_.failed,
+            "held_since": held_since,
         }
         if budget is not None:
             if new_window:
@@ -517,29 +613,36 @@ class _Round:
     running: int = 0
     failed: int = 0
     answered: list[Any] = field(default_factory=list)
+    refused: bool = False  # rows failed because their configuration may no longer run
 
 
 def _submit_keys(
     batch: Batch, keys: list[str], configurations: dict[int, BatchConfiguration], now: Any, round_: _Round
 ) -> int:
     """Submit a job per input key and point its pending rows at it; the slots taken."""
-    rows_by_key: dict[str, list[tuple[int, int, dict[str, Any]]]] = defaultdict(list)
+    rows_by_key: dict[str, list[tuple[int, int, int, dict[str, Any]]]] = defaultdict(list)
     pending = batch.rows.filter(status=RowStatus.PENDING, input_key__in=keys).order_by()
-    for pk, key, configuration_id, inputs in pending.values_list(
-        "pk", "input_key", "configuration_id", "inputs"
+    for pk, key, number, configuration_id, inputs in pending.values_list(
+        "pk", "input_key", "number", "configuration_id", "inputs"
     ):
-        rows_by_key[key].append((pk, configuration_id, inputs))
+        rows_by_key[key].append((pk, number, configuration_id, inputs))
     taken = 0
     for key in keys:
         entries = rows_by_key[key]
-        pks = [pk for pk, _config, _inputs in entries]
-        config = configurations[entries[0][1]]
+        pks = [entry[0] for entry in entries]
+        number, config = entries[0][1], configurations[entries[0][2]]
         round_.keys += 1
         try:
-            with tracer.start_as_current_span("batch row", attributes={"promptlab.batch.id": str(batch.pk)}):
+            # A savepoint per key: whatever fails here takes back only this key's job and
+            # rows, never the dispatch's other keys (which the sweep would otherwise try
+            # again, and fail again, forever).
+            with (
+                transaction.atomic(),
+                tracer.start_as_current_span("batch row", attributes={"promptlab.batch.id": str(batch.pk)}),
+            ):
                 job = submit_generation(
                     config.template_version,
-                    entries[0][2],
+                    entries[0][3],
                     owner=batch.owner,
                     provider=config.provider,
                     model=config.model,
@@ -547,14 +650,39 @@ def _submit_keys(
                     draft_run=config.draft_run,
                     queue=BATCH_QUEUE,
                 )
+                BatchRow.objects.filter(pk__in=pks).update(
+                    status=RowStatus.RUNNING, job=job, dispatched_at=now
+                )
         except SubmissionError as exc:
             # Never a lost row: the row ends, failed, with the reason.
+            code, params = _submission_error(exc, config)
             BatchRow.objects.filter(pk__in=pks).update(
-                status=RowStatus.FAILED, error=str(exc), dispatched_at=now
+                status=RowStatus.FAILED,
+                error_code=code,
+                error_params=params,
+                error=str(exc),
+                dispatched_at=now,
             )
             round_.failed += len(pks)
             continue
-        BatchRow.objects.filter(pk__in=pks).update(status=RowStatus.RUNNING, job=job, dispatched_at=now)
+        except INFRASTRUCTURE_ERRORS:
+            raise  # the database or the broker, for a moment: the whole dispatch again (its task retries)
+        except Exception:
+            logger.exception(
+                "batch %s: row %s (configuration %s) could not be submitted; its rows fail",
+                batch.pk,
+                number,
+                config.pk,
+            )
+            BatchRow.objects.filter(pk__in=pks).update(
+                status=RowStatus.FAILED,
+                error_code="submission_failed",
+                error_params={},
+                error="",
+                dispatched_at=now,
+            )
+            round_.failed += len(pks)
+            continue
         round_.running += len(pks)
         if job.is_terminal:
             # Answered at once (from the cache): its job_finished was sent before the rows
@@ -564,6 +692,48 @@ def _submit_keys(
             round_.calls += 1
             taken += 1
     return taken
+
+
+def _submission_error(exc: SubmissionError, config: BatchConfiguration) -> tuple[str, dict[str, Any]]:
+    """A SubmissionError as a code and the parameters its ROW_ERRORS message takes, so that
+    the row's error is worded in its reader's language (the exception's message is in the
+    worker's). A code without them keeps the worker's words (``BatchRow.error``)."""
+    params: dict[str, Any] = {}
+    if exc.code in ("model_not_priced", "model_not_allowed"):
+        params["choice"] = model_choice(config.provider, config.model)
+    elif exc.code == "provider_unavailable":
+        params["provider"] = config.provider
+    elif exc.code == "render_error" and isinstance(exc.__context__, PromptRenderError):
+        # Raised "from None": the render's own error is still its context. Its words are
+        # the worker's language (it has no code of its own); the sentence around them is not.
+        params["problem"] = str(exc.__context__)
+    return exc.code, params
+
+
+def _owner_in_flight(owner_id: Any) -> int:
+    """The owner's batch jobs in flight, across all their batches (cancelled ones while
+    their jobs stop too): the jobs of their rows given a job not yet finished."""
+    return BatchRow.objects.filter(
+        Q(batch__state=BatchState.RUNNING) | Q(batch__state=BatchState.CANCELLED, batch__running__gt=0),
+        batch__owner_id=owner_id,
+        status=RowStatus.RUNNING,
+    ).aggregate(n=Count("job_id", distinct=True))["n"]
+
+
+def _oldest_held(owner_id: Any, *, exclude: Any = None) -> tuple[Any, Any] | None:
+    """The owner's running batch held back longest by their cap (its id and since when)."""
+    held = Batch.objects.filter(owner_id=owner_id, state=BatchState.RUNNING, held_since__isnull=False)
+    if exclude is not None:
+        held = held.exclude(pk=exclude)
+    return held.order_by("held_since").values_list("pk", "held_since").first()
+
+
+def _hand_on(owner_id: Any, batch_id: Any) -> None:
+    """Once this commits, a dispatch of the owner's batch held back longest (a message: a
+    dispatch never runs another inline, which could recurse)."""
+    ahead = _oldest_held(owner_id, exclude=batch_id)
+    if ahead is not None:
+        transaction.on_commit(functools.partial(send_dispatch, ahead[0]))
 
 
 def refill_at(concurrency: int) -> int:
@@ -728,18 +898,27 @@ def _after_change(batch_id: Any, *, dispatch_more: bool = True, inline: bool = T
     if batch is None:
         return
     publish_progress(batch)
-    if not (dispatch_more and batch.state == BatchState.RUNNING and batch.pending):
+    if not dispatch_more:
         return
+    if batch.state == BatchState.RUNNING and batch.pending:
+        target = batch.pk
+    else:
+        # Nothing of its own to run: a slot it freed goes to the owner's batch held back
+        # longest by their cap, if any (its dispatch passes it on while slots remain).
+        held = _oldest_held(batch.owner_id)
+        if held is None:
+            return
+        target = held[0]
     if not (inline and _in_a_worker()):
-        send_dispatch(batch.pk)
+        send_dispatch(target)
         return
     try:
         # A context of its own: the submissions name their jobs on the current span and in
         # the log context, which here are the run of the job that just ended.
-        contextvars.copy_context().run(_dispatch_in_a_span, batch.pk)
+        contextvars.copy_context().run(_dispatch_in_a_span, target)
     except Exception:
-        logger.exception("batch %s: its dispatch failed here; sending it to the workers", batch.pk)
-        send_dispatch(batch.pk)
+        logger.exception("batch %s: its dispatch failed here; sending it to the workers", target)
+        send_dispatch(target)
 
 
 def _dispatch_in_a_span(batch_id: Any) -> int:
@@ -775,6 +954,7 @@ def cancel_batch(batch: Batch) -> bool:
             pending=F("pending") - pending,
             cancelled=F("cancelled") + pending,
             finished_at=now,
+            held_since=None,  # nothing left waiting: a retry queues afresh
         )
         in_flight = list(
             locked.rows.filter(status=RowStatus.RUNNING, job__isnull=False)
@@ -811,8 +991,9 @@ def retry_failed(batch: Batch) -> int:
         )
         if locked is None:
             return 0
+        _refuse_unavailable(locked, list(locked.configurations.select_related("template_version__template")))
         retried = locked.rows.filter(status=RowStatus.FAILED).update(
-            status=RowStatus.PENDING, job=None, dispatched_at=None, error=""
+            status=RowStatus.PENDING, job=None, dispatched_at=None, error="", error_code="", error_params={}
         )
         if retried:
             Batch.objects.filter(pk=locked.pk).update(
@@ -834,8 +1015,6 @@ def sweep() -> int:
     receiver that failed), running batches with pending rows (a dispatch message lost,
     a restart), cancelled batches with jobs still active. The batches handled."""
     handled = 0
-    from django.db.models import Q
-
     active = Batch.objects.filter(Q(state=BatchState.RUNNING) | Q(state=BatchState.CANCELLED, running__gt=0))
     for batch in active.order_by("created_at")[:500]:
         if batch.running:

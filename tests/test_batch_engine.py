@@ -241,13 +241,24 @@ def test_comparison_over_two_providers_holds_both_outputs_per_row_and_right_tota
 # --- Rules, without the worker -----------------------------------------------------
 
 
+class _Sent(list[Any]):
+    """The countdowns of the dispatch messages sent, and (``batches``) their batches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[Any] = []
+
+
 @pytest.fixture
 def no_broker(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Dispatch and job messages captured: these tests drive the engine by hand."""
-    sent: list[Any] = []
-    monkeypatch.setattr(
-        "batches.services.send_dispatch", lambda batch_id, countdown=None: sent.append(countdown)
-    )
+    sent = _Sent()
+
+    def send(batch_id: Any, countdown: float | None = None) -> None:
+        sent.append(countdown)
+        sent.batches.append(batch_id)
+
+    monkeypatch.setattr("batches.services.send_dispatch", send)
     monkeypatch.setattr("jobs.tasks.run_job.apply_async", lambda *args, **options: None)
     return sent
 
@@ -326,7 +337,16 @@ def test_a_row_whose_job_cannot_be_made_fails_with_the_reason(llm, person, price
     assert dispatch(batch.pk) == 0
     batch = assert_counters_agree(batch)
     assert batch.state == BatchState.FINISHED and batch.failed == 2
-    assert "no price" in BatchRow.objects.first().error_text
+    row = BatchRow.objects.first()
+    assert "no price" in row.error_text
+    from django.utils import translation
+
+    with translation.override("pt-br"):  # the reader's language, not the worker's
+        assert row.error_text.startswith("“openai/gpt-test-1” não tem mais preço neste PromptLab")
+    # A row failed before errors had codes keeps its words.
+    BatchRow.objects.filter(pk=row.pk).update(error_code="", error_params={}, error="Old words.")
+    row.refresh_from_db()
+    assert row.error_text == "Old words."
 
 
 def test_a_draft_starts_once_and_an_old_one_expires(
@@ -437,3 +457,125 @@ def test_rows_answered_from_the_cache_take_no_slot_and_the_batch_goes_on_at_once
     assert no_broker == []  # nothing left to send: no dispatch message, no recursion
     finish_jobs()
     assert assert_counters_agree(batch).state == BatchState.FINISHED
+
+
+# --- The owner's right to the template, checked again when rows are about to run ----
+
+
+def test_a_template_made_private_refuses_the_draft_and_fails_the_pending_rows_with_the_reason(
+    make_template: Callable[..., Template], owner, other_user, no_broker
+) -> None:
+    from django.utils import translation
+
+    template = make_template(owner=owner)  # public, by its author
+    draft = create_draft(template, other_user, source_name="rows.csv", valid_rows=1)
+    batch = create_batch(template, other_user, rows_of(["a", "b"]))
+    Template.objects.filter(pk=template.pk).update(visibility=Visibility.PRIVATE)
+    with pytest.raises(BatchError) as refused:
+        start_draft(draft, rows_of(["a"]))
+    assert "no longer available" in refused.value.message
+    draft.refresh_from_db()
+    assert draft.state == BatchState.DRAFT and not draft.rows.exists()
+    assert dispatch(batch.pk) == 0
+    batch = assert_counters_agree(batch)
+    assert (batch.state, batch.failed) == (BatchState.FINISHED, 2) and not Job.objects.exists()
+    row = batch.rows.first()
+    with translation.override("pt-br"):
+        assert "não está mais disponível" in row.error_text
+    with pytest.raises(BatchError):
+        retry_failed(batch)  # still not the owner's to run
+    assert assert_counters_agree(batch).failed == 2
+
+
+def test_a_new_publish_or_a_delete_stops_a_non_manager_but_not_the_manager(
+    make_template: Callable[..., Template], owner, other_user, no_broker
+) -> None:
+    template = make_template(owner=owner)
+    theirs = create_batch(template, other_user, rows_of(["a"]))
+    managers = create_batch(template, owner, rows_of(["a"]))
+    draft = create_draft(template, other_user, source_name="rows.csv", valid_rows=1)
+    template.create_version(body="New: {{ topic }} {{ count }}", parameters=SIMPLE_SCHEMA, author=owner)
+    with pytest.raises(BatchError) as refused:
+        start_draft(draft, rows_of(["a"]))
+    assert "no longer its published version" in refused.value.message
+    assert dispatch(theirs.pk) == 0
+    assert "published version" in theirs.rows.get().error_text
+    assert dispatch(managers.pk) == 1  # a manager runs any version of their template
+    finish_jobs(JobStatus.FAILED)
+    assert assert_counters_agree(managers).failed == 1
+    template.soft_delete()
+    with pytest.raises(BatchError) as deleted:
+        retry_failed(managers)
+    assert "no longer available" in deleted.value.message
+    assert assert_counters_agree(managers).failed == 1
+
+
+def test_an_unexpected_error_fails_only_its_row_and_the_dispatch_goes_on(
+    make_template: Callable[..., Template],
+    person,
+    no_broker,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from django.db import DataError
+
+    real = submit_generation
+
+    def breaks_on_b(version: Any, inputs: dict[str, Any], **options: Any) -> Job:
+        job = real(version, inputs, **options)
+        if inputs["topic"] == "b":
+            raise DataError("value too long")  # after its job was made: the savepoint takes it back
+        return job
+
+    monkeypatch.setattr("batches.services.submit_generation", breaks_on_b)
+    batch = create_batch(make_template(), person, rows_of(["a", "b", "c"]), concurrency=3)
+    assert dispatch(batch.pk) == 2
+    batch = assert_counters_agree(batch)
+    assert (batch.running, batch.failed, batch.pending) == (2, 1, 0)
+    failed = batch.rows.get(number=2)
+    assert failed.status == RowStatus.FAILED and failed.job is None
+    assert "unexpected error" in failed.error_text
+    assert sorted(Job.objects.values_list("inputs__topic", flat=True)) == ["a", "c"]  # no orphan job for b
+    assert f"batch {batch.pk}: row 2" in caplog.text
+    finish_jobs()
+    assert assert_counters_agree(batch).state == BatchState.FINISHED  # not retried forever
+
+
+# --- Fairness between one owner's batches -----------------------------------------
+
+
+def finish_job(job: Job) -> None:
+    attempt = job.claim("task")
+    assert attempt is not None
+    job.mark_succeeded(attempt, output="ok", input_tokens=3, output_tokens=2, cost=None)
+
+
+def test_one_owner_s_batches_share_the_plan_s_slots_and_take_turns(
+    make_template: Callable[..., Template], owner, settings, no_broker
+) -> None:
+    settings.BATCH_MAX_CONCURRENCY = {"free": 2}  # the owner's plan: two batch jobs at once, in all
+    template = make_template()
+    first = create_batch(template, owner, rows_of(["a1", "a2", "a3"]), concurrency=2)
+    second = create_batch(template, owner, rows_of(["b1", "b2"]), concurrency=2)
+    assert dispatch(first.pk) == 2
+    assert dispatch(second.pk) == 0  # the owner's two slots are the first batch's
+    assert Batch.objects.get(pk=second.pk).held_since is not None
+
+    no_broker.batches.clear()
+    finish_job(first.rows.get(number=1).job)  # a slot frees: it goes to the batch held back
+    assert dispatch(first.pk) == 0
+    assert no_broker.batches[-1] == second.pk
+    assert dispatch(second.pk) == 1
+    in_flight = Job.objects.filter(status=JobStatus.QUEUED)
+    assert in_flight.count() == 2
+
+    finish_job(first.rows.get(number=2).job)  # the first batch's turn again
+    assert dispatch(first.pk) == 1
+    no_broker.batches.clear()
+    finish_job(first.rows.get(number=3).job)  # nothing of its own left: its slot is handed on
+    assert assert_counters_agree(first).state == BatchState.FINISHED
+    assert no_broker.batches == [second.pk]
+    assert dispatch(second.pk) == 1
+    finish_jobs()
+    second = assert_counters_agree(second)
+    assert (second.state, second.succeeded, second.held_since) == (BatchState.FINISHED, 2, None)
