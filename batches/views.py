@@ -388,16 +388,22 @@ def retry_batch(request: HttpRequest, batch_id: UUID) -> HttpResponse:
             _("You have run templates too often. Try again in %(seconds)d seconds.")
             % {"seconds": max(request.rate_limit.reset, 1)},
         )
-    elif retried := services.retry_failed(batch):
-        messages.success(
-            request,
-            translation.ngettext(
-                "%(count)d failed row runs again.", "%(count)d failed rows run again.", retried
-            )
-            % {"count": retried},
-        )
+        return redirect(batch)
+    try:
+        retried = services.retry_failed(batch)
+    except services.BatchError as exc:  # the template can no longer run for this person
+        messages.error(request, exc.message)
     else:
-        messages.info(request, _("No row had failed."))
+        if retried:
+            messages.success(
+                request,
+                translation.ngettext(
+                    "%(count)d failed row runs again.", "%(count)d failed rows run again.", retried
+                )
+                % {"count": retried},
+            )
+        else:
+            messages.info(request, _("No row had failed."))
     return redirect(batch)
 
 

@@ -119,6 +119,27 @@ def test_cancel_and_retry(client: Client, auth: dict[str, str], make_template) -
     assert again.status_code == 200 and again.json()["state"] == "cancelled"
 
 
+def test_retry_of_a_template_that_became_private_is_refused_on_both_roads(
+    client: Client, auth: dict[str, str], owner: Any, make_template
+) -> None:
+    """Its author made it private after the batch ran: the failed rows don't run again,
+    and both roads say why (a 409 here, a message on the page) rather than a 500."""
+    template = make_template()
+    batch = post_json(client, "/templates/haiku/batches", {"rows": [{"topic": "a"}]}, auth).json()
+    BatchRow.objects.filter(batch_id=batch["id"]).update(status="failed")
+    Batch.objects.filter(pk=batch["id"]).update(pending=0, failed=1, state="finished")
+    template.visibility = "private"
+    template.save(update_fields=["visibility"])
+    refused = client.post(f"{API}/batches/{batch['id']}/retry", headers=auth)
+    assert refused.status_code == 409, refused.content
+    assert refused.json()["error"]["message"]
+    client.force_login(owner)
+    page = client.post(f"/batches/{batch['id']}/retry/", follow=True)
+    assert page.status_code == 200
+    assert [m.level_tag for m in page.context["messages"]] == ["error"]
+    assert BatchRow.objects.get(batch_id=batch["id"]).status == "failed"
+
+
 def test_the_event_stream_answers_only_its_owner(
     client: Client, auth: dict[str, str], other_user: Any, make_template
 ) -> None:

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from accounts.models import PersonalToken
 from jobs.api.views import _api_caller
 from jobs.streaming import streaming_enabled
-from promptlab.api import NewestFirstCursorPagination, SafeJSONParser, error_body
+from promptlab.api import Conflict, NewestFirstCursorPagination, SafeJSONParser, error_body
 from templates_app.api.views import FileContentNegotiation, TextFileRenderer
 from templates_app.models import Template
 
@@ -153,9 +153,14 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(summary="Retry a batch's failed rows", request=None, responses=BatchSerializer)
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str | None = None) -> Response:
-        """Only the failed rows run again (cancelled rows stay cancelled)."""
+        """Only the failed rows run again (cancelled rows stay cancelled). 409 when the
+        template can no longer run for you (made private, deleted, or a new version
+        published that you may not run the old one of)."""
         batch = self.get_object()
-        services.retry_failed(batch)
+        try:
+            services.retry_failed(batch)
+        except services.BatchError as exc:
+            raise Conflict(exc.message) from None
         return Response(self.get_serializer(self.get_object()).data)
 
     @extend_schema(
