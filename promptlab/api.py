@@ -190,9 +190,10 @@ class RequestLimitsMiddleware:
         api = request.path.startswith(API_PREFIX)
         # The site's forms (uploads included) have a larger limit than the API's JSON.
         limit = settings.API_MAX_BODY_BYTES if api else settings.SITE_MAX_BODY_BYTES
-        if BATCH_UPLOAD_PATH.match(request.path):
+        if BATCH_UPLOAD_PATH.match(request.path) and request.content_type == "multipart/form-data":
             # A batch's file, which Django's upload handlers stream to a temporary file:
             # bounded here by the largest plan's limit, and by the user's plan as it is read.
+            # Only a file: a JSON body is parsed whole in memory, so it keeps the API's limit.
             limit = max(settings.BATCH_MAX_FILE_BYTES.values()) + settings.SITE_MAX_BODY_BYTES
         if _content_length(request) > limit:
             if api:

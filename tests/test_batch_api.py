@@ -102,6 +102,28 @@ def test_a_file_is_checked_like_the_pages_upload(client: Client, auth: dict[str,
     assert good.status_code == 201, good.content
     assert good.json()["counts"]["total"] == 2 and good.json()["source_name"] == "rows.csv"
     assert send("").status_code == 400  # an empty file names the problem
+    for mapping in ({"Subject": ["topic"]}, {"Subject": {"name": "topic"}}, {"Subject": 3}):
+        wrong = send("Subject,count\nrain,2\n", mapping=json.dumps(mapping))  # was a TypeError, a 500
+        assert wrong.status_code == 400 and "mapping" in wrong.json()["error"]["details"], mapping
+    left_out = send(
+        "Subject,count,notes\nrain,2,x\n", mapping=json.dumps({"Subject": "topic", "notes": None})
+    )
+    assert left_out.status_code == 201, left_out.content
+
+
+def test_only_a_file_gets_the_larger_body_limit(
+    client: Client, auth: dict[str, str], settings, make_template
+) -> None:
+    """JSON rows are parsed whole in memory: above the API's body limit they are refused
+    (413) before anything reads them, on the path a file may use up to its plan's limit."""
+    make_template()
+    settings.API_MAX_BODY_BYTES = 10_000
+    rows = [{"topic": "x" * 40} for _ in range(400)]  # ~20 KB of JSON
+    assert post_json(client, "/templates/haiku/batches", {"rows": rows}, auth).status_code == 413
+    text = "topic\n" + "\n".join("x" * 40 for _ in range(400)) + "\n"
+    upload = SimpleUploadedFile("rows.csv", text.encode(), content_type="text/csv")
+    sent = client.post(f"{API}/templates/haiku/batches", {"file": upload}, headers=auth)
+    assert sent.status_code == 201, sent.content
 
 
 def test_cancel_and_retry(client: Client, auth: dict[str, str], make_template) -> None:

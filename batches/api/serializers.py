@@ -4,6 +4,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -215,12 +216,26 @@ class JSONTextField(serializers.CharField):
         return value
 
 
+class MappingField(JSONTextField):
+    """Column header → parameter name (or null: the column is left out)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        if not all(
+            isinstance(key, str) and (name is None or isinstance(name, str)) for key, name in value.items()
+        ):
+            raise serializers.ValidationError(
+                _("Each column must map to the name of a parameter (a text), or to null to leave it out.")
+            )
+        return value
+
+
 class BatchUploadSerializer(StrictFieldsMixin, serializers.Serializer):
     file = serializers.FileField(help_text="CSV, XLSX or JSON Lines; the first line names the columns.")
     sheet = serializers.CharField(
         max_length=100, required=False, help_text="The sheet of a workbook with several."
     )
-    mapping = JSONTextField(
+    mapping = MappingField(
         kind=dict,
         max_length=20_000,
         required=False,
