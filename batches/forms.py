@@ -16,7 +16,10 @@ from templates_app.models import Template, TemplateVersion
 from .models import MAX_CONFIGURATIONS, BatchRow
 from .services import ConfigurationSpec
 
-PASTED_MAX_CHARS = 1_000_000
+# Pasted rows are a form field, which Django holds to DATA_UPLOAD_MAX_MEMORY_SIZE (1 MB)
+# in bytes: 200,000 characters stay under it even at 4 bytes each, so a long paste gets
+# this field's own error rather than a bare 400 page. More rows go in a file.
+PASTED_MAX_CHARS = 200_000
 
 
 class BatchUploadForm(forms.Form):

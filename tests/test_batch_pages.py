@@ -96,6 +96,21 @@ def test_pasted_rows_without_a_file_are_checked_too(signed_in: Client, make_temp
     assert (batch.source_name, batch.valid_rows) == ("pasted rows", 2)
 
 
+def test_the_longest_paste_the_box_takes_fits_in_a_request(signed_in: Client, make_template) -> None:
+    """The box's maxlength (the browser cuts a paste there) is under Django's 1 MB limit on
+    a form's fields even for text of 4-byte characters: the rows are checked, not refused
+    with a bare 400 as a 1,000,000-character limit let happen."""
+    from batches.forms import PASTED_MAX_CHARS
+
+    make_template()
+    page = signed_in.get("/t/haiku/batch/").content.decode()
+    assert f'maxlength="{PASTED_MAX_CHARS}"' in page
+    line = "𝒜" * 49 + "\n"  # 4 bytes each in UTF-8, the most a character takes
+    rows = "topic\n" + line * ((PASTED_MAX_CHARS - 6) // len(line))
+    response = signed_in.post("/t/haiku/batch/", {"rows": rows, **_no_configs()})
+    assert response.status_code in (200, 302), response.status_code
+
+
 def test_neither_file_nor_rows_keeps_the_form_with_an_error_summary(signed_in: Client, make_template) -> None:
     make_template()
     page = signed_in.post("/t/haiku/batch/", _no_configs()).content.decode()
