@@ -305,3 +305,33 @@ def test_a_batch_file_may_be_larger_than_other_forms_but_not_than_the_plan_allow
     assert signed_in.post("/t/haiku/", {"topic": "x" * 3_000}).status_code == 413  # any other form
     too_big = upload(signed_in, "haiku", "topic\n" + "fog\n" * 800).content.decode()  # 3,206 bytes
     assert "the limit of your plan is 2.9" in too_big and Batch.objects.count() == 1
+
+
+def test_the_comparison_totals_give_the_median_time_of_each_configuration(owner: Any, make_template) -> None:
+    """Read by the database from the middle rows (an even count averages the two)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from batches.matrix import comparison_totals
+    from batches.services import create_batch
+
+    template = make_template()
+    rows = [(n, {"topic": f"t{n}", "count": 2}, {"topic": f"t{n}"}) for n in range(1, 5)]
+    batch = create_batch(template, owner, rows)
+    configuration = batch.configurations.get()
+    start = timezone.now()
+
+    def give_times(seconds: list[int]) -> None:
+        for row, took in zip(batch.rows.order_by("number"), seconds, strict=False):
+            job = Job.objects.create(
+                template_version=configuration.template_version, owner=owner, inputs=row.inputs,
+                input_hash=f"{row.number:064d}", prompt="p", provider="offline", model="offline-echo",
+                status="succeeded", started_at=start, finished_at=start + timedelta(seconds=took),
+            )  # fmt: skip
+            BatchRow.objects.filter(pk=row.pk).update(job=job)
+
+    give_times([10, 1, 3, 2])
+    assert comparison_totals(batch, [configuration])[0].median_seconds == 2.5
+    BatchRow.objects.filter(batch=batch, number=4).update(job=None)
+    assert comparison_totals(batch, [configuration])[0].median_seconds == 3.0
