@@ -23,3 +23,11 @@ from .settings import *  # noqa: E402, F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 OFFLINE_PROVIDER_DELAY = float(os.environ.get("OFFLINE_PROVIDER_DELAY", "0.005"))
 JOB_OUTPUT_FLUSH_INTERVAL = 0.05
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    # How long a process waits for a connection from its pool before it gives up (10 s in
+    # the settings). The suite's worker waits less (tests/conftest.py): its tests with a
+    # database refusing connections wait that long before the task's retry.
+    DATABASES["default"]["OPTIONS"]["pool"]["timeout"] = float(  # noqa: F405
+        os.environ.get("TEST_DATABASE_POOL_TIMEOUT", "10")
+    )

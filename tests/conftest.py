@@ -326,6 +326,9 @@ def worker(
         PROVIDER_READ_TIMEOUT="2",
         **{name: str(value) for name, value in WORKER_BREAKER_SETTINGS.items()},
         JOB_LEASE_SECONDS="2",
+        # A pool that can't get a connection gives up in 4 s, not 10 (promptlab/settings_test.py):
+        # the claim's retry once the database refuses connections (test_database_faults.py).
+        TEST_DATABASE_POOL_TIMEOUT="4",
         # Webhook retries a test can wait for (the schedule is hours long).
         WEBHOOKS_RETRY_DELAYS="0.2,0.2,0.2",
     )
