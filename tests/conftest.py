@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from django.conf import settings
+from django.db import OperationalError
 
 from accounts.models import User
 from templates_app.models import Template, Visibility
@@ -115,8 +116,23 @@ def _flush_by_delete() -> Iterator[None]:
             return truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
         return [f"DELETE FROM {self.quote_name(table)};" for table in tables]
 
+    flush = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self: DatabaseOperations, sql_list: list[str]) -> None:
+        # A worker may still be finishing the test's last job (a cancel winding down): its
+        # transaction and the DELETEs lock the same rows in another order, and PostgreSQL
+        # ends one of the two as a deadlock. When it picks the flush, whose transaction it
+        # rolled back whole, the flush runs again (the worker's change has committed).
+        for attempt in range(5):
+            try:
+                return flush(self, sql_list)
+            except OperationalError as exc:
+                if getattr(exc.__cause__, "sqlstate", None) != "40P01" or attempt == 4:
+                    raise
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(DatabaseOperations, "sql_flush", sql_flush)
+        patch.setattr(DatabaseOperations, "execute_sql_flush", execute_sql_flush)
         yield
 
 
