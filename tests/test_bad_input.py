@@ -382,3 +382,29 @@ def test_an_imported_file_with_a_nul_character_is_refused_naming_the_file(owner,
     response = api(owner).post(f"{API}/templates/import", {"file": SimpleUploadedFile("a.md", content)})
     assert "NUL" in " ".join(field_errors(response)["file"])
     assert not Template.objects.exists()
+
+
+def test_a_token_limited_to_a_template_that_is_no_slug_is_a_400_naming_the_field(owner) -> None:
+    """A NUL character made PostgreSQL refuse the lookup (a 500): no slug is no template."""
+    for templates in (["L\x00\x1e"], ["ok", "x\x00"], ["not a slug"]):
+        response = post_json(api(owner), "/auth/tokens", {"name": "Stand-up", "templates": templates})
+        assert response.status_code == 400 and "templates" in field_errors(response), templates
+
+
+def test_an_import_whose_multipart_filename_is_empty_has_no_name(owner, make_template) -> None:
+    """An empty form field is how a multipart client leaves it out (the document allows it):
+    the format given decides, as without the field."""
+    template = make_template(slug="exported", owner=owner)
+    content = api(owner).get(f"/api/v1/templates/{template.slug}/export", {"format": "promptlab"}).content
+    response = api(owner).post(
+        "/api/v1/templates/import",
+        {"content": content.decode(), "format": "promptlab", "filename": "", "slug": "imported"},
+    )
+    assert response.status_code == 201, response.content
+    document = api(owner).get("/api/schema/", {"format": "json"}).json()
+    filenames = [
+        component["properties"]["filename"]
+        for component in document["components"]["schemas"].values()
+        if "filename" in component.get("properties", {})
+    ]
+    assert filenames and all("minLength" not in field for field in filenames)  # it promised a refusal

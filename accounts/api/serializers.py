@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
@@ -8,6 +9,8 @@ from rest_framework import serializers
 from promptlab.api import StrictFieldsMixin
 
 from ..models import PersonalToken, User
+
+SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -42,11 +45,21 @@ class RegistrationAcceptedSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text=_("What happens next: the same answer for every address."))
 
 
+class TemplateSlugField(serializers.SlugRelatedField):
+    """A template by its slug; anything that is no slug (a NUL character, which PostgreSQL
+    refuses in a query with an error, not a miss) is unknown before any query."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str) or not SLUG.fullmatch(data):
+            self.fail("does_not_exist", slug_name=self.slug_field, value=str(data)[:100])
+        return super().to_internal_value(data)
+
+
 class PersonalTokenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     token = serializers.SerializerMethodField(
         help_text=_("The token itself: shown only in the creation response.")
     )
-    templates = serializers.SlugRelatedField(
+    templates = TemplateSlugField(
         many=True,
         slug_field="slug",
         queryset=PersonalToken.objects.none(),  # the caller's runnable templates: see get_fields

@@ -232,8 +232,12 @@ class MappingField(JSONTextField):
 
 class BatchUploadSerializer(StrictFieldsMixin, serializers.Serializer):
     file = serializers.FileField(help_text="CSV, XLSX or JSON Lines; the first line names the columns.")
+    # Blank allowed, meaning none chosen: a multipart form's empty field leaves it out.
     sheet = serializers.CharField(
-        max_length=100, required=False, help_text="The sheet of a workbook with several."
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        help_text="The sheet of a workbook with several (empty: none chosen).",
     )
     mapping = MappingField(
         kind=dict,

@@ -228,7 +228,7 @@ class BatchCreateView(generics.GenericAPIView):
                 template,
                 request.user,
                 data["file"],
-                sheet=data.get("sheet"),
+                sheet=data.get("sheet") or None,
                 mapping=data.get("mapping"),
                 language=language,
             )

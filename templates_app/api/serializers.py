@@ -388,8 +388,13 @@ class TemplateImportSerializer(StrictFieldsMixin, serializers.Serializer):
     format = serializers.ChoiceField(
         choices=list(FORMATS), required=False, help_text="Default: from the file name's extension."
     )
+    # Blank allowed, meaning no name: a multipart form's empty field is how a client leaves
+    # it out (DRF reads it so), and the document must not promise a refusal of it.
     filename = serializers.CharField(
-        required=False, max_length=255, help_text="The file's name, when sending content as text."
+        required=False,
+        allow_blank=True,
+        max_length=255,
+        help_text="The file's name, when sending content as text (empty: none).",
     )
     slug = serializers.SlugField(required=False, max_length=80, help_text="Default: the one in the file.")
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
