@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -109,6 +109,10 @@ class Progress:
     cancelled: int
     done: int
     percent: int
+
+    def counts(self) -> dict[str, int]:
+        """The figures by name: the API's ``counts`` and the progress events' fields."""
+        return asdict(self)
 
 
 class BatchQuerySet(models.QuerySet["Batch"]):

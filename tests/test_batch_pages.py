@@ -335,3 +335,23 @@ def test_the_comparison_totals_give_the_median_time_of_each_configuration(owner:
     assert comparison_totals(batch, [configuration])[0].median_seconds == 2.5
     BatchRow.objects.filter(batch=batch, number=4).update(job=None)
     assert comparison_totals(batch, [configuration])[0].median_seconds == 3.0
+
+
+def test_the_page_links_keep_the_filter_and_say_which_way_they_go() -> None:
+    """One include for every list's page links: a batch's rows go Previous / Next (file
+    order), lists newest first go Newer / Older; the filter stays on each link."""
+    from django.core.paginator import Paginator
+    from django.template.loader import render_to_string
+
+    page = Paginator(list(range(30)), 10).page(2)
+    rows = render_to_string(
+        "includes/pagination.html",
+        {"page": page, "query": "status=failed", "rows": "rows", "id_prefix": "batch-rows"},
+    )
+    assert 'aria-label="Pages of rows"' in rows
+    assert 'href="?status=failed&amp;page=1" id="batch-rows-previous">Previous</a>' in rows
+    assert 'href="?status=failed&amp;page=3" id="batch-rows-next">Next</a>' in rows
+    newest_first = render_to_string("includes/pagination.html", {"page": page})
+    assert 'aria-label="Pages"' in newest_first and "Page 2 of 3" in newest_first
+    assert 'href="?page=1">Newer</a>' in newest_first and 'href="?page=3">Older</a>' in newest_first
+    assert render_to_string("includes/pagination.html", {"page": Paginator([1], 10).page(1)}).strip() == ""

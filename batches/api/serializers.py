@@ -87,17 +87,7 @@ class BatchSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(BatchCountsSerializer)
     def get_counts(self, obj: Batch) -> dict[str, int]:
-        progress = obj.progress
-        return {
-            "total": progress.total,
-            "queued": progress.queued,
-            "running": progress.running,
-            "succeeded": progress.succeeded,
-            "failed": progress.failed,
-            "cancelled": progress.cancelled,
-            "done": progress.done,
-            "percent": progress.percent,
-        }
+        return obj.progress.counts()
 
     def get_time_left(self, obj: Batch) -> int | None:
         left = obj.time_left
