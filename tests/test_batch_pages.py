@@ -355,3 +355,11 @@ def test_the_page_links_keep_the_filter_and_say_which_way_they_go() -> None:
     assert 'aria-label="Pages"' in newest_first and "Page 2 of 3" in newest_first
     assert 'href="?page=1">Newer</a>' in newest_first and 'href="?page=3">Older</a>' in newest_first
     assert render_to_string("includes/pagination.html", {"page": Paginator([1], 10).page(1)}).strip() == ""
+
+
+def test_the_error_summary_names_the_configuration_of_each_error(signed_in: Client, make_template) -> None:
+    make_template()
+    data = {"rows": "topic\nfog\n", **_no_configs(), "config-1-choice": "offline/offline-echo"}
+    page = signed_in.post("/t/haiku/batch/", {**data, "config-1-temperature": "9"}).content.decode()
+    assert 'href="#id_config-1-temperature">Configuration 2, Temperature: ' in page
+    assert not Batch.objects.exists()
