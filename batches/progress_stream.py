@@ -30,7 +30,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from redis.exceptions import RedisError
 
-from jobs.events import sse
+from jobs.events import sse, sse_response
 from jobs.subscriber import SubscriptionLost, shared_subscriber
 
 from .models import Batch
@@ -98,12 +98,7 @@ def _read_batch(batch_id: object, formatter: ProgressFormatter) -> tuple[Batch |
 def progress_stream_response(
     batch: Batch, last_event_id: str | None, formatter: ProgressFormatter
 ) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(
-        _progress_stream(batch.pk, last_event_id, formatter), content_type="text/event-stream"
-    )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
+    return sse_response(_progress_stream(batch.pk, last_event_id, formatter))
 
 
 async def _progress_stream(

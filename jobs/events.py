@@ -14,7 +14,7 @@ import contextlib
 import functools
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
@@ -116,15 +116,31 @@ def _status_serializer() -> Any:
     return JobStatusSerializer()
 
 
-def event_stream_response(
-    job: Job, last_event_id: str | None, formatter: EventFormatter
-) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(
-        _job_event_stream(job, parse_event_id(last_event_id), formatter), content_type="text/event-stream"
-    )
+def sse_response(events: AsyncGenerator[bytes, None]) -> StreamingHttpResponse:
+    """An event stream's response (a job's, a batch's): never cached nor held by a proxy,
+    and counted in EVENT_STREAMS while it is open."""
+    response = StreamingHttpResponse(_counted(events), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
+
+
+async def _counted(events: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
+    telemetry.EVENT_STREAMS.inc()
+    try:
+        # aclosing: a client that goes away closes this generator, and the stream it
+        # relays must then end (leave its channel) at once, not whenever it is collected.
+        async with contextlib.aclosing(events) as stream:
+            async for event in stream:
+                yield event
+    finally:
+        telemetry.EVENT_STREAMS.dec()
+
+
+def event_stream_response(
+    job: Job, last_event_id: str | None, formatter: EventFormatter
+) -> StreamingHttpResponse:
+    return sse_response(_job_event_stream(job, parse_event_id(last_event_id), formatter))
 
 
 class _OutputStream:
@@ -197,7 +213,6 @@ async def _output_so_far(subscriber: SharedSubscriber, source_id: object, attemp
 async def _job_event_stream(
     job: Job, resume: tuple[str, int, int] | None, formatter: EventFormatter
 ) -> AsyncIterator[bytes]:
-    telemetry.EVENT_STREAMS.inc()
     try:
         yield b"retry: 1000\n\n"
         # aclosing: a client that goes away closes this generator, and the relay
@@ -209,8 +224,6 @@ async def _job_event_stream(
         # Redis is down or restarting: end the stream; the client reconnects in
         # a second and resumes from its Last-Event-ID.
         logger.warning("event stream of job %s ended: Redis unavailable (%s)", job.pk, exc)
-    finally:
-        telemetry.EVENT_STREAMS.dec()
 
 
 async def _relay(
