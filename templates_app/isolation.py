@@ -256,6 +256,10 @@ def _answer(operation: str, arguments: tuple[Any, ...], limits: Limits) -> dict[
             return {"result": sandbox.referenced_names(*arguments, limits)}
         if operation == "compile_regexes":
             return _compile_regexes(*arguments)
+        if operation == "evaluate":
+            return {"result": sandbox.evaluate(*arguments, limits)}
+        if operation == "analyze":
+            return {"result": sandbox.analyze(*arguments, limits)}
         raise ValueError(f"unknown operation {operation!r}")
     except LimitExceeded as exc:
         return {"error": "limit", "limit": exc.limit, "value": exc.value}

@@ -26,6 +26,7 @@ from .rendering import PromptRenderError, referenced_names, render_prompt
 from .schema import ParameterSchema, SchemaError, parameter_warnings
 from .schema.parsing import without_oversized_patterns
 from .schema.types.base import localize
+from .steps import StepGraph, StepsInvalid
 from .theme import MAX_LOGO_BYTES, ThemeError, custom_css_errors, logo_digest, parse_theme, sniff_logo
 
 # What a version holds; a change to any of these is a new version.
@@ -39,6 +40,8 @@ CONTENT_FIELDS = (
     "max_tokens",
     "allowed_models",
     "theme",
+    "steps",
+    "result_step",
 )
 # The part of a version's content that tells how to run it (``TemplateVersion.model_settings``).
 MODEL_SETTING_FIELDS = ("provider", "model", "temperature", "max_tokens", "allowed_models")
@@ -50,6 +53,18 @@ def parsed_schema(schema_key: str) -> ParameterSchema:
     patterns were compiled when it was saved: they are not compiled again in a render
     process (one too large for today's limits matches nothing instead)."""
     return ParameterSchema.parse(without_oversized_patterns(json.loads(schema_key)), compile_patterns=False)
+
+
+@lru_cache(maxsize=256)
+def parsed_steps(steps_key: str, result_step: str, schema_key: str) -> StepGraph:
+    """Parse a stored workflow once per distinct content (its strings were checked when
+    it was saved: see ``StepGraph.parse``'s ``stored``)."""
+    return StepGraph.parse(
+        json.loads(steps_key),
+        parameter_names=parsed_schema(schema_key).names,
+        result_step=result_step,
+        stored=True,
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -524,6 +539,18 @@ class TemplateVersion(models.Model):
         blank=True,
         help_text=_("Colours, font, corner radius, logo and custom CSS of the form page."),
     )
+    steps = models.JSONField(
+        _("steps"),
+        default=list,
+        blank=True,
+        help_text=_("A workflow's steps, run instead of the prompt body; empty for a single prompt."),
+    )
+    result_step = models.CharField(
+        _("result step"),
+        max_length=40,
+        blank=True,
+        help_text=_("The step whose output is the run's output; empty: the last step."),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),
@@ -565,12 +592,29 @@ class TemplateVersion(models.Model):
     def schema(self) -> ParameterSchema:
         return parsed_schema(self.schema_key)
 
+    @property
+    def is_workflow(self) -> bool:
+        return bool(self.steps)
+
+    @cached_property
+    def step_graph(self) -> StepGraph:
+        """The parsed steps (an empty graph for a single prompt)."""
+        return parsed_steps(json.dumps(self.steps, sort_keys=True), self.result_step, self.schema_key)
+
+    def clean_fields(self, exclude: Any = None) -> None:
+        if self.steps and not self.body:
+            # A workflow runs its steps; its own body may be empty (a plain version's may not).
+            exclude = {*(exclude or ()), "body"}
+        super().clean_fields(exclude=exclude)
+
     def clean(self) -> None:
         try:
             schema = ParameterSchema.parse(self.parameters)
         except SchemaError as exc:
             raise ValidationError({"parameters": exc.errors}) from None
         errors: dict[str, list[str]] = {}
+        if self.steps or self.result_step:
+            errors.update(self._steps_errors(schema.names))
         if model_errors := allowed_models_errors(self.allowed_models):
             errors["allowed_models"] = model_errors
         theme_errors = self._theme_errors()
@@ -591,6 +635,21 @@ class TemplateVersion(models.Model):
                 errors[field_name] = [str(exc)]
         if errors:
             raise ValidationError(errors)
+
+    def _steps_errors(self, parameter_names: set[str]) -> dict[str, list[str]]:
+        """The steps' problems by field ("steps", "result_step"); stores the canonical
+        form of valid steps (defaults filled, keys in order)."""
+        try:
+            graph = StepGraph.parse(self.steps, parameter_names=parameter_names, result_step=self.result_step)
+        except StepsInvalid as exc:
+            errors: dict[str, list[str]] = {}
+            for problem in exc.errors:
+                field_name = problem.field if problem.field in ("result_step", "parameters") else "steps"
+                errors.setdefault(field_name, []).append(problem.message)
+            return errors
+        self.steps = graph.to_data()
+        self.__dict__.pop("step_graph", None)
+        return {}
 
     def _theme_errors(self) -> list[str]:
         try:
@@ -639,7 +698,13 @@ class TemplateVersion(models.Model):
     @property
     def warnings(self) -> list[str]:
         """What to tell the author after a save (not errors): each parameter the prompt never uses."""
-        return parameter_warnings(self.schema, self.body, self.system_prompt)
+        if not self.is_workflow:
+            return parameter_warnings(self.schema, self.body, self.system_prompt)
+        try:
+            read = self.step_graph.parameters_read()
+        except (StepsInvalid, PromptRenderError):
+            return []  # its errors say more
+        return parameter_warnings(self.schema, self.body, self.system_prompt, also_read=read)
 
     def render(self, inputs: dict[str, Any]) -> tuple[str, str]:
         """The (system prompt, user prompt) for validated inputs."""

@@ -49,6 +49,23 @@ def referenced_names(source: str) -> set[str]:
     return set(_in_child(("referenced_names", source)))
 
 
+def evaluate_expression(source: str, context: dict[str, Any]) -> Any:
+    """The value of a Jinja expression (a workflow step's transform, ``when``, ``for_each``)
+    over ``context``, as JSON data; raises PromptRenderError as a render does."""
+    return _in_child(("evaluate", source, context))
+
+
+def analyze_sources(sources: list[tuple[str, bool]]) -> list[dict[str, Any] | str]:
+    """For each ``(source, is_expression)``, what it reads (``names``: its context's
+    variables; ``steps`` and ``inputs``: the names it reads as ``steps.x`` and ``inputs.x``)
+    or, as a text for people, why it does not compile. All in one request to a render
+    process; a refusal of the request itself (a limit) raises PromptRenderError."""
+    if not sources:
+        return []
+    answers = _in_child(("analyze", sources))
+    return [_describe_refusal(answer) if "error" in answer else answer for answer in answers]
+
+
 def _in_child(request: tuple[Any, ...]) -> Any:
     try:
         return isolation.run(request, render_limits(), settings.RENDER_PROCESSES)

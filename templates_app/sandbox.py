@@ -261,3 +261,99 @@ def referenced_names(source: str, limits: Limits) -> list[str]:
     """The variables ``source`` reads from its context. Compiling folds constants (it
     calls filters on literals), so this runs where rendering does, under its limits."""
     return sorted(meta.find_undeclared_variables(environment(limits).parse(source)))
+
+
+# --- Workflow steps: expressions, and what a source refers to ------------------------
+
+
+@lru_cache(maxsize=64)
+def _compiled_expression(limits: Limits, source: str) -> Any:
+    return environment(limits).compile_expression(source, undefined_to_none=False)
+
+
+def evaluate(source: str, context: dict[str, Any], limits: Limits) -> Any:
+    """The value of the Jinja expression ``source`` (a step's transform, ``when`` or
+    ``for_each``) as plain JSON data: it crosses back to the web process as JSON, and a
+    transform's value is stored as JSON."""
+    return _json_value(_compiled_expression(limits, source)(**context), limits, [0])
+
+
+def _json_value(value: Any, limits: Limits, size: list[int]) -> Any:
+    from collections.abc import Iterable, Mapping
+
+    from jinja2 import Undefined
+
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()  # raises StrictUndefined's error, naming the name
+    size[0] += 1
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise ValueError(f"{value} is not a JSON number")
+        return value
+    if isinstance(value, str):  # Markup too: the text it holds
+        size[0] += len(value)
+        if size[0] > limits.max_output:
+            raise LimitExceeded("max_output", limits.max_output)
+        return str(value)
+    if size[0] > limits.max_output:
+        raise LimitExceeded("max_output", limits.max_output)
+    if isinstance(value, Mapping):
+        return {str(key): _json_value(item, limits, size) for key, item in value.items()}
+    if isinstance(value, Iterable) and not isinstance(value, bytes | bytearray):
+        # lists, tuples, and what filters give lazily (map, select, a dict's values …)
+        return [_json_value(item, limits, size) for item in value]
+    raise ValueError(f"a value of type {type(value).__name__} is not JSON data")
+
+
+def analyze(sources: list[tuple[str, bool]], limits: Limits) -> list[dict[str, Any]]:
+    """For each ``(source, is_expression)``: the names it reads from its context and the
+    names it reads as ``steps.<name>`` and ``inputs.<name>``, or the error that stops it
+    compiling. Compiling folds constants (as in ``referenced_names``), so this runs under
+    the render limits; each source answers alone, so every one's error can be shown."""
+    from jinja2 import TemplateError
+
+    answers: list[dict[str, Any]] = []
+    for source, is_expression in sources:
+        try:
+            answers.append(_references(source, is_expression, limits))
+        except LimitExceeded as exc:
+            answers.append({"error": "limit", "limit": exc.limit, "value": exc.value})
+        except TemplateError as exc:
+            answers.append(
+                {
+                    "error": "template",
+                    "message": exc.message or type(exc).__name__,
+                    "line": getattr(exc, "lineno", None),
+                }
+            )
+    return answers
+
+
+def _references(source: str, is_expression: bool, limits: Limits) -> dict[str, Any]:
+    from jinja2 import TemplateSyntaxError, nodes
+    from jinja2.parser import Parser
+
+    env = environment(limits)
+    if is_expression:
+        # As Environment.compile_expression builds it: ``result = <expression>``.
+        parser = Parser(env, source, state="variable")
+        expression = parser.parse_expression()
+        if not parser.stream.eos:
+            raise TemplateSyntaxError("chunk after expression", parser.stream.current.lineno, None, None)
+        tree = nodes.Template([nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)], lineno=1)
+        tree.set_environment(env)
+    else:
+        tree = env.parse(source)
+    names = sorted(meta.find_undeclared_variables(tree))
+    found: dict[str, set[str]] = {"steps": set(), "inputs": set()}
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        owner = node.node
+        if not (isinstance(owner, nodes.Name) and owner.ctx == "load" and owner.name in found):
+            continue
+        if isinstance(node, nodes.Getattr):
+            found[owner.name].add(node.attr)
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            found[owner.name].add(node.arg.value)
+    return {"names": names, "steps": sorted(found["steps"]), "inputs": sorted(found["inputs"])}

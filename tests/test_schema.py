@@ -469,12 +469,16 @@ def test_a_body_naming_an_unknown_parameter_is_refused_on_save(make_template) ->
 def test_every_demo_template_saves_without_warnings() -> None:
     from templates_app.demo import demo_templates
     from templates_app.schema import PARAMETER_TYPES, parameter_warnings
+    from templates_app.steps_text import check_steps
 
     used_types = set()
     used_keys = set()
     for demo in demo_templates():
         schema = ParameterSchema.parse(demo.parameters)
-        assert parameter_warnings(schema, demo.body, demo.system_prompt) == [], demo.slug
+        # A workflow's parameters are read by its steps (its body may be empty).
+        graph = check_steps(demo.steps, parameters=demo.parameters, result_step=demo.result_step).graph
+        read = graph.parameters_read() if demo.steps else set()
+        assert parameter_warnings(schema, demo.body, demo.system_prompt, also_read=read) == [], demo.slug
         used_types |= {p["type"] for p in demo.parameters}
         used_keys |= {key for p in demo.parameters for key in p}
         used_keys |= {"widget:" + p.get("widget", "") for p in demo.parameters}

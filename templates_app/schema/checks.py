@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -9,9 +10,10 @@ from django.utils.translation import gettext as _
 from .parameters import ParameterSchema, SchemaError
 
 
-def parameter_warnings(parameters: Any, *sources: str) -> list[str]:
+def parameter_warnings(parameters: Any, *sources: str, also_read: Collection[str] = ()) -> list[str]:
     """Warnings (not errors) about a schema and the prompt texts that use it: each
-    parameter that none of ``sources`` (body, system prompt) ever reads.
+    parameter that none of ``sources`` (body, system prompt) ever reads and that is not
+    in ``also_read`` (what a workflow's steps read: ``StepGraph.parameters_read``).
 
     A plain function, so the editor, the admin and the API can show the same list;
     a schema or body that does not parse gives no warnings (its errors say why).
@@ -20,7 +22,7 @@ def parameter_warnings(parameters: Any, *sources: str) -> list[str]:
 
     try:
         schema = parameters if isinstance(parameters, ParameterSchema) else ParameterSchema.parse(parameters)
-        used: set[str] = set()
+        used: set[str] = set(also_read)
         for source in sources:
             used |= referenced_names(source or "")
     except (SchemaError, PromptRenderError):
