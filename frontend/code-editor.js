@@ -1,5 +1,5 @@
 // The template editor's code fields: CodeMirror 6 in place of each <textarea data-code-editor>,
-// with line numbers and highlighting (YAML or JSON for the schema, Jinja for the prompt).
+// with line numbers and highlighting (YAML or JSON for the schema and the steps, Jinja for the prompt).
 // Built into static/editor/code-editor.js by `make editor-bundle` (esbuild); the page works
 // without it, on the plain textareas, which stay what the form submits.
 import { Compartment, EditorState, Prec } from "@codemirror/state";
@@ -20,9 +20,14 @@ const JINJA = StreamLanguage.define(jinja2);
 // from the property.)
 const NONCE = (document.currentScript && document.currentScript.nonce) || "";
 
+// The radios that say YAML or JSON: the field's own data-code-format (the steps follow the
+// parameters' choice), else <prefix>schema_format beside <prefix>schema.
+function formatField(textarea) {
+  return textarea.dataset.codeFormat || `${textarea.name.slice(0, -"schema".length)}schema_format`;
+}
+
 function schemaFormat(textarea) {
-  const prefix = textarea.name.slice(0, -"schema".length);
-  const checked = textarea.form && textarea.form.querySelector(`[name='${prefix}schema_format']:checked`);
+  const checked = textarea.form && textarea.form.querySelector(`[name='${formatField(textarea)}']:checked`);
   return checked ? checked.value : "yaml";
 }
 
@@ -104,7 +109,7 @@ function mount(textarea, hint) {
 
   if (textarea.dataset.codeEditor === "schema" && textarea.form) {
     textarea.form.addEventListener("change", (event) => {
-      if (event.target.name === textarea.name.replace(/schema$/, "schema_format")) {
+      if (event.target.name === formatField(textarea)) {
         view.dispatch({ effects: language.reconfigure(languageFor(textarea)) });
       }
     });

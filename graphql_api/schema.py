@@ -148,7 +148,7 @@ class Query:
             "created_after": created_after.isoformat() if created_after else None,
             "created_before": created_before.isoformat() if created_before else None,
         }
-        jobs = Job.objects.filter(owner=_user(info)).select_related("template_version__template")
+        jobs = Job.objects.runs().filter(owner=_user(info)).select_related("template_version__template")
         try:
             jobs = filter_jobs(jobs, {name: value for name, value in params.items() if value is not None})
         except drf_exceptions.ValidationError as exc:

@@ -45,6 +45,8 @@ class VersionType:
     system_prompt: str
     body: str
     parameters: JSON = strawberry.field(description="The parameter schema.")
+    steps: JSON = strawberry.field(description="A workflow's steps (as in the REST API); [] for one prompt.")
+    result_step: str = strawberry.field(description="The step giving the job's output; empty: the last step.")
     created_at: datetime.datetime
 
     @strawberry.field

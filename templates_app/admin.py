@@ -16,7 +16,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .editor import VersionForm, preview_context, report_save, with_added_parameter
+from .editor import VersionForm, report_save, with_added_parameter
+from .editor_preview import preview_context
 from .forms import TemplateImportForm
 from .models import Tag, Template, TemplateVersion, ThemeLogo
 

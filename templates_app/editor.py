@@ -1,13 +1,14 @@
-"""The template editor's form: a version's content, with the schema as YAML or JSON.
+"""The template editor's form: a version's content, with the schema (and a workflow's
+steps) as YAML or JSON. The live preview is ``editor_preview``.
 
 One form serves the site's editor and the admin's, so both show the same
 errors in the same place: schema errors under the schema (each names its
-parameter), theme errors under the theme, and custom CSS refused for non-staff.
+parameter), step errors under the steps (each names its step), theme errors
+under the theme, and custom CSS refused for non-staff.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import yaml
@@ -16,15 +17,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, QueryDict
-from django.utils import translation
 from django.utils.text import format_lazy
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from promptlab.safe_load import TooDeeplyNested, load_json, load_yaml
-
+from .code_text import CodeTextError, dump_code_text, load_code_text
 from .embedding import normalize_origins, origins_from_text
-from .forms import parameter_fields_html, parameter_form_class
 from .model_choices import allowed_models_errors, allowed_models_from_text
 from .models import (
     CONTENT_FIELDS,
@@ -35,9 +32,9 @@ from .models import (
     field_bounds,
     model_setting_defaults,
 )
-from .rendering import PromptRenderError, referenced_names
-from .schema import ParameterSchema, SchemaError, parameter_warnings
+from .schema import ParameterSchema, SchemaError
 from .schema.parsing import NAME_PATTERN
+from .steps_text import parse_steps_text, steps_to_text
 from .theme import (
     COLOUR_KEYS,
     DEFAULT_LIGHT,
@@ -79,10 +76,7 @@ def _readable(parameter: Any) -> Any:
 def schema_to_text(parameters: list[Any], fmt: str) -> str:
     if not parameters:
         return "[]\n" if fmt == "json" else ""
-    parameters = [_readable(parameter) for parameter in parameters]
-    if fmt == "json":
-        return json.dumps(parameters, indent=2, ensure_ascii=False) + "\n"
-    return yaml.safe_dump(parameters, allow_unicode=True, sort_keys=False)
+    return dump_code_text([_readable(parameter) for parameter in parameters], fmt)
 
 
 MAX_SCHEMA_TEXT = 200_000
@@ -92,26 +86,16 @@ def parse_schema_text(text: str, fmt: str) -> tuple[list[Any], list[str]]:
     """The parameter list from YAML or JSON text, and the problems found (each naming the parameter)."""
     if not text.strip():
         return [], []
-    if len(text) > MAX_SCHEMA_TEXT:
-        return [], [str(_("The schema is limited to %(max)d characters.")) % {"max": MAX_SCHEMA_TEXT}]
     try:
-        data = load_json(text) if fmt == "json" else load_yaml(text)
-    except TooDeeplyNested:
-        return [], [str(_("The schema is nested too deeply."))]
-    except json.JSONDecodeError as exc:
-        return [], [
-            str(_("JSON error at line %(line)d, column %(column)d: %(problem)s."))
-            % {"line": exc.lineno, "column": exc.colno, "problem": exc.msg}
-        ]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        if mark is not None:
-            return [], [
-                str(_("YAML error at line %(line)d, column %(column)d: %(problem)s."))
-                % {"line": mark.line + 1, "column": mark.column + 1, "problem": problem}
-            ]
-        return [], [str(_("YAML error: %(problem)s.")) % {"problem": problem}]
+        data = load_code_text(
+            text,
+            fmt,
+            max_length=MAX_SCHEMA_TEXT,
+            too_long=str(_("The schema is limited to %(max)d characters.")),
+            too_deep=str(_("The schema is nested too deeply.")),
+        )
+    except CodeTextError as exc:
+        return [], [str(exc)]
     if data is None:
         data = []
     if not isinstance(data, list):
@@ -244,6 +228,25 @@ class _PromptAndModelFields(forms.Form):
             attrs={"rows": 18, "class": "code", "spellcheck": "false", "data-code-editor": "schema"}
         ),
     )
+    # A workflow's steps, in the parameters' format (the code editor follows that choice too).
+    steps = forms.CharField(
+        label=_("Steps"),
+        required=False,
+        help_text=_(
+            "For a workflow: a list of steps, in the same format as the parameters (see the workflow "
+            "documentation). Empty: the template is the single prompt above."
+        ),
+        widget=forms.Textarea(
+            attrs={"rows": 14, "class": "code", "spellcheck": "false", "data-code-editor": "schema"}
+        ),
+    )
+    result_step = forms.CharField(
+        label=_("Result step"),
+        required=False,
+        max_length=40,
+        help_text=_("The step whose output is the run's output; empty: the last step."),
+        widget=forms.TextInput(attrs={"autocapitalize": "off", "spellcheck": "false"}),
+    )
     provider = forms.CharField(
         label=_("Provider"), max_length=_field("provider").max_length, initial=_DEFAULTS["provider"]
     )
@@ -333,6 +336,10 @@ class VersionForm(_ColourFields, _PromptAndModelFields):
         if base is not None and "initial" not in kwargs:
             kwargs["initial"] = initial_for(base)
         super().__init__(*args, **kwargs)
+        self.fields["steps"].widget.attrs["data-code-format"] = self.add_prefix("schema_format")
+        if self._steps_text().strip():
+            # A workflow runs its steps: its own body may be empty.
+            self.fields["body"].required = False
         for key in COLOUR_KEYS:
             # Each field shows its own default: PromptLab's colour, or for the dark palette the
             # light one's (which it inherits).
@@ -356,6 +363,12 @@ class VersionForm(_ColourFields, _PromptAndModelFields):
             self.hidden_theme_fields.add("custom_css")
             del self.fields["custom_css"]
 
+    def _steps_text(self) -> str:
+        """The steps as posted, or on a GET as the version started from has them."""
+        if self.is_bound:
+            return self.data.get(self.add_prefix("steps"), "") or ""
+        return self.initial.get("steps", "") or ""
+
     def clean_allowed_models(self) -> list[str]:
         entries = allowed_models_from_text(self.cleaned_data.get("allowed_models") or "")
         if errors := allowed_models_errors(entries):
@@ -368,6 +381,16 @@ class VersionForm(_ColourFields, _PromptAndModelFields):
         for problem in problems:
             self.add_error("schema", problem)
         data["parameters"] = parameters
+        checked = parse_steps_text(
+            data.get("steps", ""),
+            data.get("schema_format") or "yaml",
+            parameters=parameters,
+            result_step=data.get("result_step", ""),
+        )
+        for problem in checked.problems:
+            self.add_error("schema" if problem.field == "parameters" else problem.field, problem.message)
+        # The canonical list (a re-typed but equal text changes nothing) under the content's name.
+        data["steps"], data["result_step"] = checked.steps, checked.result_step
         theme = self._theme(data)
         try:
             parse_theme(theme)
@@ -433,7 +456,7 @@ class VersionForm(_ColourFields, _PromptAndModelFields):
 
     def apply_model_errors(self, error: ValidationError) -> None:
         """Show ``Template.save_content``'s validation errors beside the fields they concern."""
-        mapping = {"parameters": "schema", "theme": None}
+        mapping = {"parameters": "schema", "theme": None}  # steps and result_step: fields of their own
         for field, field_messages in error.message_dict.items():
             target = mapping.get(field, field if field in self.fields else None)
             for message in field_messages:
@@ -447,6 +470,8 @@ def initial_for(version: TemplateVersion) -> dict[str, Any]:
         "system_prompt": version.system_prompt,
         "schema_format": "yaml",
         "schema": schema_to_text(version.parameters, "yaml"),
+        "steps": steps_to_text(version.steps, "yaml"),
+        "result_step": version.result_step,
         "provider": version.provider,
         "model": version.model,
         "temperature": version.temperature,
@@ -479,39 +504,6 @@ def with_added_parameter(request: HttpRequest) -> QueryDict | None:
     return data
 
 
-# --- Live preview --------------------------------------------------------------
-
-PREVIEW_LANGUAGES = (("en", "English"), ("pt-br", "Português"))
-
-
-def preview_language(request: HttpRequest) -> str:
-    wanted = request.POST.get("preview_language") or get_language() or "en"
-    codes = [code for code, _name in PREVIEW_LANGUAGES]
-    return wanted if wanted in codes else "en"
-
-
-def preview_context(
-    request: HttpRequest, *, prefix: str, base: TemplateVersion | None = None, data: Any = None
-) -> dict[str, Any]:
-    """The live preview's context, for the editor pages and the htmx preview alike:
-    the schema, body and system prompt posted under ``prefix``, or on a GET the
-    ``base`` version's (nothing for a new template). ``data`` is the form's, where it
-    differs from the POST (a parameter added by the preview's button)."""
-    if request.method == "POST":
-
-        def posted(name: str) -> str:
-            return (data or request.POST).get(f"{prefix}-{name}" if prefix else name, "")
-
-        fmt = "json" if posted("schema_format") == "json" else "yaml"
-        parameters, problems = parse_schema_text(posted("schema"), fmt)
-        sources: tuple[str, ...] = (posted("body"), posted("system_prompt"))
-    elif base is not None:
-        parameters, problems, sources = base.parameters, [], (base.body, base.system_prompt)
-    else:
-        parameters, problems, sources = [], [], ()
-    return _render_preview(parameters, problems, preview_language(request), sources=sources)
-
-
 def report_save(request: HttpRequest, saved: SavedContent) -> None:
     """Tell the author what a save did (the same words in the site's editor and the admin's)."""
     number = saved.version.number
@@ -530,27 +522,6 @@ def report_save(request: HttpRequest, saved: SavedContent) -> None:
     if saved.created:
         for warning in saved.version.warnings:
             messages.warning(request, _("Warning: %(warning)s") % {"warning": warning})
-
-
-def prompt_names(*sources: str) -> set[str] | None:
-    """The variables the prompt texts read (the sandbox's own Jinja parser finds them);
-    None when a text does not parse (saving says why, at that text)."""
-    try:
-        return set().union(*(referenced_names(source or "") for source in sources))
-    except PromptRenderError:
-        return None
-
-
-def missing_parameters(parameters: list[Any], *sources: str) -> list[str]:
-    """The names the prompt uses that the schema does not define, as the author types."""
-    used = prompt_names(*sources)
-    if not used:
-        return []
-    try:
-        defined = ParameterSchema.parse(parameters).names
-    except SchemaError:
-        return []
-    return sorted(used - defined)
 
 
 def schema_text_with_parameter(text: str, fmt: str, name: str) -> str | None:
@@ -599,28 +570,3 @@ class AddParameterForm(forms.Form):
             self.add_error("schema", _("The schema has problems; fix them before adding a parameter."))
         data["added_schema"] = schema
         return data
-
-
-def _render_preview(
-    parameters: list[Any], problems: list[str], language: str, *, sources: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    fields_html = ""
-    warnings: list[str] = []
-    missing: list[str] = []
-    if not problems:
-        if any(sources):
-            warnings = parameter_warnings(parameters, *sources)
-            missing = missing_parameters(parameters, *sources)
-        # An unsaved version: the form layer keys everything by the schema's content.
-        draft = TemplateVersion(parameters=parameters)
-        with translation.override(language):
-            form = parameter_form_class(draft, language)()
-            fields_html = parameter_fields_html(draft, language, form)
-    return {
-        "preview_problems": problems,
-        "preview_missing": missing,
-        "preview_warnings": warnings,
-        "preview_fields_html": fields_html,
-        "preview_language": language,
-        "preview_languages": PREVIEW_LANGUAGES,
-    }

@@ -22,10 +22,10 @@ from .editor import (
     AddParameterForm,
     TemplateMetaForm,
     VersionForm,
-    preview_context,
     report_save,
     with_added_parameter,
 )
+from .editor_preview import preview_context
 from .formats import FORMATS
 from .forms import TemplateListFilter
 from .models import Tag, Template

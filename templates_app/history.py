@@ -11,6 +11,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from .models import TemplateVersion
+from .steps_text import readable_steps
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ PARTS = (
     (_("Prompt body"), lambda v: v.body),
     (_("System prompt"), lambda v: v.system_prompt),
     (_("Parameters"), lambda v: _yaml(v.parameters)),
+    # A workflow's steps as the editor shows them (keys in reading order, defaults left out).
+    (_("Steps"), lambda v: _yaml(readable_steps(v.steps))),
+    (_("Result step"), lambda v: v.result_step),
     (_("Model settings"), lambda v: _yaml(v.model_settings)),
     (_("Theme"), lambda v: _yaml(v.theme)),
 )

@@ -56,6 +56,8 @@ def version_of(imported: Any, slug: str = "example") -> Any:
         system_prompt=imported.system_prompt,
         body=imported.body,
         parameters=imported.parameters,
+        steps=imported.steps,
+        result_step=imported.result_step,
         **imported.model_settings,
     )
 

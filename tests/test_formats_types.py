@@ -25,6 +25,8 @@ def version_with(parameters: list[dict[str, Any]]) -> Any:
         system_prompt="",
         body="Summarise {{ notes }}.",
         parameters=parameters,
+        steps=[],
+        result_step="",
         allowed_models=[],
         provider="offline",
         model="offline-echo",

@@ -25,9 +25,11 @@ from ..model_choices import (
     split_model_choice,
 )
 from ..models import SavedContent, Template, TemplateVersion, Visibility, field_bounds, model_setting_defaults
+from ..steps_text import check_steps
+from .step_fields import StepsField
 
 # The version content the API takes at the top level (the model settings come nested).
-TOP_LEVEL_CONTENT_FIELDS = ("system_prompt", "body", "parameters", "theme")
+TOP_LEVEL_CONTENT_FIELDS = ("system_prompt", "body", "parameters", "steps", "result_step", "theme")
 
 
 def validate_provider_name(value: str) -> str:
@@ -204,8 +206,22 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     system_prompt = serializers.CharField(
         source="published_version.system_prompt", allow_blank=True, default="", max_length=100_000
     )
-    body = serializers.CharField(source="published_version.body", max_length=100_000)
+    body = serializers.CharField(
+        source="published_version.body",
+        max_length=100_000,
+        required=False,
+        allow_blank=True,
+        help_text="The prompt (Jinja). Required, but for a workflow (with steps), whose body may be empty.",
+    )
     parameters = ParameterSchemaField(source="published_version.parameters", default=list)
+    steps = StepsField(source="published_version.steps", default=list)
+    result_step = serializers.CharField(
+        source="published_version.result_step",
+        allow_blank=True,
+        default="",
+        max_length=40,
+        help_text="The step whose output is the job's output; empty: the last step.",
+    )
     model_settings = ModelSettingsSerializer(source="published_version.model_settings", default=dict)
     theme = ThemeField(source="published_version.theme", default=dict)
     version = serializers.IntegerField(source="published_version.number", read_only=True, allow_null=True)
@@ -260,6 +276,8 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "system_prompt",
             "body",
             "parameters",
+            "steps",
+            "result_step",
             "model_settings",
             "theme",
             "version",
@@ -285,6 +303,27 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         if self.instance is not None and value != self.instance.slug:
             raise serializers.ValidationError(_("The slug can't be changed."))
         return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The steps checked against the parameters (both as they will be after this write),
+        stored canonical; a template without steps needs its body."""
+        written = attrs.get("published_version", {})
+        current = self.instance.published_version if self.instance is not None else None
+        steps = written.get("steps", current.steps if current else [])
+        if self.instance is None and not steps and not (written.get("body") or "").strip():
+            raise serializers.ValidationError({"body": [self.fields["body"].error_messages["required"]]})
+        if {"steps", "result_step", "parameters"} & set(written):
+            checked = check_steps(
+                steps,
+                parameters=written.get("parameters", current.parameters if current else []),
+                result_step=written.get("result_step", current.result_step if current else ""),
+            )
+            errors = {name: checked.messages(name) for name in ("steps", "result_step", "parameters")}
+            if any(errors.values()):
+                raise serializers.ValidationError({name: found for name, found in errors.items() if found})
+            if "steps" in written:
+                written["steps"] = checked.steps
+        return attrs
 
     @staticmethod
     def _written_content(validated: dict[str, Any]) -> dict[str, Any]:
@@ -355,6 +394,7 @@ class TemplateSavedSerializer(TemplateSerializer):
 
 class TemplateVersionSerializer(serializers.ModelSerializer):
     created_by = serializers.EmailField(source="created_by.email", read_only=True, allow_null=True)
+    steps = StepsField(read_only=True)
     model_settings = serializers.JSONField(read_only=True)
     published = serializers.SerializerMethodField()
 
@@ -365,6 +405,8 @@ class TemplateVersionSerializer(serializers.ModelSerializer):
             "system_prompt",
             "body",
             "parameters",
+            "steps",
+            "result_step",
             "model_settings",
             "created_by",
             "created_at",

@@ -43,6 +43,8 @@ class ImportedTemplate:
     visibility: str | None = None
     cache_results: bool | None = None  # None: the model's default
     theme: dict[str, Any] | None = None  # None: no theme in the file
+    steps: list[Any] = field(default_factory=list)  # a workflow's steps; [] for a single prompt
+    result_step: str = ""
     warnings: list[str] = field(default_factory=list)
 
     def version_content(self) -> dict[str, Any]:
@@ -50,6 +52,8 @@ class ImportedTemplate:
             "system_prompt": self.system_prompt,
             "body": self.body,
             "parameters": self.parameters,
+            "steps": self.steps,
+            "result_step": self.result_step,
             **self.model_settings,
         }
         if self.theme is not None:

@@ -211,6 +211,7 @@ def dump(version: Any, warnings: list[str] | None = None) -> str:
     template = version.template
     context = ExportContext("Dotprompt")
     context.lost_allowed_models(version)
+    context.lost_steps(version)
     properties: dict[str, Any] = {}
     required: list[str] = []
     defaults: dict[str, Any] = {}

@@ -148,6 +148,7 @@ def dump(version: Any, warnings: list[str] | None = None) -> str:
     template = version.template
     context = ExportContext("Prompd")
     context.lost_allowed_models(version)
+    context.lost_steps(version)
     parameters = []
     for parameter in ordered(version.parameters or [], context):
         prop = property_from_parameter(parameter, context)

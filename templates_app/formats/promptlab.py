@@ -1,5 +1,7 @@
 """PromptLab's own format: Markdown with YAML front matter. Lossless, but for a
-theme's logo (an image, not text: the export says so).
+theme's logo (an image, not text: the export says so). A workflow's steps and its
+result step are front matter too (``steps:``, ``result_step:``), and its body may
+then be empty.
 
 ---
 slug: haiku
@@ -23,6 +25,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from ..steps_text import check_steps, readable_steps
 from .base import (
     FormatError,
     ImportedTemplate,
@@ -42,6 +45,7 @@ CONTENT_TYPE = "text/markdown; charset=utf-8"
 
 KNOWN_KEYS = {
     "slug", "name", "description", "visibility", "cache_results", "model", "theme", "parameters", "system",
+    "steps", "result_step",
 }  # fmt: skip
 MODEL_KEYS = {"provider", "model", "temperature", "max_tokens", "allowed_models"}
 
@@ -54,7 +58,11 @@ def parse(text: str) -> ImportedTemplate:
     imported.name = text_value(data, "name")
     imported.description = text_value(data, "description")
     imported.system_prompt = text_value(data, "system").strip("\n")
-    imported.body = require_body(body)
+    steps = data.get("steps") or []
+    if not isinstance(steps, list):
+        raise FormatError(_("“steps” must be a list of steps."))
+    # A workflow runs its steps: its body may be empty.
+    imported.body = body.strip("\n") if steps else require_body(body)
     if "visibility" in data:
         imported.visibility = text_value(data, "visibility")
     if "cache_results" in data:
@@ -69,6 +77,10 @@ def parse(text: str) -> ImportedTemplate:
     if not isinstance(parameters, list):
         raise FormatError(_("“parameters” must be a list of parameters."))
     imported.parameters = parameters
+    imported.result_step = text_value(data, "result_step")
+    # Stored as the graph writes them (defaults filled in), so a file read again compares
+    # equal to the version it made; steps with problems stay as written, for saving to refuse.
+    imported.steps = check_steps(steps, parameters=parameters, result_step=imported.result_step).steps
     model = data.get("model") or {}
     if not isinstance(model, dict):
         raise FormatError(_("“model” must be a mapping with provider, model, temperature and max_tokens."))
@@ -123,4 +135,8 @@ def dump(version: Any, warnings: list[str] | None = None) -> str:
     if version.system_prompt:
         data["system"] = version.system_prompt
     data["parameters"] = version.parameters or []
+    if version.steps:
+        data["steps"] = readable_steps(version.steps)
+        if version.result_step:
+            data["result_step"] = version.result_step
     return with_front_matter(data, version.body, warnings)

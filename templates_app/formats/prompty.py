@@ -223,6 +223,7 @@ def dump(version: Any, warnings: list[str] | None = None) -> str:
     template = version.template
     context = ExportContext("Prompty")
     context.lost_allowed_models(version)
+    context.lost_steps(version)
     inputs = []
     for parameter in ordered(version.parameters or [], context):
         kind = kind_of(parameter)

@@ -133,6 +133,16 @@ class ExportContext:
         if version.allowed_models:
             self.lost(None, _("The other models a run may choose (allowed_models)"))
 
+    def lost_steps(self, version: Any) -> None:
+        """A workflow's steps: no other format has steps, so only PromptLab's own file holds them."""
+        steps = version.steps or []
+        if steps:
+            names = ", ".join(str(step.get("name")) for step in steps if isinstance(step, dict))
+            self.lost(
+                None,
+                _("The workflow's steps (%(names)s) and which one gives the result") % {"names": names},
+            )
+
     def text(self, parameter: dict[str, Any], key: str) -> str:
         """A localizable text in English; other languages are reported as lost."""
         value = parameter.get(key)

@@ -17,7 +17,6 @@ from promptlab.safe_load import find_nul
 from providers import provider_is_available
 
 from ..models import Template, Visibility
-from ..schema import parameter_warnings
 from ..theme import custom_css_errors
 from . import DEFAULT_FORMAT, FORMATS, format_for_filename, get_format
 from .base import FormatError, make_slug, name_from_slug
@@ -149,7 +148,8 @@ def import_template(
             )
             % {"provider": provider}
         )
-    warnings += parameter_warnings(imported.parameters, imported.body, imported.system_prompt)
+    warnings += template.published_version.warnings  # the prompts', and a workflow's steps'
+
     return template, warnings
 
 
@@ -169,6 +169,8 @@ def _importable_theme(theme: dict[str, Any], owner: Any, warnings: list[str]) ->
 def _validation_messages(exc: ValidationError) -> list[str]:
     labels = {
         "parameters": _("Parameters"),
+        "steps": _("Steps"),
+        "result_step": _("Result step"),
         "theme": _("Theme"),
         "body": _("Prompt body"),
         "system_prompt": _("System prompt"),
