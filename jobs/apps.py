@@ -10,3 +10,4 @@ class JobsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import visitors  # noqa: F401  (connects the sign-in receiver)
+        from .workflows import receivers  # noqa: F401  (connects the step-finished receiver)

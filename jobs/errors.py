@@ -37,10 +37,22 @@ MESSAGES = {
 }
 
 
+# Workflow steps' codes (jobs/workflows), whose detail is no provider's words: a step's name,
+# or an explanation already in the reader's words (written when the step failed).
+DETAILED_MESSAGES = {
+    "step_failed": _("The step “%(detail)s” failed, so the run stopped. The step shows why."),
+    "step_output_invalid": _("The answer was not valid JSON for the step, also when asked again: %(detail)s"),
+    "step_render_error": _("The step could not be filled in: %(detail)s"),
+    "too_many_items": _("The step's list of items is too long: %(detail)s"),
+}
+
+
 def describe_error(code: str, detail: str = "") -> str:
     """The translated message for an error code, with the provider's own words when they add something."""
     if not code:
         return ""
+    if code in DETAILED_MESSAGES:
+        return str(DETAILED_MESSAGES[code]) % {"detail": detail}
     message = MESSAGES.get(code)
     if message is None:
         return detail

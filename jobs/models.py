@@ -63,6 +63,11 @@ def input_hash(
 
 
 class JobQuerySet(models.QuerySet["Job"]):
+    def runs(self) -> JobQuerySet:
+        """Runs a person submitted: not the steps of a workflow run (its parts), which the
+        run's page lists. Every list or count of a person's runs goes through here."""
+        return self.filter(part_of__isnull=True)
+
     def visible_to(self, user: Any, session_key: str | None) -> JobQuerySet:
         """A signed-in user's own jobs, or an anonymous visitor's jobs of this browser session."""
         if user is not None and user.is_authenticated:
@@ -171,6 +176,19 @@ class Job(models.Model):
     # empty: the task's route. The caller names it (a batch's jobs have a queue of their
     # own, docs/architecture.md "Batches"): jobs knows a queue name, never who uses it.
     queue = models.CharField(_("worker queue"), max_length=40, blank=True)
+    # A step of a workflow run (jobs/workflows): the run's parent job. A part is the run's
+    # work, not a run of its own: job lists, usage and webhooks count the parent only.
+    part_of = models.ForeignKey(
+        "self",
+        verbose_name=_("step of the run"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="parts",
+        db_index=False,
+    )
+    # A run's own output limit (a workflow step's); empty: the version's.
+    max_tokens = models.PositiveIntegerField(_("max tokens"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
     output = models.TextField(_("output"), blank=True)
     error_code = models.CharField(_("error code"), max_length=64, blank=True)
@@ -244,6 +262,8 @@ class Job(models.Model):
             ),
             # A leader's followers (its claim and finish), and SET NULL when a leader is deleted.
             models.Index(fields=["leader"], condition=models.Q(leader__isnull=False), name="job_followers"),
+            # A workflow run's steps (its advance, cancel and the sweep), and CASCADE on its deletion.
+            models.Index(fields=["part_of"], condition=models.Q(part_of__isnull=False), name="job_parts"),
             # SET NULL on the answers from the cache of a job being deleted.
             models.Index(
                 fields=["cached_from"],
@@ -273,6 +293,16 @@ class Job(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def run_max_tokens(self) -> int:
+        """The output limit the provider is asked for: the run's own, else its version's."""
+        return self.max_tokens or self.template_version.max_tokens
+
+    @property
+    def is_workflow_run(self) -> bool:
+        """A workflow's parent job: its version has steps, and it is no step's own job."""
+        return self.part_of_id is None and self.template_version.is_workflow
 
     @property
     def run_temperature(self) -> Any:
@@ -503,6 +533,30 @@ class Job(models.Model):
             changes.update(input_tokens=input_tokens, output_tokens=output_tokens)
         return self._finish(attempt, JobStatus.FAILED, **changes)
 
+    def finish_workflow(
+        self,
+        attempt: int,
+        status: str,
+        *,
+        output: str,
+        error_code: str,
+        error_message: str,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        cost: Decimal | None,
+    ) -> bool:
+        """End a workflow run (jobs/workflows) with its result and the sums of its steps."""
+        return self._finish(
+            attempt,
+            status,
+            output=output,
+            error_code=error_code,
+            error_message=error_message,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost=cost,
+        )
+
     def mark_failed_unclaimed(self, *, code: str, message: str) -> bool:
         """Fail the job only if it is still queued as read: never a run another message claimed."""
         rows = self._unclaimed()
@@ -604,3 +658,8 @@ class Job(models.Model):
             )
             transaction.on_commit(functools.partial(telemetry.recounted, before, after))
         return True
+
+
+# The workflow engine's step rows are jobs' models (jobs/workflows/models.py): imported
+# here so the app registers them.
+from .workflows.models import JobStep, StepStatus  # noqa: E402, F401

@@ -10,6 +10,7 @@ submissions arriving together exactly one becomes the leader.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,11 +26,12 @@ from templates_app.model_choices import model_choice
 from templates_app.models import TemplateVersion, field_bounds
 from templates_app.rendering import PromptRenderError
 
-from . import telemetry
+from . import telemetry, workflows
 from .models import Job, JobStatus, input_hash
 from .rollups import UsageRollup
 from .signals import job_finished
 from .streaming import publish_status
+from .workflows import WORKFLOW_QUEUE
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ def submit_generation(
             % {"provider": model_settings["provider"]},
             code="provider_unavailable",
         )
+    if version.is_workflow:
+        _check_step_models(version, (model_settings["provider"], model_settings["model"]), user=owner)
     try:
         system_prompt, prompt = version.render(inputs)
     except PromptRenderError as exc:
@@ -121,21 +125,110 @@ def submit_generation(
     return job
 
 
-def _answered(fields: dict[str, Any], *, cache: bool) -> Job:
-    """The job of a submission: an answer from the cache, a follower of a running twin, or a leader."""
+def _answered(fields: dict[str, Any], *, cache: bool, send: Callable[[Job], None] | None = None) -> Job:
+    """The job of a submission: an answer from the cache, a follower of a running twin, or a
+    leader, which ``send`` (default: ``enqueue_job``) hands to the workers once committed."""
+    send = send or enqueue_job
     if not cache:
-        return _create_leader(fields, active_key=None)
+        return _create_leader(fields, active_key=None, send=send)
     for _attempt in range(3):  # a twin may finish between our lookups: look again
         if job := _answer_from_cache(fields):
             return job
         try:
-            return _create_leader(fields, active_key=fields["input_hash"])
+            return _create_leader(fields, active_key=fields["input_hash"], send=send)
         except _TwinFinished:
             continue  # answered from its result on the next turn
         except IntegrityError:
             if job := _follow_running_twin(fields):
                 return job
-    return _create_leader(fields, active_key=None)
+    return _create_leader(fields, active_key=None, send=send)
+
+
+def submit_part(
+    run: Job,
+    *,
+    step: str,
+    item: int | None,
+    system_prompt: str,
+    prompt: str,
+    model_settings: dict[str, Any],
+    output: str,
+    schema: Any,
+    send: Callable[[Job], None],
+) -> Job:
+    """A workflow step's child job (jobs/workflows), by the road of any run: answered from
+    the cache, following a twin running the same call, or a leader given to ``send`` (the
+    orchestrator sends its new leaders as one group once its advance commits).
+
+    Its hash is the call's own (the version, the step, the rendered prompts and the model
+    settings), not the run's inputs: an identical step with identical prompts is answered
+    once, within a run and across runs. The model is the step's, else the run's (which
+    ``submit_generation`` checked, with every step's, before the run was made).
+    """
+    version = run.template_version
+    provider = model_settings.get("provider") or run.provider
+    model = model_settings.get("model") or run.model
+    temperature = model_settings.get("temperature")
+    temperature = (
+        Decimal(str(temperature)).quantize(Decimal("0.01")) if temperature is not None else run.temperature
+    )
+    max_tokens = model_settings.get("max_tokens") or run.max_tokens
+    hashed = {
+        "provider": provider,
+        "model": model,
+        "temperature": str(temperature if temperature is not None else version.temperature),
+        "max_tokens": max_tokens or version.max_tokens,
+        "output": output,
+        "schema": schema,
+    }
+    call = {"step": step, "system_prompt": system_prompt, "prompt": prompt}
+    fields: dict[str, Any] = {
+        "template_version": version,
+        "owner_id": run.owner_id,
+        "session_key": run.session_key,
+        "inputs": {"step": step, "item": item},
+        "input_hash": input_hash(
+            version_id=version.pk, model_settings=hashed, inputs=call, draft_run=run.draft_run
+        ),
+        "draft_run": run.draft_run,
+        "system_prompt": system_prompt,
+        "prompt": prompt,
+        "provider": provider,
+        "model": model,
+        "temperature": temperature,
+        "max_tokens": max_tokens,
+        "queue": WORKFLOW_QUEUE,
+        "part_of": run,
+    }
+    return _answered(fields, cache=version.template.cache_results, send=send)
+
+
+def _check_step_models(version: TemplateVersion, chosen: tuple[str, str], *, user: Any) -> None:
+    """Every prompt step of a workflow runs on a model the run may use, checked before
+    anything runs: the run's own (checked by ``chosen_model``), or one the step names,
+    which must have a price (or the version be written by staff), as a version's own
+    model must. A step's provider must be configured here too."""
+    staff = user is not None and user.is_authenticated and user.is_staff
+    for step in version.step_graph.steps:
+        if step.kind != "prompt":
+            continue
+        provider = step.model_settings.get("provider") or chosen[0]
+        model = step.model_settings.get("model") or chosen[1]
+        if not provider_is_available(provider):
+            raise SubmissionError(
+                _("The step “%(step)s” runs on the provider “%(provider)s”, which is not configured here, so "
+                  "this can't run.") % {"step": step.name, "provider": provider},
+                code="provider_unavailable",
+            )  # fmt: skip
+        if staff or (provider, model) == chosen or is_priced(provider, model) or _written_by_staff(version):
+            continue
+        raise SubmissionError(
+            _("The step “%(step)s” runs on “%(choice)s”, which has no price on this PromptLab, so this "
+              "can't run. The template's author can choose a model with a price for it.")
+            % {"step": step.name, "choice": model_choice(provider, model)},
+            code="model_not_priced",
+            field="model",
+        )  # fmt: skip
 
 
 def chosen_model(
@@ -270,7 +363,7 @@ def _follow_running_twin(fields: dict[str, Any]) -> Job | None:
     return job
 
 
-def _create_leader(fields: dict[str, Any], *, active_key: str | None) -> Job:
+def _create_leader(fields: dict[str, Any], *, active_key: str | None, send: Callable[[Job], None]) -> Job:
     with transaction.atomic():
         job = Job.objects.create(**fields, active_key=active_key, lease_expires_at=Job.queue_deadline())
         # PostgreSQL makes an insert that collides with a running twin's key wait
@@ -279,16 +372,21 @@ def _create_leader(fields: dict[str, Any], *, active_key: str | None) -> Job:
         # result. Look again, now that the result is visible: roll back, use it.
         if active_key is not None and Job.objects.reusable_result(active_key, settings.JOB_CACHE_TTL):
             raise _TwinFinished
-        transaction.on_commit(lambda: enqueue_job(job))
+        transaction.on_commit(lambda: send(job))
     if job.status == JobStatus.FAILED:  # the queue refused it (on_commit ran already)
         raise SubmissionError(job.error_text, code=job.error_code)
     return job
 
 
 def cancel_job(job: Job) -> bool:
-    """Cancel a queued or running job and tell its open streams; False if it had finished."""
-    if not job.cancel(send=enqueue_job):
-        return False
+    """Cancel a queued or running job and tell its open streams; False if it had finished.
+
+    A workflow run's active steps are cancelled with it, in the same transaction."""
+    with transaction.atomic():
+        if not job.cancel(send=enqueue_job):
+            return False
+        if job.part_of_id is None and job.steps.exists():
+            workflows.cancel(job)
     publish_status(job.pk, job.attempts, JobStatus.CANCELLED, terminal=True)
     return True
 

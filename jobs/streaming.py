@@ -7,6 +7,11 @@ has its own string; a retry starts with a ``reset`` event. Event ids say
 whose output, which attempt and how many characters so far, so a client that
 reconnects with ``Last-Event-ID`` resumes exactly where it stopped.
 
+A workflow run (jobs/workflows) also has a Redis *stream* of its steps' events
+(``steps_stream_key``), appended with XADD: a reader resumes from any entry id it saw
+(the SSE ``id:``), with no subscription to race. See ``read_workflow_events`` for the
+events' shape.
+
 Without Redis (the embedded default) nothing is published and the job page
 polls instead.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -28,6 +34,15 @@ TERMINAL_OUTPUT_TTL_SECONDS = 60
 REDIS_TIMEOUT_SECONDS = 2.0
 
 logger = logging.getLogger(__name__)
+
+
+# A run's stream keeps about this many events (XADD MAXLEN ~): a 100-item step streaming
+# long answers is trimmed from its oldest chunks, which its rows in the database hold.
+STEPS_STREAM_MAXLEN = 20000
+
+
+def steps_stream_key(run_id: object) -> str:
+    return f"promptlab:job:{run_id}:steps"
 
 
 def channel_name(job_id: object) -> str:
@@ -76,9 +91,11 @@ class JobPublisher:
     it, or missed chunks while down) it writes the whole text again.
     """
 
-    def __init__(self, job_id: object, attempt: int) -> None:
+    def __init__(self, job_id: object, attempt: int, *, step: StepOf | None = None) -> None:
         self.job_id = job_id
         self.attempt = attempt
+        # A workflow step's job: its chunks also go to its run's stream of steps.
+        self.step = step
         self.enabled = streaming_enabled()
         self._parts: list[str] = []
         self._stored_bytes = 0  # the length of the output so far, as Redis counts it
@@ -88,6 +105,18 @@ class JobPublisher:
         self._held: list[str] = []
         self._held_tokens: int | None = None
         self._last_sent = float("-inf")
+
+    @classmethod
+    def for_job(cls, job: Any, attempt: int) -> JobPublisher:
+        """The publisher of a job's attempt; a workflow step's tells its run's stream too."""
+        step = None
+        if job.part_of_id is not None:
+            step = StepOf(job.part_of_id, str(job.inputs.get("step", "")), job.inputs.get("item"))
+        return cls(job.id, attempt, step=step)
+
+    def _step_event(self, pipe: Any, event: dict[str, Any]) -> None:
+        if self.step is not None:
+            _add_events(pipe, self.step.run_id, [self.step.chunk_event(self.job_id, self.attempt, event)])
 
     def _message(self, message: dict[str, Any]) -> str:
         return json.dumps({**message, "attempt": self.attempt})
@@ -112,6 +141,7 @@ class JobPublisher:
             self._publish(pipe, {"type": "reset"})
             if status is not None:
                 self._publish(pipe, {"type": "status", "status": status})
+            self._step_event(pipe, {"offset": 0, "text": "", "reset": True})
             pipe.execute()
 
         self._parts, self._stored_bytes = [], 0
@@ -157,11 +187,16 @@ class JobPublisher:
         def send() -> None:
             keys, args = [key, channel_name(self.job_id)], [stored_before, text, OUTPUT_TTL_SECONDS]
             if _append_at()(keys=keys, args=[*args, self._message(message)]):
+                if self.step is not None:
+                    pipe = _client().pipeline(transaction=False)
+                    self._step_event(pipe, message)
+                    pipe.execute()
                 return
             # The stored output is not what was sent so far: store it whole again.
             pipe = _client().pipeline(transaction=True)
             pipe.set(key, "".join(self._parts), ex=OUTPUT_TTL_SECONDS)
             self._publish(pipe, message)
+            self._step_event(pipe, message)
             pipe.execute()
 
         self._best_effort("a chunk", send)
@@ -200,3 +235,116 @@ def parse_event_id(raw: str | None) -> tuple[str, int, int] | None:
         return parts[0], int(parts[1]), max(int(parts[2]), 0)
     except ValueError:
         return None
+
+
+# --- A workflow run's stream of step events ------------------------------------
+
+
+@dataclass(frozen=True)
+class StepOf:
+    """Which run and step a step's job is (what its chunk events name)."""
+
+    run_id: object
+    step: str
+    item: int | None
+
+    def chunk_event(self, job_id: object, attempt: int, chunk: dict[str, Any]) -> dict[str, Any]:
+        event = {
+            "type": "chunk",
+            "step": self.step,
+            "item": self.item,
+            "job": str(job_id),
+            "attempt": attempt,
+        }
+        event["offset"], event["text"] = chunk["offset"], chunk["text"]
+        if chunk.get("reset"):
+            event["reset"] = True
+        return event
+
+
+def _add_events(
+    pipe: Any, run_id: object, events: list[dict[str, Any]], *, ttl: int = OUTPUT_TTL_SECONDS
+) -> None:
+    key = steps_stream_key(run_id)
+    for event in events:
+        data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        pipe.xadd(key, {"data": data}, maxlen=STEPS_STREAM_MAXLEN, approximate=True)
+    pipe.expire(key, ttl)
+
+
+def publish_workflow_events(run_id: object, events: list[dict[str, Any]], *, terminal: bool = False) -> None:
+    """Append events to a run's stream of steps, in one round trip (best effort, as every
+    publish here: the step rows are the record). Once the run ended (``terminal``), the
+    stream lives as long as a finished job's output does; late readers use the rows."""
+    if not events or not streaming_enabled():
+        return
+    ttl = TERMINAL_OUTPUT_TTL_SECONDS if terminal else OUTPUT_TTL_SECONDS
+    try:
+        pipe = _client().pipeline(transaction=False)
+        _add_events(pipe, run_id, events, ttl=ttl)
+        pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning("run %s: could not add %d step events to Redis: %s", run_id, len(events), exc)
+
+
+def _decoded(entries: Any) -> list[tuple[str, dict[str, Any]]]:
+    events = []
+    for entry_id, fields in entries:
+        raw = fields.get(b"data") or fields.get("data") or b"{}"
+        ident = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        events.append((ident, json.loads(raw)))
+    return events
+
+
+def read_workflow_events(
+    run_id: object, after_id: str | None = None, block_ms: int | None = None, *, count: int = 500
+) -> list[tuple[str, dict[str, Any]]]:
+    """The events of a run's stream after the entry ``after_id`` (None or "0": from the
+    start), oldest first, as ``(entry id, event)``; with ``block_ms``, waits that long for
+    one when there is none yet. ``[]`` without Redis, or when the stream expired (the run
+    ended a while ago: read its step rows). The entry id is what a reader gives back to
+    resume (the SSE ``id:``; ``Last-Event-ID`` on a reconnect). Raises redis.RedisError.
+
+    Every event is a JSON object with ``type``:
+
+    ``step`` – a step row changed (``JobStep.event``)::
+
+        {"type": "step", "step": "sections", "item": 2 | null, "status": "running",
+         "input_tokens": 12 | null, "output_tokens": 40 | null, "cost": "0.000120" | null,
+         "started_at": ISO 8601 | null, "finished_at": ISO 8601 | null,
+         "error_code": "" | "step_output_invalid" | …, "error": translated text | "",
+         "job": child job id | null}
+
+      ``item`` is null for the step as a whole; a ``for_each`` step has events for the
+      whole step and for each item. The status is a ``StepStatus``.
+
+    ``chunk`` – text a running step's job streamed::
+
+        {"type": "chunk", "step": "outline", "item": null, "job": child job id,
+         "attempt": 1, "offset": 120, "text": "…", "reset": true (only on a reset)}
+
+      ``offset`` counts characters of that job's attempt's output; a new ``job`` (a JSON
+      answer asked again) or ``attempt`` (a retry), or ``reset``, starts the step's text
+      afresh.
+
+    ``run`` – the run's own status: ``{"type": "run", "status": "succeeded", "terminal": true}``.
+    """
+    if not streaming_enabled():
+        return []
+    start = after_id if after_id else "0-0"
+    answer = _client().xread({steps_stream_key(run_id): start}, count=count, block=block_ms)
+    if not answer:
+        return []
+    return _decoded(answer[0][1])
+
+
+async def aread_workflow_events(
+    client: Any, run_id: object, after_id: str | None = None, block_ms: int | None = None, *, count: int = 500
+) -> list[tuple[str, dict[str, Any]]]:
+    """``read_workflow_events`` for async code, on the caller's ``redis.asyncio`` client
+    (a blocking read holds its connection for ``block_ms``: the caller sizes its pool)."""
+    start = after_id if after_id else "0-0"
+    answer = await client.xread({steps_stream_key(run_id): start}, count=count, block=block_ms)
+    if not answer:
+        return []
+    return _decoded(answer[0][1])

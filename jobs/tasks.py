@@ -17,7 +17,7 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from promptlab import logs
@@ -29,8 +29,9 @@ from providers.circuit import Admission, ProviderBreaker, breaker_for
 from providers.models import price_of
 
 from . import telemetry
-from .models import Job, JobStatus
+from .models import ACTIVE_STATUSES, Job, JobStatus, JobStep
 from .streaming import JobPublisher
+from .workflows.tasks import advance_workflow  # noqa: F401  (registered with the app's tasks)
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +96,13 @@ def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
     """
     logs.job_id.set(job_id)  # on every record of this task (promptlab.celery clears it after)
     try:
-        job = Job.objects.filter(pk=UUID(job_id)).first()  # the claim reads it again, with its version
+        # With its version: whether it is a workflow run (the claim reads the row again).
+        job = Job.objects.select_related("template_version").filter(pk=UUID(job_id)).first()
         if job is None:
             return  # deleted meanwhile
+        if job.is_workflow_run:
+            _start_workflow(self, job)
+            return
         breaker = breaker_for(job.provider)
         admission = breaker.admit(job.model) if job.status == JobStatus.QUEUED else Admission()
         if admission.wait:
@@ -132,6 +137,31 @@ def run_job(self, job_id: str) -> None:  # type: ignore[no-untyped-def]
         _run_attempt(job, attempt, breaker, admission)
 
 
+def _start_workflow(task: Task, job: Job) -> None:
+    """A workflow run makes no provider call of its own (no breaker to ask): claimed, it
+    is handed to the orchestrator, which starts its steps as child jobs and returns."""
+    from . import workflows
+
+    task_id = task.request.id or ""
+    attempt = job.claim(task_id)
+    if attempt is None:
+        lease_left = job.lease_left(task_id)
+        if lease_left is not None:
+            # As for a plain job: our own message back while the run still holds its lease.
+            raise task.retry(countdown=lease_left + 1, max_retries=task.request.retries + 1)
+        return
+    try:
+        workflows.start(job, attempt)
+    except INFRASTRUCTURE_ERRORS:
+        raise  # rolled back whole: run_job tries again (its claim takes the run over)
+    except Exception:
+        # A bug, not bad luck: the run fails now rather than on every attempt the sweep makes.
+        logger.exception("run %s could not be started", job.pk)
+        from .workflows.orchestration import fail_unexpectedly
+
+        fail_unexpectedly(job.pk)
+
+
 def _may_wait(job: Job, seconds: float) -> bool:
     """Whether the job may wait ``seconds`` more for its provider (JOB_PROVIDER_WAIT_LIMIT)."""
     waited = (timezone.now() - job.created_at).total_seconds()
@@ -164,7 +194,7 @@ def _defer(job: Job, breaker: ProviderBreaker, admission: Admission) -> None:
 
 
 def _run_attempt(job: Job, attempt: int, breaker: ProviderBreaker, admission: Admission) -> None:
-    publisher = JobPublisher(job.id, attempt)
+    publisher = JobPublisher.for_job(job, attempt)
     publisher.reset(status=JobStatus.RUNNING)
 
     progress = _Progress()
@@ -177,7 +207,7 @@ def _run_attempt(job: Job, attempt: int, breaker: ProviderBreaker, admission: Ad
             prompt=job.prompt,
             model=job.model,
             temperature=float(job.run_temperature),
-            max_tokens=job.template_version.max_tokens,
+            max_tokens=job.run_max_tokens,
         )
         with closing(breaker.watch(provider.stream(request), admission, job.model)) as events:
             usage = _stream_into(job, attempt, events, progress, publisher)
@@ -424,20 +454,41 @@ def sweep_stuck_jobs() -> int:
     Either is run again while attempts remain. Re-queueing is fenced by the
     attempt, so a worker presumed dead that is in fact alive can't write over
     the new run; re-sending by the deadline, so two sweeps send one message.
+
+    A workflow run (a parent job with steps) holds no worker while its steps run: it
+    is left alone while it has an active child job (each child has its own lease) or
+    one that ended within a lease (the advance it sent is on its way),
+    and the time limit does not apply to it (a run of many steps may take longer than
+    one call may). One whose lease ran out with no active child lost an advance (its
+    message, or the worker inside it): it is run again, and ``jobs.workflows.start``
+    resumes it from its step rows.
     """
     with contextlib.suppress(CacheUnavailable):  # a sign of life, not the sweep's work
         record_worker_heartbeat()
     now = timezone.now()
     limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     stale_queue = timedelta(seconds=settings.JOB_QUEUE_STALE_AFTER)
-    lost_worker = Q(lease_expires_at__lt=now) | Q(started_at__lt=now - limit)
+    is_workflow_run = Exists(JobStep.objects.filter(run=OuterRef("pk")))
+    lost_worker = Q(lease_expires_at__lt=now) | Q(started_at__lt=now - limit, is_workflow_run=False)
     # Rows queued before queue deadlines existed have none: their age decides.
     lost_message = Q(lease_expires_at__lt=now) | Q(
         lease_expires_at__isnull=True, created_at__lt=now - stale_queue
     )
-    stuck = Job.objects.filter(leader__isnull=True).filter(
-        lost_worker, status=JobStatus.RUNNING
-    ) | Job.objects.filter(leader__isnull=True).filter(lost_message, status=JobStatus.QUEUED)
+    # A step that ended within a lease counts too: its advance is on its way (sent on commit).
+    recently = now - timedelta(seconds=settings.JOB_LEASE_SECONDS)
+    steps_running = Exists(
+        Job.objects.filter(part_of=OuterRef("pk")).filter(
+            Q(status__in=ACTIVE_STATUSES) | Q(finished_at__gte=recently)
+        )
+    )
+    stuck = (
+        Job.objects.alias(is_workflow_run=is_workflow_run, steps_running=steps_running)
+        .filter(leader__isnull=True)
+        .filter(
+            Q(lost_worker, status=JobStatus.RUNNING, steps_running=False)
+            | Q(lost_message, status=JobStatus.QUEUED)
+        )
+    )
     handled = 0
     for job in stuck.order_by("created_at")[:500]:
         if job.status == JobStatus.RUNNING:

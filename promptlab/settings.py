@@ -277,6 +277,8 @@ CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 CELERY_TASK_ROUTES = {
     "jobs.tasks.run_job": {"queue": "generation"},
     "batches.tasks.dispatch_batch": {"queue": "batches"},
+    # A workflow's advances; its steps' jobs name the same queue themselves (Job.queue).
+    "jobs.workflows.tasks.advance_workflow": {"queue": "workflows"},
 }
 # A down broker must fail a submission quickly and visibly, not hang it.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
@@ -361,6 +363,11 @@ PROVIDER_BREAKER_WINDOW = envfloat("PROVIDER_BREAKER_WINDOW", 60.0)
 # breaker is open or that asked us to slow down (429) before it fails.
 JOB_PROVIDER_WAIT_LIMIT = envfloat("JOB_PROVIDER_WAIT_LIMIT", 900.0)
 
+# --- Workflows (jobs/workflows) -----------------------------------------------
+# Step jobs of one workflow run queued or running at once, whatever its steps' ``parallel``:
+# one run's wide fan-out must not fill the workers ahead of other people's runs.
+WORKFLOW_MAX_IN_FLIGHT = envint("WORKFLOW_MAX_IN_FLIGHT", 8)
+
 # --- Batches (batches/services.py) -------------------------------------------
 # Rows of one batch running at once when the batch names no number, and the most a
 # batch may ask for, by plan (a batch asking for more gets its plan's most).
@@ -375,6 +382,12 @@ BATCH_MAX_FILE_BYTES = envplans(
 BATCH_SWEEP_INTERVAL = envfloat("BATCH_SWEEP_INTERVAL", 10.0)
 # Seconds a draft (a validated upload never started) and its file are kept.
 BATCH_DRAFT_TTL = envint("BATCH_DRAFT_TTL", 86400)
+
+# --- Workflows (templates_app/steps) ------------------------------------------
+# Steps of one workflow version (more is refused on save), and items one for_each step
+# may run for (more fails the step "too_many_items" when it runs).
+WORKFLOW_MAX_STEPS = envint("WORKFLOW_MAX_STEPS", 30)
+WORKFLOW_MAX_ITEMS = envint("WORKFLOW_MAX_ITEMS", 100)
 
 # --- Webhooks (webhooks/egress.py says why each rule) -------------------------
 # Private, loopback, link-local and other internal addresses as webhook destinations:

@@ -247,7 +247,7 @@ def service_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def start_worker(
-    log_dir: Path, name: str = "worker", *, queues: str = "generation,batches,celery", **env: str
+    log_dir: Path, name: str = "worker", *, queues: str = "generation,batches,workflows,celery", **env: str
 ) -> ServiceProcess:
     worker = ServiceProcess(
         name,

@@ -29,7 +29,8 @@ def record_job_event(job_ids: list[Any], event: EventType) -> list[int]:
     jobs). A delivery already made for the event (the same message id) is not made
     again: the unique constraint holds it to one per event and endpoint.
     """
-    owners = Job.objects.filter(pk__in=job_ids, owner__isnull=False).values("owner_id")
+    # A workflow's steps are not runs of their own: the run's own event is the one sent.
+    owners = Job.objects.runs().filter(pk__in=job_ids, owner__isnull=False).values("owner_id")
     endpoints = [
         endpoint
         for endpoint in WebhookEndpoint.objects.filter(is_active=True, owner_id__in=owners)
@@ -40,8 +41,10 @@ def record_job_event(job_ids: list[Any], event: EventType) -> list[int]:
     by_owner: dict[int, list[WebhookEndpoint]] = defaultdict(list)
     for endpoint in endpoints:
         by_owner[endpoint.owner_id].append(endpoint)
-    jobs = Job.objects.filter(pk__in=job_ids, owner_id__in=list(by_owner)).select_related(
-        "template_version__template"
+    jobs = (
+        Job.objects.runs()
+        .filter(pk__in=job_ids, owner_id__in=list(by_owner))
+        .select_related("template_version__template")
     )
     now = timezone.now()
     rows = []

@@ -14,7 +14,9 @@ Endpoints:
 * ``POST /v1/chat/completions`` -- OpenAI Chat Completions, JSON or SSE (``"stream": true``, honouring
   ``"stream_options": {"include_usage": true}``).
 
-Anything else gets a 404. Every request is recorded in :attr:`FakeLLMServer.calls`.
+Anything else gets a 404. Every request is recorded in :attr:`FakeLLMServer.calls`, with the times
+it started and ended (so a test can tell which requests overlapped: :meth:`FakeLLMServer.overlap`,
+:meth:`FakeLLMServer.most_at_once`).
 
 Each request to a provider endpoint takes the next :class:`Behaviour` queued with
 :meth:`FakeLLMServer.script`; once the queue is empty requests get a normal successful reply.
@@ -406,10 +408,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._headers_started = False
         path = urlsplit(self.path).path
         provider: Provider | None = {ANTHROPIC_PATH: "anthropic", OPENAI_PATH: "openai"}.get(path)
+        call: dict[str, Any] | None = None
         try:
             body = self._read_json()
             headers = {k.lower(): v for k, v in self.headers.items()}
-            fake._record_call(path, headers, body, client_port=self.client_address[1])
+            call = fake._record_call(path, headers, body, client_port=self.client_address[1])
             if provider is None:
                 self._send_error(
                     "anthropic" if path.startswith("/v1/messages") else "openai",
@@ -439,6 +442,9 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._headers_started:
                 with contextlib.suppress(Exception):
                     self._send_error(provider or "openai", 500, f"Fake server failure: {exc!r}")
+        finally:
+            if call is not None:
+                fake._record_end(call)
 
     def _read_json(self) -> object:
         """The request body parsed as JSON (None if absent or invalid). Needs ``Content-Length``."""
@@ -693,12 +699,33 @@ class FakeLLMServer:
 
     @property
     def calls(self) -> list[dict[str, Any]]:
-        """A snapshot of every request so far: ``{"path", "headers" (lower-case keys), "body", "at"}``.
+        """A snapshot of every request so far: ``{"path", "headers" (lower-case keys), "body", "at",
+        "ended_at"}``.
 
-        ``body`` is the parsed JSON, or None if the body was empty or not JSON.
+        ``body`` is the parsed JSON, or None if the body was empty or not JSON. ``at`` is when the
+        request arrived and ``ended_at`` when its answer was over (sent, cut or abandoned; None while
+        it is still being answered), both ``time.monotonic()`` of this process.
         """
         with self._lock:
-            return list(self._calls)
+            return [dict(call) for call in self._calls]
+
+    def calls_containing(self, text: str) -> list[dict[str, Any]]:
+        """The requests whose JSON body contains ``text``, in arrival order."""
+        return [call for call in self.calls if text in json.dumps(call["body"], ensure_ascii=False)]
+
+    @staticmethod
+    def overlap(first: dict[str, Any], second: dict[str, Any]) -> bool:
+        """Whether two finished requests were being answered at the same time."""
+        return first["at"] < second["ended_at"] and second["at"] < first["ended_at"]
+
+    def most_at_once(self, calls: list[dict[str, Any]]) -> int:
+        """The most of ``calls`` (finished ones) that were being answered at the same moment."""
+        edges = sorted([(call["at"], 1) for call in calls] + [(call["ended_at"], -1) for call in calls])
+        most = current = 0
+        for _moment, change in edges:
+            current += change
+            most = max(most, current)
+        return most
 
     @property
     def call_count(self) -> int:
@@ -713,17 +740,24 @@ class FakeLLMServer:
 
     # -- used by the handler ---------------------------------------------------------------------
 
-    def _record_call(self, path: str, headers: dict[str, str], body: object, client_port: int = 0) -> None:
+    def _record_call(
+        self, path: str, headers: dict[str, str], body: object, client_port: int = 0
+    ) -> dict[str, Any]:
+        call = {
+            "path": path,
+            "headers": headers,
+            "body": body,
+            "client_port": client_port,
+            "at": time.monotonic(),
+            "ended_at": None,
+        }
         with self._lock:
-            self._calls.append(
-                {
-                    "path": path,
-                    "headers": headers,
-                    "body": body,
-                    "client_port": client_port,
-                    "at": time.monotonic(),
-                }
-            )
+            self._calls.append(call)
+        return call
+
+    def _record_end(self, call: dict[str, Any]) -> None:
+        with self._lock:
+            call["ended_at"] = time.monotonic()
 
     def _next_behaviour(self, provider: Provider, body: object = None) -> Behaviour:
         with self._lock:
