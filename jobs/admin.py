@@ -5,7 +5,32 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import Job
+from .models import Job, JobStep
+
+
+class JobStepInline(admin.StackedInline):
+    """A workflow run's steps, as the orchestrator left them (stacked: a tabular inline's
+    header cells for the object and deletion columns are empty, which axe refuses)."""
+
+    model = JobStep
+    fk_name = "run"
+    extra = 0
+    fields = (
+        "name",
+        "item",
+        "status",
+        "job",
+        "error_code",
+        "output_tokens",
+        "cost",
+        "started_at",
+        "finished_at",
+    )
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Job)
@@ -27,6 +52,7 @@ class JobAdmin(admin.ModelAdmin):
     search_fields = ("id", "owner__email", "template_version__template__slug")
     date_hierarchy = "created_at"
     list_select_related = ("template_version__template", "owner")
+    inlines = (JobStepInline,)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return [field.name for field in self.model._meta.fields]

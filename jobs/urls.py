@@ -13,6 +13,8 @@ urlpatterns = [
     path("<uuid:job_id>/events/", views.job_events, name="events"),
     path("<uuid:job_id>/progress/", views.job_progress, name="progress"),
     path("<uuid:job_id>/retry/", views.retry_job, name="retry"),
+    path("<uuid:job_id>/retry-steps/", views.retry_workflow, name="retry_steps"),
+    path("<uuid:job_id>/steps/", views.job_steps, name="steps"),
     path("<uuid:job_id>/download.<str:extension>", views.download_job, name="download"),
     # A job run from an embedded form, opened by the signed capability in its URL.
     path("embedded/<str:capability>/", embed.embedded_job, name="embedded"),

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -10,7 +10,10 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.dateparse import parse_datetime
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -31,6 +34,14 @@ from .progress import shown as shown_progress
 from .rollups import Summary, UsageDayRollup, UsageRollup, hour_of, rows_covering
 from .streaming import streaming_enabled
 from .visitors import visitor_session_key
+from .workflow_events import STREAM_OPENING_FIELDS, PageWorkflowEvents, workflow_stream_response
+from .workflow_page import (
+    RETRYABLE_RUN_STATUSES,
+    changed_since,
+    is_workflow_run,
+    running_outputs,
+    workflow_shown,
+)
 
 # --- Running a template: its form page ---------------------------------------
 
@@ -169,7 +180,7 @@ def _get_job_for_user(request: HttpRequest, job_id: UUID) -> Job:
 
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
-    visible = Job.objects.visible_to(request.user, request.session.session_key)
+    visible = Job.objects.runs().visible_to(request.user, request.session.session_key)
     filters = JobListFilter(request.GET, jobs=visible)
     jobs = (
         filters.apply(visible)
@@ -193,7 +204,21 @@ def _result_context(request: HttpRequest, job: Job) -> dict[str, Any]:
         "answer_html": render_markdown(job.output) if job.is_terminal and job.output else "",
         "downloads": DOWNLOADS.values(),
         "runnable": runnable,
+        "workflow": is_workflow_run(job),
+        "retryable_statuses": RETRYABLE_RUN_STATUSES,
     }
+
+
+def _steps_context(request: HttpRequest, job: Job, *, since: datetime | None = None) -> dict[str, Any]:
+    """The steps section: the run's stages and steps (a running step's text so far is its
+    job's, as the database has it), and its polling address while it runs without Redis."""
+    shown = workflow_shown(job, running_outputs(job))
+    context: dict[str, Any] = {"workflow": shown, "changed": changed_since(shown.steps, since)}
+    if not job.is_terminal and not streaming_enabled():
+        now = timezone.now().isoformat()
+        context["poll_url"] = f"{reverse('jobs:steps', args=[job.pk])}?{urlencode({'since': now})}"
+        context["poll_ms"] = settings.JOB_PAGE_POLL_QUEUED_MS
+    return context
 
 
 @require_GET
@@ -216,10 +241,25 @@ def job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
         "poll_running_ms": settings.JOB_PAGE_POLL_RUNNING_MS,
         "poll_queued_ms": settings.JOB_PAGE_POLL_QUEUED_MS,
     }
+    if context["workflow"] and request.GET.get("part") != "result":
+        context.update(_steps_context(request, job))
     if request.GET.get("part") == "result":
         # Fetched by the page's script when the job ends: the answer and its actions.
         return render(request, "jobs/detail.html#result", context)
     return render(request, "jobs/detail.html", context)
+
+
+@require_GET
+def job_steps(request: HttpRequest, job_id: UUID) -> HttpResponse:
+    """A workflow run's steps, polled by the page without Redis; with the statuses that
+    changed since the last poll (``since``) announced, and once the run has ended, what
+    the page then shows (``final``)."""
+    job = _get_job_for_user(request, job_id)
+    if not is_workflow_run(job):
+        raise Http404
+    since = parse_datetime(request.GET.get("since", "")) if request.GET.get("since") else None
+    context = {**_result_context(request, job), **_steps_context(request, job, since=since)}
+    return render(request, "jobs/includes/workflow.html#poll", context)
 
 
 @require_GET
@@ -280,6 +320,23 @@ def retry_job(request: HttpRequest, job_id: UUID) -> HttpResponse:
 
 
 @require_POST
+def retry_workflow(request: HttpRequest, job_id: UUID) -> HttpResponse:
+    """Retry a failed or cancelled workflow run from its failed step, in the same job:
+    whoever may cancel the job may (``_get_job_for_user``)."""
+    from .workflows import retry
+
+    job = _get_job_for_user(request, job_id)
+    if not is_workflow_run(job):
+        raise Http404
+    if job.status not in RETRYABLE_RUN_STATUSES:
+        messages.info(request, _("Only a failed or cancelled run can be retried from its failed step."))
+        return redirect(job)
+    retry(job)
+    messages.success(request, _("The run goes on from its failed step."))
+    return redirect(job)
+
+
+@require_POST
 def cancel_job(request: HttpRequest, job_id: UUID) -> HttpResponse:
     job = _get_job_for_user(request, job_id)
     if services.cancel_job(job):
@@ -301,8 +358,11 @@ async def job_events(request: HttpRequest, job_id: UUID) -> HttpResponse:
         raise Http404
     user = await request.auser()
     jobs = Job.objects.visible_to(user, request.session.session_key).filter(pk=job_id)
-    job = await jobs.only("id", "leader").afirst()  # the stream reads the rest once subscribed
+    job = await jobs.select_related("template_version").only(*STREAM_OPENING_FIELDS).afirst()
     if job is None:
         raise Http404
+    if is_workflow_run(job):
+        steps = PageWorkflowEvents(translation.get_language(), get_token(request))
+        return workflow_stream_response(job, request.headers.get("Last-Event-ID"), steps)
     formatter = PageEvents(translation.get_language(), get_token(request))
     return event_stream_response(job, request.headers.get("Last-Event-ID"), formatter)

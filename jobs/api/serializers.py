@@ -12,11 +12,42 @@ from promptlab.api import FieldsBuiltOnceMixin, SelectableFieldsMixin, StrictFie
 from templates_app.api.serializers import validate_provider_name
 
 from ..models import Job
+from ..workflow_page import is_workflow_run, item_of, step_error, step_rows
 
 
 class JobErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
+
+
+class JobStepSerializer(serializers.Serializer):
+    """One step of a workflow run (or one item of a ``for_each`` step), as ``steps`` lists them."""
+
+    name = serializers.CharField(read_only=True)
+    item = serializers.SerializerMethodField(help_text="The item's index in a for_each step; null: the step.")
+    status = serializers.ChoiceField(
+        choices=["waiting", "running", "skipped", "succeeded", "failed", "cancelled"], read_only=True
+    )
+    output = serializers.CharField(read_only=True)
+    output_data = serializers.JSONField(
+        read_only=True, allow_null=True, help_text="Parsed JSON output, a transform's value, or the items."
+    )
+    error_code = serializers.CharField(read_only=True)
+    error = serializers.SerializerMethodField()
+    input_tokens = serializers.IntegerField(read_only=True, allow_null=True)
+    output_tokens = serializers.IntegerField(read_only=True, allow_null=True)
+    cost = serializers.DecimalField(max_digits=12, decimal_places=6, read_only=True, allow_null=True)
+    started_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    finished_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    job = serializers.UUIDField(
+        source="job_id", read_only=True, allow_null=True, help_text="The step's own job (a prompt step)."
+    )
+
+    def get_item(self, obj: Any) -> int | None:
+        return item_of(obj)
+
+    def get_error(self, obj: Any) -> str:
+        return step_error(obj)
 
 
 class JobSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
@@ -27,6 +58,7 @@ class JobSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
     cost = serializers.DecimalField(max_digits=12, decimal_places=6, read_only=True, allow_null=True)
     cached = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
+    steps = serializers.SerializerMethodField()
     links = serializers.SerializerMethodField()
 
     class Meta:
@@ -50,9 +82,17 @@ class JobSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
             "started_at",
             "first_token_at",
             "finished_at",
+            "steps",
             "links",
         )
         read_only_fields = fields
+
+    @extend_schema_field(JobStepSerializer(many=True))
+    def get_steps(self, obj: Job) -> list[dict[str, Any]]:
+        """A workflow run's steps in graph order (a for_each step before its items); [] for a job."""
+        if not is_workflow_run(obj):
+            return []
+        return JobStepSerializer(step_rows(obj), many=True).data
 
     def get_cached(self, obj: Job) -> bool:
         return obj.cached_from_id is not None or obj.leader_id is not None
@@ -87,9 +127,9 @@ class JobStatusSerializer(JobSerializer):
 
 
 class JobListItemSerializer(SelectableFieldsMixin, JobSerializer):
-    """A job in a list: every field but the output, unless ``?fields=`` names them."""
+    """A job in a list: every field but the output and the steps, unless ``?fields=`` names them."""
 
-    default_omitted = ("output",)
+    default_omitted = ("output", "steps")
 
     class Meta(JobSerializer.Meta):
         pass

@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from accounts.models import PersonalToken
-from promptlab.api import NewestFirstCursorPagination, ProviderUnavailable, error_body
+from promptlab.api import Conflict, NewestFirstCursorPagination, ProviderUnavailable, error_body
 from promptlab.openapi import SLUG_PATTERN
 from templates_app.forms import parameter_form_class
 from templates_app.models import Template, TemplateVersion
@@ -33,6 +33,8 @@ from ..models import Job, JobQuerySet, JobStatus
 from ..services import SubmissionError, cancel_job, submit_generation
 from ..streaming import streaming_enabled
 from ..waiting import wait_for_job
+from ..workflow_events import STREAM_OPENING_FIELDS, ApiWorkflowEvents, workflow_stream_response
+from ..workflow_page import RETRYABLE_RUN_STATUSES, is_workflow_run
 from .serializers import GenerateSerializer, JobListItemSerializer, JobSerializer
 
 IDEMPOTENCY_KEY_MAX = Job._meta.get_field("idempotency_key").max_length
@@ -104,13 +106,15 @@ def filter_jobs(jobs: JobQuerySet, params: Mapping[str, str]) -> JobQuerySet:
 @extend_schema_view(
     retrieve=extend_schema(summary="Get a job"),
     cancel=extend_schema(summary="Cancel a job"),
+    retry=extend_schema(summary="Retry a workflow run from its failed step"),
     events=extend_schema(summary="Stream a job's events"),
     list=extend_schema(
         summary="List your jobs",
         parameters=FILTERS,
         description=(
             "Your jobs, newest first (cursor pagination). Each item has every field of a job but "
-            "its `output`, unless `?fields=` names the fields wanted (`output` included)."
+            "its `output` and `steps`, unless `?fields=` names the fields wanted (`output` or "
+            "`steps` included). A workflow run's steps are not jobs of the list."
         ),
     ),
 )
@@ -130,9 +134,12 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         jobs = reachable_jobs(jobs, self.request.auth)
         if self.action != "list":
             return jobs
-        if "output" not in JobListItemSerializer.selected_fields(self.request, JobSerializer.Meta.fields):
+        selected = JobListItemSerializer.selected_fields(self.request, JobSerializer.Meta.fields)
+        if "output" not in selected:
             jobs = jobs.defer("output")  # the largest column, and not in the list unless asked
-        return filter_jobs(jobs, self.request.query_params)
+        if "steps" in selected:
+            jobs = jobs.prefetch_related("steps")
+        return filter_jobs(jobs.runs(), self.request.query_params)
 
     @extend_schema(request=None, responses=JobSerializer)
     @action(detail=True, methods=["post"])
@@ -143,11 +150,38 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return Response(self.get_serializer(job).data)
 
     @extend_schema(
+        request=None,
+        responses={
+            202: OpenApiResponse(JobSerializer, description="The run, queued again from its failed step."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str | None = None) -> Response:
+        """Retry a failed or cancelled workflow run from its failed step: steps that failed, were
+        cancelled or never ran run again; those that succeeded or were skipped keep their output.
+        A job that is no workflow run, or a run that is not failed or cancelled: 409 (`conflict`)."""
+        from ..workflows import retry
+
+        job = self.get_object()
+        if not is_workflow_run(job):
+            raise Conflict(_("Only a workflow run can be retried from its failed step."))
+        if job.status not in RETRYABLE_RUN_STATUSES:
+            raise Conflict(_("Only a failed or cancelled run can be retried from its failed step."))
+        retry(job)
+        job.refresh_from_db()
+        return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
         responses={(200, "text/event-stream"): OpenApiTypes.STR},
         description=(
             'Server-Sent Events: `status` (JSON job), `chunk` (JSON `{"text"}`), `reset` (a retry '
             "starts over), `done` (the final status). Resume with `Last-Event-ID`. Served by the "
-            "stream server; this schema entry documents it."
+            "stream server; this schema entry documents it.\n\n"
+            "A workflow run's stream carries its steps' events instead, from the run's start (or "
+            "after `Last-Event-ID`): `step` (a step's status changed: JSON with `step`, `item`, "
+            "`status`, tokens, cost, times, error), `chunk` (a running step's text: `step`, `item`, "
+            "`offset`, `text`), `run` (the run's status), then `done`. Each event's `id` is its "
+            "entry in the run's stream, and `Last-Event-ID` resumes right after it."
         ),
     )
     @action(detail=True, methods=["get"])
@@ -260,6 +294,8 @@ async def job_events_api(request: HttpRequest, pk: UUID) -> HttpResponse:
         )
     if job is None:
         return JsonResponse(error_body("not_found", _("Not found.")), status=404)
+    if is_workflow_run(job):
+        return workflow_stream_response(job, request.headers.get("Last-Event-ID"), ApiWorkflowEvents())
     return event_stream_response(job, request.headers.get("Last-Event-ID"), ApiEvents())
 
 
@@ -278,7 +314,7 @@ def _authorised_job(request: HttpRequest, pk: UUID) -> tuple[Any, Job | None]:
     if user is None:
         return None, None
     jobs = reachable_jobs(Job.objects.filter(owner=user, pk=pk), credential)
-    return user, jobs.only("id", "leader").first()
+    return user, jobs.select_related("template_version").only(*STREAM_OPENING_FIELDS).first()
 
 
 def _api_caller(request: HttpRequest) -> tuple[Any, Any]:

@@ -293,6 +293,10 @@
       initResultActions();
       return;
     }
+    if (job.dataset.workflow === "true") {
+      initWorkflowPage();
+      return;
+    }
     var state = {
       attempt: parseInt(job.dataset.attempt, 10),
       offset: parseInt(job.dataset.offset, 10),
@@ -424,6 +428,38 @@
     showEstimate();
     if (job.dataset.eventsUrl) stream(job.dataset.eventsUrl);
     else poll();
+  }
+
+  // A workflow run's page is live through htmx alone (the steps' event stream, or
+  // polling of the steps fragment): the end swaps in the controls and the result, and
+  // this gives them their actions and focus to what took the place of a control that
+  // had it (Cancel, gone once the run has ended).
+  function initWorkflowPage() {
+    var focusWasOnControls = false;
+    document.body.addEventListener("htmx:oobBeforeSwap", function (event) {
+      var target = event.detail && event.detail.target;
+      if (target && target.id === "job-controls" && target.contains(document.activeElement)) {
+        focusWasOnControls = true;
+      }
+    });
+    // htmx:load fires on content as it enters the page (the old element is gone by then).
+    document.body.addEventListener("htmx:load", function (event) {
+      var added = event.target;
+      var next = null;
+      if (added.id === "job-controls") {
+        next = added.querySelector("button");
+      } else if (added.id === "job-result" && !added.hasAttribute("hx-get")) {
+        initResultActions();
+        next = added.querySelector(".job-actions button:not([hidden]), .job-actions a");
+      } else {
+        return;
+      }
+      var lost = !document.activeElement || document.activeElement === document.body;
+      if (focusWasOnControls && lost && next) {
+        next.focus();
+        focusWasOnControls = false;
+      }
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
