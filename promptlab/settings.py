@@ -106,6 +106,7 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "accounts",
+    "workspaces",
     "providers",
     "templates_app",
     "jobs",

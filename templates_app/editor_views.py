@@ -33,7 +33,7 @@ from .models import Tag, Template
 
 @login_required
 def my_templates(request: HttpRequest) -> HttpResponse:
-    mine = Template.objects.filter(owner=request.user)
+    mine = Template.objects.in_workspaces_edited_by(request.user)
     filters = TemplateListFilter(request.GET)
     templates = (
         filters.apply(mine).select_related("published_version").prefetch_related("tags").order_by("name")
@@ -44,9 +44,9 @@ def my_templates(request: HttpRequest) -> HttpResponse:
         "formats": formats,
         "filters": filters,
         "tags": Tag.objects.filter(templates__in=mine).distinct(),
-        "deleted": Template.all_objects.filter(owner=request.user, deleted_at__isnull=False).order_by(
-            "-deleted_at"
-        ),
+        "deleted": Template.all_objects.in_workspaces_edited_by(request.user)
+        .filter(deleted_at__isnull=False)
+        .order_by("-deleted_at"),
     }
     return render(request, "templates_app/mine.html", context)
 

@@ -19,6 +19,7 @@ from django.utils.translation import get_language, override
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import PersonalToken
+from workspaces.models import Membership, Role, Workspace, roles_of
 
 from .embedding import normalize_origins, validate_embed_origins
 from .model_choices import MODEL_MAX_LENGTH, PROVIDER_MAX_LENGTH, allowed_models_errors
@@ -88,7 +89,9 @@ class SavedContent:
 
 
 class Visibility(models.TextChoices):
-    PRIVATE = "private", _("Private (only me)")
+    # In a personal workspace its editors are its owner alone: "only me", as before workspaces.
+    PRIVATE = "private", _("Private (the workspace's editors)")
+    WORKSPACE = "workspace", _("Workspace members")
     SIGNED_IN = "signed_in", _("Signed-in users")
     PUBLIC = "public", _("Public (anyone with the link)")
 
@@ -105,7 +108,27 @@ class TemplateQuerySet(models.QuerySet["Template"]):
     def visible_to(self, user: Any) -> TemplateQuerySet:
         if user is None or not user.is_authenticated:
             return self.filter(visibility=Visibility.PUBLIC)
-        return self.filter(Q(visibility__in=[Visibility.PUBLIC, Visibility.SIGNED_IN]) | Q(owner=user))
+        # Subqueries, not the roles read first: a template read stays one query.
+        return self.filter(
+            Q(visibility__in=[Visibility.PUBLIC, Visibility.SIGNED_IN])
+            | Q(workspace__in=Membership.objects.workspaces_of(user, Role.EDITOR))
+            | Q(visibility=Visibility.WORKSPACE, workspace__in=Membership.objects.workspaces_of(user))
+        )
+
+    def managed_by(self, user: Any) -> TemplateQuerySet:
+        """Those ``user`` may edit (``Template.is_managed_by``): every one for staff."""
+        if user is not None and user.is_authenticated and user.is_staff:
+            return self
+        return self.in_workspaces_edited_by(user)
+
+    def in_workspaces_edited_by(self, user: Any) -> TemplateQuerySet:
+        """Those of the workspaces where ``user`` is an editor or above (their own list)."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        return self.filter(workspace__in=Membership.objects.workspaces_of(user, Role.EDITOR))
+
+    def in_workspace(self, workspace: Any) -> TemplateQuerySet:
+        return self.filter(workspace=workspace) if workspace is not None else self
 
     def runnable(self) -> TemplateQuerySet:
         return self.filter(published_version__isnull=False)
@@ -196,7 +219,7 @@ class TemplateVersionQuerySet(models.QuerySet["TemplateVersion"]):
         published = Q(template__published_version=F("pk"), template__in=Template.objects.visible_to(user))
         if user is None or not user.is_authenticated:
             return live.filter(published)
-        return live.filter(published | Q(template__owner=user))
+        return live.filter(published | Q(template__in=Template.all_objects.managed_by(user)))
 
 
 class Template(models.Model):
@@ -217,6 +240,16 @@ class Template(models.Model):
         blank=True,
         related_name="templates",
         help_text=_("Empty for templates that ship with PromptLab."),
+    )
+    # PROTECT: a workspace is deleted only once it holds no template (its page says so).
+    workspace = models.ForeignKey(
+        Workspace,
+        verbose_name=_("workspace"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="templates",
+        help_text=_("Its editors manage the template; empty for templates that ship with PromptLab."),
     )
     visibility = models.CharField(
         _("visibility"), max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE
@@ -276,6 +309,15 @@ class Template(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A template made without a workspace (an import, a copy, an older caller) goes
+        # to its owner's personal one: every owned template has a workspace.
+        if self.workspace_id is None and self.owner_id is not None:
+            self.workspace = Workspace.objects.personal_for(self.owner)
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "workspace"}
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("templates_app:run", args=[self.slug])
 
@@ -323,6 +365,8 @@ class Template(models.Model):
         from a draft: anyone else copies what they could already see, the published version."""
         source = self.latest_version if self.is_managed_by(user) else self.published_version
         copy = Template.objects.create(
+            # In the same workspace for its editors, else in the copier's personal one.
+            workspace=self.workspace if self.workspace and self.workspace.allows(user, Role.EDITOR) else None,
             slug=Template.free_slug(f"{self.slug}-copy"),
             name=_copy_name(self.name, "en"),
             description=self.description,
@@ -489,10 +533,14 @@ class Template(models.Model):
         )
 
     def is_managed_by(self, user: Any) -> bool:
-        """May this user edit, preview drafts, publish and see the history?"""
+        """May this user edit, preview drafts, publish and see the history? Staff, and the
+        editors (and above) of its workspace."""
         if user is None or not user.is_authenticated:
             return False
-        return bool(user.is_staff or (self.owner_id is not None and self.owner_id == user.pk))
+        if user.is_staff:
+            return True
+        role = roles_of(user).get(self.workspace_id) if self.workspace_id is not None else None
+        return role is not None and role.at_least(Role.EDITOR)
 
 
 def _copy_name(name: str, language: str) -> str:

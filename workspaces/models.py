@@ -1,0 +1,223 @@
+"""Workspaces: who may do what with the templates a team shares.
+
+Every user has one personal workspace (made with the account, never shared); team
+workspaces have members, each with one role. A template belongs to a workspace, and
+its managers are that workspace's editors and above (``Role.can_edit``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils.text import slugify
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    """In rising order of rights: each role may do everything the ones before it may."""
+
+    MEMBER = "member", _("Member")
+    EDITOR = "editor", _("Editor")
+    ADMIN = "admin", _("Admin")
+    OWNER = "owner", _("Owner")
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self.value]
+
+    def at_least(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+    @property
+    def description(self) -> str:
+        return str(_DESCRIPTIONS[self.value])
+
+
+_RANKS = {Role.MEMBER: 1, Role.EDITOR: 2, Role.ADMIN: 3, Role.OWNER: 4}
+_DESCRIPTIONS = {
+    Role.MEMBER: _("Runs the workspace's templates and sees their own jobs."),
+    Role.EDITOR: _("Also creates, edits and publishes templates."),
+    Role.ADMIN: _("Also manages members, their roles and the workspace's settings."),
+    Role.OWNER: _("Everything, including deleting the workspace and handing it over."),
+}
+
+
+class WorkspaceQuerySet(models.QuerySet["Workspace"]):
+    def of(self, user: Any) -> WorkspaceQuerySet:
+        """The workspaces ``user`` is a member of (personal first, then by name)."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        return self.filter(memberships__user=user).order_by("-personal", "name")
+
+    def where(self, user: Any, role: Role) -> WorkspaceQuerySet:
+        """Those where ``user`` holds ``role`` or a higher one."""
+        if user is None or not user.is_authenticated:
+            return self.none()
+        return self.filter(pk__in=Membership.objects.workspaces_of(user, role)).order_by("-personal", "name")
+
+
+class WorkspaceManager(models.Manager.from_queryset(WorkspaceQuerySet)):  # type: ignore[misc]
+    def personal_for(self, user: Any) -> Workspace:
+        """The user's personal workspace, made on first need (the data migration and the
+        account's creation make it; a race of two first needs ends on the unique owner)."""
+        existing = self.filter(personal=True, memberships__user=user).first()
+        if existing is not None:
+            return existing
+        try:
+            with transaction.atomic():
+                workspace = self.create(
+                    name=user.get_short_name()[:100],
+                    slug=unique_slug(user.email.partition("@")[0] or "personal"),
+                    personal=True,
+                    personal_owner=user,
+                )
+                Membership.objects.create(workspace=workspace, user=user, role=Role.OWNER)
+        except IntegrityError:
+            return self.get(personal_owner=user)
+        return workspace
+
+
+def unique_slug(wanted: str) -> str:
+    """``wanted`` as a slug, with a number added when another workspace has it."""
+    base = slugify(wanted)[:40] or "workspace"
+    slug, number = base, 1
+    while Workspace.objects.filter(slug=slug).exists():
+        number += 1
+        slug = f"{base}-{number}"
+    return slug
+
+
+class Workspace(models.Model):
+    name = models.CharField(_("name"), max_length=100)
+    slug = models.SlugField(
+        _("short name"),
+        max_length=50,
+        unique=True,
+        help_text=_("Used in addresses and by the API: lower-case letters, digits and hyphens."),
+    )
+    personal = models.BooleanField(_("personal"), default=False, editable=False)
+    # Only for a personal workspace: the one person it belongs to (one each, at most).
+    personal_owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("personal workspace of"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="personal_workspace",
+    )
+    members_see_all_jobs = models.BooleanField(
+        _("members see every job"),
+        default=False,
+        help_text=_(
+            "Let every member see all the jobs run with the workspace's templates, not only their own."
+        ),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = WorkspaceManager()
+
+    class Meta:
+        verbose_name = _("workspace")
+        verbose_name_plural = _("workspaces")
+        ordering = ("name",)
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(personal=False, personal_owner__isnull=True)
+                | Q(personal=True, personal_owner__isnull=False),
+                name="workspace_personal_has_its_owner",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return str(self.display_name)
+
+    def get_absolute_url(self) -> str:
+        return reverse("workspaces:detail", args=[self.slug])
+
+    @property
+    def display_name(self) -> str:
+        return str(_("Personal")) if self.personal else self.name
+
+    def role_of(self, user: Any) -> Role | None:
+        """``user``'s role here, or None for anyone who is not a member (read once per
+        request and user: ``roles_of``)."""
+        return roles_of(user).get(self.pk)
+
+    def allows(self, user: Any, role: Role) -> bool:
+        held = self.role_of(user)
+        return held is not None and held.at_least(role)
+
+    @property
+    def owner_membership(self) -> Membership | None:
+        return self.memberships.filter(role=Role.OWNER).select_related("user").first()
+
+
+class MembershipQuerySet(models.QuerySet["Membership"]):
+    def workspaces_of(self, user: Any, role: Role = Role.MEMBER) -> models.QuerySet[Any]:
+        """The ids of the workspaces where ``user`` holds ``role`` or a higher one, as a
+        subquery for a caller's filter."""
+        held = [r for r in Role if Role(r).at_least(role)]
+        return self.filter(user=user, role__in=held).values("workspace_id")
+
+
+class Membership(models.Model):
+    workspace = models.ForeignKey(
+        Workspace, verbose_name=_("workspace"), on_delete=models.CASCADE, related_name="memberships"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="memberships",
+    )
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.MEMBER)
+    joined_at = models.DateTimeField(_("joined"), auto_now_add=True)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        ordering = ("user__email",)
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="membership_once_per_workspace"),
+            # Exactly one owner is kept by the services (a transfer swaps roles in one
+            # transaction); the database refuses a second.
+            models.UniqueConstraint(
+                fields=["workspace"], condition=Q(role="owner"), name="membership_one_owner"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()}, {self.workspace})"
+
+    @property
+    def role_enum(self) -> Role:
+        return Role(self.role)
+
+
+_ROLES_ATTRIBUTE = "_workspace_roles"
+
+
+def roles_of(user: Any) -> dict[int, Role]:
+    """{workspace id: role} for ``user``, read once and kept on the user object for the
+    rest of its request (a role change is seen by the next request)."""
+    if user is None or not user.is_authenticated:
+        return {}
+    roles = getattr(user, _ROLES_ATTRIBUTE, None)
+    if roles is None:
+        rows = Membership.objects.filter(user=user).values_list("workspace_id", "role")
+        roles = {workspace_id: Role(role) for workspace_id, role in rows}
+        setattr(user, _ROLES_ATTRIBUTE, roles)
+    return roles
+
+
+def forget_roles(user: Any) -> None:
+    """After a change of ``user``'s memberships within one request."""
+    if user is not None and hasattr(user, _ROLES_ATTRIBUTE):
+        delattr(user, _ROLES_ATTRIBUTE)
