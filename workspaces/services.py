@@ -1,0 +1,121 @@
+"""The changes to a workspace's membership, for the site's pages and the API alike.
+
+Each checks the acting user's role itself (the caller only finds the workspace), and
+raises ``WorkspaceError`` with a translated message and a code the API returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils.translation import gettext_lazy as _
+
+from .models import Membership, Role, Workspace, forget_roles, unique_slug
+
+
+class WorkspaceError(Exception):
+    """A refused change: ``code`` for the API (``permission_denied`` answers 403,
+    the others 400 or 409), ``message`` for people."""
+
+    def __init__(self, code: str, message: Any) -> None:
+        super().__init__(str(message))
+        self.code = code
+        self.message = message
+
+
+def _require(workspace: Workspace, actor: Any, role: Role) -> Role:
+    held = workspace.role_of(actor)
+    if held is None or not held.at_least(role):
+        raise WorkspaceError("permission_denied", _("Your role in this workspace does not allow this."))
+    return held
+
+
+def _shared(workspace: Workspace) -> None:
+    if workspace.personal:
+        raise WorkspaceError("personal_workspace", _("A personal workspace has no other members."))
+
+
+@transaction.atomic
+def create_team_workspace(actor: Any, name: str, slug: str = "") -> Workspace:
+    """A team workspace with ``actor`` as its owner (the slug from the name when empty)."""
+    workspace = Workspace.objects.create(name=name, slug=slug or unique_slug(name))
+    Membership.objects.create(workspace=workspace, user=actor, role=Role.OWNER)
+    forget_roles(actor)
+    return workspace
+
+
+def change_role(workspace: Workspace, actor: Any, membership: Membership, role: Role) -> Membership:
+    """Admins set any role but owner on anyone but the owner; only the owner makes or
+    unmakes admins (``transfer_ownership`` hands the owner's role over)."""
+    _shared(workspace)
+    held = _require(workspace, actor, Role.ADMIN)
+    if role == Role.OWNER:
+        raise WorkspaceError("use_transfer", _("Hand the workspace over to make someone its owner."))
+    if membership.role == Role.OWNER:
+        raise WorkspaceError("owner_role", _("The owner's role changes only by handing the workspace over."))
+    if Role.ADMIN in (role, membership.role) and held != Role.OWNER:
+        raise WorkspaceError("permission_denied", _("Only the owner makes or unmakes admins."))
+    membership.role = role
+    membership.save(update_fields=["role"])
+    forget_roles(membership.user)
+    return membership
+
+
+def remove_member(workspace: Workspace, actor: Any, membership: Membership) -> None:
+    """Admins remove members, editors and (the owner only) admins; nobody removes the owner."""
+    _shared(workspace)
+    if membership.user_id == getattr(actor, "pk", None):
+        leave(workspace, actor)
+        return
+    held = _require(workspace, actor, Role.ADMIN)
+    if membership.role == Role.OWNER:
+        raise WorkspaceError(
+            "owner_role", _("The owner cannot be removed; they can hand the workspace over.")
+        )
+    if membership.role == Role.ADMIN and held != Role.OWNER:
+        raise WorkspaceError("permission_denied", _("Only the owner removes an admin."))
+    membership.delete()
+    forget_roles(membership.user)
+
+
+def leave(workspace: Workspace, actor: Any) -> None:
+    _shared(workspace)
+    membership = Membership.objects.filter(workspace=workspace, user=actor).first()
+    if membership is None:
+        raise WorkspaceError("not_a_member", _("You are not a member of this workspace."))
+    if membership.role == Role.OWNER:
+        raise WorkspaceError(
+            "owner_role", _("The owner cannot leave: hand the workspace over first, or delete it.")
+        )
+    membership.delete()
+    forget_roles(actor)
+
+
+@transaction.atomic
+def transfer_ownership(workspace: Workspace, actor: Any, new_owner: Membership) -> None:
+    """The owner hands the workspace to another member and stays on as an admin."""
+    _shared(workspace)
+    _require(workspace, actor, Role.OWNER)
+    if new_owner.user_id == actor.pk:
+        raise WorkspaceError("owner_role", _("You already own this workspace."))
+    # Locked in a fixed order, so two transfers at once can't leave two owners or none.
+    rows = list(Membership.objects.select_for_update().filter(workspace=workspace).order_by("pk"))
+    current = next(row for row in rows if row.role == Role.OWNER)
+    Membership.objects.filter(pk=current.pk).update(role=Role.ADMIN)
+    Membership.objects.filter(pk=new_owner.pk).update(role=Role.OWNER)
+    forget_roles(actor)
+    forget_roles(new_owner.user)
+
+
+def delete_workspace(workspace: Workspace, actor: Any) -> None:
+    """The owner deletes a team workspace once it holds no template (deleted ones too)."""
+    _shared(workspace)
+    _require(workspace, actor, Role.OWNER)
+    held = workspace.templates.model.all_objects.filter(workspace=workspace).count()
+    if held:
+        raise WorkspaceError(
+            "workspace_not_empty",
+            _("The workspace still holds templates: move or delete them (and empty its bin) first."),
+        )
+    workspace.delete()
+    forget_roles(actor)
