@@ -16,9 +16,13 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import HttpRequest, QueryDict
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
+
+from workspaces.current import default_for
+from workspaces.models import Membership, Role, Workspace
 
 from .code_text import CodeTextError, dump_code_text, load_code_text
 from .embedding import normalize_origins, origins_from_text
@@ -136,20 +140,37 @@ class TemplateMetaForm(forms.ModelForm):
 
     class Meta:
         model = Template
-        fields = ("name", "slug", "description", "visibility", "embed_origins", "allow_prefill_hidden")
+        fields = (
+            "name",
+            "slug",
+            "description",
+            "workspace",
+            "visibility",
+            "embed_origins",
+            "allow_prefill_hidden",
+        )
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, user: Any = None, current_workspace: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.user = user
         if self.instance.pk:
             del self.fields["slug"]  # URLs and API clients rely on it
             self.fields["tag_names"].initial = ", ".join(tag.name for tag in self.instance.tags.all())
+        self._set_up_workspace(user, current_workspace)
+        self.fields["visibility"].help_text = _(
+            "Private: only the workspace’s editors (in a personal workspace, only you). Workspace "
+            "members: everyone who is a member of its workspace, whatever their role. Signed-in users: "
+            "anyone with an account here. Public: anyone with the link."
+        )
         self.initial["embed_origins"] = "\n".join(self.instance.embed_origins or [])
         self.fields["name"].help_text = _(
             "In English: readers of another language see it when it has no translation."
         )
         # After the English description, before the visibility: each other language's texts.
-        last = ("tag_names", "visibility", "embed_origins", "allow_prefill_hidden")
+        last = ("tag_names", "workspace", "visibility", "embed_origins", "allow_prefill_hidden")
         order = [name for name in self.fields if name not in last]
         for code, language in _other_languages():
             key = code.replace("-", "_")
@@ -168,6 +189,44 @@ class TemplateMetaForm(forms.ModelForm):
             )
             order += [f"name_{key}", f"description_{key}"]
         self.order_fields([*order, *last])
+
+    def _set_up_workspace(self, user: Any, current_workspace: int | None) -> None:
+        """Offered: the workspaces where ``user`` is an editor or above, and the template's own
+        (which stays a valid choice, as it is); first the current workspace when it is one of
+        them, else the personal one. A shipped template (no workspace) keeps none."""
+        existing = self.instance.workspace_id if self.instance.pk else None
+        if user is None or (self.instance.pk and existing is None):
+            del self.fields["workspace"]
+            return
+        editable = Q(pk__in=Membership.objects.workspaces_of(user, Role.EDITOR))
+        choices = Workspace.objects.filter(editable | Q(pk=existing) if existing else editable)
+        field = self.fields["workspace"]
+        field.queryset = choices.order_by("-personal", "name")
+        field.required = False  # a browser always sends one (no empty choice); a bare POST keeps the default
+        field.empty_label = None
+        field.label = _("Workspace")
+        field.help_text = _(
+            "Its editors and admins may edit the template; with the visibility “Workspace members”, "
+            "all its members may run it. Moving a template needs the editor role in both workspaces."
+        )
+        field.error_messages["invalid_choice"] = _(
+            "Choose a workspace where you are an editor, an admin or the owner."
+        )
+        if existing is None:
+            self._default_workspace = default_for(user, current_workspace, Role.EDITOR)
+            self.initial["workspace"] = self._default_workspace.pk
+        else:
+            self._default_workspace = self.instance.workspace
+
+    def clean_workspace(self) -> Workspace:
+        chosen = self.cleaned_data.get("workspace") or self._default_workspace
+        moved = self.instance.pk and chosen.pk != self.instance.workspace_id
+        # Leaving the old workspace needs the editor role there too (staff's reach is not enough).
+        if moved and not (
+            self.instance.workspace.allows(self.user, Role.EDITOR) and chosen.allows(self.user, Role.EDITOR)
+        ):
+            raise ValidationError(_("Moving a template needs the editor role in both workspaces."))
+        return chosen
 
     def clean_embed_origins(self) -> list[str]:
         return normalize_origins(origins_from_text(self.cleaned_data["embed_origins"]))

@@ -17,6 +17,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_http_methods, require_POST
 
+from workspaces.current import current_id
+
 from .access import managed_template_or_404
 from .editor import (
     AddParameterForm,
@@ -74,7 +76,9 @@ EDITOR_CSP = {
 @require_http_methods(["GET", "POST"])
 def create_template(request: HttpRequest) -> HttpResponse:
     data = with_added_parameter(request)
-    meta_form = TemplateMetaForm(data, prefix="meta")
+    meta_form = TemplateMetaForm(
+        data, prefix="meta", user=request.user, current_workspace=current_id(request)
+    )
     form = VersionForm(data, request.FILES or None, user=request.user, prefix="editor")
     return _editor(request, None, meta_form, form)
 
@@ -87,7 +91,9 @@ def edit_template(request: HttpRequest, slug: str) -> HttpResponse:
     # The version the form was started from (posted back), or the one asked for (?from=N).
     base = template.editor_start(_number(request.POST.get("base") or request.GET.get("from")))
     data = with_added_parameter(request)
-    meta_form = TemplateMetaForm(data, instance=template, prefix="meta")
+    meta_form = TemplateMetaForm(
+        data, instance=template, prefix="meta", user=request.user, current_workspace=current_id(request)
+    )
     form = VersionForm(data, request.FILES or None, user=request.user, base=base, prefix="editor")
     return _editor(request, template, meta_form, form)
 
