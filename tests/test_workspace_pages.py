@@ -120,7 +120,8 @@ def test_the_list_shows_personal_first_with_the_role_and_member_count_in_a_fixed
         page = client.get(reverse("workspaces:list")).content.decode()
     assert len(many) == len(few)
     rows = re.findall(
-        r'<th scope="row"[^>]*><a href="([^"]+)">([^<]+)</a></th>\s*<td[^>]*>([^<]+)</td>\s*<td[^>]*>(\d+)</td>',
+        r'<th scope="row"[^>]*><a href="([^"]+)">([^<]+)</a></th>'
+        r"\s*<td[^>]*>([^<]+)</td>\s*<td[^>]*>(\d+)</td>",
         page,
     )
     assert rows[0][1] == "Personal" and rows[0][2] == "Owner" and rows[0][3] == "1"
