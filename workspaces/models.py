@@ -15,15 +15,17 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Role(models.TextChoices):
     """In rising order of rights: each role may do everything the ones before it may."""
 
-    MEMBER = "member", _("Member")
-    EDITOR = "editor", _("Editor")
-    ADMIN = "admin", _("Admin")
-    OWNER = "owner", _("Owner")
+    # A context of their own: "Admin" elsewhere is the site's administration.
+    MEMBER = "member", pgettext_lazy("workspace role", "Member")
+    EDITOR = "editor", pgettext_lazy("workspace role", "Editor")
+    ADMIN = "admin", pgettext_lazy("workspace role", "Admin")
+    OWNER = "owner", pgettext_lazy("workspace role", "Owner")
 
     @property
     def rank(self) -> int:
