@@ -198,6 +198,29 @@ def test_the_workspace_page_becomes_current_and_lists_its_visible_templates(
     assert reverse("workspaces:settings", args=["support"]) in admin_page
 
 
+def test_the_workspace_page_reads_its_templates_in_a_fixed_number_of_queries(
+    team: dict[str, Any], make_template: Any
+) -> None:
+    def add(slug: str) -> None:
+        template = make_template(slug=slug, owner=team["editor"], visibility=Visibility.WORKSPACE)
+        template.workspace = team["workspace"]
+        template.save(update_fields=["workspace"])
+        template.set_tag_names([f"{slug}-tag", "shared"])
+
+    add("first")
+    client = client_for(team["editor"])
+    url = reverse("workspaces:detail", args=["support"])
+    client.get(url)  # the first visit also stores it as current in the session
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    for number in range(4):
+        add(f"more-{number}")
+    with CaptureQueriesContext(connection) as many:
+        page = client.get(url).content.decode()
+    assert len(many) == len(few)
+    assert "more-3-tag" in page and reverse("templates_app:edit", args=["more-3"]) in page
+
+
 def test_the_header_switcher_marks_the_current_workspace_in_one_query(team: dict[str, Any]) -> None:
     client = client_for(team["member"])
     page = client.get(reverse("accounts:account")).content.decode()
