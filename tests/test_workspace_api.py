@@ -632,3 +632,11 @@ def test_every_workspace_operation_is_documented_with_the_role_it_needs(document
         for method in item
     }
     assert documented == set(WORKSPACE_OPERATIONS)
+
+
+def test_a_member_id_past_any_integer_is_a_404(
+    client: Client, people: dict[str, User], team: Workspace
+) -> None:
+    path = f"/workspaces/team/members/{10**30}"
+    assert_error(call(client, people["owner"], "patch", path, {"role": "editor"}), 404, "not_found")
+    assert_error(call(client, people["owner"], "delete", path), 404, "not_found")

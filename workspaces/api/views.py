@@ -165,7 +165,9 @@ class WorkspaceMemberViewSet(
         workspace = getattr(self, "_workspace", None)
         if workspace is None:
             # Someone outside it: a 404, as for the workspace itself.
-            workspace = get_object_or_404(workspaces_of(self.request.user), slug=self.kwargs["slug"])
+            workspace = get_object_or_404(
+                Workspace.objects.where(self.request.user, Role.MEMBER), slug=self.kwargs["slug"]
+            )
             self._workspace = workspace
         return workspace
 
