@@ -640,3 +640,26 @@ def test_a_member_id_past_any_integer_is_a_404(
     path = f"/workspaces/team/members/{10**30}"
     assert_error(call(client, people["owner"], "patch", path, {"role": "editor"}), 404, "not_found")
     assert_error(call(client, people["owner"], "delete", path), 404, "not_found")
+
+
+def test_a_token_limited_to_some_templates_cant_use_the_workspaces(
+    client: Client, people: dict[str, User], team: Workspace
+) -> None:
+    template = Template.objects.create(slug="only", name="Only", owner=people["owner"], workspace=team)
+    _token, raw = PersonalToken.issue(people["owner"], "one template", templates=[template])
+    headers = {"Authorization": f"Bearer {raw}"}
+    member = target_id(team, people)
+    for method, path, body in [
+        ("get", "/workspaces", None),
+        ("get", "/workspaces/team/members", None),
+        ("post", "/workspaces/team/transfer", {"member": member}),
+        ("delete", f"/workspaces/team/members/{member}", None),
+    ]:
+        kwargs: dict[str, Any] = {"headers": headers}
+        if body is not None:
+            kwargs.update(data=json.dumps(body), content_type="application/json")
+        assert_error(getattr(client, method)(f"{API}{path}", **kwargs), 403, "permission_denied")
+    assert team.owner_membership.user == people["owner"]
+    assert Membership.objects.filter(pk=member).exists()
+    # Its template it still reads.
+    assert client.get(f"{API}/templates/only", headers=headers).status_code == 200

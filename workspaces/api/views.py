@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from .. import services
 from ..models import Membership, Role, Workspace
+from .permissions import NotLimitedToTemplates
 from .serializers import MemberSerializer, TransferSerializer, WorkspaceSerializer
 
 SLUG_REGEX = r"[-a-zA-Z0-9_]+"
@@ -86,7 +87,7 @@ class WorkspaceViewSet(
     """Workspaces: your personal one and the teams you are in."""
 
     serializer_class = WorkspaceSerializer
-    permission_classes = (permissions.IsAuthenticated, HoldsWorkspaceRole)
+    permission_classes = (permissions.IsAuthenticated, NotLimitedToTemplates, HoldsWorkspaceRole)
     lookup_field = "slug"
     lookup_value_regex = SLUG_REGEX
     http_method_names = ("get", "post", "patch", "delete", "head", "options")
@@ -158,6 +159,7 @@ class WorkspaceMemberViewSet(
     """A workspace's members, by the id the list gives each."""
 
     serializer_class = MemberSerializer
+    permission_classes = (permissions.IsAuthenticated, NotLimitedToTemplates)
     lookup_value_regex = r"[0-9]+"
     http_method_names = ("get", "patch", "delete", "head", "options")
 
