@@ -208,6 +208,12 @@ def describe_request_rules(
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "path" and parameter["name"] == "slug":
                     parameter["schema"] = {"type": "string", "pattern": SLUG_PATTERN}
+            # A body whose component requires a field (made so above) is itself required.
+            body = operation.get("requestBody")
+            reference = (body or {}).get("content", {}).get("application/json", {}).get("schema", {})
+            name = reference.get("$ref", "").rpartition("/")[2]
+            if body is not None and schemas.get(name, {}).get("required"):
+                body["required"] = True
     return result
 
 

@@ -72,11 +72,6 @@ class WorkspaceSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         )
         read_only_fields = ("personal", "created_at")
 
-    def validate_slug(self, value: str) -> str:
-        if self.instance is not None and value != self.instance.slug:
-            raise serializers.ValidationError(_("The short name can't be changed."))
-        return value
-
     @extend_schema_field(serializers.ChoiceField(choices=Role.choices))
     def get_role(self, obj: Workspace) -> str:
         # Only a member is ever shown a workspace.
@@ -112,6 +107,12 @@ class WorkspaceSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         if changed:
             workspace.save(update_fields=changed)
         return workspace
+
+
+class WorkspaceChangeSerializer(WorkspaceSerializer):
+    """A workspace's settings, as an admin changes them: its short name stays."""
+
+    slug = serializers.SlugField(read_only=True)
 
 
 class MemberSerializer(StrictFieldsMixin, serializers.ModelSerializer):

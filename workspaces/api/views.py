@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from .. import services
 from ..models import Membership, Role, Workspace
 from .permissions import NotLimitedToTemplates
-from .serializers import MemberSerializer, TransferSerializer, WorkspaceSerializer
+from .serializers import MemberSerializer, TransferSerializer, WorkspaceChangeSerializer, WorkspaceSerializer
 
 SLUG_REGEX = r"[-a-zA-Z0-9_]+"
 
@@ -65,6 +65,8 @@ def workspaces_of(user: Any) -> Any:
     ),
     retrieve=extend_schema(summary="Get a workspace", description=f"{needs(Role.MEMBER)}"),
     partial_update=extend_schema(
+        request=WorkspaceChangeSerializer,
+        responses=WorkspaceSerializer,
         summary="Change a workspace's settings",
         description=f"Its name and whether members see every job. {needs(Role.ADMIN)}",
     ),
@@ -95,6 +97,9 @@ class WorkspaceViewSet(
 
     def get_queryset(self) -> Any:
         return workspaces_of(self.request.user)
+
+    def get_serializer_class(self) -> Any:
+        return WorkspaceChangeSerializer if self.action == "partial_update" else WorkspaceSerializer
 
     def perform_destroy(self, instance: Workspace) -> None:
         try:
