@@ -40,6 +40,16 @@ class ErrorStatus:
     other_codes: tuple[str, ...] = ()
 
 
+# The codes of workspaces.services.WorkspaceError that answer 409 (its `permission_denied`
+# is a 403): written here, below the apps, so that the document lists them.
+WORKSPACE_CONFLICT_CODES = (
+    "workspace_not_empty",
+    "personal_workspace",
+    "owner_role",
+    "use_transfer",
+    "not_a_member",
+)
+
 # The one home of the error codes: by status, the code of an error DRF answers, and the
 # description every operation's response of that status has in the OpenAPI document.
 # Jobs have codes of their own (``jobs.errors``), in the job, not in an envelope.
@@ -54,7 +64,12 @@ ERROR_STATUSES: dict[int, ErrorStatus] = {
     404: ErrorStatus("not_found", "Not found, or not yours."),
     405: ErrorStatus("validation_error", "Method not allowed."),
     406: ErrorStatus("validation_error", "The Accept header names no type the API answers in."),
-    409: ErrorStatus("conflict", "Conflict (e.g. the slug is taken, or the template has jobs)."),
+    409: ErrorStatus(
+        "conflict",
+        "Conflict (e.g. the slug is taken, or the template has jobs); a workspace's refusals say why "
+        "in their code (e.g. `workspace_not_empty`, `owner_role`).",
+        other_codes=WORKSPACE_CONFLICT_CODES,
+    ),
     # Sent by the ASGI entry point, before Django (promptlab.asgi).
     411: ErrorStatus("validation_error", "The body was sent chunked, without a Content-Length header."),
     413: ErrorStatus("validation_error", "The request body is too large."),
@@ -122,8 +137,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # unexpected: Django's handler500 answers in the envelope
-    # A status the table lacks is a client error of some kind: DRF answers no other.
-    code = ERROR_STATUSES.get(response.status_code, ERROR_STATUSES[400]).code
+    # A status the table lacks is a client error of some kind: DRF answers no other. An
+    # exception may name one of its status's other codes (``envelope_code``).
+    entry = ERROR_STATUSES.get(response.status_code, ERROR_STATUSES[400])
+    code = getattr(exc, "envelope_code", None)
+    if code not in entry.other_codes:
+        code = entry.code
     if isinstance(exc, exceptions.ValidationError):
         details = _flatten(exc.detail)
         if isinstance(details, list):

@@ -11,6 +11,7 @@ from jobs.api.views import GenerateView, JobViewSet, job_events_api
 from templates_app.api.views import TemplateViewSet
 from usage.api.views import StatsView
 from webhooks.api.views import WebhookDeliveryViewSet, WebhookEndpointViewSet
+from workspaces.api.views import WorkspaceMemberViewSet, WorkspaceViewSet
 
 router = SimpleRouter(trailing_slash=False)
 router.register("templates", TemplateViewSet, basename="template")
@@ -20,6 +21,10 @@ router.register("auth/tokens", PersonalTokenViewSet, basename="personal-token")
 router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 router.register(
     r"webhooks/(?P<endpoint_id>[0-9]+)/deliveries", WebhookDeliveryViewSet, basename="webhook-delivery"
+)
+router.register("workspaces", WorkspaceViewSet, basename="workspace")
+router.register(
+    r"workspaces/(?P<slug>[-a-zA-Z0-9_]+)/members", WorkspaceMemberViewSet, basename="workspace-member"
 )
 
 urlpatterns = [

@@ -78,6 +78,10 @@ EXAMPLE_BATCH_ID = "b47c2e1a-5d3f-4a8e-9c6b-2f1e0d9a8c7b"
 # Paths whose {id} is a UUID (the others' ids are integers).
 UUID_ID_PREFIXES = ("/api/v1/jobs/", "/api/v1/batches/")
 EXAMPLE_TOKEN_ID = 1
+EXAMPLE_WORKSPACE_SLUG = "writers"
+# A membership's id far above any the sequence reaches in a test run, so that the row the
+# contract test makes with it never meets one made by the run itself.
+EXAMPLE_MEMBER_ID = 1_000_000
 
 REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/v1/auth/register"): {"email": "ana@example.com"},
@@ -120,6 +124,10 @@ REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "events": ["job.succeeded", "job.failed"],
     },
     ("patch", "/api/v1/webhooks/{id}"): {"events": ["job.failed"], "is_active": True},
+    ("post", "/api/v1/workspaces"): {"name": "Writers' room", "slug": "writers-room"},
+    ("patch", "/api/v1/workspaces/{slug}"): {"name": "Writers", "members_see_all_jobs": True},
+    ("patch", "/api/v1/workspaces/{slug}/members/{id}"): {"role": "editor"},
+    ("post", "/api/v1/workspaces/{slug}/transfer"): {"member": EXAMPLE_MEMBER_ID},
     ("post", "/api/v1/templates/{slug}/generate"): {
         "inputs": {"notes": "Ana: ship on Friday. Bruno: write the tests first.", "max_bullets": 3}
     },
@@ -134,6 +142,8 @@ REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
 
 
 def _path_example(path: str, name: str) -> Any:
+    if path.startswith("/api/v1/workspaces/"):
+        return {"slug": EXAMPLE_WORKSPACE_SLUG, "id": EXAMPLE_MEMBER_ID}.get(name)
     if name == "slug":
         return EXAMPLE_SLUG
     if name == "id":
@@ -178,12 +188,15 @@ def describe_request_rules(
 ) -> dict[str, Any]:
     """What the serializers enforce that drf-spectacular does not write down: request bodies
     of the strict serializers refuse unknown fields (``StrictFieldsMixin``), an import takes
-    a file or its content (and content says its format), and slugs in paths are slugs."""
+    a file or its content (and content says its format), a member's PATCH names the role,
+    and slugs in paths are slugs."""
     strict = {cls.__name__.removesuffix("Serializer") for cls in _subclasses(StrictFieldsMixin)}
     schemas = result.get("components", {}).get("schemas", {})
     for name, component in schemas.items():
         if name.endswith("Request") and name.removeprefix("Patched").removesuffix("Request") in strict:
             component["additionalProperties"] = False
+    if "PatchedMemberRequest" in schemas:  # a member's PATCH changes the role: it must name one
+        schemas["PatchedMemberRequest"]["required"] = ["role"]
     if "TemplateImportRequest" in schemas:
         schemas["TemplateImportRequest"]["anyOf"] = [
             {"required": ["file"], "not": {"required": ["content"]}},
@@ -195,6 +208,12 @@ def describe_request_rules(
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "path" and parameter["name"] == "slug":
                     parameter["schema"] = {"type": "string", "pattern": SLUG_PATTERN}
+            # A body whose component requires a field (made so above) is itself required.
+            body = operation.get("requestBody")
+            reference = (body or {}).get("content", {}).get("application/json", {}).get("schema", {})
+            name = reference.get("$ref", "").rpartition("/")[2]
+            if body is not None and schemas.get(name, {}).get("required"):
+                body["required"] = True
     return result
 
 

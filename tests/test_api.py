@@ -16,6 +16,7 @@ from accounts.models import PersonalToken, User
 from jobs.models import Job, JobStatus
 from providers.models import ModelPrice
 from templates_app.models import Template, Visibility
+from workspaces.models import Workspace
 
 from .conftest import SIMPLE_SCHEMA
 
@@ -116,6 +117,16 @@ ENDPOINTS: list[tuple[str, str, Any, int, int]] = [
     ("get", "/stats", None, 200, 200),
     ("get", "/auth/tokens", None, 200, 200),
     ("post", "/auth/tokens", {"name": "ci"}, 201, 201),
+    # The owner's personal workspace (every role and caller: tests/test_workspace_api.py).
+    ("get", "/workspaces", None, 200, 200),
+    ("post", "/workspaces", {"name": "Team"}, 201, 201),
+    ("get", "/workspaces/{workspace}", None, 200, 404),
+    ("patch", "/workspaces/{workspace}", {"members_see_all_jobs": True}, 200, 404),
+    ("get", "/workspaces/{workspace}/members", None, 200, 404),
+    ("patch", "/workspaces/{workspace}/members/{member}", {"role": "editor"}, 409, 404),
+    ("delete", "/workspaces/{workspace}/members/{member}", None, 409, 404),
+    ("post", "/workspaces/{workspace}/transfer", {"member": "{member}"}, 409, 404),
+    ("delete", "/workspaces/{workspace}", None, 409, 404),  # a personal one is never deleted
     ("delete", "/templates/mine", None, 204, 404),  # soft: its job keeps its history
     ("delete", "/auth/tokens/{token}", None, 204, 404),  # revoking twice is still a 204
 ]
@@ -140,6 +151,11 @@ def test_access_matrix(
         path = path.replace("{batch}", str(batch.pk))
     if "{token}" in path:
         path = path.replace("{token}", str(PersonalToken.issue(owner_job.owner, "to revoke")[0].pk))
+    if "{workspace}" in path:
+        personal = Workspace.objects.personal_for(owner_job.owner)
+        member = str(personal.memberships.get().pk)
+        path = path.replace("{workspace}", personal.slug).replace("{member}", member)
+        body = json.loads(json.dumps(body).replace('"{member}"', member))
     for name in ("anonymous", "expired", "revoked"):
         assert_error(callers[name](client, method, path, body), 401, "not_authenticated")
     if path == "/templates" and method == "post":

@@ -31,13 +31,16 @@ from jobs.services import submit_generation
 from promptlab.openapi import (
     EXAMPLE_BATCH_ID,
     EXAMPLE_JOB_ID,
+    EXAMPLE_MEMBER_ID,
     EXAMPLE_SLUG,
     EXAMPLE_TOKEN_ID,
+    EXAMPLE_WORKSPACE_SLUG,
     REQUEST_EXAMPLES,
 )
 from templates_app.demo import demo_templates
 from templates_app.models import Template, Visibility
 from webhooks.models import WebhookDelivery, WebhookEndpoint
+from workspaces.models import Membership, Role, Workspace
 
 from .conftest import ServiceProcess, start_web_server
 
@@ -61,7 +64,7 @@ def test_api_matches_its_openapi_document(unlimited_server_url: str, tmp_path: P
     # The account the document's sign-in example names, so that auth/token's examples
     # phase signs in (every fuzzed guess is a 401, and only failures are rate limited).
     example = REQUEST_EXAMPLES[("post", "/api/v1/auth/token")]
-    User.objects.create_user(example["email"], example["password"])
+    ana = User.objects.create_user(example["email"], example["password"])
     demo = next(d for d in demo_templates() if d.slug == EXAMPLE_SLUG)
     template = Template.objects.create(
         slug=EXAMPLE_SLUG, name=demo.name, owner=user, visibility=Visibility.PRIVATE
@@ -100,6 +103,10 @@ def test_api_matches_its_openapi_document(unlimited_server_url: str, tmp_path: P
         pk=EXAMPLE_TOKEN_ID, endpoint=endpoint, event_type="job.failed", message_id="msg_example",
         payload={}, status="failed",
     )  # fmt: skip
+    # The example workspace, owned by the caller, with the example member in it.
+    writers = Workspace.objects.create(name="Writers", slug=EXAMPLE_WORKSPACE_SLUG)
+    Membership.objects.create(workspace=writers, user=user, role=Role.OWNER)
+    Membership.objects.create(pk=EXAMPLE_MEMBER_ID, workspace=writers, user=ana, role=Role.MEMBER)
     raw = str(AccessToken.for_user(user))
     st = shutil.which("st", path=str(Path(sys.executable).parent))
     assert st is not None

@@ -4,14 +4,17 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import slug_re
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 
 from promptlab.api import Conflict, StrictFieldsMixin
 from providers import provider_names
+from workspaces.models import Role, Workspace
 
 from .. import theme
 from ..embedding import MAX_EMBED_ORIGINS, normalize_origins
@@ -201,6 +204,36 @@ class EmbedOriginsField(serializers.ListField):
             raise serializers.ValidationError(exc.messages) from None
 
 
+class WorkspaceField(serializers.SlugRelatedField):
+    """A template's workspace, by its short name. Written, it must be one where the caller is
+    an editor or above: any other, unknown or not, gets the same answer, so that nobody
+    learns of a workspace they are not in. Null: the caller's personal workspace."""
+
+    default_error_messages = {
+        "does_not_exist": gettext_lazy("Name a workspace where you are an editor or above (its short name)."),
+        "invalid": gettext_lazy("Give a workspace's short name (a text)."),
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(slug_field="slug", **kwargs)
+
+    def get_queryset(self) -> Any:
+        request = self.context.get("request")
+        return Workspace.objects.where(getattr(request, "user", None), Role.EDITOR)
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        if data == "":  # DRF reads "" as null for a relation: here it names no workspace
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return super().run_validation(data)
+
+    def to_internal_value(self, data: Any) -> Workspace:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if not slug_re.match(data) or len(data) > Workspace._meta.get_field("slug").max_length:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)  # no query for a NUL byte
+        return super().to_internal_value(data)
+
+
 class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     # The content lives in the published version; written, it makes a new one.
     system_prompt = serializers.CharField(
@@ -226,6 +259,16 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     theme = ThemeField(source="published_version.theme", default=dict)
     version = serializers.IntegerField(source="published_version.number", read_only=True, allow_null=True)
     owner = serializers.EmailField(source="owner.email", read_only=True, allow_null=True)
+    workspace = WorkspaceField(
+        required=False,
+        allow_null=True,
+        help_text=(
+            "The workspace the template belongs to (its short name; null for a template that ships with "
+            "PromptLab): its editors manage the template. Written, on create or to move the template: one "
+            "where you are an editor or above (on a move, in the template's current workspace too); null "
+            "or left out on create: your personal workspace."
+        ),
+    )
     name_translations = TranslationsField(required=False)
     description_translations = TranslationsField(required=False)
     localized_name = serializers.CharField(
@@ -282,6 +325,7 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "theme",
             "version",
             "owner",
+            "workspace",
             "created_at",
             "updated_at",
             "links",
@@ -355,7 +399,19 @@ class TemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             raise Conflict(_("A template with this slug already exists.")) from None
         return template
 
+    def _move(self, template: Template, target: Workspace | None) -> None:
+        """Into ``target`` (None: the caller's personal workspace), for an editor of both."""
+        user = self.context["request"].user
+        target = target or Workspace.objects.personal_for(user)
+        if target.pk == template.workspace_id:
+            return
+        if template.workspace is None or not template.workspace.allows(user, Role.EDITOR):
+            raise exceptions.PermissionDenied(_("Only an editor of the template's workspace may move it."))
+        template.workspace = target
+
     def update(self, template: Template, validated: dict[str, Any]) -> Template:
+        if "workspace" in validated:
+            self._move(template, validated["workspace"])
         with transaction.atomic():  # the name and the content, or neither
             for key in (
                 "name",

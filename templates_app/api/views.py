@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.validators import slug_re
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -16,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from promptlab.api import Conflict, SafeJSONParser
+from workspaces.models import Workspace
 
 from ..formats import DEFAULT_FORMAT, FORMATS, FormatError
 from ..formats.service import export_template, import_template, read_file
@@ -29,6 +31,8 @@ from .serializers import (
     TemplateSerializer,
     TemplateVersionSerializer,
 )
+
+WORKSPACE_SLUG_MAX_LENGTH = Workspace._meta.get_field("slug").max_length
 
 
 class TextFileRenderer(BaseRenderer):
@@ -71,6 +75,11 @@ class FileContentNegotiation(DefaultContentNegotiation):
                 {"type": "string", "pattern": r"^[-a-zA-Z0-9_]*$", "maxLength": 50},
                 description="Only templates with this tag (its slug).",
             ),
+            OpenApiParameter(
+                "workspace",
+                {"type": "string", "pattern": r"^[-a-zA-Z0-9_]*$", "maxLength": 50},
+                description="Only the templates of this workspace (its short name; empty: every workspace).",
+            ),
         ],
     ),
     destroy=extend_schema(
@@ -103,7 +112,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
         templates = (
             Template.objects.visible_to(self.request.user)
             .reachable_with(self.request.auth)
-            .select_related("published_version", "owner")
+            .select_related("published_version", "owner", "workspace")
             .with_tag_names()
             .order_by("name")
         )
@@ -113,6 +122,13 @@ class TemplateViewSet(viewsets.ModelViewSet):
             if not filters.is_valid():  # a NUL byte, which PostgreSQL refuses, or a tag that is no slug
                 raise serializers.ValidationError(filters.errors)
             templates = filters.apply(templates)
+            workspace = self.request.query_params.get("workspace", "")
+            if workspace:
+                if not slug_re.match(workspace) or len(workspace) > WORKSPACE_SLUG_MAX_LENGTH:
+                    raise serializers.ValidationError({"workspace": [_("Enter a workspace's short name.")]})
+                # Only what the caller may see anyway: the same empty list for a workspace
+                # they are not in as for one that does not exist.
+                templates = templates.filter(workspace__slug=workspace)
         return templates
 
     @extend_schema(responses={201: TemplateSavedSerializer})
