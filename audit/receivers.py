@@ -13,6 +13,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from accounts.models import PersonalToken
+from accounts.signals import signed_in_through_api
 
 from .context import current_request
 from .models import Action
@@ -30,6 +31,18 @@ def personal_workspace(user: Any) -> Any:
 @receiver(user_logged_in, dispatch_uid="audit.signed_in")
 def signed_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     record(Action.SIGNED_IN, workspace=personal_workspace(user), actor=user, target=user, request=request)
+
+
+@receiver(signed_in_through_api, dispatch_uid="audit.signed_in_through_api")
+def signed_in_with_a_jwt(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    record(
+        Action.SIGNED_IN,
+        workspace=personal_workspace(user),
+        actor=user,
+        target=user,
+        details={"through": "api"},
+        request=request,
+    )
 
 
 @receiver(user_login_failed, dispatch_uid="audit.sign_in_failed")

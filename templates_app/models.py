@@ -318,11 +318,12 @@ class Template(models.Model):
             self.workspace = Workspace.objects.personal_for(self.owner)
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "workspace"}
-        created = self._state.adding
+        if not self._state.adding:
+            super().save(*args, **kwargs)
+            return
         with transaction.atomic():
             super().save(*args, **kwargs)
-            if created:
-                self.audit(Action.TEMPLATE_CREATED)
+            self.audit(Action.TEMPLATE_CREATED)
 
     def get_absolute_url(self) -> str:
         return reverse("templates_app:run", args=[self.slug])

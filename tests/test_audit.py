@@ -10,6 +10,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
@@ -101,16 +102,27 @@ def test_a_failed_sign_in_keeps_the_address_tried_and_links_only_a_known_account
     assert "wrong" not in str(known.details) and not entries(Action.SIGNED_IN)
 
 
-def test_a_failed_api_sign_in_is_recorded_too(owner: User) -> None:
-    response = Client().post(
-        "/api/v1/auth/token",
-        {"email": owner.email, "password": "wrong"},
-        content_type="application/json",
-        REMOTE_ADDR=ADDRESS,
-    )
-    assert response.status_code == 401
-    entry = only(Action.SIGN_IN_FAILED)
-    assert (entry.actor, entry.ip_address) == (owner, ADDRESS)
+def test_api_sign_ins_are_recorded_too(owner: User) -> None:
+    def sign_in(password: str) -> int:
+        return (
+            Client()
+            .post(
+                "/api/v1/auth/token",
+                {"email": owner.email, "password": password},
+                content_type="application/json",
+                REMOTE_ADDR=ADDRESS,
+            )
+            .status_code
+        )
+
+    assert sign_in("wrong") == 401
+    failed = only(Action.SIGN_IN_FAILED)
+    assert (failed.actor, failed.ip_address) == (owner, ADDRESS)
+    assert not entries(Action.SIGNED_IN)
+    assert sign_in(PASSWORD) == 200
+    entry = only(Action.SIGNED_IN)
+    assert (entry.actor, entry.ip_address, entry.details) == (owner, ADDRESS, {"through": "api"})
+    assert entry.workspace == owner.personal_workspace
 
 
 # --- API tokens -------------------------------------------------------------------------------
@@ -126,6 +138,25 @@ def test_creating_and_revoking_a_token_on_the_site_are_recorded(owner: User) -> 
         assert (entry.actor, entry.ip_address, entry.workspace) == (owner, ADDRESS, owner.personal_workspace)
         assert (entry.target_type, entry.target_id) == ("personaltoken", str(token.pk))
         assert entry.details["prefix"] == token.prefix and "nightly" in entry.target_text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_the_asgi_server_an_api_caller_is_the_actor_of_what_a_receiver_records(
+    live_server_url: str, owner: User
+) -> None:
+    """The person a JWT signs in (DRF, in the view) and the address, seen by the token's
+    post_save receiver through the request context, as served by uvicorn."""
+    with httpx.Client(base_url=live_server_url, timeout=20) as http:
+        access = http.post("/api/v1/auth/token", json={"email": owner.email, "password": PASSWORD}).json()[
+            "access"
+        ]
+        made = http.post(
+            "/api/v1/auth/tokens", json={"name": "ci"}, headers={"Authorization": f"Bearer {access}"}
+        )
+    assert made.status_code == 201
+    entry = only(Action.TOKEN_CREATED)
+    assert (entry.actor, entry.ip_address, entry.target_text.split(" ")[0]) == (owner, "127.0.0.1", "ci")
+    assert only(Action.SIGNED_IN).ip_address == "127.0.0.1"
 
 
 def test_revoking_a_token_through_the_api_is_recorded(owner: User) -> None:
