@@ -29,6 +29,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from . import principals
+from .signals import signed_in_through_api
 
 FAMILY_CLAIM = "family"
 
@@ -41,6 +42,11 @@ class FamilyTokenObtainPairSerializer(TokenObtainPairSerializer):
         token = super().get_token(user)
         token[FAMILY_CLAIM] = uuid.uuid4().hex
         return token  # type: ignore[return-value]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        data = super().validate(attrs)  # raises unless the password is right
+        signed_in_through_api.send(sender=type(self), request=self.context.get("request"), user=self.user)
+        return data
 
 
 class FamilyTokenRefreshSerializer(TokenRefreshSerializer):

@@ -6,6 +6,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from accounts.api.views import MeView, PersonalTokenViewSet, RegisterView, TokenRefresh, TokenView
+from audit.api.views import WorkspaceAuditLogView
 from batches.api.views import BatchCreateView, BatchViewSet, batch_events_api
 from jobs.api.views import GenerateView, JobViewSet, job_events_api
 from templates_app.api.views import TemplateViewSet
@@ -33,6 +34,7 @@ urlpatterns = [
     path("auth/token/refresh", TokenRefresh.as_view(), name="token-refresh"),
     path("auth/me", MeView.as_view(), name="me"),
     path("stats", StatsView.as_view(), name="stats"),
+    path("workspaces/<slug:slug>/audit", WorkspaceAuditLogView.as_view(), name="workspace-audit"),
     # The stream is an async view served under ASGI; it shadows the router's
     # `events` action, which is there to document it in the OpenAPI schema.
     path("jobs/<uuid:pk>/events", job_events_api, name="job-events-stream"),

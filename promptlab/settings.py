@@ -106,6 +106,7 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "accounts",
+    "audit",
     "workspaces",
     "providers",
     "templates_app",
@@ -148,6 +149,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # A signed-in person's language preference, for a browser without a language cookie.
     "accounts.language.PreferredLanguageMiddleware",
+    # The request's person and address, for audit entries recorded away from the view.
+    "audit.context.RequestContextMiddleware",
     "promptlab.database.RetryReadsOnLostConnection",
     "promptlab.outages.AnswerOutagesWith503",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -18,6 +18,8 @@ urlpatterns = [
     path("", include(([*template_urls.urlpatterns, *run_urlpatterns], template_urls.app_name))),
     path("jobs/", include("jobs.urls")),
     path("usage/", include("usage.urls")),
+    # A workspace's audit log: the audit app's page, under the workspace's address.
+    path("workspaces/<slug:slug>/audit/", include("audit.urls")),
     path("workspaces/", include("workspaces.urls")),
     path("accounts/webhooks/", include("webhooks.urls")),
     # Batches: started from a template's page (t/<slug>/batch/), kept under batches/.

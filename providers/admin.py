@@ -25,8 +25,9 @@ class ProviderConnectionAdmin(admin.ModelAdmin):
     """A connection decides where a server-side key is sent: only superusers manage them.
 
     Staff with the view permission may look (names, URLs and variable names, never a
-    key). Every change is recorded twice: the admin's LogEntry (the object's history
-    page) and a line in the application log, which leaves the database.
+    key). Every change is recorded three times: the admin's LogEntry (the object's history
+    page), the audit log (by the model) and a line in the application log, which leaves
+    the database.
     """
 
     list_display = ("name", "base_url", "api_key_env", "enabled", "available")
@@ -48,6 +49,11 @@ class ProviderConnectionAdmin(admin.ModelAdmin):
     def log_change(self, request: HttpRequest, obj: ProviderConnection, message: Any) -> Any:
         _log_connection_change(request, "changed", [obj])
         return super().log_change(request, obj, message)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        # One by one, so that each deletion is in the audit log (the model records it).
+        for connection in queryset:
+            connection.delete()
 
     def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
         _log_connection_change(request, "deleted", list(queryset))

@@ -7,10 +7,14 @@ Both tables were created by the ``jobs`` app and keep its table names
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
+
+from audit.models import Action
+from audit.services import record
 
 from .egress import connection_problems
 
@@ -63,6 +67,11 @@ def price_of(
     return price.cost(input_tokens, output_tokens).quantize(Decimal("0.000001")) if price else None
 
 
+# Where a server-side key goes: every change of these is in the site's audit log (with no
+# workspace: the admin shows it), however it is made.
+AUDITED_FIELDS = ("name", "base_url", "api_key_env", "enabled")
+
+
 class ProviderConnection(models.Model):
     """A named OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio…).
 
@@ -101,6 +110,29 @@ class ProviderConnection(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        before = None if self._state.adding else ProviderConnection.objects.filter(pk=self.pk).first()
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if before is None:
+                record(Action.PROVIDER_CONNECTION_ADDED, target=self, details=self._audited())
+                return
+            changes = {
+                field: [getattr(before, field), getattr(self, field)]
+                for field in AUDITED_FIELDS
+                if getattr(before, field) != getattr(self, field)
+            }
+            if changes:
+                record(Action.PROVIDER_CONNECTION_CHANGED, target=self, details={"changes": changes})
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        with transaction.atomic():
+            record(Action.PROVIDER_CONNECTION_DELETED, target=self, details=self._audited())
+            return super().delete(*args, **kwargs)
+
     def clean(self) -> None:
         if problems := connection_problems(self.base_url or "", self.api_key_env or "", resolve_host=True):
             raise ValidationError(problems)
+
+    def _audited(self) -> dict[str, Any]:
+        return {field: getattr(self, field) for field in AUDITED_FIELDS}

@@ -19,6 +19,8 @@ from django.utils.translation import get_language, override
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import PersonalToken
+from audit.models import Action
+from audit.services import record
 from workspaces.models import Membership, Role, Workspace, roles_of
 
 from .embedding import normalize_origins, validate_embed_origins
@@ -316,10 +318,20 @@ class Template(models.Model):
             self.workspace = Workspace.objects.personal_for(self.owner)
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "workspace"}
-        super().save(*args, **kwargs)
+        if not self._state.adding:
+            super().save(*args, **kwargs)
+            return
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            self.audit(Action.TEMPLATE_CREATED)
 
     def get_absolute_url(self) -> str:
         return reverse("templates_app:run", args=[self.slug])
+
+    def audit(self, action: Action, actor: Any = None, **details: Any) -> None:
+        """An entry in its workspace's audit log (by ``actor``; else the request's person)."""
+        who = {"actor": actor} if actor is not None else {}
+        record(action, workspace=self.workspace, target=self, details={"slug": self.slug, **details}, **who)
 
     def localized_name(self, language: str | None = None) -> str:
         """The name in the language (the reader's by default), falling back to English."""
@@ -345,14 +357,18 @@ class Template(models.Model):
             key.lower(): text for key, text in translations.items() if isinstance(text, str) and text.strip()
         }
 
+    @transaction.atomic
     def soft_delete(self) -> None:
         """Hide the template everywhere (its jobs keep their history); ``restore`` undoes it."""
         self.deleted_at = timezone.now()
         self.save(update_fields=["deleted_at", "updated_at"])
+        self.audit(Action.TEMPLATE_DELETED)
 
+    @transaction.atomic
     def restore(self) -> None:
         self.deleted_at = None
         self.save(update_fields=["deleted_at", "updated_at"])
+        self.audit(Action.TEMPLATE_RESTORED)
 
     def set_tag_names(self, names: list[str]) -> None:
         self.tags.set(Tag.for_names(names))
@@ -424,9 +440,25 @@ class Template(models.Model):
             version.uploaded_logo = ThemeLogo.store(logo).digest
         version.full_clean()
         version.save()
+        self._audit_new_version(version, latest, author)
         if publish:
             self.publish(version)
         return version
+
+    def _audit_new_version(
+        self, version: TemplateVersion, latest: TemplateVersion | None, author: Any
+    ) -> None:
+        """Edited (from version 2: the first is the template's creation), and what of the
+        theme changed: its custom CSS, staff-only, apart from the rest."""
+        previous = latest.number if latest else None
+        if previous is not None:
+            self.audit(Action.TEMPLATE_EDITED, author, version=version.number, previous=previous)
+        before, after = (latest.theme if latest else None) or {}, version.theme or {}
+        if before.get("custom_css", "") != after.get("custom_css", ""):
+            self.audit(Action.CUSTOM_CSS_CHANGED, author, version=version.number, previous=previous)
+        rest = {key: value for key, value in before.items() if key != "custom_css"}
+        if rest != {key: value for key, value in after.items() if key != "custom_css"}:
+            self.audit(Action.THEME_CHANGED, author, version=version.number, previous=previous)
 
     def save_content(
         self,
@@ -499,12 +531,22 @@ class Template(models.Model):
             return []
         return list(self.versions.filter(number__gt=self.published_version.number).order_by("-number"))
 
+    @transaction.atomic
     def publish(self, version: TemplateVersion) -> None:
         """Serve this version's form from now on (a newer draft, or an older one to roll back)."""
         if version.template_id != self.pk:
             raise ValueError("That version belongs to another template.")
+        previous = self.published_version
         self.published_version = version
         self.save(update_fields=["published_version", "updated_at"])
+        if previous is None or previous.pk != version.pk:
+            # An older version published again is a rollback, as the history page says.
+            rolled_back = previous is not None and version.number < previous.number
+            self.audit(
+                Action.TEMPLATE_ROLLED_BACK if rolled_back else Action.TEMPLATE_PUBLISHED,
+                version=version.number,
+                previous=previous.number if previous else None,
+            )
         if version.first_published_at is None:
             # Publication, not content: versions stay immutable in everything they hold.
             version.first_published_at = timezone.now()

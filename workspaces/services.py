@@ -10,6 +10,9 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from audit.models import Action
+from audit.services import record
+
 from .models import Membership, Role, Workspace, forget_roles, unique_slug
 
 
@@ -39,11 +42,47 @@ def _shared(workspace: Workspace) -> None:
 def create_team_workspace(actor: Any, name: str, slug: str = "") -> Workspace:
     """A team workspace with ``actor`` as its owner (the slug from the name when empty)."""
     workspace = Workspace.objects.create(name=name, slug=slug or unique_slug(name))
+    record(Action.WORKSPACE_CREATED, workspace=workspace, actor=actor, target=workspace)
     Membership.objects.create(workspace=workspace, user=actor, role=Role.OWNER)
     forget_roles(actor)
     return workspace
 
 
+# The settings an admin changes, as the settings form and the API name them.
+SETTINGS_FIELDS = ("name", "slug", "members_see_all_jobs")
+
+
+@transaction.atomic
+def change_settings(workspace: Workspace, actor: Any, **changes: Any) -> Workspace:
+    """Admins rename a workspace, change its short name or who sees its jobs (a personal
+    workspace's owner too). ``changes``: some of ``SETTINGS_FIELDS``; only those that
+    differ are saved and recorded, as {field: [old, new]}."""
+    _require(workspace, actor, Role.ADMIN)
+    unknown = set(changes) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise ValueError(f"Not a workspace setting: {', '.join(sorted(unknown))}.")
+    changed = {
+        field: [getattr(workspace, field), value]
+        for field, value in changes.items()
+        if getattr(workspace, field) != value
+    }
+    if not changed:
+        return workspace
+    for field, (_old, value) in changed.items():
+        setattr(workspace, field, value)
+    workspace.full_clean()
+    workspace.save(update_fields=list(changed))
+    record(
+        Action.WORKSPACE_CHANGED,
+        workspace=workspace,
+        actor=actor,
+        target=workspace,
+        details={"changes": changed},
+    )
+    return workspace
+
+
+@transaction.atomic
 def change_role(workspace: Workspace, actor: Any, membership: Membership, role: Role) -> Membership:
     """Admins set any role but owner on anyone but the owner; only the owner makes or
     unmakes admins (``transfer_ownership`` hands the owner's role over)."""
@@ -55,12 +94,21 @@ def change_role(workspace: Workspace, actor: Any, membership: Membership, role: 
         raise WorkspaceError("owner_role", _("The owner's role changes only by handing the workspace over."))
     if Role.ADMIN in (role, membership.role) and held != Role.OWNER:
         raise WorkspaceError("permission_denied", _("Only the owner makes or unmakes admins."))
+    previous = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
+    record(
+        Action.ROLE_CHANGED,
+        workspace=workspace,
+        actor=actor,
+        target=membership.user,
+        details={"from": str(previous), "to": str(role)},
+    )
     forget_roles(membership.user)
     return membership
 
 
+@transaction.atomic
 def remove_member(workspace: Workspace, actor: Any, membership: Membership) -> None:
     """Admins remove members, editors and (the owner only) admins; nobody removes the owner."""
     _shared(workspace)
@@ -75,9 +123,17 @@ def remove_member(workspace: Workspace, actor: Any, membership: Membership) -> N
     if membership.role == Role.ADMIN and held != Role.OWNER:
         raise WorkspaceError("permission_denied", _("Only the owner removes an admin."))
     membership.delete()
+    record(
+        Action.MEMBER_REMOVED,
+        workspace=workspace,
+        actor=actor,
+        target=membership.user,
+        details={"role": membership.role},
+    )
     forget_roles(membership.user)
 
 
+@transaction.atomic
 def leave(workspace: Workspace, actor: Any) -> None:
     _shared(workspace)
     membership = Membership.objects.filter(workspace=workspace, user=actor).first()
@@ -88,6 +144,9 @@ def leave(workspace: Workspace, actor: Any) -> None:
             "owner_role", _("The owner cannot leave: hand the workspace over first, or delete it.")
         )
     membership.delete()
+    record(
+        Action.MEMBER_LEFT, workspace=workspace, actor=actor, target=actor, details={"role": membership.role}
+    )
     forget_roles(actor)
 
 
@@ -103,10 +162,18 @@ def transfer_ownership(workspace: Workspace, actor: Any, new_owner: Membership) 
     current = next(row for row in rows if row.role == Role.OWNER)
     Membership.objects.filter(pk=current.pk).update(role=Role.ADMIN)
     Membership.objects.filter(pk=new_owner.pk).update(role=Role.OWNER)
+    record(
+        Action.OWNERSHIP_TRANSFERRED,
+        workspace=workspace,
+        actor=actor,
+        target=new_owner.user,
+        details={"from": current.user.email, "to": new_owner.user.email},
+    )
     forget_roles(actor)
     forget_roles(new_owner.user)
 
 
+@transaction.atomic
 def delete_workspace(workspace: Workspace, actor: Any) -> None:
     """The owner deletes a team workspace once it holds no template (deleted ones too)."""
     _shared(workspace)
@@ -117,5 +184,8 @@ def delete_workspace(workspace: Workspace, actor: Any) -> None:
             "workspace_not_empty",
             _("The workspace still holds templates: move or delete them (and empty its bin) first."),
         )
+    # Recorded first: the deletion leaves the entry (and the log before it) without the
+    # workspace, but with its name (the admin shows them).
+    record(Action.WORKSPACE_DELETED, workspace=workspace, actor=actor, target=workspace)
     workspace.delete()
     forget_roles(actor)

@@ -1,0 +1,24 @@
+"""Who reads a workspace's log: its admins and its owner (a personal workspace's owner
+reads their own). Anyone else with no role there is told nothing of it (404); a member
+whose role is too low knows the workspace exists (403)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from .models import AuditEntry
+
+
+def workspace_with_readable_log(user: Any, slug: str) -> Any:
+    # Reached through the entry's relation: audit imports nothing from workspaces.
+    workspace_model = AuditEntry._meta.get_field("workspace").related_model
+    workspace = workspace_model.objects.filter(slug=slug).first()  # type: ignore[union-attr]
+    role = workspace.role_of(user) if workspace is not None else None
+    if role is None:
+        raise Http404
+    if not role.at_least(type(role).ADMIN):
+        raise PermissionDenied
+    return workspace
