@@ -118,6 +118,10 @@ REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         ),
     },
     ("patch", "/api/v1/templates/{slug}"): {"description": "Notes in, a short summary out."},
+    ("post", "/api/v1/templates/{slug}/versions/{number}/review"): {
+        "action": "comment",
+        "comment": "Say which meeting the notes are from.",
+    },
     ("post", "/api/v1/webhooks"): {
         "url": "https://hooks.example/promptlab",
         "description": "Nightly report",
@@ -152,6 +156,8 @@ def _path_example(path: str, name: str) -> Any:
         return EXAMPLE_JOB_ID if path.startswith("/api/v1/jobs/") else EXAMPLE_TOKEN_ID
     if name == "endpoint_id":
         return EXAMPLE_TOKEN_ID
+    if name == "number":  # a template's version
+        return 1
     return None
 
 

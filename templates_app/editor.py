@@ -566,7 +566,13 @@ def with_added_parameter(request: HttpRequest) -> QueryDict | None:
 def report_save(request: HttpRequest, saved: SavedContent) -> None:
     """Tell the author what a save did (the same words in the site's editor and the admin's)."""
     number = saved.version.number
-    if saved.created and saved.published:
+    if saved.proposed:
+        messages.success(
+            request,
+            _("Saved version %(number)d and proposed it for review; an admin publishes it once approved.")
+            % {"number": number},
+        )
+    elif saved.created and saved.published:
         messages.success(request, _("Saved and published version %(number)d.") % {"number": number})
     elif saved.created:
         messages.success(

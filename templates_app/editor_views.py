@@ -120,6 +120,7 @@ def _editor(
         "form": form,
         "has_errors": has_errors,
         "newer_versions": template.newer_than_published() if template else [],
+        "needs_review": template is not None and template.needs_review(request.user),
     }
     preview = preview_context(request, prefix=form.prefix or "", base=form.base, data=form.data)
     return render(request, "templates_app/editor.html", context | preview)

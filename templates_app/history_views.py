@@ -14,6 +14,7 @@ from .access import managed_template_or_404
 from .export_views import export_offers
 from .forms import parameter_fields_html, parameter_form_class
 from .history import version_diff
+from .models import ReviewError, ReviewState
 
 
 def template_history(request: HttpRequest, slug: str) -> HttpResponse:
@@ -27,7 +28,12 @@ def template_history(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "templates_app/history.html",
-        {"template": template, "entries": entries, "exports": export_offers(template)},
+        {
+            "template": template,
+            "entries": entries,
+            "exports": export_offers(template),
+            "review_required": template.workspace is not None and template.workspace.review_required,
+        },
     )
 
 
@@ -59,7 +65,25 @@ def publish_version(request: HttpRequest, slug: str, number: int) -> HttpRespons
     template = managed_template_or_404(request, slug)
     version = get_object_or_404(template.versions, number=number)
     previous = template.published_version
-    template.publish(version)
+    if template.needs_review(request.user):
+        try:
+            template.propose(version, request.user)
+        except ReviewError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request, _("Proposed version %(number)d for review.") % {"number": version.number}
+            )
+        return redirect("templates_app:history", slug=template.slug)
+    if version.review_state == ReviewState.PROPOSED:
+        # A reviewer's publish of a proposal is its approval (kept with the version).
+        try:
+            template.approve(version, request.user)
+        except ReviewError as exc:
+            messages.error(request, exc.message)
+            return redirect("templates_app:review", slug=template.slug, number=version.number)
+    else:
+        template.publish(version)
     if previous is not None and version.number < previous.number:
         messages.success(request, _("Rolled back to version %(number)d.") % {"number": version.number})
     else:

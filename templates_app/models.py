@@ -88,6 +88,26 @@ class SavedContent:
     version: TemplateVersion
     created: bool
     published: bool
+    # The save asked to publish, and its workspace's review turned that into a proposal.
+    proposed: bool = False
+
+
+class ReviewState(models.TextChoices):
+    PROPOSED = "proposed", _("Proposed for review")
+    CHANGES_REQUESTED = "changes_requested", _("Changes requested")
+    APPROVED = "approved", _("Approved")
+
+
+REVIEW_STEPS = ("propose", "comment", "approve", "request_changes")
+
+
+class ReviewError(Exception):
+    """A review step refused: ``code`` for the API, ``message`` for people."""
+
+    def __init__(self, code: str, message: Any) -> None:
+        super().__init__(str(message))
+        self.code = code
+        self.message = message
 
 
 class Visibility(models.TextChoices):
@@ -486,6 +506,9 @@ class Template(models.Model):
         if unknown:
             raise ValueError(f"Not version content: {', '.join(sorted(unknown))}.")
         publish = publish or self.published_version_id is None
+        # Under review, what would be published is proposed instead (nothing is served unseen).
+        proposes = publish and self.needs_review(author)
+        publish = publish and not proposes
         if base is None:
             base = self.published_version
         if base is not None:
@@ -495,10 +518,15 @@ class Template(models.Model):
                 publishes = publish and self.published_version_id != base.pk
                 if publishes:
                     self.publish(base)
-                return SavedContent(version=base, created=False, published=publishes)
+                proposed = proposes and self.published_version_id != base.pk
+                if proposed:
+                    self.propose(base, author)
+                return SavedContent(version=base, created=False, published=publishes, proposed=proposed)
             content = {**current, **content}
         version = self.create_version(author=author, publish=publish, logo=logo, **content)
-        return SavedContent(version=version, created=True, published=publish)
+        if proposes:
+            self.propose(version, author)
+        return SavedContent(version=version, created=True, published=publish, proposed=proposes)
 
     @property
     def latest_version(self) -> TemplateVersion | None:
@@ -553,6 +581,101 @@ class Template(models.Model):
             TemplateVersion.objects.filter(pk=version.pk, first_published_at__isnull=True).update(
                 first_published_at=version.first_published_at
             )
+
+    # --- Review before publishing (a workspace setting) ---------------------------------
+
+    def needs_review(self, user: Any) -> bool:
+        """Does ``user``'s publish wait for a reviewer? Under its workspace's review, for
+        everyone below admin; PromptLab's own saves (no user) and staff publish directly."""
+        workspace = self.workspace
+        if workspace is None or not workspace.review_required or user is None or user.is_staff:
+            return False
+        return not workspace.allows(user, Role.ADMIN)
+
+    def may_review(self, user: Any) -> bool:
+        """May ``user`` approve or ask for changes: the workspace's admins and owner, and staff."""
+        if user is None or not user.is_authenticated:
+            return False
+        return bool(user.is_staff or (self.workspace is not None and self.workspace.allows(user, Role.ADMIN)))
+
+    @transaction.atomic
+    def propose(self, version: TemplateVersion, user: Any, comment: str = "") -> VersionReview:
+        """Ask for ``version`` to be published; a reviewer approves or asks for changes."""
+        self._own(version)
+        if self.published_version_id == version.pk:
+            raise ReviewError("already_published", _("This version is already published."))
+        TemplateVersion.objects.filter(pk=version.pk).update(review_state=ReviewState.PROPOSED)
+        version.review_state = ReviewState.PROPOSED
+        return VersionReview.objects.create(
+            version=version, author=user, action=ReviewAction.PROPOSED, comment=comment
+        )
+
+    @transaction.atomic
+    def approve(self, version: TemplateVersion, reviewer: Any, comment: str = "") -> VersionReview:
+        """Publish a proposed version. Nobody approves their own proposal: the proposer's
+        publish is what the review holds back, whatever their role is now."""
+        self._own(version)
+        self._reviewable(version, reviewer)
+        review = VersionReview.objects.create(
+            version=version, author=reviewer, action=ReviewAction.APPROVED, comment=comment
+        )
+        TemplateVersion.objects.filter(pk=version.pk).update(review_state=ReviewState.APPROVED)
+        version.review_state = ReviewState.APPROVED
+        self.publish(version)
+        return review
+
+    @transaction.atomic
+    def request_changes(self, version: TemplateVersion, reviewer: Any, comment: str) -> VersionReview:
+        self._own(version)
+        if not comment.strip():
+            raise ReviewError("comment_required", _("Say what should change."))
+        self._reviewable(version, reviewer)
+        TemplateVersion.objects.filter(pk=version.pk).update(review_state=ReviewState.CHANGES_REQUESTED)
+        version.review_state = ReviewState.CHANGES_REQUESTED
+        return VersionReview.objects.create(
+            version=version, author=reviewer, action=ReviewAction.CHANGES_REQUESTED, comment=comment
+        )
+
+    def comment_on(self, version: TemplateVersion, user: Any, comment: str) -> VersionReview:
+        self._own(version)
+        if not comment.strip():
+            raise ReviewError("comment_required", _("Write a comment."))
+        return VersionReview.objects.create(
+            version=version, author=user, action=ReviewAction.COMMENTED, comment=comment
+        )
+
+    def take_review_step(
+        self, version: TemplateVersion, user: Any, step: str, comment: str = ""
+    ) -> VersionReview:
+        """One of REVIEW_STEPS by name (the site's review form and the API's)."""
+        steps = {
+            "propose": self.propose,
+            "comment": self.comment_on,
+            "approve": self.approve,
+            "request_changes": self.request_changes,
+        }
+        return steps[step](version, user, comment)
+
+    def _own(self, version: TemplateVersion) -> None:
+        if version.template_id != self.pk:
+            raise ValueError("That version belongs to another template.")
+
+    def _reviewable(self, version: TemplateVersion, reviewer: Any) -> None:
+        # Locked, so two reviewers at once can't both act on the same proposal.
+        state = (
+            TemplateVersion.objects.select_for_update()
+            .values_list("review_state", flat=True)
+            .get(pk=version.pk)
+        )
+        if state != ReviewState.PROPOSED:
+            raise ReviewError("not_proposed", _("This version is not waiting for review."))
+        if not self.may_review(reviewer):
+            raise ReviewError(
+                "permission_denied", _("Only the workspace's admins and owner review versions.")
+            )
+        proposal = version.reviews.filter(action=ReviewAction.PROPOSED).order_by("-created_at", "-pk").first()
+        if proposal is not None and proposal.author_id == reviewer.pk:
+            raise ReviewError("own_proposal", _("Someone else must review your own proposal."))
 
     @property
     def frame_ancestors(self) -> list[str]:
@@ -655,6 +778,10 @@ class TemplateVersion(models.Model):
         null=True,
         blank=True,
         help_text=_("When this version was first published; empty for a draft never published."),
+    )
+    # Publication metadata like the above, not content: set by the review's own UPDATEs.
+    review_state = models.CharField(
+        _("review"), max_length=20, choices=ReviewState.choices, blank=True, default=""
     )
 
     objects = TemplateVersionQuerySet.as_manager()
@@ -825,6 +952,41 @@ def field_bounds(name: str) -> tuple[Any, Any]:
         elif isinstance(validator, MaxValueValidator):
             highest = validator.limit_value
     return lowest, highest
+
+
+class ReviewAction(models.TextChoices):
+    PROPOSED = "proposed", _("proposed it")
+    COMMENTED = "commented", _("commented")
+    CHANGES_REQUESTED = "changes_requested", _("asked for changes")
+    APPROVED = "approved", _("approved and published it")
+
+
+class VersionReview(models.Model):
+    """One step of a version's review, kept with the version: who proposed, commented,
+    asked for changes or approved, when, and what they wrote."""
+
+    version = models.ForeignKey(
+        TemplateVersion, verbose_name=_("version"), on_delete=models.CASCADE, related_name="reviews"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    action = models.CharField(_("action"), max_length=20, choices=ReviewAction.choices)
+    comment = models.TextField(_("comment"), blank=True, max_length=4000)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("review step")
+        verbose_name_plural = _("review steps")
+        ordering = ("created_at", "pk")
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.action}"
 
 
 class ThemeLogo(models.Model):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import editor_views, export_views, history_views, list_views, theme_views, views
+from . import editor_views, export_views, history_views, list_views, review_views, theme_views, views
 
 app_name = "templates_app"
 
@@ -19,6 +19,7 @@ urlpatterns += [
     path("t/<slug:slug>/v<int:number>/theme.css", theme_views.theme_css, name="theme_css"),
     path("t/<slug:slug>/v<int:number>/preview/", history_views.preview_version, name="preview"),
     path("t/<slug:slug>/v<int:number>/publish/", history_views.publish_version, name="publish"),
+    path("t/<slug:slug>/v<int:number>/review/", review_views.review_version, name="review"),
     path("t/<slug:slug>/history/", history_views.template_history, name="history"),
     path("t/<slug:slug>/export/", export_views.export_file, name="export"),
     path("t/<slug:slug>/edit/", editor_views.edit_template, name="edit"),

@@ -119,6 +119,14 @@ class Workspace(models.Model):
             "Let every member see all the jobs run with the workspace's templates, not only their own."
         ),
     )
+    review_required = models.BooleanField(
+        _("review before publishing"),
+        default=False,
+        help_text=_(
+            "An editor's publish becomes a proposal: an admin or the owner reads the changes and "
+            "approves (publishes) them or asks for changes."
+        ),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     objects = WorkspaceManager()

@@ -27,7 +27,16 @@ from ..model_choices import (
     allowed_models_errors,
     split_model_choice,
 )
-from ..models import SavedContent, Template, TemplateVersion, Visibility, field_bounds, model_setting_defaults
+from ..models import (
+    REVIEW_STEPS,
+    SavedContent,
+    Template,
+    TemplateVersion,
+    VersionReview,
+    Visibility,
+    field_bounds,
+    model_setting_defaults,
+)
 from ..steps_text import check_steps
 from .step_fields import StepsField
 
@@ -443,9 +452,16 @@ class TemplateSavedSerializer(TemplateSerializer):
             "prompt never uses."
         ),
     )
+    proposed = serializers.BooleanField(
+        read_only=True,
+        help_text=(
+            "True when the save asked to publish and the workspace's review turned it into a "
+            "proposal: the version waits for an admin's approval."
+        ),
+    )
 
     class Meta(TemplateSerializer.Meta):
-        fields = (*TemplateSerializer.Meta.fields, "warnings")
+        fields = (*TemplateSerializer.Meta.fields, "warnings", "proposed")
 
 
 class TemplateVersionSerializer(serializers.ModelSerializer):
@@ -467,10 +483,38 @@ class TemplateVersionSerializer(serializers.ModelSerializer):
             "created_by",
             "created_at",
             "published",
+            "review_state",
         )
 
     def get_published(self, obj: TemplateVersion) -> bool:
         return obj.template.published_version_id == obj.pk
+
+
+class VersionReviewSerializer(serializers.ModelSerializer):
+    author = serializers.EmailField(source="author.email", read_only=True, allow_null=True)
+
+    class Meta:
+        model = VersionReview
+        fields = ("action", "author", "comment", "created_at")
+
+
+class ReviewRequestSerializer(StrictFieldsMixin, serializers.Serializer):
+    action = serializers.ChoiceField(
+        choices=REVIEW_STEPS,
+        help_text=(
+            "`propose` asks for the version to be published; `approve` publishes it (admins and the "
+            "owner, not its proposer); `request_changes` (same people) needs a `comment`; `comment` "
+            "adds one."
+        ),
+    )
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
+
+
+class VersionWithReviewSerializer(TemplateVersionSerializer):
+    reviews = VersionReviewSerializer(many=True, read_only=True)
+
+    class Meta(TemplateVersionSerializer.Meta):
+        fields = (*TemplateVersionSerializer.Meta.fields, "reviews")
 
 
 class TemplateImportSerializer(StrictFieldsMixin, serializers.Serializer):

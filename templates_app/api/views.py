@@ -8,7 +8,7 @@ from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import permissions, serializers, status, viewsets
+from rest_framework import exceptions, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import MultiPartParser
@@ -22,14 +22,16 @@ from workspaces.models import Workspace
 from ..formats import DEFAULT_FORMAT, FORMATS, FormatError
 from ..formats.service import export_template, import_template, read_file
 from ..forms import TemplateListFilter
-from ..models import Template
+from ..models import ReviewError, Template
 from .permissions import ManagesTemplateOrReadOnly
 from .serializers import (
+    ReviewRequestSerializer,
     TemplateImportResultSerializer,
     TemplateImportSerializer,
     TemplateSavedSerializer,
     TemplateSerializer,
     TemplateVersionSerializer,
+    VersionWithReviewSerializer,
 )
 
 WORKSPACE_SLUG_MAX_LENGTH = Workspace._meta.get_field("slug").max_length
@@ -153,7 +155,11 @@ class TemplateViewSet(viewsets.ModelViewSet):
 
     def _with_warnings(self, response: Response) -> Response:
         # The version the save left published (new, or the unchanged one): its warnings.
-        response.data = {**response.data, "warnings": self.saved.version.warnings}
+        response.data = {
+            **response.data,
+            "warnings": self.saved.version.warnings,
+            "proposed": self.saved.proposed,
+        }
         return response
 
     def perform_destroy(self, instance: Template) -> None:
@@ -173,6 +179,40 @@ class TemplateViewSet(viewsets.ModelViewSet):
             .order_by("-number")
         )
         return Response(TemplateVersionSerializer(versions, many=True).data)
+
+    @extend_schema(
+        request=ReviewRequestSerializer,
+        responses={200: VersionWithReviewSerializer},
+        parameters=[OpenApiParameter("number", OpenApiTypes.INT, OpenApiParameter.PATH)],
+        description=(
+            "One step of a version's review, in a workspace that reviews before publishing: any "
+            "editor may `propose` or `comment`; `approve` (which publishes) and `request_changes` "
+            "need the admin role or higher, and nobody reviews their own proposal (403). A version "
+            "not waiting for review answers 409. The answer is the version with every step so far."
+        ),
+    )
+    @action(
+        detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]{1,9})/review", url_name="review"
+    )
+    def review(self, request: Request, slug: str | None = None, number: str | None = None) -> Response:
+        """Propose, comment on, approve or ask for changes to one version."""
+        template = self.get_object()  # its managers only (ManagesTemplateOrReadOnly): a 403 for readers
+        version = template.versions.filter(number=int(number or 0)).first()
+        if version is None:
+            raise exceptions.NotFound()
+        payload = ReviewRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            data = payload.validated_data
+            template.take_review_step(version, request.user, data["action"], data["comment"])
+        except ReviewError as exc:
+            if exc.code == "comment_required":
+                raise serializers.ValidationError({"comment": [str(exc.message)]}) from None
+            if exc.code in ("permission_denied", "own_proposal"):
+                raise exceptions.PermissionDenied(str(exc.message)) from None
+            raise Conflict(str(exc.message)) from None
+        version = template.versions.select_related("created_by", "template").get(pk=version.pk)
+        return Response(VersionWithReviewSerializer(version).data)
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     # Not named `schema`: that attribute is the view's OpenAPI inspector.
