@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
-from .models import PersonalToken, User
+from .models import PersonalToken, TokenScope, User
 
 logger = logging.getLogger(__name__)
 
@@ -125,11 +125,42 @@ class PersonalTokenForm(forms.Form):
         ),
     )
 
+    workspace = forms.ModelChoiceField(
+        label=_("Workspace"),
+        queryset=PersonalToken.objects.none(),
+        required=False,
+        empty_label=_("Every workspace of mine"),
+        help_text=_("The token reaches only this workspace's templates and jobs."),
+    )
+    scope = forms.ChoiceField(
+        label=_("What it may do"),
+        choices=TokenScope.choices,
+        initial=TokenScope.FULL,
+        widget=forms.RadioSelect,
+        help_text=PersonalToken._meta.get_field("scope").help_text,
+    )
+
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["templates"]
         field.queryset = PersonalToken.template_choices(user)
         field.label_from_instance = lambda template: template.display_name
+        workspace = self.fields["workspace"]
+        workspace.queryset = PersonalToken.workspace_choices(user)
+        workspace.label_from_instance = lambda choice: choice.display_name
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        workspace, templates = cleaned.get("workspace"), cleaned.get("templates")
+        if workspace is not None and templates:
+            outside = [t.display_name for t in templates if t.workspace_id != workspace.pk]
+            if outside:
+                self.add_error(
+                    "templates",
+                    _("Not in the chosen workspace: %(names)s. Untick them or choose another workspace.")
+                    % {"names": ", ".join(outside)},
+                )
+        return cleaned
 
 
 class AccountForm(forms.ModelForm):

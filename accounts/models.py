@@ -125,6 +125,18 @@ class User(AbstractUser):
 TOKEN_PREFIX = "pl_"
 
 
+class TokenScope(models.TextChoices):
+    """What a personal token may do, in rising order: each allows what the ones before do."""
+
+    READ = "read", _("Read only")
+    RUN = "run", _("Read and run templates")
+    FULL = "full", _("Everything its owner may do")
+
+    @property
+    def rank(self) -> int:
+        return [TokenScope.READ, TokenScope.RUN, TokenScope.FULL].index(self) + 1
+
+
 def hash_token(raw: str) -> str:
     # Tokens are 256 random bits, so a fast hash is as safe as a slow one here.
     return hashlib.sha256(raw.encode()).hexdigest()
@@ -155,6 +167,29 @@ class PersonalToken(models.Model):
         help_text=_("The templates this token may see and run; none chosen: every template its owner may."),
     )
 
+    scope = models.CharField(
+        _("scope"),
+        max_length=8,
+        choices=TokenScope.choices,
+        default=TokenScope.FULL,
+        help_text=_(
+            "Read only: looks, never changes or runs anything. Read and run: also runs templates "
+            "and cancels or retries its runs. Everything: also changes templates, tokens and settings."
+        ),
+    )
+    # CASCADE, not SET_NULL: a token limited to a workspace that is gone must not reach them all.
+    workspace = models.ForeignKey(
+        "workspaces.Workspace",
+        verbose_name=_("workspace"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_(
+            "The one workspace whose templates and jobs the token reaches; empty: all of its owner's."
+        ),
+    )
+
     class Meta:
         verbose_name = _("personal API token")
         verbose_name_plural = _("personal API tokens")
@@ -175,14 +210,27 @@ class PersonalToken(models.Model):
 
     @classmethod
     def issue(
-        cls, user: User, name: str, expires_at: datetime | None = None, templates: Iterable[Any] = ()
+        cls,
+        user: User,
+        name: str,
+        expires_at: datetime | None = None,
+        templates: Iterable[Any] = (),
+        *,
+        scope: str = TokenScope.FULL,
+        workspace: Any = None,
     ) -> tuple[PersonalToken, str]:
-        """Create a token, limited to ``templates`` when any are given; the raw value is
-        returned once and never stored."""
+        """Create a token, limited to ``templates`` when any are given, to ``workspace``
+        when given, and to ``scope``; the raw value is returned once and never stored."""
         raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with transaction.atomic():
             token = cls.objects.create(
-                user=user, name=name, prefix=raw[:10], key_hash=hash_token(raw), expires_at=expires_at
+                user=user,
+                name=name,
+                prefix=raw[:10],
+                key_hash=hash_token(raw),
+                expires_at=expires_at,
+                scope=scope,
+                workspace=workspace,
             )
             token.templates.set(templates)
         return token, raw
@@ -193,6 +241,22 @@ class PersonalToken(models.Model):
         Reached through the relation, so that accounts imports nothing above it."""
         related = cls._meta.get_field("templates").related_model
         return related.objects.visible_to(user).runnable().order_by("name")  # type: ignore[union-attr]
+
+    @classmethod
+    def workspace_choices(cls, user: User) -> QuerySet[Any]:
+        """The workspaces a token of ``user`` may be limited to: theirs (through the
+        relation, as above)."""
+        related = cls._meta.get_field("workspace").related_model
+        return related.objects.of(user)  # type: ignore[union-attr]
+
+    def allows(self, needed: str) -> bool:
+        """Does the token's scope cover an operation that needs ``needed``?"""
+        return TokenScope(self.scope).rank >= TokenScope(needed).rank
+
+    @property
+    def is_limited(self) -> bool:
+        """Limited in any way: to some templates, one workspace, or a scope below everything."""
+        return self.scope != TokenScope.FULL or self.workspace_id is not None or self.templates.exists()
 
     @property
     def is_usable(self) -> bool:

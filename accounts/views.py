@@ -210,12 +210,21 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
         days = form.cleaned_data["expires_in_days"]
         expires_at = timezone.now() + timedelta(days=days) if days else None
         token, raw = PersonalToken.issue(
-            request.user, form.cleaned_data["name"], expires_at, form.cleaned_data["templates"]
+            request.user,
+            form.cleaned_data["name"],
+            expires_at,
+            form.cleaned_data["templates"],
+            scope=form.cleaned_data["scope"],
+            workspace=form.cleaned_data["workspace"],
         )
         request.session[NEW_TOKEN_SESSION_KEY] = {"id": token.pk, "value": raw}
         return redirect("accounts:tokens")
     new_token = request.session.pop(NEW_TOKEN_SESSION_KEY, None) if request.method == "GET" else None
-    tokens = PersonalToken.objects.filter(user=request.user).prefetch_related("templates")
+    tokens = (
+        PersonalToken.objects.filter(user=request.user)
+        .select_related("workspace")
+        .prefetch_related("templates")
+    )
     return render(request, "accounts/tokens.html", {"form": form, "tokens": tokens, "new_token": new_token})
 
 

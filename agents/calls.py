@@ -28,7 +28,7 @@ from django.utils.translation import ngettext
 from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.authentication import PersonalTokenAuthentication
-from accounts.models import PersonalToken, User
+from accounts.models import PersonalToken, TokenScope, User
 from jobs.models import Job
 from jobs.services import SubmissionError, cancel_job, submit_generation
 from promptlab import ratelimits
@@ -142,6 +142,10 @@ def tool_specs(caller: Caller) -> list[ToolSpec]:
 def start_call(caller: Caller, name: str, arguments: dict[str, Any]) -> Job:
     """Validate and submit a tool call; ToolRefused (naming the field) when it starts no job."""
     with translation.override(caller.language), _connection_released():
+        if not caller.token.allows(TokenScope.RUN):
+            raise ToolRefused(
+                _("This API token is read only: it lists the tools but runs none."), code="permission_denied"
+            )
         template = runnable_templates(caller).filter(slug=name).first()
         if template is None:
             raise ToolRefused(

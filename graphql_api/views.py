@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from strawberry.django.views import GraphQLView
 
+from accounts.models import PersonalToken
 from promptlab.api import PlanRateThrottle, exception_handler
 
 from .schema import schema_for
@@ -63,6 +64,15 @@ def _caller(request: HttpRequest) -> Any:
     user = drf_request.user  # raises for a bad token, or a session POST without its CSRF token
     if not user.is_authenticated:
         raise exceptions.NotAuthenticated()
+    # The GraphQL schema is built per user, not per token: a limited token would reach past
+    # its limits here, so only an unlimited one (or a JWT, or a session) is taken.
+    if isinstance(drf_request.auth, PersonalToken) and drf_request.auth.is_limited:
+        raise exceptions.PermissionDenied(
+            _(
+                "GraphQL takes only API tokens without limits (every template, every workspace, "
+                "every operation); use the REST API with this one."
+            )
+        )
     throttle = PlanRateThrottle()
     if not throttle.allow_request(drf_request, None):
         raise exceptions.Throttled(throttle.wait())

@@ -473,7 +473,12 @@ REST_FRAMEWORK = {
         "accounts.authentication.CachedUserJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Views that name their own permission classes keep TokenScopePermission among them
+    # (tests/test_token_scopes.py tries every operation of the OpenAPI document).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts.permissions.TokenScopePermission",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["promptlab.api.PlanRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["promptlab.api.SafeJSONParser"],

@@ -157,13 +157,17 @@ class TemplateQuerySet(models.QuerySet["Template"]):
 
     def reachable_with(self, credential: Any) -> TemplateQuerySet:
         """The one rule for a credential's reach, on every road that takes one (the REST
-        API, the MCP server): a personal token limited to some templates reaches only
-        those; an unlimited token, a JWT or a session reaches all. Applied in the query
-        (no extra round trip): the token's rows are read in a subquery."""
+        API, the MCP server): a personal token limited to some templates, or to one
+        workspace, reaches only those; an unlimited token, a JWT or a session reaches
+        all. Applied in the query (no extra round trip): the token's rows are read in a
+        subquery."""
         if not isinstance(credential, PersonalToken):
             return self
         limit = PersonalToken.templates.through.objects.filter(personaltoken_id=credential.pk)
-        return self.filter(Q(pk__in=limit.values("template_id")) | ~Exists(limit))
+        reachable = self.filter(Q(pk__in=limit.values("template_id")) | ~Exists(limit))
+        if credential.workspace_id is not None:
+            reachable = reachable.filter(workspace_id=credential.workspace_id)
+        return reachable
 
     def search(self, text: str) -> TemplateQuerySet:
         """Templates whose name, description (in any language) or a tag contains the text."""

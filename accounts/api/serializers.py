@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from promptlab.api import StrictFieldsMixin
 
-from ..models import PersonalToken, User
+from ..models import PersonalToken, TokenScope, User
 
 SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 
@@ -70,6 +70,25 @@ class PersonalTokenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         ),
     )
 
+    workspace = TemplateSlugField(
+        slug_field="slug",
+        queryset=PersonalToken.objects.none(),  # the caller's workspaces: see get_fields
+        required=False,
+        allow_null=True,
+        help_text=_(
+            "The slug of the one workspace whose templates and jobs the token reaches; null or left "
+            "out: every workspace of its owner's."
+        ),
+    )
+    scope = serializers.ChoiceField(
+        choices=TokenScope.choices,
+        default=TokenScope.FULL,
+        help_text=_(
+            "`read`: GET requests only. `run`: also generate, batches, and cancelling or retrying "
+            "runs. `full` (the default): everything its owner may do."
+        ),
+    )
+
     class Meta:
         model = PersonalToken
         fields = (
@@ -81,6 +100,8 @@ class PersonalTokenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "expires_at",
             "revoked_at",
             "templates",
+            "workspace",
+            "scope",
             "token",
         )
         read_only_fields = ("id", "prefix", "created_at", "last_used_at", "revoked_at", "token")
@@ -90,7 +111,17 @@ class PersonalTokenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         request = self.context.get("request")
         if request is not None:
             fields["templates"].child_relation.queryset = PersonalToken.template_choices(request.user)
+            fields["workspace"].queryset = PersonalToken.workspace_choices(request.user)
         return fields
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        workspace, templates = attrs.get("workspace"), attrs.get("templates") or ()
+        outside = [t.slug for t in templates if workspace is not None and t.workspace_id != workspace.pk]
+        if outside:
+            raise serializers.ValidationError(
+                {"templates": [_("Not in the chosen workspace: %(names)s.") % {"names": ", ".join(outside)}]}
+            )
+        return attrs
 
     def get_token(self, obj: PersonalToken) -> str | None:
         return self.context.get("raw_token")

@@ -126,6 +126,8 @@ class PersonalTokenViewSet(
             serializer.validated_data["name"],
             expires_at,
             serializer.validated_data.get("templates", ()),
+            scope=serializer.validated_data["scope"],
+            workspace=serializer.validated_data.get("workspace"),
         )
         data = self.get_serializer(token, context={**self.get_serializer_context(), "raw_token": raw}).data
         return Response(data, status=status.HTTP_201_CREATED)

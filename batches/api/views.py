@@ -17,7 +17,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import PersonalToken
+from accounts.models import PersonalToken, TokenScope
+from accounts.permissions import needs_scope
 from jobs.api.views import _api_caller
 from jobs.streaming import streaming_enabled
 from promptlab.api import Conflict, NewestFirstCursorPagination, SafeJSONParser, error_body
@@ -143,6 +144,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(summary="Cancel a batch", request=None, responses=BatchSerializer)
     @action(detail=True, methods=["post"])
+    @needs_scope(TokenScope.RUN)
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Queued rows never start; running ones stop as a cancelled job does. A batch that
         ended already is returned unchanged."""
@@ -152,6 +154,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(summary="Retry a batch's failed rows", request=None, responses=BatchSerializer)
     @action(detail=True, methods=["post"])
+    @needs_scope(TokenScope.RUN)
     def retry(self, request: Request, pk: str | None = None) -> Response:
         """Only the failed rows run again (cancelled rows stay cancelled). 409 when the
         template can no longer run for you (made private, deleted, or a new version
@@ -215,6 +218,7 @@ class BatchCreateView(generics.GenericAPIView):
         },
         description=ROW_ERRORS_DESCRIPTION,
     )
+    @needs_scope(TokenScope.RUN)
     def post(self, request: Request, slug: str) -> Response:
         """Every row is validated by the template's form before anything is created: a 400
         lists each invalid row's errors, and nothing runs. Identical rows run once."""

@@ -22,7 +22,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from accounts.models import PersonalToken
+from accounts.models import PersonalToken, TokenScope
+from accounts.permissions import needs_scope
 from promptlab.api import Conflict, NewestFirstCursorPagination, ProviderUnavailable, error_body
 from promptlab.openapi import SLUG_PATTERN
 from templates_app.forms import parameter_form_class
@@ -143,6 +144,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     @extend_schema(request=None, responses=JobSerializer)
     @action(detail=True, methods=["post"])
+    @needs_scope(TokenScope.RUN)
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Cancel a queued or running job (a finished one is returned unchanged)."""
         job = self.get_object()
@@ -156,6 +158,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         },
     )
     @action(detail=True, methods=["post"])
+    @needs_scope(TokenScope.RUN)
     def retry(self, request: Request, pk: str | None = None) -> Response:
         """Retry a failed or cancelled workflow run from its failed step: steps that failed, were
         cancelled or never ran run again; those that succeeded or were skipped keep their output.
@@ -224,6 +227,7 @@ class GenerateView(generics.GenericAPIView):
             )
         ],
     )
+    @needs_scope(TokenScope.RUN)
     def post(self, request: Request, slug: str) -> Response:
         """Run the template on inputs (validated by the template's schema) → 202 with the job, or
         200 with the finished job when it ends within ``wait`` seconds."""

@@ -16,6 +16,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.permissions import TokenScopePermission
 from promptlab.api import Conflict, SafeJSONParser
 from workspaces.models import Workspace
 
@@ -103,7 +104,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
     """Prompt templates: the ones you may see (yours, signed-in users', public ones)."""
 
     serializer_class = TemplateSerializer
-    permission_classes = (permissions.IsAuthenticated, ManagesTemplateOrReadOnly)
+    permission_classes = (permissions.IsAuthenticated, TokenScopePermission, ManagesTemplateOrReadOnly)
     lookup_field = "slug"
     # A slug's characters only: anything else (a NUL byte, which PostgreSQL refuses
     # outright) is a 404 from the router, before any query.
