@@ -610,6 +610,7 @@ class Template(models.Model):
             raise ReviewError("already_published", _("This version is already published."))
         TemplateVersion.objects.filter(pk=version.pk).update(review_state=ReviewState.PROPOSED)
         version.review_state = ReviewState.PROPOSED
+        self.audit(Action.TEMPLATE_PROPOSED, user, version=version.number)
         return VersionReview.objects.create(
             version=version, author=user, action=ReviewAction.PROPOSED, comment=comment
         )
@@ -625,6 +626,7 @@ class Template(models.Model):
         )
         TemplateVersion.objects.filter(pk=version.pk).update(review_state=ReviewState.APPROVED)
         version.review_state = ReviewState.APPROVED
+        self.audit(Action.TEMPLATE_APPROVED, reviewer, version=version.number)
         self.publish(version)
         return review
 
@@ -636,6 +638,7 @@ class Template(models.Model):
         self._reviewable(version, reviewer)
         TemplateVersion.objects.filter(pk=version.pk).update(review_state=ReviewState.CHANGES_REQUESTED)
         version.review_state = ReviewState.CHANGES_REQUESTED
+        self.audit(Action.TEMPLATE_CHANGES_REQUESTED, reviewer, version=version.number)
         return VersionReview.objects.create(
             version=version, author=reviewer, action=ReviewAction.CHANGES_REQUESTED, comment=comment
         )

@@ -58,8 +58,12 @@ class WorkspaceCreateForm(forms.Form):
 class WorkspaceSettingsForm(forms.ModelForm):
     class Meta:
         model = Workspace
-        fields = ("name", "members_see_all_jobs")
-        labels = {"name": _("Name"), "members_see_all_jobs": _("Members see every job")}
+        fields = ("name", "members_see_all_jobs", "review_required")
+        labels = {
+            "name": _("Name"),
+            "members_see_all_jobs": _("Members see every job"),
+            "review_required": _("Review before publishing"),
+        }
         error_messages = {
             "name": {
                 "required": _("Enter the workspace’s name."),

@@ -17,6 +17,8 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from accounts.models import PersonalToken
+
 
 class Role(models.TextChoices):
     """In rising order of rights: each role may do everything the ones before it may."""
@@ -54,6 +56,14 @@ class WorkspaceQuerySet(models.QuerySet["Workspace"]):
         if user is None or not user.is_authenticated:
             return self.none()
         return self.filter(memberships__user=user).order_by("-personal", "name")
+
+    def reachable_with(self, credential: Any) -> WorkspaceQuerySet:
+        """A personal token limited to one workspace reaches that one only (the templates'
+        ``reachable_with`` holds it to the same on their side)."""
+        workspace_id = (
+            getattr(credential, "workspace_id", None) if isinstance(credential, PersonalToken) else None
+        )
+        return self.filter(pk=workspace_id) if workspace_id is not None else self
 
     def where(self, user: Any, role: Role) -> WorkspaceQuerySet:
         """Those where ``user`` holds ``role`` or a higher one."""

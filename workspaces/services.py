@@ -49,7 +49,7 @@ def create_team_workspace(actor: Any, name: str, slug: str = "") -> Workspace:
 
 
 # The settings an admin changes, as the settings form and the API name them.
-SETTINGS_FIELDS = ("name", "slug", "members_see_all_jobs")
+SETTINGS_FIELDS = ("name", "slug", "members_see_all_jobs", "review_required")
 
 
 @transaction.atomic

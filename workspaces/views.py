@@ -225,7 +225,10 @@ def transfer_ownership(request: HttpRequest, workspace: Workspace, role: Role) -
 def workspace_settings(request: HttpRequest, workspace: Workspace, role: Role) -> HttpResponse:
     form = WorkspaceSettingsForm(request.POST if request.method == "POST" else None, instance=workspace)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        # Through the service, on the row as it was (the valid form has already set the
+        # new values on its instance): it saves and records only what changed.
+        changes = {field: form.cleaned_data[field] for field in form.fields}
+        services.change_settings(Workspace.objects.get(pk=workspace.pk), request.user, **changes)
         messages.success(request, _("The workspace’s settings were saved."))
         return redirect("workspaces:settings", workspace.slug)
     context = {"workspace": workspace, "form": form, "is_owner": role == Role.OWNER}

@@ -40,7 +40,7 @@ class WorkspaceAuditLogView(generics.ListAPIView):
     pagination_class = NewestFirstCursorPagination
 
     def get_queryset(self) -> Any:
-        workspace = workspace_with_readable_log(self.request.user, self.kwargs["slug"])
+        workspace = workspace_with_readable_log(self.request.user, self.kwargs["slug"], self.request.auth)
         entries = AuditEntry.objects.in_workspace(workspace)
         filters = AuditFilter(self.request.query_params, entries=entries)
         if not filters.is_valid():

@@ -54,6 +54,10 @@ class WorkspaceSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         required=False,
         help_text=Workspace._meta.get_field("members_see_all_jobs").help_text,
     )
+    review_required = JSONBooleanField(
+        required=False,
+        help_text=Workspace._meta.get_field("review_required").help_text,
+    )
     role = serializers.SerializerMethodField(help_text=_("Your role in the workspace."))
     member_count = serializers.IntegerField(read_only=True)
     links = serializers.SerializerMethodField()
@@ -66,6 +70,7 @@ class WorkspaceSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "personal",
             "role",
             "members_see_all_jobs",
+            "review_required",
             "member_count",
             "created_at",
             "links",
@@ -94,18 +99,21 @@ class WorkspaceSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             raise serializers.ValidationError(
                 {"slug": [_("A workspace with this short name already exists.")]}
             ) from None
-        if "members_see_all_jobs" in validated:
-            workspace.members_see_all_jobs = validated["members_see_all_jobs"]
-            workspace.save(update_fields=["members_see_all_jobs"])
+        settings = {
+            key: validated[key] for key in ("members_see_all_jobs", "review_required") if key in validated
+        }
+        if settings:
+            services.change_settings(workspace, self.context["request"].user, **settings)
         workspace.member_count = 1
         return workspace
 
     def update(self, workspace: Workspace, validated: dict[str, Any]) -> Workspace:
-        changed = [key for key in ("name", "members_see_all_jobs") if key in validated]
-        for key in changed:
-            setattr(workspace, key, validated[key])
-        if changed:
-            workspace.save(update_fields=changed)
+        keys = ("name", "members_see_all_jobs", "review_required")
+        services.change_settings(
+            workspace,
+            self.context["request"].user,
+            **{key: validated[key] for key in keys if key in validated},
+        )
         return workspace
 
 

@@ -15,6 +15,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.permissions import TokenScopePermission
+
 from .. import services
 from ..models import Membership, Role, Workspace
 from .permissions import NotLimitedToTemplates
@@ -49,9 +51,10 @@ class HoldsWorkspaceRole(permissions.BasePermission):
         return role is None or obj.allows(request.user, role)
 
 
-def workspaces_of(user: Any) -> Any:
+def workspaces_of(request: Request) -> Any:
     # By id (not a join on the memberships) so that the count counts every member.
-    return Workspace.objects.where(user, Role.MEMBER).annotate(member_count=Count("memberships"))
+    workspaces = Workspace.objects.where(request.user, Role.MEMBER).reachable_with(request.auth)
+    return workspaces.annotate(member_count=Count("memberships"))
 
 
 @extend_schema_view(
@@ -89,14 +92,19 @@ class WorkspaceViewSet(
     """Workspaces: your personal one and the teams you are in."""
 
     serializer_class = WorkspaceSerializer
-    permission_classes = (permissions.IsAuthenticated, NotLimitedToTemplates, HoldsWorkspaceRole)
+    permission_classes = (
+        permissions.IsAuthenticated,
+        TokenScopePermission,
+        NotLimitedToTemplates,
+        HoldsWorkspaceRole,
+    )
     lookup_field = "slug"
     lookup_value_regex = SLUG_REGEX
     http_method_names = ("get", "post", "patch", "delete", "head", "options")
     required_roles = {"partial_update": Role.ADMIN}
 
     def get_queryset(self) -> Any:
-        return workspaces_of(self.request.user)
+        return workspaces_of(self.request)
 
     def get_serializer_class(self) -> Any:
         return WorkspaceChangeSerializer if self.action == "partial_update" else WorkspaceSerializer
@@ -164,7 +172,7 @@ class WorkspaceMemberViewSet(
     """A workspace's members, by the id the list gives each."""
 
     serializer_class = MemberSerializer
-    permission_classes = (permissions.IsAuthenticated, NotLimitedToTemplates)
+    permission_classes = (permissions.IsAuthenticated, TokenScopePermission, NotLimitedToTemplates)
     lookup_value_regex = r"[0-9]+"
     http_method_names = ("get", "patch", "delete", "head", "options")
 
@@ -173,7 +181,8 @@ class WorkspaceMemberViewSet(
         if workspace is None:
             # Someone outside it: a 404, as for the workspace itself.
             workspace = get_object_or_404(
-                Workspace.objects.where(self.request.user, Role.MEMBER), slug=self.kwargs["slug"]
+                Workspace.objects.where(self.request.user, Role.MEMBER).reachable_with(self.request.auth),
+                slug=self.kwargs["slug"],
             )
             self._workspace = workspace
         return workspace
