@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Role(models.TextChoices):
@@ -27,7 +28,7 @@ class Role(models.TextChoices):
 
     MEMBER = "member", _("Member")
     EDITOR = "editor", _("Editor")
-    ADMIN = "admin", _("Admin")
+    ADMIN = "admin", pgettext_lazy("workspace role", "Admin")
     OWNER = "owner", _("Owner")
 
     @property
