@@ -312,19 +312,21 @@ def test_only_the_owner_invites_an_admin(team: dict[str, Any], mailoutbox: list)
     page = client_for(team["admin"]).get(reverse("workspaces:invitations", args=["acme"]))
     assert [value for value, _label in page.context["form"].fields["role"].choices] == ["member", "editor"]
     response = invite_on_site(client_for(team["admin"]), "x@example.com", "admin")
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert response.context["form"].errors == {
         "role": ["Choose member or editor: only the owner invites admins."]
     }
     assert "Error:" in response.content.decode() and not Invitation.objects.exists() and not mailoutbox
     assert invite_on_site(client_for(team["owner"]), "x@example.com", "admin").status_code == 302
     assert Invitation.objects.get().role == "admin"
-    assert invite_on_site(client_for(team["owner"]), "y@example.com", "owner").status_code == 400
+    assert (
+        "role" in invite_on_site(client_for(team["owner"]), "y@example.com", "owner").context["form"].errors
+    )
 
 
 def test_inviting_a_member_is_a_field_error(team: dict[str, Any], mailoutbox: list) -> None:
     response = invite_on_site(client_for(team["admin"]), "Editor@Example.com")
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert response.context["form"].errors == {
         "email": ["editor@example.com is already a member of this workspace."]
     }
@@ -334,7 +336,7 @@ def test_inviting_a_member_is_a_field_error(team: dict[str, Any], mailoutbox: li
 
 def test_bad_input_names_the_field(team: dict[str, Any]) -> None:
     response = invite_on_site(client_for(team["admin"]), "not an address", "chief")
-    assert response.status_code == 400 and set(response.context["form"].errors) == {"email", "role"}
+    assert response.status_code == 200 and set(response.context["form"].errors) == {"email", "role"}
 
 
 def test_the_answer_is_the_same_for_an_address_with_an_account_and_one_without(

@@ -72,7 +72,7 @@ def workspace_invitations(request: HttpRequest, slug: str) -> HttpResponse:
         "invitations": pending,
         "days": settings.INVITATION_DAYS,
     }
-    return render(request, "workspaces/invitations/list.html", context, status=400 if form.errors else 200)
+    return render(request, "workspaces/invitations/list.html", context)
 
 
 @login_required
