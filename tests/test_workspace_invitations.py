@@ -524,3 +524,34 @@ def test_the_openapi_document_describes_each_operation_and_its_role(client: Clie
         "invitation_revoked",
         "invitation_for_another_address",
     } <= set(codes)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_accepts_at_once_make_one_membership_and_one_refusal(invited: dict[str, Any]) -> None:
+    import threading
+
+    from django.db import connection
+
+    from workspaces import invitations
+    from workspaces.invitations import InvitationError
+
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def accept() -> None:
+        barrier.wait()
+        try:
+            invitations.accept(invited["token"], User.objects.get(pk=invited["invitee"].pk))
+            outcomes.append("joined")
+        except InvitationError as error:
+            outcomes.append(error.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=accept) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert sorted(outcomes) == ["invitation_used", "joined"]
+    assert invited["workspace"].memberships.filter(user=invited["invitee"]).count() == 1
