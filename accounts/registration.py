@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from urllib.parse import urlencode
 
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.mail import send_mail
@@ -49,13 +50,16 @@ class ConfirmationTokenGenerator(PasswordResetTokenGenerator):
 confirmation_tokens = ConfirmationTokenGenerator()
 
 
-def register(request: HttpRequest, email: str) -> None:
+def register(request: HttpRequest, email: str, next_url: str = "") -> None:
     """Create a pending account (or send a pending one a new link), or tell an existing
-    account's owner; by e-mail. No password is taken: see the module's docstring."""
+    account's owner; by e-mail. No password is taken: see the module's docstring.
+    ``next_url`` (a path on this site, checked by the caller) is where either e-mail's
+    link leads afterwards: the page that sent the person to register."""
     email = User.objects.normalize_email(email).lower()
     existing = User.objects.filter(email__iexact=email).first()
     if existing is not None and not existing.awaiting_confirmation:
-        _send(request, existing, "already_registered", {"sign_in_url": _absolute(request, "accounts:login")})
+        sign_in_url = _with_next(_absolute(request, "accounts:login"), next_url)
+        _send(request, existing, "already_registered", {"sign_in_url": sign_in_url})
         return
     user = existing
     if user is None:
@@ -66,13 +70,17 @@ def register(request: HttpRequest, email: str) -> None:
                 user.save()
         except IntegrityError:
             return  # the same address registered concurrently: that registration sends the mail
-    _send(request, user, "confirm", {"confirm_url": confirmation_url(request, user)})
+    _send(request, user, "confirm", {"confirm_url": _with_next(confirmation_url(request, user), next_url)})
 
 
 def confirmation_url(request: HttpRequest, user: User) -> str:
     uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
     token = confirmation_tokens.make_token(user)
     return request.build_absolute_uri(reverse("accounts:confirm", kwargs={"uidb64": uidb64, "token": token}))
+
+
+def _with_next(url: str, next_url: str) -> str:
+    return f"{url}?{urlencode({'next': next_url})}" if next_url else url
 
 
 def pending_user_for(uidb64: str, token: str) -> User | None:

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.utils import timezone, translation
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
@@ -59,15 +60,26 @@ def _too_many_attempts(
 def register(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("templates_app:home")
-    form = RegistrationForm(request.POST or None)
+    # ``email`` fills the address in (an invitation's link does); ``next`` is where the
+    # e-mailed confirmation link leads once the account is made.
+    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    form = RegistrationForm(request.POST or None, initial={"email": request.GET.get("email", "")})
+    context = {"form": form, "next": next_url}
     if request.method == "POST":
         if limited := _too_many_attempts(request, form, "accounts/register.html"):
             return limited
         if form.is_valid():
-            registration.register(request, form.cleaned_data["email"])
+            registration.register(request, form.cleaned_data["email"], next_url)
             request.session["registered_email"] = form.cleaned_data["email"]
             return redirect("accounts:register-sent")
-    return render(request, "accounts/register.html", {"form": form})
+    return render(request, "accounts/register.html", context)
+
+
+def _safe_next(request: HttpRequest, url: str | None) -> str:
+    """``url`` if it is a path on this site, else empty (never an open redirect)."""
+    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=False):
+        return url
+    return ""
 
 
 @require_GET
@@ -90,7 +102,7 @@ def confirm_registration(request: HttpRequest, uidb64: str, token: str) -> HttpR
             return render(request, "accounts/confirm.html", {"invalid": True}, status=400)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, _("Welcome to PromptLab. Your account is ready."))
-        return redirect("templates_app:home")
+        return redirect(_safe_next(request, request.GET.get("next")) or "templates_app:home")
     return render(request, "accounts/confirm.html", {"email": user.email, "form": form})
 
 

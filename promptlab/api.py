@@ -59,7 +59,9 @@ ERROR_STATUSES: dict[int, ErrorStatus] = {
     ),
     401: ErrorStatus("not_authenticated", "No valid credentials (missing, expired or revoked)."),
     403: ErrorStatus(
-        "permission_denied", "Signed in, but not allowed (e.g. changing another user's template)."
+        "permission_denied",
+        "Signed in, but not allowed (e.g. changing another user's template).",
+        other_codes=("invitation_for_another_address",),  # workspaces.api.invitations
     ),
     404: ErrorStatus("not_found", "Not found, or not yours."),
     405: ErrorStatus("validation_error", "Method not allowed."),
@@ -68,8 +70,10 @@ ERROR_STATUSES: dict[int, ErrorStatus] = {
         "conflict",
         "Conflict (e.g. the slug is taken, or the template has jobs); a workspace's refusals say why "
         "in their code (e.g. `workspace_not_empty`, `owner_role`).",
-        other_codes=WORKSPACE_CONFLICT_CODES,
+        other_codes=(*WORKSPACE_CONFLICT_CODES, "invitation_used"),  # workspaces.api
     ),
+    # Only an invitation's link answers it (documented on those operations alone).
+    410: ErrorStatus("invitation_expired", None, other_codes=("invitation_revoked", "invitation_declined")),
     # Sent by the ASGI entry point, before Django (promptlab.asgi).
     411: ErrorStatus("validation_error", "The body was sent chunked, without a Content-Length header."),
     413: ErrorStatus("validation_error", "The request body is too large."),

@@ -12,6 +12,7 @@ from jobs.api.views import GenerateView, JobViewSet, job_events_api
 from templates_app.api.views import TemplateViewSet
 from usage.api.views import StatsView
 from webhooks.api.views import WebhookDeliveryViewSet, WebhookEndpointViewSet
+from workspaces.api.invitations import AcceptInvitationView, WorkspaceInvitationsView, WorkspaceInvitationView
 from workspaces.api.views import WorkspaceMemberViewSet, WorkspaceViewSet
 
 router = SimpleRouter(trailing_slash=False)
@@ -43,5 +44,14 @@ urlpatterns = [
     # router gave it when it was an action of TemplateViewSet.
     path("templates/<slug:slug>/generate", GenerateView.as_view(), name="template-generate"),
     path("templates/<slug:slug>/batches", BatchCreateView.as_view(), name="template-batches"),
+    path(
+        "workspaces/<slug:slug>/invitations", WorkspaceInvitationsView.as_view(), name="workspace-invitations"
+    ),
+    path(
+        "workspaces/<slug:slug>/invitations/<int:pk>",
+        WorkspaceInvitationView.as_view(),
+        name="workspace-invitation",
+    ),
+    path("invitations/accept", AcceptInvitationView.as_view(), name="invitation-accept"),
     *router.urls,
 ]

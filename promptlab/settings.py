@@ -446,6 +446,8 @@ MAILERS = {
     }
 }
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "PromptLab <noreply@localhost>")
+# How long an e-mailed invitation to a workspace stays good (inviting again renews it).
+INVITATION_DAYS = envint("INVITATION_DAYS", 7)
 
 # --- Internationalisation ---------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -7,12 +7,17 @@ its managers are that workspace's editors and above (``Role.can_edit``).
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -241,3 +246,126 @@ def forget_roles(user: Any) -> None:
     """After a change of ``user``'s memberships within one request."""
     if user is not None and hasattr(user, _ROLES_ATTRIBUTE):
         delattr(user, _ROLES_ATTRIBUTE)
+
+
+# --- Invitations --------------------------------------------------------------
+
+# The roles an invitation may give: the owner's is only handed over.
+INVITABLE_ROLES = (Role.MEMBER, Role.EDITOR, Role.ADMIN)
+
+
+class InvitationState(models.TextChoices):
+    PENDING = "pending", _("Waiting for an answer")
+    EXPIRED = "expired", _("Expired")
+    ACCEPTED = "accepted", _("Accepted")
+    DECLINED = "declined", _("Declined")
+    REVOKED = "revoked", _("Revoked")
+
+
+class InvitationQuerySet(models.QuerySet["Invitation"]):
+    def open(self) -> InvitationQuerySet:
+        """Neither accepted, declined nor revoked (expired ones included: inviting the
+        address again renews them)."""
+        return self.filter(accepted_at__isnull=True, declined_at__isnull=True, revoked_at__isnull=True)
+
+    def for_token(self, token: str) -> InvitationQuerySet:
+        return self.filter(token_hash=hash_invitation_token(token))
+
+
+def hash_invitation_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Invitation(models.Model):
+    """An e-mailed offer to join a team workspace with a role, accepted by whoever signs
+    in with that address.
+
+    The link carries a random token and only its SHA-256 is stored, rather than a
+    ``TimestampSigner`` token: an invitation is revoked, renewed (a new link, the old one
+    dead) and used once, and all three need a row that the link is checked against; with
+    that row a signature would add nothing, while a stored hash makes the row the one
+    truth (no SECRET_KEY rotation that kills every link, no signed link that outlives
+    its revocation) and a copy of the database holds no link that works. The token is
+    256 random bits, so an unsalted fast hash is enough: there is nothing to guess."""
+
+    workspace = models.ForeignKey(
+        Workspace, verbose_name=_("workspace"), on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField(_("e-mail address"))
+    role = models.CharField(
+        _("role"),
+        max_length=16,
+        choices=[(role.value, role.label) for role in INVITABLE_ROLES],
+        default=Role.MEMBER,
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("invited by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    # When the invitation was last sent: inviting the address again renews it.
+    created_at = models.DateTimeField(_("sent"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"))
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("accepted by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    declined_at = models.DateTimeField(_("declined"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        ordering = ("-created_at",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "email"],
+                condition=Q(accepted_at__isnull=True, declined_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_open_per_address",
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=[role.value for role in INVITABLE_ROLES]), name="invitation_never_owner"
+            ),
+            models.CheckConstraint(condition=Q(email=Lower("email")), name="invitation_email_lower_case"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.get_role_display()}, {self.workspace})"
+
+    @property
+    def role_enum(self) -> Role:
+        return Role(self.role)
+
+    @property
+    def state(self) -> InvitationState:
+        if self.accepted_at is not None:
+            return InvitationState.ACCEPTED
+        if self.revoked_at is not None:
+            return InvitationState.REVOKED
+        if self.declined_at is not None:
+            return InvitationState.DECLINED
+        if self.expires_at <= timezone.now():
+            return InvitationState.EXPIRED
+        return InvitationState.PENDING
+
+    def issue_token(self) -> str:
+        """A new link (the previous one stops working) and a new expiry; the raw token is
+        returned once, for the e-mail, and never stored."""
+        token = secrets.token_urlsafe(32)
+        self.token_hash = hash_invitation_token(token)
+        self.created_at = timezone.now()
+        self.expires_at = self.created_at + timedelta(days=settings.INVITATION_DAYS)
+        return token
+
+    def is_for(self, user: Any) -> bool:
+        return bool(user is not None and user.is_authenticated and user.email.lower() == self.email)
