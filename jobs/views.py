@@ -52,7 +52,10 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
     """A template's form page (templates_app:run); submitting it creates a job and
     goes to the job's page, or shows the form again with what to correct."""
     template = get_object_or_404(
-        Template.objects.visible_to(request.user).runnable().select_related("published_version"),
+        Template.objects.visible_to(request.user)
+        .runnable()
+        .with_viewer_role(request.user)
+        .select_related("published_version"),
         slug=slug,
     )
     language = translation.get_language()
