@@ -136,6 +136,7 @@ class PersonalTokenForm(forms.Form):
         label=_("What it may do"),
         choices=TokenScope.choices,
         initial=TokenScope.FULL,
+        required=False,  # a form posted without it (a script of the page's) makes a full token
         widget=forms.RadioSelect,
         help_text=PersonalToken._meta.get_field("scope").help_text,
     )
@@ -148,6 +149,9 @@ class PersonalTokenForm(forms.Form):
         workspace = self.fields["workspace"]
         workspace.queryset = PersonalToken.workspace_choices(user)
         workspace.label_from_instance = lambda choice: choice.display_name
+
+    def clean_scope(self) -> str:
+        return self.cleaned_data["scope"] or TokenScope.FULL
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

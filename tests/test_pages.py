@@ -396,13 +396,15 @@ def test_the_form_page_reads_the_template_in_one_query(
         assert "Runs version 1" in client.get(url).content.decode()
     client.force_login(other_user)
     client.get(url)
-    with django_assert_max_num_queries(3):  # and the session and its user
+    # And the session, its user and their workspaces (the header's switcher); their role in
+    # the template's workspace comes with the template (with_viewer_role).
+    with django_assert_max_num_queries(4):
         assert "Runs version 1" in client.get(url).content.decode()
     client.force_login(owner)
     client.get(url)
     # And the month's figures, which its managers see: day rows for the whole days, hour
     # rows for the partial ones (two queries that stay small however many jobs ran).
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):  # (and the switcher's, as above)
         assert "Runs version 1" in client.get(url).content.decode()
 
 

@@ -628,7 +628,9 @@ def test_every_workspace_operation_is_documented_with_the_role_it_needs(document
     documented = {
         (method, path)
         for path, item in document["paths"].items()
-        if path.startswith("/api/v1/workspaces") and "/invitations" not in path
+        # Invitations, the audit log and budgets: their own tests hold them to the same.
+        if path.startswith("/api/v1/workspaces")
+        and not any(part in path for part in ("/invitations", "/audit", "/budgets"))
         for method in item
     }
     assert documented == set(WORKSPACE_OPERATIONS)

@@ -555,3 +555,15 @@ def test_two_accepts_at_once_make_one_membership_and_one_refusal(invited: dict[s
         thread.join(timeout=20)
     assert sorted(outcomes) == ["invitation_used", "joined"]
     assert invited["workspace"].memberships.filter(user=invited["invitee"]).count() == 1
+
+
+def test_a_line_break_in_a_name_stays_out_of_the_mail_headers(team: dict[str, Any], mailoutbox: list) -> None:
+    """Found by the API's fuzzing: a workspace named with a line break made the invitation's
+    subject a header Django refuses (a 500), or, unchecked, one that injects headers."""
+    Workspace.objects.filter(pk=team["workspace"].pk).update(name="Acme\nBcc: everyone@example.com")
+    response = invite_on_site(client_for(team["admin"]), "dana@example.com")
+    assert response.status_code == 302
+    (mail,) = mailoutbox
+    assert "\n" not in mail.subject
+    message = mail.message()  # what a real backend sends: builds the headers
+    assert message["Bcc"] is None and "Acme Bcc:" in message["Subject"]

@@ -216,7 +216,9 @@ def _send(request: HttpRequest, invitation: Invitation, token: str, inviter: Any
         "site": request.get_host(),
     }
     with translation.override(getattr(inviter, "language", "") or translation.get_language()):
-        subject = render_to_string("workspaces/email/invitation_subject.txt", context).strip()
+        # One line: a workspace's or a person's name may hold a line break, which a mail
+        # header can't (Django refuses it, and an unchecked one would inject headers).
+        subject = " ".join(render_to_string("workspaces/email/invitation_subject.txt", context).split())
         body = render_to_string("workspaces/email/invitation.txt", context)
     try:
         send_mail(subject, body, None, [invitation.email])

@@ -182,6 +182,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
         return Response(TemplateVersionSerializer(versions, many=True).data)
 
     @extend_schema(
+        summary="Review a version",
         request=ReviewRequestSerializer,
         responses={200: VersionWithReviewSerializer},
         parameters=[OpenApiParameter("number", OpenApiTypes.INT, OpenApiParameter.PATH)],
