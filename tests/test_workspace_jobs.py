@@ -24,7 +24,9 @@ pytestmark = pytest.mark.django_db
 VIEWERS = ("owner", "admin", "editor", "member", "outsider")
 
 
-def make_job(template: Template, owner: Any, *, status: str = JobStatus.RUNNING, session_key: str = "") -> Job:
+def make_job(
+    template: Template, owner: Any, *, status: str = JobStatus.RUNNING, session_key: str = ""
+) -> Job:
     version = template.published_version
     return Job.objects.create(
         template_version=version,
@@ -44,7 +46,9 @@ def team(make_template: Any) -> dict[str, Any]:
     """A team workspace with one person of each role, its template (which anyone signed
     in may run), a job of each person with it, a visitor's, and a job of the member
     with a template of their own personal workspace."""
-    people = {name: User.objects.create_user(f"{name}@example.com", "correct horse battery") for name in VIEWERS}
+    people = {
+        name: User.objects.create_user(f"{name}@example.com", "correct horse battery") for name in VIEWERS
+    }
     workspace = services.create_team_workspace(people["owner"], "Team")
     for name in ("admin", "editor", "member"):
         Membership.objects.create(workspace=workspace, user=people[name], role=Role(name))
@@ -158,7 +162,9 @@ def test_a_job_page_is_a_404_unless_the_rule_shows_it_and_only_its_runner_may_ca
     assert own.status == JobStatus.CANCELLED
 
 
-def test_nobody_sees_a_visitor_s_or_an_outsider_s_run_of_the_workspace_s_template(team: dict[str, Any]) -> None:
+def test_nobody_sees_a_visitor_s_or_an_outsider_s_run_of_the_workspace_s_template(
+    team: dict[str, Any],
+) -> None:
     Workspace.objects.filter(pk=team["workspace"].pk).update(members_see_all_jobs=True)
     for name in ("owner", "admin", "editor", "member"):
         seen = Job.objects.visible_to(team["people"][name], None)
@@ -188,7 +194,9 @@ def test_retrying_another_member_s_failed_job_is_refused(team: dict[str, Any]) -
 
 
 @pytest.mark.parametrize("how", ["removed", "left"])
-def test_whoever_leaves_the_workspace_loses_its_jobs_on_the_next_request(team: dict[str, Any], how: str) -> None:
+def test_whoever_leaves_the_workspace_loses_its_jobs_on_the_next_request(
+    team: dict[str, Any], how: str
+) -> None:
     Workspace.objects.filter(pk=team["workspace"].pk).update(members_see_all_jobs=True)
     team["workspace"].refresh_from_db()
     member = team["people"]["member"]
@@ -208,7 +216,11 @@ def test_whoever_leaves_the_workspace_loses_its_jobs_on_the_next_request(team: d
     listed = {job.pk for job in client.get("/jobs/").context["page"].object_list}
     assert listed == {team["jobs"]["member"].pk, team["personal"].pk}
     # The one who left still has their own job; the others no longer see it.
-    assert not Job.objects.visible_to(team["people"]["owner"], None).filter(pk=team["jobs"]["member"].pk).exists()
+    assert (
+        not Job.objects.visible_to(team["people"]["owner"], None)
+        .filter(pk=team["jobs"]["member"].pk)
+        .exists()
+    )
 
 
 def test_turning_the_setting_off_hides_the_others_jobs_again(team: dict[str, Any]) -> None:
