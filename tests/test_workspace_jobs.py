@@ -249,3 +249,48 @@ def test_a_personal_workspace_sharing_its_jobs_shows_its_owner_nobody_else_s(
     mine = make_template(slug="owner-public", owner=owner, visibility=Visibility.PUBLIC)
     strangers = make_job(mine, team["people"]["outsider"])
     assert not Job.objects.visible_to(owner, None).filter(pk=strangers.pk).exists()
+
+
+def finished(template: Template, owner: Any, runs: int) -> None:
+    """``runs`` succeeded jobs of ``owner`` (each counted in the usage rollups as it ends)."""
+    for number in range(runs):
+        job = make_job(template, owner, status=JobStatus.QUEUED)
+        Job.objects.filter(pk=job.pk).update(input_hash=f"{job.pk}-{number}")
+        attempt = job.claim("task")
+        assert attempt is not None
+        assert job.mark_succeeded(attempt, output="ok", input_tokens=1, output_tokens=1, cost=None)
+
+
+def runs_seen(user: User) -> int:
+    response = Client().get("/api/v1/stats", headers=bearer(user))
+    assert response.status_code == 200, response.content
+    return response.json()["total"]["runs"]
+
+
+def test_a_workspace_s_admins_see_the_usage_of_its_members_runs_of_its_templates(
+    team: dict[str, Any], make_template: Any
+) -> None:
+    Job.objects.all().delete()
+    people, template = team["people"], team["template"]
+    personal = Template.objects.get(slug="my-notes")
+    finished(template, people["member"], 2)
+    finished(personal, people["member"], 1)  # the member's own business
+    finished(template, people["outsider"], 4)  # not a member: not the workspace's figures
+    finished(template, people["admin"], 8)
+    assert runs_seen(people["owner"]) == 2 + 8
+    assert runs_seen(people["admin"]) == 2 + 8
+    assert runs_seen(people["editor"]) == 0
+    assert runs_seen(people["member"]) == 2 + 1
+    assert runs_seen(people["outsider"]) == 4
+    client = signed_in(people["admin"])
+    assert client.get("/usage/").context["total"].runs == 10
+    # The member leaves: their runs are no longer the admins' to see.
+    services.leave(team["workspace"], people["member"])
+    assert runs_seen(people["admin"]) == 8
+
+
+def test_the_usage_page_says_whose_runs_it_counts(team: dict[str, Any]) -> None:
+    for name, members in (("admin", True), ("owner", True), ("editor", False), ("outsider", False)):
+        page = signed_in(team["people"][name]).get("/usage/")
+        assert page.context["members"] is members, name
+        assert ("your members' runs" in page.content.decode()) is members, name
