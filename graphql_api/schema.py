@@ -153,7 +153,11 @@ class Query:
             "created_after": created_after.isoformat() if created_after else None,
             "created_before": created_before.isoformat() if created_before else None,
         }
-        jobs = Job.objects.runs().visible_to(_user(info), None).select_related("template_version__template")
+        jobs = (
+            Job.objects.runs()
+            .visible_to(_user(info), None)
+            .select_related("template_version__template", "owner")
+        )
         try:
             jobs = filter_jobs(jobs, {name: value for name, value in params.items() if value is not None})
         except drf_exceptions.ValidationError as exc:
@@ -162,7 +166,7 @@ class Query:
 
     @strawberry.field(description="One of the jobs you may see (null if there is none with this id).")
     def job(self, info: Info, id: uuid.UUID) -> JobType | None:  # noqa: A002 - GraphQL's name
-        jobs = Job.objects.visible_to(_user(info), None).select_related("template_version__template")
+        jobs = Job.objects.visible_to(_user(info), None).select_related("template_version__template", "owner")
         return jobs.filter(pk=id).first()
 
 

@@ -112,14 +112,21 @@ def test_the_job_list_page_and_api_show_own_jobs_and_the_workspace_s_when_it_sha
     api = Client().get("/api/v1/jobs", headers=bearer(user))
     assert api.status_code == 200
     assert {item["id"] for item in api.json()["results"]} == expected
+    runners = {
+        str(job.pk): job.owner.email
+        for job in Job.objects.filter(owner__isnull=False).select_related("owner")
+    }
+    assert all(item["run_by"] == runners[item["id"]] for item in api.json()["results"])
 
     graphql = Client().post(
         "/graphql",
-        json.dumps({"query": "{ jobs { results { id } } }"}),
+        json.dumps({"query": "{ jobs { results { id runBy } } }"}),
         content_type="application/json",
         headers=bearer(user),
     )
-    assert {item["id"] for item in graphql.json()["data"]["jobs"]["results"]} == expected
+    results = graphql.json()["data"]["jobs"]["results"]
+    assert {item["id"] for item in results} == expected
+    assert all(item["runBy"] == runners[item["id"]] for item in results)
 
 
 @pytest.mark.parametrize("shared", [False, True], ids=["own-jobs-only", "members-see-all"])

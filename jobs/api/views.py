@@ -132,7 +132,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return JobListItemSerializer if self.action == "list" else JobSerializer
 
     def get_queryset(self) -> Any:
-        jobs = Job.objects.visible_to(self.request.user, None).select_related("template_version__template")
+        jobs = Job.objects.visible_to(self.request.user, None).select_related(
+            "template_version__template", "owner"
+        )
         jobs = reachable_jobs(jobs, self.request.auth)
         if self.action != "list":
             return jobs
@@ -277,7 +279,7 @@ class GenerateView(generics.GenericAPIView):
         return Response(JobSerializer(job, context=self.get_serializer_context()).data, status=code)
 
     def _job_for_key(self, key: str) -> Job | None:
-        jobs = Job.objects.select_related("template_version__template")
+        jobs = Job.objects.select_related("template_version__template", "owner")
         return jobs.filter(owner=self.request.user, idempotency_key=key).first()
 
 
