@@ -301,3 +301,41 @@ def test_the_usage_page_says_whose_runs_it_counts(team: dict[str, Any]) -> None:
         page = signed_in(team["people"][name]).get("/usage/")
         assert page.context["members"] is members, name
         assert ("your members' runs" in page.content.decode()) is members, name
+
+
+@pytest.mark.needs_redis
+@pytest.mark.parametrize("shared", [False, True], ids=["own-jobs-only", "members-see-all"])
+def test_the_event_streams_open_for_whoever_sees_the_job(team: dict[str, Any], shared: bool) -> None:
+    """The page's and the API's streams (served under ASGI) ask the same rule when they open."""
+    from asgiref.sync import async_to_sync
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.http import Http404
+    from django.test import RequestFactory
+
+    from jobs.api.views import job_events_api
+    from jobs.views import job_events
+
+    Workspace.objects.filter(pk=team["workspace"].pk).update(members_see_all_jobs=shared)
+    job = team["jobs"]["editor"]
+
+    def page_stream(user: User) -> int:
+        request = RequestFactory().get(f"/jobs/{job.pk}/events/")
+        request.session = SessionStore()
+
+        async def auser() -> User:
+            return user
+
+        request.auser = auser
+        try:
+            return async_to_sync(job_events)(request, job.pk).status_code
+        except Http404:
+            return 404
+
+    def api_stream(user: User) -> int:
+        request = RequestFactory().get(f"/api/v1/jobs/{job.pk}/events", headers=bearer(user))
+        return async_to_sync(job_events_api)(request, job.pk).status_code
+
+    for name in VIEWERS:
+        user = team["people"][name]
+        seen = name == "editor" or (shared and name != "outsider")
+        assert (page_stream(user), api_stream(user)) == ((200, 200) if seen else (404, 404)), name
