@@ -174,7 +174,7 @@ def start_call(caller: Caller, name: str, arguments: dict[str, Any]) -> Job:
 
 def read_job(pk: Any) -> Job:
     with _connection_released():
-        return Job.objects.select_related("template_version__template").get(pk=pk)
+        return Job.objects.select_related("template_version__template", "owner").get(pk=pk)
 
 
 def cancel(pk: Any) -> None:

@@ -129,7 +129,12 @@ class Query:
             raise not_found()
         return TemplateType.versions(template, template, info)  # type: ignore[arg-type]
 
-    @strawberry.field(description="Your jobs, newest first: the filters and cursor pagination of GET jobs.")
+    @strawberry.field(
+        description=(
+            "Your jobs (and those a workspace of yours shares with its members), newest first: "
+            "the filters and cursor pagination of GET jobs."
+        )
+    )
     def jobs(
         self,
         info: Info,
@@ -148,16 +153,20 @@ class Query:
             "created_after": created_after.isoformat() if created_after else None,
             "created_before": created_before.isoformat() if created_before else None,
         }
-        jobs = Job.objects.runs().filter(owner=_user(info)).select_related("template_version__template")
+        jobs = (
+            Job.objects.runs()
+            .visible_to(_user(info), None)
+            .select_related("template_version__template", "owner")
+        )
         try:
             jobs = filter_jobs(jobs, {name: value for name, value in params.items() if value is not None})
         except drf_exceptions.ValidationError as exc:
             raise from_drf(exc.detail) from None
         return _job_page(info, jobs, cursor, page_size)
 
-    @strawberry.field(description="One of your jobs (null if there is none with this id).")
+    @strawberry.field(description="One of the jobs you may see (null if there is none with this id).")
     def job(self, info: Info, id: uuid.UUID) -> JobType | None:  # noqa: A002 - GraphQL's name
-        jobs = Job.objects.filter(owner=_user(info)).select_related("template_version__template")
+        jobs = Job.objects.visible_to(_user(info), None).select_related("template_version__template", "owner")
         return jobs.filter(pk=id).first()
 
 

@@ -137,6 +137,12 @@ class JobType:
     def status(self, root: strawberry.Parent[Job]) -> JobStatusEnum:  # type: ignore[valid-type]
         return JobStatusEnum(root.status)
 
+    @strawberry.field(
+        description="Who ran it: you, or a fellow member of a workspace that shares its jobs (read-only)."
+    )
+    def run_by(self, root: strawberry.Parent[Job]) -> str | None:
+        return root.owner.email if root.owner_id else None
+
     @strawberry.field(description="The template's slug (the template may since be gone or hidden).")
     def template_slug(self, root: strawberry.Parent[Job]) -> str:
         return root.template_version.template.slug

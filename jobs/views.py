@@ -6,6 +6,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
@@ -168,16 +169,19 @@ def _template_usage(request: HttpRequest, template: Template) -> Summary | None:
     return Summary.of(part.totals() for part in parts)
 
 
-def _get_job_for_user(request: HttpRequest, job_id: UUID) -> Job:
-    """The job if this user (or, for anonymous jobs, this browser session) may see it; else 404."""
+def _get_job_for_user(request: HttpRequest, job_id: UUID, *, to_act: bool = False) -> Job:
+    """The job if this user (or, for anonymous jobs, this browser session) may see it; else
+    404. ``to_act`` (cancel, retry): 403 for a job they see but did not run (``Job.is_run_by``)."""
     job = (
         Job.objects.visible_to(request.user, request.session.session_key)
-        .select_related("template_version__template", "leader")
+        .select_related("template_version__template", "leader", "owner")
         .filter(pk=job_id)
         .first()
     )
     if job is None:
         raise Http404
+    if to_act and not job.is_run_by(request.user, request.session.session_key):
+        raise PermissionDenied
     return job
 
 
@@ -187,7 +191,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
     filters = JobListFilter(request.GET, jobs=visible)
     jobs = (
         filters.apply(visible)
-        .select_related("template_version__template")
+        .select_related("template_version__template", "owner")
         .defer("output", "prompt", "system_prompt", "inputs")
     )
     page = Paginator(jobs, 25).get_page(request.GET.get("page"))
@@ -204,6 +208,8 @@ def _result_context(request: HttpRequest, job: Job) -> dict[str, Any]:
     runnable = Template.objects.visible_to(request.user).runnable().filter(pk=template.pk).exists()
     return {
         "job": job,
+        # Another member's job, seen through the workspace: read, never acted on.
+        "read_only": not job.is_run_by(request.user, request.session.session_key),
         "answer_html": render_markdown(job.output) if job.is_terminal and job.output else "",
         "downloads": DOWNLOADS.values(),
         "runnable": runnable,
@@ -287,7 +293,7 @@ def download_job(request: HttpRequest, job_id: UUID, extension: str) -> HttpResp
 def retry_job(request: HttpRequest, job_id: UUID) -> HttpResponse:
     """Run a failed or cancelled job's inputs again, on the template's published version,
     checked by its form as the API checks JSON inputs."""
-    job = _get_job_for_user(request, job_id)
+    job = _get_job_for_user(request, job_id, to_act=True)
     template = (
         Template.objects.visible_to(request.user).runnable().filter(pk=job.template_version.template_id)
     )
@@ -328,7 +334,7 @@ def retry_workflow(request: HttpRequest, job_id: UUID) -> HttpResponse:
     whoever may cancel the job may (``_get_job_for_user``)."""
     from .workflows import retry
 
-    job = _get_job_for_user(request, job_id)
+    job = _get_job_for_user(request, job_id, to_act=True)
     if not is_workflow_run(job):
         raise Http404
     if job.status not in RETRYABLE_RUN_STATUSES:
@@ -341,7 +347,7 @@ def retry_workflow(request: HttpRequest, job_id: UUID) -> HttpResponse:
 
 @require_POST
 def cancel_job(request: HttpRequest, job_id: UUID) -> HttpResponse:
-    job = _get_job_for_user(request, job_id)
+    job = _get_job_for_user(request, job_id, to_act=True)
     if services.cancel_job(job):
         messages.success(request, _("The job was cancelled."))
     else:
@@ -361,11 +367,17 @@ async def job_events(request: HttpRequest, job_id: UUID) -> HttpResponse:
         raise Http404
     user = await request.auser()
     jobs = Job.objects.visible_to(user, request.session.session_key).filter(pk=job_id)
-    job = await jobs.select_related("template_version").only(*STREAM_OPENING_FIELDS).afirst()
+    # Who ran it too: another member's run streams without its retry (``is_run_by``).
+    opening = (*STREAM_OPENING_FIELDS, "owner", "session_key")
+    job = await jobs.select_related("template_version").only(*opening).afirst()
     if job is None:
         raise Http404
     if is_workflow_run(job):
-        steps = PageWorkflowEvents(translation.get_language(), get_token(request))
+        steps = PageWorkflowEvents(
+            translation.get_language(),
+            get_token(request),
+            read_only=not job.is_run_by(user, request.session.session_key),
+        )
         return workflow_stream_response(job, request.headers.get("Last-Event-ID"), steps)
     formatter = PageEvents(translation.get_language(), get_token(request))
     return event_stream_response(job, request.headers.get("Last-Event-ID"), formatter)

@@ -57,7 +57,7 @@ def wait_for_job(job: Job, seconds: float) -> Job:
             _poll_until_ended(job, deadline)
     finally:
         slots.release()
-    return Job.objects.select_related("template_version__template").filter(pk=job.pk).first() or job
+    return Job.objects.select_related("template_version__template", "owner").filter(pk=job.pk).first() or job
 
 
 def _ended(pk: object) -> tuple[bool, object]:

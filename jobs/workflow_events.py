@@ -149,10 +149,17 @@ class PageWorkflowEvents:
     texts: dict[Key, _Text] = field(default_factory=dict)
     finished: set[Key] = field(default_factory=set)  # rendered with a final status
     job_id: Any = None
+    # Another member's run, seen through the workspace: its end shows no retry.
+    read_only: bool = False
 
     def _render(self, name: str, context: dict[str, Any]) -> str:
         with translation.override(self.language):
-            base = {"csrf_token": self.csrf_token, "streaming": True, "workflow": True}
+            base = {
+                "csrf_token": self.csrf_token,
+                "streaming": True,
+                "workflow": True,
+                "read_only": self.read_only,
+            }
             return render_to_string(f"jobs/includes/workflow.html#{name}", {**base, **context})
 
     def _outputs(self) -> dict[Key, str]:

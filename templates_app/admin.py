@@ -48,11 +48,21 @@ class TagAdmin(admin.ModelAdmin):
 
 @admin.register(Template)
 class TemplateAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "owner", "visibility", "published_version", "updated_at", "deleted_at")
+    # The workspace decides who manages a template; the owner is only who made it.
+    list_display = (
+        "name",
+        "slug",
+        "workspace",
+        "owner",
+        "visibility",
+        "published_version",
+        "updated_at",
+        "deleted_at",
+    )
     list_filter = (DeletedFilter, "visibility", "tags")
-    search_fields = ("name", "slug", "description", "owner__email")
+    search_fields = ("name", "slug", "description", "owner__email", "workspace__name", "workspace__slug")
     prepopulated_fields = {"slug": ("name",)}
-    raw_id_fields = ("owner",)
+    raw_id_fields = ("owner", "workspace")
     filter_horizontal = ()
     readonly_fields = ("content_editor", "version_list", "deleted_at")
     actions = ("restore_templates",)
@@ -75,7 +85,7 @@ class TemplateAdmin(admin.ModelAdmin):
         return urls + super().get_urls()
 
     def get_queryset(self, request: HttpRequest) -> Any:
-        return Template.all_objects.select_related("owner", "published_version")
+        return Template.all_objects.select_related("owner", "workspace", "published_version")
 
     @admin.action(description=gettext_lazy("Restore the selected deleted templates"))
     def restore_templates(self, request: HttpRequest, queryset: Any) -> None:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 from .charts import Chart, Series
 from .figures import Figures, by_group, over_time, total
 from .forms import PeriodForm, grouping_for
-from .scope import sees_everyone, visible_rollups
+from .scope import sees_everyone, sees_members, visible_rollups
 
 
 @login_required
@@ -49,6 +49,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
         "charts": charts,
         "tables": tables,
         "everyone": sees_everyone(request.user),
+        "members": sees_members(request.user),
         "query": request.GET.urlencode(),
     }
     return render(request, "usage/page.html", context)

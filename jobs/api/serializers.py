@@ -56,6 +56,15 @@ class JobSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
     template = serializers.SlugField(source="template_version.template.slug", read_only=True)
     template_version = serializers.IntegerField(source="template_version.number", read_only=True)
     cost = serializers.DecimalField(max_digits=12, decimal_places=6, read_only=True, allow_null=True)
+    run_by = serializers.EmailField(
+        source="owner.email",
+        read_only=True,
+        allow_null=True,
+        help_text=(
+            "Who ran it: you, or a fellow member of a workspace that shares its jobs (read-only); "
+            "null for a visitor's run."
+        ),
+    )
     cached = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
     steps = serializers.SerializerMethodField()
@@ -78,6 +87,7 @@ class JobSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
             "output_tokens",
             "cost",
             "cached",
+            "run_by",
             "created_at",
             "started_at",
             "first_token_at",

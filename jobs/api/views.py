@@ -17,7 +17,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -113,7 +113,9 @@ def filter_jobs(jobs: JobQuerySet, params: Mapping[str, str]) -> JobQuerySet:
         summary="List your jobs",
         parameters=FILTERS,
         description=(
-            "Your jobs, newest first (cursor pagination). Each item has every field of a job but "
+            "Your jobs, newest first (cursor pagination), and, in a workspace that lets its members "
+            "see every job, those its members ran with its templates (read-only). Each item has every "
+            "field of a job but "
             "its `output` and `steps`, unless `?fields=` names the fields wanted (`output` or "
             "`steps` included). A workflow run's steps are not jobs of the list."
         ),
@@ -131,7 +133,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return JobListItemSerializer if self.action == "list" else JobSerializer
 
     def get_queryset(self) -> Any:
-        jobs = Job.objects.filter(owner=self.request.user).select_related("template_version__template")
+        jobs = Job.objects.visible_to(self.request.user, None).select_related(
+            "template_version__template", "owner"
+        )
         jobs = reachable_jobs(jobs, self.request.auth)
         if self.action != "list":
             return jobs
@@ -146,8 +150,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @action(detail=True, methods=["post"])
     @needs_scope(TokenScope.RUN)
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        """Cancel a queued or running job (a finished one is returned unchanged)."""
-        job = self.get_object()
+        """Cancel a queued or running job (a finished one is returned unchanged). Only whoever
+        ran it may: another member's job, seen through the workspace, is a 403."""
+        job = self._job_to_act_on()
         cancel_job(job)
         return Response(self.get_serializer(job).data)
 
@@ -165,7 +170,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         A job that is no workflow run, or a run that is not failed or cancelled: 409 (`conflict`)."""
         from ..workflows import retry
 
-        job = self.get_object()
+        job = self._job_to_act_on()
         if not is_workflow_run(job):
             raise Conflict(_("Only a workflow run can be retried from its failed step."))
         if job.status not in RETRYABLE_RUN_STATUSES:
@@ -173,6 +178,12 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         retry(job)
         job.refresh_from_db()
         return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    def _job_to_act_on(self) -> Job:
+        job = self.get_object()
+        if not job.is_run_by(self.request.user, None):
+            raise PermissionDenied(_("Only the person who ran this job can cancel or retry it."))
+        return job
 
     @extend_schema(
         responses={(200, "text/event-stream"): OpenApiTypes.STR},
@@ -272,7 +283,7 @@ class GenerateView(generics.GenericAPIView):
         return Response(JobSerializer(job, context=self.get_serializer_context()).data, status=code)
 
     def _job_for_key(self, key: str) -> Job | None:
-        jobs = Job.objects.select_related("template_version__template")
+        jobs = Job.objects.select_related("template_version__template", "owner")
         return jobs.filter(owner=self.request.user, idempotency_key=key).first()
 
 
@@ -317,7 +328,7 @@ def _authorised_job(request: HttpRequest, pk: UUID) -> tuple[Any, Job | None]:
     user, credential = _api_caller(request)
     if user is None:
         return None, None
-    jobs = reachable_jobs(Job.objects.filter(owner=user, pk=pk), credential)
+    jobs = reachable_jobs(Job.objects.visible_to(user, None).filter(pk=pk), credential)
     return user, jobs.select_related("template_version").only(*STREAM_OPENING_FIELDS).first()
 
 

@@ -12,8 +12,9 @@ from ..models import Template
 
 class ManagesTemplateOrReadOnly(permissions.BasePermission):
     """Anyone who can see a template may read it (every reading action is a GET: its
-    versions, its input schema, its export); only those who manage it (its owner and
-    staff, as on the site) may change or delete it. Running it is ``jobs``' to allow."""
+    versions, its input schema, its export); only those who manage it (its workspace's
+    editors and above, and staff, as on the site) may change or delete it. Running it is
+    ``jobs``' to allow."""
 
     def has_object_permission(self, request: Request, view: Any, obj: Template) -> bool:
         return request.method in permissions.SAFE_METHODS or obj.is_managed_by(request.user)

@@ -165,14 +165,14 @@ class TemplateViewSet(viewsets.ModelViewSet):
 
     def perform_destroy(self, instance: Template) -> None:
         """Soft: the template is hidden everywhere, its jobs keep their history, and its
-        owner can restore it from the site's My templates page."""
+        managers can restore it from the site's My templates page."""
         instance.soft_delete()
 
     @extend_schema(responses=TemplateVersionSerializer(many=True))
     @action(detail=True, methods=["get"])
     def versions(self, request: Request, slug: str | None = None) -> Response:
-        """The template's versions, newest first: every one for its owner (and staff),
-        only the published one for anyone else who can see the template."""
+        """The template's versions, newest first: every one for its managers (its workspace's
+        editors, and staff), only the published one for anyone else who can see the template."""
         template = self.get_object()
         versions = (
             template.versions.visible_to(request.user)
