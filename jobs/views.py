@@ -17,6 +17,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from budgets import services as budgets
 from promptlab import ratelimits
 from templates_app.access import managed_template_or_404
 from templates_app.forms import parameter_fields_html, parameter_form_class, run_form_context
@@ -83,7 +84,10 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
                 session_key=visitor_session_key(request),
             )
         except services.SubmissionError as exc:
-            messages.error(request, str(exc))
+            if exc.code in budgets.CODES:
+                form.add_error(None, str(exc))  # the form kept, the refusal in its error summary
+            else:
+                messages.error(request, str(exc))
         else:
             return redirect(job)
     return _run_page(request, template, form, language)
@@ -146,6 +150,10 @@ def _run_page(
     request: HttpRequest, template: Template, form: Any, language: str, *, status: int = 200
 ) -> HttpResponse:
     context = {**run_form_context(template, form, language), "usage": _template_usage(request, template)}
+    user_id = request.user.pk if request.user.is_authenticated else None
+    context["budget"] = budgets.standing(
+        budgets.charged_workspace_id(template.workspace_id, user_id), user_id
+    )
     if template.is_managed_by(request.user) and template.embeddable:
         context["embed_snippet"] = embed_snippet(request, template)
     return render(request, "jobs/run.html", context, status=status)

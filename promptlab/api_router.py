@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 
 from accounts.api.views import MeView, PersonalTokenViewSet, RegisterView, TokenRefresh, TokenView
 from batches.api.views import BatchCreateView, BatchViewSet, batch_events_api
+from budgets.api.views import WorkspaceBudgetsView
 from jobs.api.views import GenerateView, JobViewSet, job_events_api
 from templates_app.api.views import TemplateViewSet
 from usage.api.views import StatsView
@@ -28,6 +29,7 @@ urlpatterns = [
     path("auth/token/refresh", TokenRefresh.as_view(), name="token-refresh"),
     path("auth/me", MeView.as_view(), name="me"),
     path("stats", StatsView.as_view(), name="stats"),
+    path("workspaces/<slug:slug>/budgets", WorkspaceBudgetsView.as_view(), name="workspace-budgets"),
     # The stream is an async view served under ASGI; it shadows the router's
     # `events` action, which is there to document it in the OpenAPI schema.
     path("jobs/<uuid:pk>/events", job_events_api, name="job-events-stream"),

@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "workspaces",
     "providers",
     "templates_app",
+    "budgets",
     "jobs",
     "usage",
     "webhooks",

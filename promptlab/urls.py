@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include(([*template_urls.urlpatterns, *run_urlpatterns], template_urls.app_name))),
     path("jobs/", include("jobs.urls")),
     path("usage/", include("usage.urls")),
+    path("workspaces/<slug:slug>/budgets/", include("budgets.urls")),
     path("workspaces/", include("workspaces.urls")),
     path("accounts/webhooks/", include("webhooks.urls")),
     # Batches: started from a template's page (t/<slug>/batch/), kept under batches/.
