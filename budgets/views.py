@@ -38,14 +38,12 @@ def edit_budgets(request: HttpRequest, slug: str) -> HttpResponse:
     members = get_user_model().objects.filter(memberships__workspace=workspace).order_by("email")
     workspace_form = WorkspaceBudgetForm(instance=own, prefix="workspace")
     member_form = MemberBudgetForm(members=members, prefix="member")
-    status = 200
     if request.method == "POST" and request.POST.get("which") == "workspace":
         workspace_form = WorkspaceBudgetForm(request.POST, instance=own, prefix="workspace")
         if workspace_form.is_valid():
             workspace_form.save()
             messages.success(request, _("The workspace's budget was saved."))
             return redirect("budgets:edit", slug=workspace.slug)
-        status = 400
     elif request.method == "POST":
         member_form = MemberBudgetForm(request.POST, members=members, prefix="member")
         if member_form.is_valid():
@@ -60,7 +58,6 @@ def edit_budgets(request: HttpRequest, slug: str) -> HttpResponse:
                 Budget.objects.update_or_create(workspace=workspace, member=member, defaults=data)
                 messages.success(request, _("The budget of %(member)s was saved.") % {"member": member})
             return redirect("budgets:edit", slug=workspace.slug)
-        status = 400
     month = month_of()
     budgets = list(
         Budget.objects.filter(workspace=workspace).select_related("member").order_by("member__email")
@@ -76,4 +73,4 @@ def edit_budgets(request: HttpRequest, slug: str) -> HttpResponse:
         "resets_at": resets_at(month),
         "any_errors": bool(workspace_form.errors or member_form.errors),
     }
-    return render(request, "budgets/edit.html", context, status=status)
+    return render(request, "budgets/edit.html", context)
