@@ -35,7 +35,7 @@ from uuid import UUID
 
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F, Q, Value
+from django.db.models import BigIntegerField, DecimalField, F, Q, Value
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -63,6 +63,16 @@ class BudgetRefused(Exception):
         super().__init__(message)
         self.code = code
         self.details = details or {}
+
+
+def _tokens(value: int) -> Value:
+    # Typed: a bare Value(int) is bound as a 4-byte integer (psycopg's Int4 with server-side
+    # binding), which wraps silently past 2**31 and would refuse every run of a large limit.
+    return Value(value, output_field=BigIntegerField())
+
+
+def _cost(value: Decimal) -> Value:
+    return Value(value, output_field=DecimalField(max_digits=14, decimal_places=6))
 
 
 def estimated_prompt_tokens(*texts: str) -> int:
@@ -138,10 +148,10 @@ def reserve(
             rows = Period.objects.filter(pk=period_id)
             if budget.token_limit is not None:
                 rows = rows.filter(
-                    reserved_tokens__lte=Value(budget.token_limit - tokens) - F("spent_tokens")
+                    reserved_tokens__lte=_tokens(budget.token_limit - tokens) - F("spent_tokens")
                 )
             if budget.cost_limit is not None and cost is not None:
-                rows = rows.filter(reserved_cost__lte=Value(budget.cost_limit - cost) - F("spent_cost"))
+                rows = rows.filter(reserved_cost__lte=_cost(budget.cost_limit - cost) - F("spent_cost"))
             held = rows.update(
                 reserved_tokens=F("reserved_tokens") + tokens, reserved_cost=F("reserved_cost") + (cost or 0)
             )
@@ -209,10 +219,10 @@ def _warn_once(budgets: Iterable[Budget], period_ids: dict[int, int]) -> None:
         reached = Q()
         if budget.token_limit is not None:
             threshold = math.ceil(budget.token_limit * budget.soft_percent / 100)
-            reached |= Q(reserved_tokens__gte=Value(threshold) - F("spent_tokens"))
+            reached |= Q(reserved_tokens__gte=_tokens(threshold) - F("spent_tokens"))
         if budget.cost_limit is not None:
             threshold_cost = (budget.cost_limit * budget.soft_percent / 100).quantize(COST_PLACES)
-            reached |= Q(reserved_cost__gte=Value(threshold_cost) - F("spent_cost"))
+            reached |= Q(reserved_cost__gte=_cost(threshold_cost) - F("spent_cost"))
         rows = Period.objects.filter(reached, pk=period_ids[budget.pk], warned_at__isnull=True)
         if rows.update(warned_at=now):
             transaction.on_commit(lambda budget=budget: _send_warning(budget))

@@ -95,6 +95,12 @@ def test_at_the_hard_limit_a_run_is_refused_before_any_job_exists(template, owne
     assert Job.objects.count() == 2
 
 
+def test_a_limit_past_two_billion_tokens_is_compared_as_a_big_integer(template, owner, team) -> None:
+    # A limit bound as a 4-byte integer wraps around, and every run would be refused.
+    Budget.objects.create(workspace=team, token_limit=10**12, cost_limit=Decimal("999999"))
+    run(template, owner)
+
+
 def test_a_members_own_budget_limits_only_them(template, owner, other_user, team) -> None:
     Membership.objects.create(workspace=team, user=other_user, role=Role.MEMBER)
     Budget.objects.create(workspace=team, member=other_user, token_limit=most(template))
