@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -34,7 +33,7 @@ from typing import Any
 from uuid import UUID
 
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import BigIntegerField, DecimalField, F, Q, Value
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -110,8 +109,9 @@ def reserve(
 ) -> list[Reservation]:
     """Hold the run's most on every budget that applies, or raise BudgetRefused.
 
-    Call it inside the transaction that creates the job: a refusal raised here undoes
-    whatever it had reserved (the savepoint), and the caller's job with it."""
+    Call it inside the atomic block that creates the job, and let a refusal leave that
+    block: it makes no savepoint of its own, so the block's rollback undoes whatever it had
+    reserved, and the job with it."""
     if workspace_id is None:
         return []
     budgets = budgets_for(workspace_id, user_id)
@@ -119,10 +119,13 @@ def reserve(
     if not limiting:
         return []
     tokens = prompt_tokens + max_tokens
-    cost = price_of(provider, model, prompt_tokens, max_tokens)
-    if cost is None and any(budget.cost_limit is not None for budget in limiting):
+    # Priced only under a cost limit: without one the reservation's cost is never read (what
+    # the run spent is priced when it is settled, for the month's figures).
+    cost = None
+    if any(budget.cost_limit is not None for budget in limiting):
+        cost = price_of(provider, model, prompt_tokens, max_tokens)
         own = next((budget for budget in budgets if budget.member_id is None), None)
-        if own is None or not own.allow_unpriced_models:
+        if cost is None and (own is None or not own.allow_unpriced_models):
             raise BudgetRefused(
                 _(
                     "This workspace has a cost budget, and “%(model)s” has no price, so its cost could "
@@ -134,18 +137,21 @@ def reserve(
                 details={"model": f"{provider}/{model}"},
             )
     month = month_of(now)
-    with transaction.atomic():
-        # The month's rows are made by its first submission; a racing twin's insert is ignored.
-        Period.objects.bulk_create(
-            [Period(budget=budget, month=month) for budget in limiting], ignore_conflicts=True
-        )
-        period_ids = dict(
-            Period.objects.filter(budget__in=limiting, month=month).values_list("budget_id", "pk")
-        )
+    # No savepoint of its own (two round trips): a refusal raised here rolls back the
+    # enclosing atomic block, the caller's job with it (or this transaction, called alone).
+    with transaction.atomic(savepoint=False):
+        periods = {period.budget_id: period for period in _periods(limiting, month)}
+        if len(periods) < len(limiting):
+            # The month's rows are made by its first submission; a racing twin's insert is ignored.
+            Period.objects.bulk_create(
+                [Period(budget=budget, month=month) for budget in limiting if budget.pk not in periods],
+                ignore_conflicts=True,
+            )
+            periods = {period.budget_id: period for period in _periods(limiting, month)}
         reservations = []
-        for budget in sorted(limiting, key=lambda budget: period_ids[budget.pk]):
-            period_id = period_ids[budget.pk]
-            rows = Period.objects.filter(pk=period_id)
+        for budget in sorted(limiting, key=lambda budget: periods[budget.pk].pk):
+            period = periods[budget.pk]
+            rows = Period.objects.filter(pk=period.pk)
             if budget.token_limit is not None:
                 rows = rows.filter(
                     reserved_tokens__lte=_tokens(budget.token_limit - tokens) - F("spent_tokens")
@@ -156,13 +162,37 @@ def reserve(
                 reserved_tokens=F("reserved_tokens") + tokens, reserved_cost=F("reserved_cost") + (cost or 0)
             )
             if not held:
-                raise _exhausted(budget, Period.objects.get(pk=period_id), tokens, cost)
+                raise _exhausted(budget, Period.objects.get(pk=period.pk), tokens, cost)
             reservations.append(
-                Reservation(job_id=job_id, period_id=period_id, tokens=tokens, cost=cost or Decimal("0"))
+                Reservation(job_id=job_id, period_id=period.pk, tokens=tokens, cost=cost or Decimal("0"))
             )
+            if period.warned_at is None and _reaches_threshold(budget, period, tokens, cost or Decimal("0")):
+                _warn_once(budget, period)
         Reservation.objects.bulk_create(reservations)
-        _warn_once(limiting, period_ids)
     return reservations
+
+
+def _periods(budgets: list[Budget], month: Any) -> models.QuerySet[Period]:
+    return Period.objects.filter(budget__in=budgets, month=month).only(
+        "pk", "budget_id", "reserved_tokens", "spent_tokens", "reserved_cost", "spent_cost", "warned_at"
+    )
+
+
+def _reaches_threshold(budget: Budget, period: Period, tokens: int, cost: Decimal) -> bool:
+    """Whether the period, as read before this reservation plus this reservation, reaches
+    the soft threshold: the cheap test that spares most submissions the warning's UPDATE.
+
+    The read may be a moment old (others reserving meanwhile): then the crossing is found
+    by the next submission, one run late, never twice (``_warn_once`` decides that)."""
+    if (
+        budget.token_limit is not None
+        and (period.used_tokens + tokens) * 100 >= budget.token_limit * budget.soft_percent
+    ):
+        return True
+    return (
+        budget.cost_limit is not None
+        and (period.used_cost + cost) * 100 >= budget.cost_limit * budget.soft_percent
+    )
 
 
 def _exhausted(budget: Budget, period: Period, tokens: int, cost: Decimal | None) -> BudgetRefused:
@@ -211,21 +241,11 @@ def _exhausted(budget: Budget, period: Period, tokens: int, cost: Decimal | None
     return BudgetRefused(message, code=EXHAUSTED, details=details)
 
 
-def _warn_once(budgets: Iterable[Budget], period_ids: dict[int, int]) -> None:
+def _warn_once(budget: Budget, period: Period) -> None:
     """E-mail the workspace's admins when a period first reaches its soft threshold: the
     conditional UPDATE of ``warned_at`` lets exactly one submission of the month send it."""
-    now = timezone.now()
-    for budget in budgets:
-        reached = Q()
-        if budget.token_limit is not None:
-            threshold = math.ceil(budget.token_limit * budget.soft_percent / 100)
-            reached |= Q(reserved_tokens__gte=_tokens(threshold) - F("spent_tokens"))
-        if budget.cost_limit is not None:
-            threshold_cost = (budget.cost_limit * budget.soft_percent / 100).quantize(COST_PLACES)
-            reached |= Q(reserved_cost__gte=_cost(threshold_cost) - F("spent_cost"))
-        rows = Period.objects.filter(reached, pk=period_ids[budget.pk], warned_at__isnull=True)
-        if rows.update(warned_at=now):
-            transaction.on_commit(lambda budget=budget: _send_warning(budget))
+    if Period.objects.filter(pk=period.pk, warned_at__isnull=True).update(warned_at=timezone.now()):
+        transaction.on_commit(lambda: _send_warning(budget))
 
 
 def _send_warning(budget: Budget) -> None:
@@ -261,31 +281,32 @@ def settle(
 ) -> bool:
     """The job ended: replace its reservations by what it spent, once. False if it had none
     left to settle (none made, or settled already by whoever got here first)."""
-    open_rows = Reservation.objects.filter(job_id=job_id, settled_at__isnull=True)
-    reservations = list(open_rows.order_by("period_id"))
-    if not reservations:
-        return False
     spent_tokens = (input_tokens or 0) + (output_tokens or 0)
-    if cost is None:
-        # A failed call's tokens have no cost recorded with the job: price them here.
-        cost = price_of(provider, model, input_tokens or 0, output_tokens or 0) or Decimal("0")
-    now = timezone.now()
-    settled = False
-    with transaction.atomic():
-        for reservation in reservations:
-            # The fence: of two settlers (a finish and a sweep, a retried task) one wins.
-            if not Reservation.objects.filter(pk=reservation.pk, settled_at__isnull=True).update(
-                settled_at=now, spent_tokens=spent_tokens, spent_cost=cost
-            ):
-                continue
+    with transaction.atomic(savepoint=False):
+        # The fence: the rows are locked, and a second settler (a finish racing a sweep, a
+        # retried task) waits here, then finds them settled (PostgreSQL reads a locked row
+        # again once it is free) and settles nothing.
+        reservations = list(
+            Reservation.objects.filter(job_id=job_id, settled_at__isnull=True)
+            .select_for_update()
+            .order_by("period_id")
+        )
+        if not reservations:
+            return False
+        if cost is None:
+            # A failed call's tokens have no cost recorded with the job: price them here.
+            cost = price_of(provider, model, input_tokens or 0, output_tokens or 0) or Decimal("0")
+        Reservation.objects.filter(pk__in=[reservation.pk for reservation in reservations]).update(
+            settled_at=timezone.now(), spent_tokens=spent_tokens, spent_cost=cost
+        )
+        for reservation in reservations:  # in the order of the periods' ids, as reserve locks them
             Period.objects.filter(pk=reservation.period_id).update(
                 reserved_tokens=F("reserved_tokens") - reservation.tokens,
                 reserved_cost=F("reserved_cost") - reservation.cost,
                 spent_tokens=F("spent_tokens") + spent_tokens,
                 spent_cost=F("spent_cost") + cost,
             )
-            settled = True
-    return settled
+    return True
 
 
 def hand_over(job_id: UUID, to_job_id: UUID) -> int:

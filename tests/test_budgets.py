@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.db import transaction
 from django.test import Client
 
 from accounts.models import User
@@ -157,7 +158,8 @@ def test_a_new_month_has_a_period_of_its_own(template, owner, team) -> None:
     import uuid
 
     services.reserve(uuid.uuid4(), prompt_tokens=5, max_tokens=20, now=january, **kwargs)
-    with pytest.raises(services.BudgetRefused) as refused:
+    # A refusal rolls back the block it is called in (reserve makes no savepoint of its own).
+    with pytest.raises(services.BudgetRefused) as refused, transaction.atomic():
         services.reserve(uuid.uuid4(), prompt_tokens=5, max_tokens=20, now=january, **kwargs)
     assert refused.value.details["resets_at"] == "2027-02-01T00:00:00Z"
     services.reserve(uuid.uuid4(), prompt_tokens=5, max_tokens=20, now=february, **kwargs)
