@@ -11,12 +11,23 @@ from .models import Budget
 LIMIT_FIELDS = ("token_limit", "cost_limit", "soft_percent")
 
 
+def _shown_plainly(form: forms.ModelForm) -> None:
+    """A stored cost as a person wrote it: 5, not 5.000000 (and 10, not 1E+1)."""
+    value = form.initial.get("cost_limit")
+    if value is not None:
+        form.initial["cost_limit"] = f"{value.normalize():f}"
+
+
 class WorkspaceBudgetForm(forms.ModelForm):
     """The workspace's own budget, and its budget settings."""
 
     class Meta:
         model = Budget
         fields = (*LIMIT_FIELDS, "allow_unpriced_models")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _shown_plainly(self)
 
 
 class MemberBudgetForm(forms.ModelForm):

@@ -320,6 +320,7 @@ def test_the_budgets_page_saves_and_refuses_bad_input_naming_the_field(owner, ot
     assert response.status_code == 302
     budget = Budget.objects.get(workspace=team, member__isnull=True)
     assert budget.cost_limit == Decimal("12.5") and budget.soft_percent == 90
+    assert 'value="12.5"' in client.get(page).content.decode()  # not 12.500000
     response = client.post(
         page, {"which": "member", "member-member_choice": other_user.pk, "member-token_limit": "40",
                "member-soft_percent": "80"}
