@@ -327,3 +327,38 @@ def test_the_budgets_page_saves_and_refuses_bad_input_naming_the_field(owner, ot
     )  # fmt: skip
     assert response.status_code == 302
     assert Budget.objects.get(member=other_user).token_limit == 40
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_workflow_reserves_per_model_call_and_a_refused_step_fails_the_run(llm, worker) -> None:
+    from jobs.models import JobStep
+
+    from .conftest import wait_until
+
+    person = User.objects.create_user("flow-budget@example.com", "correct horse battery")
+    template = Template.objects.create(slug="flow-budget", name="Flow", visibility=Visibility.PUBLIC)
+    template.create_version(
+        body="",
+        parameters=TOPIC,
+        provider="anthropic",
+        model="claude-flow-budget",
+        steps=[
+            {"name": "first", "body": "FIRST about {{ topic }}."},
+            {"name": "second", "needs": ["first"], "body": "SECOND {{ steps.first.output }}"},
+        ],
+    )
+    # A shipped template (no workspace): charged to the runner's personal workspace. Room for
+    # the first call's most; the second, after it, no longer fits.
+    first_most = services.estimated_prompt_tokens("FIRST about tea.") + template.published_version.max_tokens
+    budget = Budget.objects.create(
+        workspace=Workspace.objects.get(personal_owner=person), token_limit=first_most + 2
+    )
+    run = submit_generation(template.published_version, {"topic": "tea"}, owner=person)
+    assert not Reservation.objects.filter(job_id=run.pk).exists()  # the run itself calls no model
+    run = wait_until(lambda: Job.objects.filter(pk=run.pk, status=JobStatus.FAILED).first(), timeout=60)
+    second = JobStep.objects.get(run=run, name="second")
+    assert second.error_code == "budget_exhausted" and second.job_id is None
+    assert [len(llm.calls_containing(word)) for word in ("FIRST", "SECOND")] == [1, 0]
+    period = Period.objects.get(budget=budget)
+    first = Job.objects.get(part_of=run)
+    assert (period.reserved_tokens, period.spent_tokens) == (0, first.total_tokens)
