@@ -39,7 +39,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from providers.models import price_of
-from workspaces.models import Membership, Role, Workspace
+from workspaces.models import Membership, Role, Workspace, roles_of
 
 from .models import COST_PLACES, Budget, Period, Reservation, month_of, resets_at
 
@@ -78,22 +78,22 @@ def estimated_prompt_tokens(*texts: str) -> int:
     return math.ceil(sum(len(text) for text in texts) / CHARACTERS_PER_TOKEN)
 
 
-def charged_workspace_id(template_workspace_id: int | None, user_id: int | None) -> int | None:
-    """The workspace a run spends from: its template's; a shipped template's (which has
-    none) is charged to the signed-in runner's personal workspace, a visitor's to none."""
-    if template_workspace_id is not None:
-        return template_workspace_id
-    if user_id is None:
-        return None
-    return Workspace.objects.filter(personal_owner_id=user_id).values_list("pk", flat=True).first()
+def budgets_for(workspace_id: int | None, user_id: int | None) -> list[Budget]:
+    """The budgets a run of ``user_id`` spends from, in one query: the workspace's own and
+    the member's within it, those that exist.
 
-
-def budgets_for(workspace_id: int, user_id: int | None) -> list[Budget]:
-    """The workspace's own budget and ``user_id``'s within it, those that exist."""
+    The workspace is the template's; a shipped template's (``workspace_id`` None) runs are
+    charged to the signed-in runner's personal workspace, and a visitor's to none."""
+    if workspace_id is not None:
+        where = Q(workspace_id=workspace_id)
+    elif user_id is not None:
+        where = Q(workspace__personal_owner_id=user_id)
+    else:
+        return []
     whose = Q(member__isnull=True)
     if user_id is not None:
         whose |= Q(member_id=user_id)
-    return list(Budget.objects.filter(whose, workspace_id=workspace_id))
+    return list(Budget.objects.filter(where, whose))
 
 
 def reserve(
@@ -107,13 +107,12 @@ def reserve(
     max_tokens: int,
     now: datetime | None = None,
 ) -> list[Reservation]:
-    """Hold the run's most on every budget that applies, or raise BudgetRefused.
+    """Hold the run's most on every budget that applies (``budgets_for``: ``workspace_id``
+    is the template's), or raise BudgetRefused.
 
     Call it inside the atomic block that creates the job, and let a refusal leave that
     block: it makes no savepoint of its own, so the block's rollback undoes whatever it had
     reserved, and the job with it."""
-    if workspace_id is None:
-        return []
     budgets = budgets_for(workspace_id, user_id)
     limiting = [budget for budget in budgets if budget.limits_anything]
     if not limiting:
@@ -413,10 +412,21 @@ class Standing:
         return [line for line in self.lines if line.warning]
 
 
-def standing(workspace_id: int | None, user_id: int | None, now: datetime | None = None) -> Standing | None:
-    """The month's budgets that apply to ``user_id`` running in the workspace; None if none limits."""
-    if workspace_id is None:
+def standing_shown_to(user: Any, workspace_id: int | None) -> Standing | None:
+    """The standing a person sees beside a run (the form page's line, the API's headers):
+    only a member's of the workspace (its figures are the workspace's business, not an
+    outsider's who runs a public template), or anyone's own on a shipped template (their
+    personal workspace's). The roles are read once per request (``roles_of``)."""
+    if user is None or not user.is_authenticated:
         return None
+    if workspace_id is not None and workspace_id not in roles_of(user):
+        return None
+    return standing(workspace_id, user.pk)
+
+
+def standing(workspace_id: int | None, user_id: int | None, now: datetime | None = None) -> Standing | None:
+    """The month's budgets that apply to ``user_id`` running a template of the workspace
+    (None: a shipped one, as ``budgets_for``); None if none limits."""
     budgets = [budget for budget in budgets_for(workspace_id, user_id) if budget.limits_anything]
     if not budgets:
         return None

@@ -398,7 +398,7 @@ def _reserve_budget(job: Job) -> None:
     try:
         budgets.reserve(
             job.pk,
-            workspace_id=budgets.charged_workspace_id(version.template.workspace_id, job.owner_id),
+            workspace_id=version.template.workspace_id,
             user_id=job.owner_id,
             provider=job.provider,
             model=job.model,

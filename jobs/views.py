@@ -150,10 +150,7 @@ def _run_page(
     request: HttpRequest, template: Template, form: Any, language: str, *, status: int = 200
 ) -> HttpResponse:
     context = {**run_form_context(template, form, language), "usage": _template_usage(request, template)}
-    user_id = request.user.pk if request.user.is_authenticated else None
-    context["budget"] = budgets.standing(
-        budgets.charged_workspace_id(template.workspace_id, user_id), user_id
-    )
+    context["budget"] = budgets.standing_shown_to(request.user, template.workspace_id)
     if template.is_managed_by(request.user) and template.embeddable:
         context["embed_snippet"] = embed_snippet(request, template)
     return render(request, "jobs/run.html", context, status=status)

@@ -230,6 +230,35 @@ def test_no_budget_no_header(template, owner) -> None:
     assert response.status_code == 202 and "X-Budget-Remaining" not in response
 
 
+def test_an_outsider_running_a_public_template_is_not_shown_the_workspaces_budget(
+    template, other_user, team
+) -> None:
+    Budget.objects.create(workspace=team, token_limit=most(template) * 4)
+    client = _api(other_user)
+    response = client.post(
+        f"/api/v1/templates/{template.slug}/generate",
+        {"inputs": {"topic": "aaaa"}},
+        content_type="application/json",
+    )
+    assert response.status_code == 202 and "X-Budget-Remaining" not in response
+    assert 'id="budget-remaining"' not in client.get(template.get_absolute_url()).content.decode()
+    assert Period.objects.get(budget__workspace=team).reserved_tokens == most(
+        template
+    )  # charged all the same
+
+
+def test_a_shipped_template_is_charged_to_the_runners_personal_workspace(owner) -> None:
+    template = Template.objects.create(slug="shipped", name="Shipped", visibility=Visibility.PUBLIC)
+    template.create_version(body=BODY, parameters=TOPIC, max_tokens=10)
+    personal = Workspace.objects.get(personal_owner=owner)
+    Budget.objects.create(workspace=personal, token_limit=most(template))
+    run(template, owner)
+    with pytest.raises(SubmissionError):
+        run(template, owner, "bbbb")
+    page = _api(owner).get(template.get_absolute_url()).content.decode()
+    assert "Budget left this month: 0 tokens" in page
+
+
 def test_the_form_page_shows_the_balance_and_warns_at_the_soft_threshold(template, owner, team) -> None:
     Budget.objects.create(workspace=team, cost_limit=Decimal("10"), token_limit=most(template) * 4)
     client = _api(owner)

@@ -241,7 +241,8 @@ class GenerateView(generics.GenericAPIView):
                     "What is left this month (UTC) of the tightest budget that applies: the "
                     "workspace's or the caller's within it, tokens or cost, whichever has the "
                     "smallest share left, e.g. `1200 tokens` or `0.420000 USD` (spent and held by "
-                    "runs in progress both count). Absent when no budget applies."
+                    "runs in progress both count). Absent when no budget applies, and for a caller "
+                    "who is no member of the template's workspace."
                 ),
             ),
             OpenApiParameter(
@@ -311,8 +312,9 @@ class GenerateView(generics.GenericAPIView):
 def budget_headers(response: Response, template: Template, user: Any) -> Response:
     """X-Budget-Remaining: what is left this month of the tightest budget that applies to
     the caller in the template's workspace ("1200 tokens" or "0.420000 USD"); and, at a
-    budget's soft threshold, X-Budget-Warning. Neither when no budget applies."""
-    held = budgets.standing(budgets.charged_workspace_id(template.workspace_id, user.pk), user.pk)
+    budget's soft threshold, X-Budget-Warning. Neither when no budget applies, nor for a
+    caller who is no member of the workspace (``standing_shown_to``)."""
+    held = budgets.standing_shown_to(user, template.workspace_id)
     if held is None:
         return response
     response["X-Budget-Remaining"] = held.tightest.header_value
