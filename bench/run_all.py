@@ -15,6 +15,8 @@ if __name__ == "__main__":
     subprocess.run([sys.executable, HERE / "api.py"], check=True)
     subprocess.run([sys.executable, HERE / "mcp_vs_rest.py"], check=True)
     subprocess.run([sys.executable, HERE / "engine.py"], check=True)
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        subprocess.run([sys.executable, HERE / "budgets.py"], check=True)
     if os.environ.get("REDIS_URL"):
         subprocess.run([sys.executable, HERE / "latency.py"], check=True)
         subprocess.run([sys.executable, HERE / "ttft.py"], check=True)

@@ -44,6 +44,10 @@ DETAILED_MESSAGES = {
     "step_output_invalid": _("The answer was not valid JSON for the step, also when asked again: %(detail)s"),
     "step_render_error": _("The step could not be filled in: %(detail)s"),
     "too_many_items": _("The step's list of items is too long: %(detail)s"),
+    # Refused before the call by a workspace budget (budgets.services): the detail says what
+    # was used, the limit and when it resets. The API answers a refused submission with 402.
+    "budget_exhausted": _("The budget ran out, so this step was not run. %(detail)s"),
+    "budget_unpriced_model": _("The budget does not allow this step's model. %(detail)s"),
 }
 
 

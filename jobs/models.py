@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from budgets import services as budgets
 from templates_app.models import json_text_contains
 from workspaces.models import Membership, Workspace
 
@@ -505,6 +506,15 @@ class Job(models.Model):
         with transaction.atomic():
             if not rows.update(**finished):
                 return False
+            # Its budget reservation becomes what it spent, once (followers made no call).
+            budgets.settle(
+                self.pk,
+                provider=self.provider,
+                model=self.model,
+                input_tokens=changes.get("input_tokens"),
+                output_tokens=changes.get("output_tokens"),
+                cost=changes.get("cost"),
+            )
             follower_changes = {
                 key: value
                 for key, value in changes.items()
@@ -644,6 +654,15 @@ class Job(models.Model):
             UsageRollup.objects.count_jobs([self.pk])
             job_finished.send(sender=Job, job_ids=[self.pk], status=JobStatus.CANCELLED)
             successor = self._hand_over_followers()
+            if successor is not None:
+                budgets.hand_over(self.pk, successor.pk)  # the same call, made by the successor
+            else:
+                # Released whole: what a running call spent until the cancel arrives later
+                # (record_partial_usage), added to the month's spending then.
+                budgets.settle(
+                    self.pk, provider=self.provider, model=self.model, input_tokens=None, output_tokens=None,
+                    cost=Decimal("0"),
+                )  # fmt: skip
             if successor is not None and send is not None:
                 transaction.on_commit(lambda: send(successor))
         self.refresh_from_db()
@@ -687,6 +706,13 @@ class Job(models.Model):
             before = UsageRollup.objects.count_jobs([self.pk], sign=-1)
             rows.update(output=output, input_tokens=input_tokens, output_tokens=output_tokens, cost=cost)
             after = UsageRollup.objects.count_jobs([self.pk], recount=True)
+            budgets.recount(
+                self.pk,
+                provider=self.provider,
+                model=self.model,
+                before=tuple(spent),
+                after=(input_tokens, output_tokens, cost),
+            )
             job_usage_changed.send(
                 sender=Job, job_id=self.pk, before=tuple(spent), after=(input_tokens, output_tokens, cost)
             )

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from budgets import services as budgets
 from promptlab import logs
 from providers import provider_is_available
 from providers.models import is_priced
@@ -40,10 +41,13 @@ class SubmissionError(Exception):
     """The job could not be created or enqueued; the message is for the user, and
     ``field`` names the part of the request it concerns."""
 
-    def __init__(self, message: str, *, code: str, field: str = "inputs") -> None:
+    def __init__(
+        self, message: str, *, code: str, field: str = "inputs", details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.field = field
+        self.details = details or {}
 
 
 def submit_generation(
@@ -372,10 +376,38 @@ def _create_leader(fields: dict[str, Any], *, active_key: str | None, send: Call
         # result. Look again, now that the result is visible: roll back, use it.
         if active_key is not None and Job.objects.reusable_result(active_key, settings.JOB_CACHE_TTL):
             raise _TwinFinished
+        # After the insert, which may wait for a finishing twin (whose settlement locks the
+        # budget's period row): reserving first could make the two wait on each other.
+        _reserve_budget(job)
         transaction.on_commit(lambda: send(job))
     if job.status == JobStatus.FAILED:  # the queue refused it (on_commit ran already)
         raise SubmissionError(job.error_text, code=job.error_code)
     return job
+
+
+def _reserve_budget(job: Job) -> None:
+    """Hold the call's most on the budgets it spends from (budgets.services), or refuse it.
+
+    Only a job that calls a model reserves: a leader. Answers from the cache and followers
+    of a running twin make no call and cost nothing. A workflow run reserves per model
+    call, each step's part job here, not for the whole run at its start (its parent job
+    makes no call of its own)."""
+    version = job.template_version
+    if job.part_of_id is None and version.is_workflow:
+        return
+    try:
+        budgets.reserve(
+            job.pk,
+            workspace_id=version.template.workspace_id,
+            user_id=job.owner_id,
+            provider=job.provider,
+            model=job.model,
+            prompt_tokens=budgets.estimated_prompt_tokens(job.system_prompt, job.prompt),
+            max_tokens=job.run_max_tokens,
+        )
+    except budgets.BudgetRefused as exc:
+        field = "model" if exc.code == budgets.UNPRICED else "inputs"
+        raise SubmissionError(str(exc), code=exc.code, field=field, details=exc.details) from None
 
 
 def cancel_job(job: Job) -> bool:

@@ -18,6 +18,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from budgets import services as budgets
 from promptlab import ratelimits
 from templates_app.access import managed_template_or_404
 from templates_app.forms import parameter_fields_html, parameter_form_class, run_form_context
@@ -87,7 +88,10 @@ def run_template(request: HttpRequest, slug: str) -> HttpResponse:
                 session_key=visitor_session_key(request),
             )
         except services.SubmissionError as exc:
-            messages.error(request, str(exc))
+            if exc.code in budgets.CODES:
+                form.add_error(None, str(exc))  # the form kept, the refusal in its error summary
+            else:
+                messages.error(request, str(exc))
         else:
             return redirect(job)
     return _run_page(request, template, form, language)
@@ -150,6 +154,7 @@ def _run_page(
     request: HttpRequest, template: Template, form: Any, language: str, *, status: int = 200
 ) -> HttpResponse:
     context = {**run_form_context(template, form, language), "usage": _template_usage(request, template)}
+    context["budget"] = budgets.standing_shown_to(request.user, template.workspace_id)
     if template.is_managed_by(request.user) and template.embeddable:
         context["embed_snippet"] = embed_snippet(request, template)
     return render(request, "jobs/run.html", context, status=status)

@@ -58,6 +58,11 @@ ERROR_STATUSES: dict[int, ErrorStatus] = {
         "validation_error", "Invalid input, malformed JSON or an unknown field; details name each field."
     ),
     401: ErrorStatus("not_authenticated", "No valid credentials (missing, expired or revoked)."),
+    # A workspace budget refused a run before anything was spent (budgets.services). 402, not
+    # 429: 429 is the rate limit's, which clients (and PromptLab's own provider retries) retry
+    # after a short wait; a monthly budget does not come back in seconds, and retrying spends
+    # requests for nothing. Documented on the operations that run a model only.
+    402: ErrorStatus("budget_exhausted", None, other_codes=("budget_unpriced_model",)),
     403: ErrorStatus(
         "permission_denied",
         "Signed in, but not allowed (e.g. changing another user's template).",

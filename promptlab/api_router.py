@@ -8,6 +8,7 @@ from rest_framework.routers import SimpleRouter
 from accounts.api.views import MeView, PersonalTokenViewSet, RegisterView, TokenRefresh, TokenView
 from audit.api.views import WorkspaceAuditLogView
 from batches.api.views import BatchCreateView, BatchViewSet, batch_events_api
+from budgets.api.views import WorkspaceBudgetsView
 from jobs.api.views import GenerateView, JobViewSet, job_events_api
 from templates_app.api.views import TemplateViewSet
 from usage.api.views import StatsView
@@ -36,6 +37,7 @@ urlpatterns = [
     path("auth/me", MeView.as_view(), name="me"),
     path("stats", StatsView.as_view(), name="stats"),
     path("workspaces/<slug:slug>/audit", WorkspaceAuditLogView.as_view(), name="workspace-audit"),
+    path("workspaces/<slug:slug>/budgets", WorkspaceBudgetsView.as_view(), name="workspace-budgets"),
     # The stream is an async view served under ASGI; it shadows the router's
     # `events` action, which is there to document it in the OpenAPI schema.
     path("jobs/<uuid:pk>/events", job_events_api, name="job-events-stream"),

@@ -84,6 +84,17 @@ EXAMPLE_WORKSPACE_SLUG = "writers"
 EXAMPLE_MEMBER_ID = 1_000_000
 
 REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
+    ("put", "/api/v1/workspaces/{slug}/budgets"): {
+        "workspace": {
+            "token_limit": 2000000,
+            "cost_limit": "50.00",
+            "soft_percent": 80,
+            "allow_unpriced_models": False,
+        },
+        "members": [
+            {"member": "ana@example.com", "token_limit": 200000, "cost_limit": None, "soft_percent": 80}
+        ],
+    },
     ("post", "/api/v1/auth/register"): {"email": "ana@example.com"},
     ("post", "/api/v1/auth/token"): {"email": "ana@example.com", "password": "a long passphrase 42"},
     ("post", "/api/v1/auth/token/refresh"): {"refresh": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…"},

@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "workspaces",
     "providers",
     "templates_app",
+    "budgets",
     "jobs",
     "usage",
     "webhooks",

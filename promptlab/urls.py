@@ -20,6 +20,7 @@ urlpatterns = [
     path("usage/", include("usage.urls")),
     # A workspace's audit log: the audit app's page, under the workspace's address.
     path("workspaces/<slug:slug>/audit/", include("audit.urls")),
+    path("workspaces/<slug:slug>/budgets/", include("budgets.urls")),
     path("workspaces/", include("workspaces.urls")),
     path("accounts/webhooks/", include("webhooks.urls")),
     # Batches: started from a template's page (t/<slug>/batch/), kept under batches/.

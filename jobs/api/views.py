@@ -24,6 +24,7 @@ from rest_framework.settings import api_settings
 
 from accounts.models import PersonalToken, TokenScope
 from accounts.permissions import needs_scope
+from budgets import services as budgets
 from promptlab.api import Conflict, NewestFirstCursorPagination, ProviderUnavailable, error_body
 from promptlab.openapi import SLUG_PATTERN
 from templates_app.forms import parameter_form_class
@@ -228,6 +229,15 @@ class GenerateView(generics.GenericAPIView):
                 ),
             ),
             202: OpenApiResponse(JobSerializer, description="The job, queued or running."),
+            402: OpenApiResponse(
+                description=(
+                    "A budget of the template's workspace (or the caller's within it) refused the run "
+                    "before anything was spent: `budget_exhausted` (details: `budget` workspace or "
+                    "member, `unit` tokens or cost, `used`, `limit`, `resets_at`, the 1st of next "
+                    "month at 00:00 UTC) or `budget_unpriced_model` (a cost budget, and the model has "
+                    "no price). Not 429: retrying soon does not help."
+                )
+            ),
         },
         parameters=[
             OpenApiParameter(
@@ -235,7 +245,28 @@ class GenerateView(generics.GenericAPIView):
                 {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
                 OpenApiParameter.HEADER,
                 description="A retried request with the same key returns the same job.",
-            )
+            ),
+            OpenApiParameter(
+                "X-Budget-Remaining",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=[200, 202, 402],
+                description=(
+                    "What is left this month (UTC) of the tightest budget that applies: the "
+                    "workspace's or the caller's within it, tokens or cost, whichever has the "
+                    "smallest share left, e.g. `1200 tokens` or `0.420000 USD` (spent and held by "
+                    "runs in progress both count). Absent when no budget applies, and for a caller "
+                    "who is no member of the template's workspace."
+                ),
+            ),
+            OpenApiParameter(
+                "X-Budget-Warning",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=[200, 202, 402],
+                description="Present once a budget reached its warning threshold, e.g. `85% of the "
+                "workspace token budget used; resets 2027-01-01T00:00:00Z`.",
+            ),
         ],
     )
     @needs_scope(TokenScope.RUN)
@@ -268,6 +299,9 @@ class GenerateView(generics.GenericAPIView):
         except SubmissionError as exc:
             if exc.code == "provider_unavailable":
                 raise ProviderUnavailable(str(exc)) from None
+            if exc.code in budgets.CODES:
+                response = Response(error_body(exc.code, str(exc), exc.details), status=402)
+                return budget_headers(response, template, request.user)
             raise serializers.ValidationError({exc.field: [str(exc)]}) from None
         except IntegrityError:  # the same Idempotency-Key, sent twice at once
             if (job := self._job_for_key(key)) is None:
@@ -277,7 +311,10 @@ class GenerateView(generics.GenericAPIView):
             job = wait_for_job(job, wait)
         # Finished already (answered from an identical recent result, or within `wait`): 200 with
         # the output, so that a script needs no second request; 202 only for work still to do.
-        return self._job_response(job, status.HTTP_200_OK if job.is_terminal else status.HTTP_202_ACCEPTED)
+        response = self._job_response(
+            job, status.HTTP_200_OK if job.is_terminal else status.HTTP_202_ACCEPTED
+        )
+        return budget_headers(response, template, request.user)
 
     def _job_response(self, job: Job, code: int = status.HTTP_200_OK) -> Response:
         return Response(JobSerializer(job, context=self.get_serializer_context()).data, status=code)
@@ -285,6 +322,25 @@ class GenerateView(generics.GenericAPIView):
     def _job_for_key(self, key: str) -> Job | None:
         jobs = Job.objects.select_related("template_version__template", "owner")
         return jobs.filter(owner=self.request.user, idempotency_key=key).first()
+
+
+def budget_headers(response: Response, template: Template, user: Any) -> Response:
+    """X-Budget-Remaining: what is left this month of the tightest budget that applies to
+    the caller in the template's workspace ("1200 tokens" or "0.420000 USD"); and, at a
+    budget's soft threshold, X-Budget-Warning. Neither when no budget applies, nor for a
+    caller who is no member of the workspace (``standing_shown_to``)."""
+    held = budgets.standing_shown_to(user, template.workspace_id)
+    if held is None:
+        return response
+    response["X-Budget-Remaining"] = held.tightest.header_value
+    if warned := held.warning_lines:
+        line = warned[0]
+        response["X-Budget-Warning"] = (
+            f"{line.percent_used}% of the {'member' if line.budget.member_id else 'workspace'} "
+            f"{'token' if line.unit == 'tokens' else 'cost'} budget used; resets "
+            f"{held.resets_at.isoformat().replace('+00:00', 'Z')}"
+        )
+    return response
 
 
 def _validated_inputs(version: TemplateVersion, raw: dict[str, Any]) -> dict[str, Any]:

@@ -460,22 +460,27 @@ class _Advance:
 
     def call(self, step: Step, row: JobStep, system_prompt: str, prompt: str) -> None:
         """Make the row's child job (answered from the cache, following a twin, or to send)."""
-        from ..services import submit_part
+        from ..services import SubmissionError, submit_part
 
         if "\x00" in prompt or "\x00" in system_prompt:
             self.fail(row, "step_render_error", "U+0000")
             return
-        child = submit_part(
-            self.run,
-            step=step.name,
-            item=row.item,
-            system_prompt=system_prompt,
-            prompt=prompt,
-            model_settings=step.model_settings,
-            output=step.output,
-            schema=step.schema,
-            send=self.to_send.append,
-        )
+        try:
+            child = submit_part(
+                self.run,
+                step=step.name,
+                item=row.item,
+                system_prompt=system_prompt,
+                prompt=prompt,
+                model_settings=step.model_settings,
+                output=step.output,
+                schema=step.schema,
+                send=self.to_send.append,
+            )
+        except SubmissionError as exc:  # each model call reserves on the budgets: refused, it never ran
+            row.tries += 1
+            self.fail(row, exc.code, str(exc))
+            return
         row.tries += 1
         self.set_status(row, StepStatus.RUNNING, job=child)
         if child.status in TERMINAL_STATUSES:  # answered from the cache at once
