@@ -146,6 +146,15 @@ class OIDCBackend(OIDCAuthenticationBackend):
         return user
 
     def update_user(self, user: User, claims: dict[str, Any]) -> User:
+        if user.awaiting_confirmation:
+            # Registered, the e-mailed link not yet followed: the provider has just
+            # vouched for the address, which is all the link proves. Conditional, as
+            # accounts.registration.finish; the link stops working (is_active is in its hash).
+            activated = self.UserModel.objects.filter(pk=user.pk, awaiting_confirmation=True).update(
+                is_active=True, awaiting_confirmation=False
+            )
+            if activated:
+                user.is_active, user.awaiting_confirmation = True, False
         if not user.name and claims.get("name"):
             user.name = str(claims["name"])[: User._meta.get_field("name").max_length]
             user.save(update_fields=["name"])

@@ -119,6 +119,19 @@ def test_an_inactive_account_is_refused(sso: Any) -> None:
     assert signed_in_as(client) is None
 
 
+def test_a_registration_awaiting_its_link_is_finished_by_the_provider_vouching_for_the_address(
+    sso: Any,
+) -> None:
+    pending = User.objects.create_user(
+        "pending@example.com", None, is_active=False, awaiting_confirmation=True
+    )
+    client = Client()
+    sign_in(client, "pending@example.com")
+    assert signed_in_as(client) == "pending@example.com"
+    pending.refresh_from_db()
+    assert pending.is_active and not pending.awaiting_confirmation
+
+
 def test_an_email_domain_rule_makes_the_person_a_member_with_its_role(sso: Any, owner: User) -> None:
     docs = create_team_workspace(owner, "Docs team")
     support = create_team_workspace(owner, "Support")

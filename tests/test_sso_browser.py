@@ -72,3 +72,24 @@ def test_sign_in_with_the_provider_makes_the_account_and_its_membership(
     finally:
         context.close()
     assert not errors
+
+
+def test_an_unverified_address_comes_back_to_the_sign_in_page_with_the_reason(
+    browser: Any, sso_server_url: str
+) -> None:
+    context = browser.new_context(locale="pt-BR")
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        page.goto(f"{sso_server_url}/accounts/login/")
+        page.get_by_role("link", name="Entrar com Test ID").click()
+        page.locator("input[name=login]").fill("unverified@docs.example.com")
+        page.locator("input[name=password]").fill("anything")
+        page.locator("input[name=password]").press("Enter")
+        page.wait_for_url(f"{sso_server_url}/accounts/login/")
+        message = page.locator("[data-messages]")
+        assert "Test ID não confirmou que o endereço de e-mail é seu" in message.inner_text()
+        assert_accessible(page)
+        assert not User.objects.filter(email="unverified@docs.example.com").exists()
+    finally:
+        context.close()
