@@ -61,7 +61,14 @@ def join_mapped_workspaces(user: User) -> list[Membership]:
     """The memberships the rules gave ``user`` now (none where they were a member already)."""
     domain = user.email.rpartition("@")[2].lower()
     added = []
-    for rule in rules():
+    try:
+        mapped = rules()
+    except RuleError as error:
+        # Refused at start-up (sso.E004, by migrate and check); a server started without
+        # either still signs people in, without the rules.
+        logger.error("OIDC_DOMAIN_WORKSPACES ignored: %s", error)
+        return []
+    for rule in mapped:
         if rule.domain != domain:
             continue
         workspace = Workspace.objects.filter(slug=rule.workspace, personal=False).first()

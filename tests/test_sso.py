@@ -6,12 +6,15 @@ with the provider's real tokens (signature, nonce, PKCE, issuer and audience che
 from __future__ import annotations
 
 from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.test import Client
 from django.test.utils import override_settings
 
@@ -264,6 +267,19 @@ def test_a_misconfigured_domain_mapping_is_a_system_check_error(
     assert [error.id for error in errors] == ["sso.E004"]
     assert fragment in errors[0].msg
     assert "OIDC_DOMAIN_WORKSPACES" in errors[0].msg
+
+
+def test_manage_py_check_stops_on_a_misconfigured_mapping(sso: Any) -> None:
+    sso.OIDC_DOMAIN_WORKSPACES = "example.com=docs-team:owner"
+    with pytest.raises(SystemCheckError, match=r"sso\.E004.*OIDC_DOMAIN_WORKSPACES"):
+        call_command("check", stdout=StringIO(), stderr=StringIO())
+
+
+def test_a_malformed_mapping_is_ignored_at_sign_in_rather_than_an_error_page(sso: Any) -> None:
+    sso.OIDC_DOMAIN_WORKSPACES = "example.com=docs-team:owner"
+    client = Client()
+    sign_in(client, "erin@example.com")
+    assert signed_in_as(client) == "erin@example.com"
 
 
 def test_a_good_configuration_passes_the_checks(sso: Any) -> None:
