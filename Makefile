@@ -35,8 +35,9 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 	@touch $@
 
 # npm only for what only npm has: GraphiQL with React (served at /graphql), axe-core,
-# which the browser tests run on every page, and the code editor's CodeMirror with
-# esbuild to bundle it (htmx and its SSE extension come with django-htmx, from the venv).
+# which the browser tests run on every page, oidc-provider, the OpenID Connect provider the
+# single sign-on tests start, and the code editor's CodeMirror with esbuild to bundle it
+# (htmx and its SSE extension come with django-htmx, from the venv).
 node_modules/.installed: package.json package-lock.json
 	@command -v npm >/dev/null || { echo "npm (Node.js) is needed: GraphiQL and React for /graphql, axe-core for the browser tests." >&2; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error

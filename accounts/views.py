@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -110,6 +111,13 @@ class LoginView(auth_views.LoginView):
     form_class = EmailAuthenticationForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: object) -> dict[str, object]:
+        # The single sign-on button's label, when a provider is configured (the sso app,
+        # a layer above, serves its URLs; this page only links to them).
+        configured = settings.OIDC_ISSUER and settings.OIDC_RP_CLIENT_ID and settings.OIDC_RP_CLIENT_SECRET
+        sso_provider = settings.OIDC_PROVIDER_NAME if configured else ""
+        return {**super().get_context_data(**kwargs), "sso_provider": sso_provider}
 
     def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         # Failures are counted, and back off per account (ratelimits.SignInAttempt).

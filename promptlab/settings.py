@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "accounts",
     "audit",
     "workspaces",
+    "sso",
     "providers",
     "templates_app",
     "budgets",
@@ -421,6 +422,27 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "templates_app:home"
 LOGOUT_REDIRECT_URL = "templates_app:home"
+# Password sign-in first; the OpenID Connect backend answers only its own callback.
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend", "sso.backends.OIDCBackend"]
+
+# --- Single sign-on (sso/) ----------------------------------------------------
+# OpenID Connect through mozilla-django-oidc, on when OIDC_ISSUER, OIDC_CLIENT_ID and
+# OIDC_CLIENT_SECRET are all set (checked at start-up, sso/checks.py). The library's own
+# setting names are kept where it reads them; its endpoint settings are not used: the
+# endpoints come from the issuer's discovery document (sso/provider.py).
+OIDC_ISSUER = envstr("OIDC_ISSUER")
+OIDC_RP_CLIENT_ID = envstr("OIDC_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = envstr("OIDC_CLIENT_SECRET")  # from the environment only
+OIDC_PROVIDER_NAME = envstr("OIDC_PROVIDER_NAME", "OpenID Connect")
+OIDC_RP_SCOPES = envstr("OIDC_SCOPES", "openid email profile")
+# RS256 is the algorithm every provider must offer (OpenID Connect Core 1.0, 15.1).
+OIDC_RP_SIGN_ALGO = envstr("OIDC_SIGN_ALGORITHM", "RS256")
+OIDC_DOMAIN_WORKSPACES = envstr("OIDC_DOMAIN_WORKSPACES")
+OIDC_USE_PKCE = True
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso:callback"
+# client_secret_basic: the method a provider's clients get unless registered otherwise.
+OIDC_TOKEN_USE_BASIC_AUTH = True
+OIDC_TIMEOUT = envfloat("OIDC_TIMEOUT", 10.0)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

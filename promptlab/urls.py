@@ -26,6 +26,7 @@ urlpatterns = [
     # Batches: started from a template's page (t/<slug>/batch/), kept under batches/.
     path("", include("batches.urls")),
     path("accounts/", include("accounts.urls")),
+    path("sso/", include("sso.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("health/", views.health, name="health"),
