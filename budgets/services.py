@@ -255,7 +255,8 @@ def _send_warning(budget: Budget) -> None:
     workspace = Workspace.objects.get(pk=budget.workspace_id)
     whose = str(budget.member) if budget.member_id else _("the whole workspace")
     subject = _("PromptLab: %(workspace)s has used %(percent)d%% of a monthly budget") % {
-        "workspace": workspace.display_name,
+        # One line: a name's line break can't go in a mail header.
+        "workspace": " ".join(workspace.display_name.split()),
         "percent": budget.soft_percent,
     }
     body = _(

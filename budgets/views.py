@@ -11,18 +11,22 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from accounts.models import PersonalToken
 from workspaces.models import Role, Workspace
 
 from .forms import MemberBudgetForm, WorkspaceBudgetForm
 from .models import Budget, Period, month_of, resets_at
 
 
-def workspace_for_admin(user: object, slug: str) -> Workspace:
-    """The workspace if ``user`` is an admin or its owner; 404 for a non-member, 403 for a
-    member whose role is too low (they know it exists)."""
-    workspace = Workspace.objects.of(user).filter(slug=slug).first()
+def workspace_for_admin(user: object, slug: str, credential: object = None) -> Workspace:
+    """The workspace if ``user`` is an admin or its owner; 404 for a non-member (and for
+    the API's personal token limited to another workspace), 403 for a member whose role is
+    too low (they know it exists) and for a token limited to some templates."""
+    workspace = Workspace.objects.of(user).reachable_with(credential).filter(slug=slug).first()
     if workspace is None:
         raise Http404
+    if isinstance(credential, PersonalToken) and credential.templates.exists():
+        raise PermissionDenied
     if not workspace.allows(user, Role.ADMIN):
         raise PermissionDenied
     return workspace

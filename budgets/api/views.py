@@ -50,7 +50,7 @@ class WorkspaceBudgetsView(generics.GenericAPIView):
 
     @extend_schema(summary="A workspace's budgets", description="This month's limits and usage." + ROLE_NOTE)
     def get(self, request: Request, slug: str) -> Response:
-        workspace = workspace_for_admin(request.user, slug)
+        workspace = workspace_for_admin(request.user, slug, request.auth)
         return Response(self._body(workspace))
 
     @extend_schema(
@@ -61,7 +61,7 @@ class WorkspaceBudgetsView(generics.GenericAPIView):
         ),
     )
     def put(self, request: Request, slug: str) -> Response:
-        workspace = workspace_for_admin(request.user, slug)
+        workspace = workspace_for_admin(request.user, slug, request.auth)
         payload = BudgetsSerializer(data=request.data, context=self._context(workspace))
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
