@@ -1,0 +1,126 @@
+"""The cost of workspace and role checks: the form page and the template read (REST, a
+personal token) on an older commit (before workspaces) and on this checkout, in turns.
+
+    .venv/bin/python bench/workspace_checks.py --base a5fd77b [--rounds 5] [--requests 300]
+
+Each side runs in a process of its own, from its own checkout (bench/compare.py's
+worktree of the base, with this checkout's venv), on a database of its own, through
+Django's test client in-process (no web server: the figure is PromptLab's own time per
+request, what the checks add to it). The sides alternate, the order swapped each round,
+so that load from elsewhere on the machine falls on both. Prints the median per request
+of each side, and new/base.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, median  # noqa: E402
+from bench.compare import POSTGRES, base_checkout, ensure_database, git, setup  # noqa: E402
+
+# Run inside each checkout: only what both the old code and the new one have.
+CHILD = r"""
+import json, os, statistics, sys, time
+import django
+django.setup()
+from django.core.management import call_command
+from django.test import Client
+from django.test.utils import setup_test_environment
+setup_test_environment()
+call_command("migrate", verbosity=0, interactive=False)
+from accounts.models import PersonalToken, User
+from templates_app.models import Template
+
+requests = int(sys.argv[1])
+User.objects.filter(email__endswith="@bench.example").delete()
+Template.all_objects.filter(slug="bench-haiku").delete()
+owner = User.objects.create_user("owner@bench.example", "correct horse battery")
+reader = User.objects.create_user("reader@bench.example", "correct horse battery")
+template = Template.objects.create(slug="bench-haiku", name="Haiku", owner=owner, visibility="signed_in")
+template.create_version(
+    body="Write about {{ topic }}.",
+    parameters=[{"name": "topic", "type": "string", "label": "Topic", "max_length": 50}],
+    author=owner,
+)
+_token, raw = PersonalToken.issue(reader, "bench")
+page, api = Client(), Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+page.force_login(reader)
+
+def timed(call):
+    for _ in range(20):
+        call()
+    times = []
+    for _ in range(requests):
+        start = time.perf_counter()
+        response = call()
+        times.append(time.perf_counter() - start)
+        assert response.status_code == 200, response.status_code
+    return statistics.median(times) * 1000
+
+print(json.dumps({
+    "form page, signed in (ms)": timed(lambda: page.get("/t/bench-haiku/")),
+    "template read, API token (ms)": timed(lambda: api.get("/api/v1/templates/bench-haiku")),
+}))
+"""
+
+
+def measure(root: Path, database_url: str, redis_url: str, requests: int) -> dict[str, float]:
+    python = str(root / ".venv" / "bin" / "python")
+    environment = {
+        "PATH": f"{root / '.venv' / 'bin'}:/usr/bin:/bin",
+        "HOME": str(Path.home()),
+        "DJANGO_SETTINGS_MODULE": "promptlab.settings",
+        "SECRET_KEY": "benchmark-only-secret",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "RATELIMIT_ENABLE": "0",
+        "METRICS_ENABLED": "0",
+        "LOG_LEVEL": "WARNING",
+        "ALLOWED_HOSTS": "testserver",
+    }
+    done = subprocess.run(
+        [python, "-c", CHILD, str(requests)],
+        cwd=root,
+        env=environment,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Workspace checks: an old commit against this checkout.")
+    parser.add_argument("--base", required=True, help="a commit before workspaces, e.g. a5fd77b")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+    sides = {
+        "base": (base_checkout(args.base), f"{POSTGRES}/promptlab_bench_ws_base", "redis://127.0.0.1:6379/7"),
+        "new": (ROOT, f"{POSTGRES}/promptlab_bench_ws_new", "redis://127.0.0.1:6379/8"),
+    }
+    for root, database_url, _redis in sides.values():
+        setup(root)
+        ensure_database(database_url)
+    results: dict[str, list[dict[str, float]]] = {"base": [], "new": []}
+    for number in range(args.rounds):
+        for side in ("base", "new") if number % 2 == 0 else ("new", "base"):
+            print(f"round {number + 1}/{args.rounds}: {side}", file=sys.stderr, flush=True)
+            results[side].append(measure(*sides[side], args.requests))
+    base_rev = git("rev-parse", "--short", "HEAD", cwd=sides["base"][0])
+    print(f"base {base_rev}, new {git('rev-parse', '--short', 'HEAD')}: median of {args.rounds} rounds")
+    print(f"{'':34} {'base':>8} {'new':>8} {'new/base':>9}")
+    for figure in results["base"][0]:
+        base = median([row[figure] for row in results["base"]])
+        new = median([row[figure] for row in results["new"]])
+        print(f"{figure:34} {base:8.2f} {new:8.2f} {new / base:9.2f}")
+
+
+if __name__ == "__main__":
+    main()
