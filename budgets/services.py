@@ -413,14 +413,17 @@ class Standing:
         return [line for line in self.lines if line.warning]
 
 
-def standing_shown_to(user: Any, workspace_id: int | None) -> Standing | None:
+def standing_shown_to(user: Any, workspace_id: int | None, *, member: bool | None = None) -> Standing | None:
     """The standing a person sees beside a run (the form page's line, the API's headers):
     only a member's of the workspace (its figures are the workspace's business, not an
     outsider's who runs a public template), or anyone's own on a shipped template (their
-    personal workspace's). The roles are read once per request (``roles_of``)."""
+    personal workspace's). ``member``: whether they are one, when the caller knows;
+    else the roles are read once per request (``roles_of``)."""
     if user is None or not user.is_authenticated:
         return None
-    if workspace_id is not None and workspace_id not in roles_of(user):
+    if member is None:
+        member = workspace_id is None or workspace_id in roles_of(user)
+    if not member:
         return None
     return standing(workspace_id, user.pk)
 

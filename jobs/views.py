@@ -154,7 +154,8 @@ def _run_page(
     request: HttpRequest, template: Template, form: Any, language: str, *, status: int = 200
 ) -> HttpResponse:
     context = {**run_form_context(template, form, language), "usage": _template_usage(request, template)}
-    context["budget"] = budgets.standing_shown_to(request.user, template.workspace_id)
+    member = template.workspace_id is None or template.role_of(request.user) is not None
+    context["budget"] = budgets.standing_shown_to(request.user, template.workspace_id, member=member)
     if template.is_managed_by(request.user) and template.embeddable:
         context["embed_snippet"] = embed_snippet(request, template)
     return render(request, "jobs/run.html", context, status=status)

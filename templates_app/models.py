@@ -719,13 +719,17 @@ class Template(models.Model):
             return False
         if user.is_staff:
             return True
-        if self.workspace_id is None:
-            return False
-        if self.__dict__.get("viewer_id") == user.pk:  # read with_viewer_role(user)
-            role = Role(self.viewer_role) if self.viewer_role else None
-        else:
-            role = roles_of(user).get(self.workspace_id)
+        role = self.role_of(user)
         return role is not None and role.at_least(Role.EDITOR)
+
+    def role_of(self, user: Any) -> Role | None:
+        """``user``'s role in the template's workspace (None: no member, or no workspace):
+        from ``with_viewer_role`` when the template was read with it, for this user."""
+        if self.workspace_id is None or user is None or not user.is_authenticated:
+            return None
+        if self.__dict__.get("viewer_id") == user.pk:
+            return Role(self.viewer_role) if self.viewer_role else None
+        return roles_of(user).get(self.workspace_id)
 
 
 def _copy_name(name: str, language: str) -> str:

@@ -587,3 +587,14 @@ def test_the_admin_lists_entries_read_only(staff: User, owner: User) -> None:
         == 403
     )
     assert AuditEntry.objects.get(pk=entry.pk).action == Action.SIGNED_IN
+
+
+def test_the_api_refuses_an_empty_filter_parameter(owner: User, team: Workspace) -> None:
+    """Found by the contract test: `?action=` is no action the document allows (the page's
+    form reads an empty field as no filter; a script's empty parameter is a mistake)."""
+    client = Client()
+    client.force_login(owner)
+    for name in ("action", "person", "date_from", "date_to"):
+        response = client.get(API, {name: ""})
+        assert response.status_code == 400 and name in response.json()["error"]["details"], name
+    assert client.get(API).status_code == 200

@@ -55,6 +55,16 @@ class TemplateSlugField(serializers.SlugRelatedField):
         return super().to_internal_value(data)
 
 
+class WorkspaceSlugField(TemplateSlugField):
+    """A workspace by its slug, or null; an empty text is neither (DRF's related fields
+    take it for null)."""
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        if data == "":
+            self.fail("does_not_exist", slug_name=self.slug_field, value="")
+        return super().run_validation(data)
+
+
 class PersonalTokenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     token = serializers.SerializerMethodField(
         help_text=_("The token itself: shown only in the creation response.")
@@ -70,7 +80,7 @@ class PersonalTokenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         ),
     )
 
-    workspace = TemplateSlugField(
+    workspace = WorkspaceSlugField(
         slug_field="slug",
         queryset=PersonalToken.objects.none(),  # the caller's workspaces: see get_fields
         required=False,

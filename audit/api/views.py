@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
@@ -12,6 +13,8 @@ from ..access import workspace_with_readable_log
 from ..forms import AuditFilter
 from ..models import Action, AuditEntry
 from .serializers import AuditEntrySerializer
+
+FILTER_PARAMETERS = ("action", "person", "date_from", "date_to")
 
 
 @extend_schema(
@@ -42,6 +45,12 @@ class WorkspaceAuditLogView(generics.ListAPIView):
     def get_queryset(self) -> Any:
         workspace = workspace_with_readable_log(self.request.user, self.kwargs["slug"], self.request.auth)
         entries = AuditEntry.objects.in_workspace(workspace)
+        # The page's form takes an empty field as no filter; a script's empty parameter is
+        # a mistake the document forbids (none of them may be empty).
+        empty = [name for name in FILTER_PARAMETERS if self.request.query_params.get(name) == ""]
+        if empty:
+            message = _("Give a value, or leave the parameter out.")
+            raise serializers.ValidationError({name: [message] for name in empty})
         filters = AuditFilter(self.request.query_params, entries=entries)
         if not filters.is_valid():
             raise serializers.ValidationError(filters.errors)
