@@ -38,6 +38,8 @@ from django.db.models import BigIntegerField, DecimalField, F, Q, Value
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from audit.models import Action
+from audit.services import record
 from providers.models import price_of
 from workspaces.models import Membership, Role, Workspace, roles_of
 
@@ -444,3 +446,52 @@ def standing(workspace_id: int | None, user_id: int | None, now: datetime | None
         if budget.cost_limit is not None:
             lines.append(Line(budget, "cost", period.used_cost, budget.cost_limit))
     return Standing(lines=lines, resets_at=resets_at(month))
+
+
+# --- Changing budgets (the page and the API): recorded in the audit log -----------------
+
+_BUDGET_FIELDS = ("token_limit", "cost_limit", "soft_percent", "allow_unpriced_models")
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
+
+
+@transaction.atomic
+def set_budget(workspace: Workspace, actor: Any, member: Any, fields: dict[str, Any]) -> Budget:
+    """The workspace's own budget (``member`` None) or a member's, as ``fields`` say; an
+    entry in the audit log with what changed, {field: [old, new]}."""
+    budget = Budget.objects.select_for_update().filter(workspace=workspace, member=member).first()
+    created = budget is None
+    budget = budget or Budget(workspace=workspace, member=member)
+    changes = {
+        name: [None if created else _plain(getattr(budget, name)), _plain(value)]
+        for name, value in fields.items()
+        if name in _BUDGET_FIELDS and (created or getattr(budget, name) != value)
+    }
+    for name, value in fields.items():
+        setattr(budget, name, value)
+    budget.save()
+    if changes:
+        _record_budget(workspace, actor, member, changes)
+    return budget
+
+
+@transaction.atomic
+def remove_budget(workspace: Workspace, actor: Any, member: Any) -> bool:
+    removed, _counts = Budget.objects.filter(workspace=workspace, member=member).delete()
+    if removed:
+        _record_budget(workspace, actor, member, {"removed": True})
+    return bool(removed)
+
+
+def _record_budget(workspace: Workspace, actor: Any, member: Any, changes: dict[str, Any]) -> None:
+    whose = member.email if member is not None else ""
+    record(
+        Action.BUDGET_CHANGED,
+        workspace=workspace,
+        actor=actor,
+        target_type="budget",
+        target_text=whose or str(workspace.display_name),
+        details={"member": whose or None, "changes": changes},
+    )

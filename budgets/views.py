@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.models import PersonalToken
 from workspaces.models import Role, Workspace
 
+from . import services
 from .forms import MemberBudgetForm, WorkspaceBudgetForm
 from .models import Budget, Period, month_of, resets_at
 
@@ -45,7 +46,8 @@ def edit_budgets(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and request.POST.get("which") == "workspace":
         workspace_form = WorkspaceBudgetForm(request.POST, instance=own, prefix="workspace")
         if workspace_form.is_valid():
-            workspace_form.save()
+            fields = {name: workspace_form.cleaned_data[name] for name in workspace_form.fields}
+            services.set_budget(workspace, request.user, None, fields)
             messages.success(request, _("The workspace's budget was saved."))
             return redirect("budgets:edit", slug=workspace.slug)
     elif request.method == "POST":
@@ -56,10 +58,10 @@ def edit_budgets(request: HttpRequest, slug: str) -> HttpResponse:
                 name: member_form.cleaned_data[name] for name in ("token_limit", "cost_limit", "soft_percent")
             }
             if data["token_limit"] is None and data["cost_limit"] is None:
-                Budget.objects.filter(workspace=workspace, member=member).delete()
+                services.remove_budget(workspace, request.user, member)
                 messages.success(request, _("The budget of %(member)s was removed.") % {"member": member})
             else:
-                Budget.objects.update_or_create(workspace=workspace, member=member, defaults=data)
+                services.set_budget(workspace, request.user, member, data)
                 messages.success(request, _("The budget of %(member)s was saved.") % {"member": member})
             return redirect("budgets:edit", slug=workspace.slug)
     month = month_of()

@@ -474,7 +474,7 @@ class Template(models.Model):
         version.save()
         self._audit_new_version(version, latest, author)
         if publish:
-            self.publish(version)
+            self.publish(version, author)
         return version
 
     def _audit_new_version(
@@ -529,7 +529,7 @@ class Template(models.Model):
             if all(current[field] == value for field, value in content.items()):
                 publishes = publish and self.published_version_id != base.pk
                 if publishes:
-                    self.publish(base)
+                    self.publish(base, author)
                 proposed = proposes and self.published_version_id != base.pk
                 if proposed:
                     self.propose(base, author)
@@ -572,8 +572,9 @@ class Template(models.Model):
         return list(self.versions.filter(number__gt=self.published_version.number).order_by("-number"))
 
     @transaction.atomic
-    def publish(self, version: TemplateVersion) -> None:
-        """Serve this version's form from now on (a newer draft, or an older one to roll back)."""
+    def publish(self, version: TemplateVersion, actor: Any = None) -> None:
+        """Serve this version's form from now on (a newer draft, or an older one to roll back);
+        ``actor`` for the audit log (else the request's person)."""
         if version.template_id != self.pk:
             raise ValueError("That version belongs to another template.")
         previous = self.published_version
@@ -584,6 +585,7 @@ class Template(models.Model):
             rolled_back = previous is not None and version.number < previous.number
             self.audit(
                 Action.TEMPLATE_ROLLED_BACK if rolled_back else Action.TEMPLATE_PUBLISHED,
+                actor,
                 version=version.number,
                 previous=previous.number if previous else None,
             )
@@ -635,7 +637,7 @@ class Template(models.Model):
         TemplateVersion.objects.filter(pk=version.pk).update(review_state=ReviewState.APPROVED)
         version.review_state = ReviewState.APPROVED
         self.audit(Action.TEMPLATE_APPROVED, reviewer, version=version.number)
-        self.publish(version)
+        self.publish(version, reviewer)
         return review
 
     @transaction.atomic

@@ -391,3 +391,33 @@ def test_a_workflow_reserves_per_model_call_and_a_refused_step_fails_the_run(llm
     period = Period.objects.get(budget=budget)
     first = Job.objects.get(part_of=run)
     assert (period.reserved_tokens, period.spent_tokens) == (0, first.total_tokens)
+
+
+def test_every_budget_change_is_in_the_audit_log(owner, other_user, team) -> None:
+    from audit.models import Action, AuditEntry
+
+    Membership.objects.create(workspace=team, user=other_user, role=Role.MEMBER)
+    page, api = f"/workspaces/{team.slug}/budgets/", f"/api/v1/workspaces/{team.slug}/budgets"
+    client = _api(owner)
+    client.post(page, {"which": "workspace", "workspace-cost_limit": "12.5", "workspace-soft_percent": "90"})
+    client.post(page, {"which": "workspace", "workspace-cost_limit": "12.5", "workspace-soft_percent": "90"})
+    body = {
+        "workspace": {
+            "token_limit": None,
+            "cost_limit": "20.00",
+            "soft_percent": 90,
+            "allow_unpriced_models": False,
+        },
+        "members": [{"member": other_user.email, "token_limit": 100, "cost_limit": None, "soft_percent": 80}],
+    }
+    assert client.put(api, body, content_type="application/json").status_code == 200
+    assert client.put(api, {**body, "members": []}, content_type="application/json").status_code == 200
+    entries = AuditEntry.objects.filter(action=Action.BUDGET_CHANGED).order_by("pk")
+    details = [entry.details for entry in entries]
+    assert all(entry.actor_id == owner.pk and entry.workspace_id == team.pk for entry in entries)
+    # The same save twice is one entry: only what changed is recorded.
+    assert details[0]["member"] is None and details[0]["changes"]["cost_limit"] == [None, "12.5"]
+    assert details[1] == {"member": None, "changes": {"cost_limit": ["12.500000", "20.000000"]}}
+    assert details[2]["member"] == other_user.email and details[2]["changes"]["token_limit"] == [None, 100]
+    assert details[3] == {"member": other_user.email, "changes": {"removed": True}}
+    assert len(details) == 4

@@ -235,3 +235,26 @@ def test_an_unknown_version_is_a_404(team: dict[str, Any]) -> None:
         format="json",
     )
     assert response.status_code == 404
+
+
+def test_every_review_step_is_in_the_audit_log(team: dict[str, Any]) -> None:
+    from audit.models import Action, AuditEntry
+
+    template = _fresh(team)
+    version = template.save_content(
+        {"body": "New {{ topic }}."}, author=_user(team, "editor"), publish=True
+    ).version
+    template.request_changes(version, _user(team, "admin"), "Say which release.")
+    template.propose(version, _user(team, "editor"), "Done.")
+    _fresh(team).approve(version, _user(team, "owner"))
+    entries = AuditEntry.objects.filter(
+        workspace=team["workspace"], details__version=version.number
+    ).order_by("pk")
+    assert [(entry.action, entry.actor.email) for entry in entries] == [
+        (Action.TEMPLATE_EDITED, "editor@example.com"),
+        (Action.TEMPLATE_PROPOSED, "editor@example.com"),
+        (Action.TEMPLATE_CHANGES_REQUESTED, "admin@example.com"),
+        (Action.TEMPLATE_PROPOSED, "editor@example.com"),
+        (Action.TEMPLATE_APPROVED, "owner@example.com"),
+        (Action.TEMPLATE_PUBLISHED, "owner@example.com"),
+    ]

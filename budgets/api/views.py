@@ -9,6 +9,7 @@ from rest_framework import generics
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from .. import services
 from ..models import Budget, Period, month_of, resets_at
 from ..views import workspace_for_admin
 from .serializers import BudgetsSerializer
@@ -66,13 +67,12 @@ class WorkspaceBudgetsView(generics.GenericAPIView):
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         with transaction.atomic():
-            Budget.objects.update_or_create(workspace=workspace, member=None, defaults=data["workspace"])
+            services.set_budget(workspace, request.user, None, data["workspace"])
             kept = []
             for item in data["members"]:
                 fields = {name: value for name, value in item.items() if name != "member"}
-                budget, _created = Budget.objects.update_or_create(
-                    workspace=workspace, member=item["member"], defaults=fields
-                )
-                kept.append(budget.pk)
-            Budget.objects.filter(workspace=workspace, member__isnull=False).exclude(pk__in=kept).delete()
+                kept.append(services.set_budget(workspace, request.user, item["member"], fields).pk)
+            gone = Budget.objects.filter(workspace=workspace, member__isnull=False).exclude(pk__in=kept)
+            for budget in gone.select_related("member"):
+                services.remove_budget(workspace, request.user, budget.member)
         return Response(self._body(workspace))
