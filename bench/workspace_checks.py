@@ -38,8 +38,9 @@ from accounts.models import PersonalToken, User
 from templates_app.models import Template
 
 requests = int(sys.argv[1])
-User.objects.filter(email__endswith="@bench.example").delete()
+# The template first: a workspace (the owner's personal one) is deleted only once empty.
 Template.all_objects.filter(slug="bench-haiku").delete()
+User.objects.filter(email__endswith="@bench.example").delete()
 owner = User.objects.create_user("owner@bench.example", "correct horse battery")
 reader = User.objects.create_user("reader@bench.example", "correct horse battery")
 template = Template.objects.create(slug="bench-haiku", name="Haiku", owner=owner, visibility="signed_in")
