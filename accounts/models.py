@@ -125,6 +125,13 @@ class User(AbstractUser):
 TOKEN_PREFIX = "pl_"
 
 
+def limited_to_templates(credential: Any) -> bool:
+    """Is ``credential`` a personal token limited to some templates? Such a token reaches
+    those templates and their jobs only: not the workspaces, their members, invitations,
+    budgets or log (a token made to run one template must not hand a workspace over)."""
+    return isinstance(credential, PersonalToken) and credential.templates.exists()
+
+
 class TokenScope(models.TextChoices):
     """What a personal token may do, in rising order: each allows what the ones before do."""
 

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from accounts.models import PersonalToken
+from accounts.models import limited_to_templates
 
 from .models import AuditEntry
 
@@ -19,15 +19,13 @@ def workspace_with_readable_log(user: Any, slug: str, credential: Any = None) ->
     to another workspace finds none; one limited to some templates reads no log)."""
     # Reached through the entry's relation: audit imports nothing from workspaces.
     workspace_model = AuditEntry._meta.get_field("workspace").related_model
-    workspace = workspace_model.objects.filter(slug=slug).first()  # type: ignore[union-attr]
+    workspaces = workspace_model.objects.reachable_with(credential)  # type: ignore[union-attr]
+    workspace = workspaces.filter(slug=slug).first()
     role = workspace.role_of(user) if workspace is not None else None
     if role is None:
         raise Http404
-    if isinstance(credential, PersonalToken):
-        if credential.workspace_id not in (None, workspace.pk):
-            raise Http404
-        if credential.templates.exists():
-            raise PermissionDenied
+    if limited_to_templates(credential):
+        raise PermissionDenied
     if not role.at_least(type(role).ADMIN):
         raise PermissionDenied
     return workspace

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from accounts.models import PersonalToken
+from accounts.models import limited_to_templates
 from workspaces.models import Role, Workspace
 
 from . import services
@@ -26,7 +26,7 @@ def workspace_for_admin(user: object, slug: str, credential: object = None) -> W
     workspace = Workspace.objects.of(user).reachable_with(credential).filter(slug=slug).first()
     if workspace is None:
         raise Http404
-    if isinstance(credential, PersonalToken) and credential.templates.exists():
+    if limited_to_templates(credential):
         raise PermissionDenied
     if not workspace.allows(user, Role.ADMIN):
         raise PermissionDenied

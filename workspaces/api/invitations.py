@@ -10,7 +10,7 @@ from rest_framework import exceptions, generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import PersonalToken
+from accounts.models import limited_to_templates
 from promptlab.api import StrictFieldsMixin, error_body
 
 from .. import invitations
@@ -81,7 +81,7 @@ class WorkspaceInvitationsMixin:
             slug=self.kwargs["slug"],
             personal=False,  # type: ignore[attr-defined]
         )
-        if isinstance(request.auth, PersonalToken) and request.auth.templates.exists():
+        if limited_to_templates(request.auth):
             raise exceptions.PermissionDenied(NotLimitedToTemplates.message)
         if not workspace.allows(request.user, Role.ADMIN):
             raise exceptions.PermissionDenied(_("Your role in this workspace does not allow this."))

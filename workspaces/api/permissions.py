@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import permissions
 from rest_framework.request import Request
 
-from accounts.models import PersonalToken
+from accounts.models import limited_to_templates
 
 
 class NotLimitedToTemplates(permissions.BasePermission):
@@ -20,5 +20,4 @@ class NotLimitedToTemplates(permissions.BasePermission):
     message = _("This API token is limited to some templates: it can't use the workspaces.")
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        credential = request.auth
-        return not (isinstance(credential, PersonalToken) and credential.templates.exists())
+        return not limited_to_templates(request.auth)
