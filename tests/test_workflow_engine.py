@@ -27,7 +27,7 @@ from providers.models import ModelPrice
 from templates_app.models import Template, Visibility
 
 from .conftest import DEFAULT_REPLY, wait_until
-from .fakes.llm_server import Behaviour, FakeLLMServer, error, ok, per_chunk_delay
+from .fakes.llm_server import Behaviour, FakeLLMServer, error, ok
 from .test_providers import _pool_process_calling
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -176,8 +176,9 @@ def test_when_skips_a_step_and_the_steps_that_need_only_it(llm: FakeLLMServer, w
 
 
 def test_two_independent_steps_overlap_at_the_provider(llm: FakeLLMServer, worker, person) -> None:
-    llm.when("LEFT", per_chunk_delay(0.05))
-    llm.when("RIGHT", per_chunk_delay(0.05))
+    both_asked = threading.Event()  # each answer waits for the other's request: overlap, not timing
+    llm.when("LEFT", Behaviour(hold_until=both_asked))
+    llm.when("RIGHT", Behaviour(hold_until=both_asked))
     steps = [
         {"name": "left", "body": "LEFT about {{ topic }}."},
         {"name": "right", "body": "RIGHT about {{ topic }}."},
@@ -188,7 +189,12 @@ def test_two_independent_steps_overlap_at_the_provider(llm: FakeLLMServer, worke
             "body": "steps.left.output ~ steps.right.output",
         },
     ]
-    run = ended(start(workflow(steps), person))
+    run = start(workflow(steps), person)
+    try:
+        wait_until(lambda: llm.calls_containing("LEFT") and llm.calls_containing("RIGHT"), timeout=30)
+    finally:
+        both_asked.set()
+    run = ended(run)
     assert run.status == JobStatus.SUCCEEDED, run.error_text
     (left,), (right,) = llm.calls_containing("LEFT"), llm.calls_containing("RIGHT")
     assert FakeLLMServer.overlap(left, right)
@@ -198,7 +204,8 @@ def test_two_independent_steps_overlap_at_the_provider(llm: FakeLLMServer, worke
 def test_a_for_each_of_six_with_parallel_two_never_has_more_than_two_in_flight(
     llm: FakeLLMServer, worker, person
 ) -> None:
-    llm.when("ITEM", per_chunk_delay(0.02))
+    two_asked = threading.Event()  # the first two answers wait for each other's request
+    llm.when("ITEM", Behaviour(hold_until=two_asked, chunk_delay=0.02))
     steps = [
         {
             "name": "each",
@@ -207,7 +214,12 @@ def test_a_for_each_of_six_with_parallel_two_never_has_more_than_two_in_flight(
             "body": "ITEM {{ item }} about {{ topic }}.",
         }
     ]
-    run = ended(start(workflow(steps), person))
+    run = start(workflow(steps), person)
+    try:
+        wait_until(lambda: len(llm.calls_containing("ITEM")) >= 2, timeout=30)
+    finally:
+        two_asked.set()
+    run = ended(run)
     assert run.status == JobStatus.SUCCEEDED, run.error_text
     calls = llm.calls_containing("ITEM")
     assert len(calls) == 6
@@ -250,7 +262,9 @@ def test_a_failing_branch_fails_the_run_keeping_finished_outputs_and_retry_runs_
     llm: FakeLLMServer, worker, person
 ) -> None:
     llm.when("BROKEN", error(400, message="This input is refused."))
-    llm.when("SLOW", per_chunk_delay(0.05))  # the failing branch fails after "good" ended
+    # The failing branch waits until "good" has ended: a delay instead lost the race on a slow machine.
+    good_ended = threading.Event()
+    llm.when("SLOW", Behaviour(hold_until=good_ended))
     steps = [
         {"name": "good", "body": "GOOD about {{ topic }}."},
         {"name": "slow", "body": "SLOW about {{ topic }}."},
@@ -261,7 +275,12 @@ def test_a_failing_branch_fails_the_run_keeping_finished_outputs_and_retry_runs_
             "body": "JOIN {{ steps.good.output }} {{ steps.bad.output }}",
         },
     ]
-    run = ended(start(workflow(steps), person))
+    run = start(workflow(steps), person)
+    try:
+        wait_until(lambda: statuses(run).get("good") == StepStatus.SUCCEEDED, timeout=30)
+    finally:
+        good_ended.set()
+    run = ended(run)
     assert run.status == JobStatus.FAILED
     assert run.error_code == "step_failed" and "“bad”" in run.error_text
     rows = steps_of(run)
