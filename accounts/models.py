@@ -105,10 +105,20 @@ class User(AbstractUser):
         tokens and JWT refresh tokens (access JWTs are refused by their password claim,
         other sessions by Django's session hash)."""
         from .refresh_tokens import revoke_all_for  # imports simplejwt's models
+        from .signals import tokens_revoked
 
-        usable = PersonalToken.objects.filter(user_id=self.pk, revoked_at__isnull=True)
-        usable.update(revoked_at=timezone.now())
+        now = timezone.now()
+        usable = list(PersonalToken.objects.filter(user_id=self.pk, revoked_at__isnull=True))
+        # Only the rows still usable at the update: a token revoked meanwhile is not told twice.
+        PersonalToken.objects.filter(pk__in=[token.pk for token in usable], revoked_at__isnull=True).update(
+            revoked_at=now
+        )
+        for token in usable:
+            token.revoked_at = now
         revoke_all_for(self.pk)
+        if usable:
+            # A bulk update sends no post_save: the audit log hears of these through this signal.
+            tokens_revoked.send(sender=PersonalToken, user=self, tokens=usable, reason="password_changed")
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         self.forget_cached_principals()

@@ -8,3 +8,7 @@ from django.dispatch import Signal
 # and the admin's sign-ins send Django's user_logged_in, which a session needs and JWTs
 # don't. Sent with ``request`` and ``user``.
 signed_in_through_api = Signal()
+
+# Tokens revoked in bulk (a new password ends them all), which sends no post_save. Sent
+# with ``user``, ``tokens`` (the PersonalToken rows, revoked_at set) and ``reason``.
+tokens_revoked = Signal()

@@ -13,7 +13,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from accounts.models import PersonalToken
-from accounts.signals import signed_in_through_api
+from accounts.signals import signed_in_through_api, tokens_revoked
 
 from .context import current_request
 from .models import Action
@@ -26,6 +26,13 @@ def personal_workspace(user: Any) -> Any:
         return user.personal_workspace
     except ObjectDoesNotExist:
         return None
+
+
+def acting_on(user: Any) -> Any:
+    """Whoever's request it is (staff, in the admin); else the account's owner (a task, a
+    password reset by e-mail)."""
+    by = getattr(current_request(), "user", None)
+    return by if by is not None and by.is_authenticated else user
 
 
 @receiver(user_logged_in, dispatch_uid="audit.signed_in")
@@ -73,19 +80,34 @@ def token_saved(
         action = Action.TOKEN_REVOKED
     else:
         return
-    request = current_request()
-    by = getattr(request, "user", None)
     record(
         action,
         workspace=personal_workspace(instance.user),
-        # Whoever's request it is (staff, in the admin); else the token's owner.
-        actor=by if by is not None and by.is_authenticated else instance.user,
+        actor=acting_on(instance.user),
         target=instance,
         details={
             "prefix": instance.prefix,
             "expires_at": instance.expires_at and instance.expires_at.isoformat(),
         },
     )
+
+
+@receiver(tokens_revoked, dispatch_uid="audit.tokens_revoked")
+def tokens_revoked_in_bulk(
+    sender: Any, user: Any, tokens: list[PersonalToken], reason: str, **kwargs: Any
+) -> None:
+    for token in tokens:
+        record(
+            Action.TOKEN_REVOKED,
+            workspace=personal_workspace(user),
+            actor=acting_on(user),
+            target=token,
+            details={
+                "prefix": token.prefix,
+                "expires_at": token.expires_at and token.expires_at.isoformat(),
+                "reason": reason,
+            },
+        )
 
 
 @receiver(post_save, sender="workspaces.Membership", dispatch_uid="audit.member_joined")

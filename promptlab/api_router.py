@@ -13,7 +13,12 @@ from jobs.api.views import GenerateView, JobViewSet, job_events_api
 from templates_app.api.views import TemplateViewSet
 from usage.api.views import StatsView
 from webhooks.api.views import WebhookDeliveryViewSet, WebhookEndpointViewSet
-from workspaces.api.invitations import AcceptInvitationView, WorkspaceInvitationsView, WorkspaceInvitationView
+from workspaces.api.invitations import (
+    AcceptInvitationView,
+    DeclineInvitationView,
+    WorkspaceInvitationsView,
+    WorkspaceInvitationView,
+)
 from workspaces.api.views import WorkspaceMemberViewSet, WorkspaceViewSet
 
 router = SimpleRouter(trailing_slash=False)
@@ -55,5 +60,6 @@ urlpatterns = [
         name="workspace-invitation",
     ),
     path("invitations/accept", AcceptInvitationView.as_view(), name="invitation-accept"),
+    path("invitations/decline", DeclineInvitationView.as_view(), name="invitation-decline"),
     *router.urls,
 ]

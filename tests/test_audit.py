@@ -167,6 +167,25 @@ def test_revoking_a_token_through_the_api_is_recorded(owner: User) -> None:
     assert (entry.actor, entry.ip_address) == (owner, ADDRESS)
 
 
+def test_a_new_password_records_each_token_it_revokes(owner: User) -> None:
+    kept, _raw = PersonalToken.issue(owner, "script")
+    other, _raw = PersonalToken.issue(owner, "nightly")
+    other.revoke()  # already revoked: not again
+    new = "a new horse battery"
+    response = signed_in(owner).post(
+        "/accounts/password/change/", {"old_password": PASSWORD, "new_password1": new, "new_password2": new}
+    )
+    assert response.status_code == 302
+    revoked = entries(Action.TOKEN_REVOKED)
+    assert [(e.target_id, e.details.get("reason")) for e in revoked] == [
+        (str(other.pk), None),
+        (str(kept.pk), "password_changed"),
+    ]
+    assert (revoked[1].actor, revoked[1].ip_address) == (owner, ADDRESS)
+    kept.refresh_from_db()
+    assert kept.revoked_at is not None
+
+
 # --- Templates --------------------------------------------------------------------------------
 
 
@@ -317,6 +336,45 @@ def test_provider_connection_changes_in_the_admin_are_recorded_with_what_changed
             None,
             "local",
         )
+
+
+def test_role_changes_removals_and_settings_in_the_workspace_admin_are_recorded(
+    staff: User, team: Workspace, owner: User
+) -> None:
+    editor, member = join(team, Role.EDITOR), join(team, Role.MEMBER)
+    rows = list(team.memberships.order_by("pk"))
+    form = {
+        "name": "Acme Ltd",
+        "slug": team.slug,
+        "members_see_all_jobs": "on",
+        "memberships-TOTAL_FORMS": str(len(rows)),
+        "memberships-INITIAL_FORMS": str(len(rows)),
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+    }
+    for n, row in enumerate(rows):
+        form |= {
+            f"memberships-{n}-id": str(row.pk),
+            f"memberships-{n}-workspace": str(team.pk),
+            f"memberships-{n}-user": str(row.user_id),
+            f"memberships-{n}-role": "admin" if row.user == editor else row.role,
+        }
+        if row.user == member:
+            form[f"memberships-{n}-DELETE"] = "on"
+    response = signed_in(staff).post(f"/admin/workspaces/workspace/{team.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert team.memberships.get(user=editor).role == Role.ADMIN
+    assert not team.memberships.filter(user=member).exists()
+    changed = only(Action.ROLE_CHANGED)
+    assert (changed.actor, changed.target_text, changed.ip_address) == (staff, editor.email, ADDRESS)
+    assert changed.details == {"from": "editor", "to": "admin", "through": "admin"}
+    removed = only(Action.MEMBER_REMOVED)
+    assert (removed.target_text, removed.details["role"]) == (member.email, "member")
+    settings_changed = only(Action.WORKSPACE_CHANGED)
+    assert settings_changed.details["changes"] == {
+        "name": ["Acme", "Acme Ltd"],
+        "members_see_all_jobs": [False, True],
+    }
 
 
 def test_connections_deleted_in_bulk_in_the_admin_are_each_recorded(staff: User) -> None:

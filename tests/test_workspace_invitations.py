@@ -503,6 +503,21 @@ def test_api_accept(invited: dict[str, Any]) -> None:
     assert bad.status_code == 400 and list(bad.json()["error"]["details"]) == ["token"]
 
 
+def test_api_decline(invited: dict[str, Any]) -> None:
+    def decline(client: Client, token: str = invited["token"]) -> Any:
+        return client.post("/api/v1/invitations/decline", {"token": token}, content_type="application/json")
+
+    assert decline(Client()).status_code == 401
+    refused = decline(client_for(User.objects.create_user("eve@example.com", PASSWORD)))
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "invitation_for_another_address"
+    client = client_for(invited["invitee"])
+    assert decline(client).status_code == 204
+    again = accept_on_api(client, invited["token"])
+    assert again.status_code == 410 and again.json()["error"]["code"] == "invitation_declined"
+    assert not Membership.objects.filter(user=invited["invitee"], workspace__slug="acme").exists()
+    assert decline(client, "x" * 43).status_code == 404
+
+
 def test_the_openapi_document_describes_each_operation_and_its_role(client: Client) -> None:
     document = client.get("/api/schema/?format=json").json()
     paths = document["paths"]
@@ -511,6 +526,7 @@ def test_the_openapi_document_describes_each_operation_and_its_role(client: Clie
         ("/api/v1/workspaces/{slug}/invitations", "post"): "**owner**",
         ("/api/v1/workspaces/{slug}/invitations/{id}", "delete"): "**admin**",
         ("/api/v1/invitations/accept", "post"): "Needs no role",
+        ("/api/v1/invitations/decline", "post"): "Needs no role",
     }
     for (path, method), role in operations.items():
         assert role in paths[path][method]["description"]

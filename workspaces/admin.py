@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 
-from .models import Membership, Workspace
+from audit.models import Action
+from audit.services import record
+
+from .models import Membership, Workspace, forget_roles
 
 
 class MembershipInline(admin.TabularInline):
@@ -13,6 +18,10 @@ class MembershipInline(admin.TabularInline):
     readonly_fields = ("joined_at",)
 
 
+def _as_json(value: Any) -> Any:
+    return value if value is None or isinstance(value, bool | int | str) else str(value)
+
+
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "personal", "created_at")
@@ -20,3 +29,47 @@ class WorkspaceAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug", "memberships__user__email")
     readonly_fields = ("personal", "personal_owner", "created_at")
     inlines = (MembershipInline,)
+
+    # The admin changes rows directly, not through workspaces.services: it records the
+    # same entries (a membership it adds is recorded by audit's post_save receiver).
+
+    def save_model(self, request: Any, obj: Workspace, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and form.changed_data:
+            changes = {
+                field: [_as_json(form.initial.get(field)), _as_json(form.cleaned_data[field])]
+                for field in form.changed_data
+            }
+            record(
+                Action.WORKSPACE_CHANGED,
+                workspace=obj,
+                actor=request.user,
+                target=obj,
+                details={"changes": changes, "through": "admin"},
+            )
+
+    def save_formset(self, request: Any, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not Membership:
+            super().save_formset(request, form, formset, change)
+            return
+        roles_before = {row.instance.pk: row.initial.get("role") for row in formset.initial_forms}
+        super().save_formset(request, form, formset, change)
+        for membership in formset.deleted_objects:
+            record(
+                Action.MEMBER_REMOVED,
+                workspace=form.instance,
+                actor=request.user,
+                target=membership.user,
+                details={"role": membership.role, "through": "admin"},
+            )
+            forget_roles(membership.user)
+        for membership, fields in formset.changed_objects:
+            if "role" in fields:
+                record(
+                    Action.ROLE_CHANGED,
+                    workspace=form.instance,
+                    actor=request.user,
+                    target=membership.user,
+                    details={"from": roles_before[membership.pk], "to": membership.role, "through": "admin"},
+                )
+                forget_roles(membership.user)

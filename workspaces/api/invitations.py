@@ -1,5 +1,5 @@
 """The invitations API: a team workspace's admins invite, list and revoke; the invitee,
-signed in with the invited address, accepts with the link's token."""
+signed in with the invited address, accepts or declines with the link's token."""
 
 from __future__ import annotations
 
@@ -175,3 +175,29 @@ class AcceptInvitationView(generics.GenericAPIView):
         except InvitationError as error:
             return _refusal(error)
         return Response(MembershipSerializer(membership).data)
+
+
+class DeclineInvitationView(generics.GenericAPIView):
+    serializer_class = AcceptSerializer
+
+    @extend_schema(
+        summary="Decline an invitation",
+        description="Needs no role: any signed-in user whose address is the one invited. The link "
+        "stops working, and the workspace's admins see it declined. Refused as accepting is: 403 "
+        "`invitation_for_another_address`, 409 `invitation_used`, 410 `invitation_expired`, "
+        "`invitation_revoked` or `invitation_declined`, 404 for a token that is no invitation's.",
+        responses={
+            204: None,
+            410: OpenApiResponse(
+                ERROR_REFERENCE, description="The invitation expired, was revoked or declined."
+            ),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            invitations.decline(serializer.validated_data["token"], request.user)
+        except InvitationError as error:
+            return _refusal(error)
+        return Response(status=status.HTTP_204_NO_CONTENT)
