@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import SetPasswordForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
@@ -170,16 +172,29 @@ def account(request: HttpRequest) -> HttpResponse:
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
-    form_class = PasswordChangeFormWithHint
+    """Changing the password; for an account without one (made by single sign-on),
+    setting it, since there is no current password to ask for."""
+
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("accounts:account")
 
-    def form_valid(self, form: PasswordChangeFormWithHint) -> HttpResponse:
+    def get_form_class(self) -> type[SetPasswordForm]:
+        return PasswordChangeFormWithHint if self.request.user.has_usable_password() else ResetPasswordForm
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        first = not self.request.user.has_usable_password()
+        return super().get_context_data(first_password=first, **kwargs)
+
+    def form_valid(self, form: SetPasswordForm) -> HttpResponse:
+        first = not self.request.user.has_usable_password()
         response = super().form_valid(form)  # keeps this session signed in
-        messages.success(
-            self.request,
-            _("Your password was changed. Your API tokens were revoked and other devices were signed out."),
-        )
+        if first:
+            done = _("Your password was set: you can sign in with it too. Your API tokens were revoked.")
+        else:
+            done = _(
+                "Your password was changed. Your API tokens were revoked and other devices were signed out."
+            )
+        messages.success(self.request, done)
         return response
 
 

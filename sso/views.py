@@ -13,10 +13,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views import View
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from accounts.language import apply_language
+from promptlab import ratelimits
 
 from . import domains, provider
 from .backends import REFUSAL_ATTRIBUTE, Refusal, refuse
@@ -42,6 +44,21 @@ class BeginSignIn(OIDCAuthenticationRequestView):
     def get(self, request: HttpRequest) -> HttpResponse:
         if not provider.enabled():
             raise Http404
+        # Each start writes a session and a state to it: counted per address, as any
+        # visitor's requests (the sign-in isn't done yet, whoever is signed in).
+        limit = ratelimits.check_request(request, None, group="sso")
+        if limit.exceeded:
+            ratelimits.note_limit(request, limit)
+            messages.error(
+                request,
+                ngettext(
+                    "Too many sign-ins were started from your address. Try again in %(seconds)d second.",
+                    "Too many sign-ins were started from your address. Try again in %(seconds)d seconds.",
+                    limit.reset,
+                )
+                % {"seconds": limit.reset},
+            )
+            return redirect("accounts:login")
         try:
             return super().get(request)
         except provider.Unreachable as error:

@@ -130,6 +130,26 @@ def test_changing_the_password_needs_the_current_one_keeps_this_session_and_revo
     assert Client().login(username=owner.email, password=NEW_PASSWORD)
 
 
+def test_an_account_without_a_password_sets_one_without_being_asked_for_a_current_one(
+    client: Client,
+) -> None:
+    person = User.objects.create_user("sso@example.com", None)  # as single sign-on makes it
+    client.force_login(person)
+    assert "Set a password" in client.get(reverse("accounts:account")).content.decode()
+    url = reverse("accounts:password-change")
+    page = client.get(url).content.decode()
+    assert "<h1>Set a password</h1>" in page and 'name="old_password"' not in page
+    mismatch = client.post(url, {"new_password1": NEW_PASSWORD, "new_password2": "something else"})
+    assert mismatch.status_code == 200 and 'aria-invalid="true"' in mismatch.content.decode()
+    done = client.post(url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}, follow=True)
+    assert done.redirect_chain[-1][0] == reverse("accounts:account")
+    assert messages_in(done.content.decode()) == [
+        "Your password was set: you can sign in with it too. Your API tokens were revoked."
+    ]
+    assert Client().login(username=person.email, password=NEW_PASSWORD)
+    assert 'name="old_password"' in client.get(url).content.decode()  # from now on, a change
+
+
 # --- The account page -------------------------------------------------------------------
 
 

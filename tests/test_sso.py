@@ -19,6 +19,7 @@ from django.test import Client
 from django.test.utils import override_settings
 
 from accounts.models import User
+from promptlab.ratelimits import ANONYMOUS_RATES
 from sso import checks
 from workspaces.models import Membership, Role
 from workspaces.services import create_team_workspace
@@ -180,6 +181,17 @@ def test_the_request_to_the_provider_carries_state_nonce_and_a_pkce_challenge(ss
     assert len(query["state"][0]) >= 32 and len(query["nonce"][0]) >= 32
     assert query["scope"] == ["openid email profile"]
     assert CLIENT_SECRET not in response["Location"]
+
+
+def test_starting_sign_ins_is_limited_per_address(sso: Any) -> None:
+    client = Client(REMOTE_ADDR="198.51.100.9")
+    allowed = int(ANONYMOUS_RATES[0].split("/")[0])
+    for _ in range(allowed):
+        assert client.get("/sso/begin/")["Location"].startswith(f"{sso.OIDC_ISSUER}/auth?")
+    refused = client.get("/sso/begin/", follow=True)
+    assert refused.redirect_chain[0][0] == "/accounts/login/"
+    assert "Too many sign-ins were started from your address" in refused.content.decode()
+    assert Client(REMOTE_ADDR="198.51.100.10").get("/sso/begin/")["Location"].startswith(sso.OIDC_ISSUER)
 
 
 def test_a_next_on_another_site_is_ignored(sso: Any) -> None:

@@ -69,6 +69,17 @@ def test_sign_in_with_the_provider_makes_the_account_and_its_membership(
         page.goto(f"{sso_server_url}/accounts/account/")
         assert login in page.content()
         assert_accessible(page)
+        # The account has no password: it may set one, with no current one to give.
+        page.goto(f"{sso_server_url}/accounts/password/change/")
+        assert page.locator("input[name=old_password]").count() == 0
+        assert_accessible(page)
+        page.locator("input[name=new_password1]").fill("a fresh horse battery")
+        page.locator("input[name=new_password2]").fill("a fresh horse battery")
+        page.locator("input[name=new_password2]").press("Enter")
+        page.wait_for_url(f"{sso_server_url}/accounts/account/")
+        assert_accessible(page)
+        user.refresh_from_db()
+        assert user.check_password("a fresh horse battery")
     finally:
         context.close()
     assert not errors
