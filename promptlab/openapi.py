@@ -148,6 +148,7 @@ REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("post", "/api/v1/workspaces/{slug}/invitations"): {"email": "bruno@example.com", "role": "editor"},
     ("post", "/api/v1/invitations/accept"): {"token": "hS3x7l0pQyF2mZk8c1WvN4bD9rT6eJ5aG0uXo2iLs_Y"},
+    ("post", "/api/v1/invitations/decline"): {"token": "hS3x7l0pQyF2mZk8c1WvN4bD9rT6eJ5aG0uXo2iLs_Y"},
     ("post", "/api/v1/templates/{slug}/batches"): {
         "rows": [
             {"notes": "Ana: ship on Friday. Bruno: write the tests first.", "max_bullets": 3},

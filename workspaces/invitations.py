@@ -32,7 +32,7 @@ from .models import (
     Workspace,
     forget_roles,
 )
-from .services import WorkspaceError, _require, _shared
+from .services import WorkspaceError, require_role, require_team
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ def roles_offered_by(workspace: Workspace, actor: Any) -> list[Role]:
 def invite(request: HttpRequest, workspace: Workspace, actor: Any, email: str, role: Role) -> Invitation:
     """Invite ``email`` (again: a new link and expiry, the role as now chosen) and e-mail
     the link in the inviter's language."""
-    _shared(workspace)
-    _require(workspace, actor, Role.ADMIN)
+    require_team(workspace)
+    require_role(workspace, actor, Role.ADMIN)
     role = Role(role)
     if role not in INVITABLE_ROLES:
         raise InvitationError(
@@ -116,7 +116,7 @@ def invite(request: HttpRequest, workspace: Workspace, actor: Any, email: str, r
 
 @transaction.atomic
 def revoke(workspace: Workspace, actor: Any, invitation: Invitation) -> None:
-    _require(workspace, actor, Role.ADMIN)
+    require_role(workspace, actor, Role.ADMIN)
     updated = Invitation.objects.open().filter(pk=invitation.pk).update(revoked_at=timezone.now())
     if not updated:
         code, message = CLOSED[Invitation.objects.get(pk=invitation.pk).state]

@@ -26,14 +26,16 @@ class WorkspaceError(Exception):
         self.message = message
 
 
-def _require(workspace: Workspace, actor: Any, role: Role) -> Role:
+def require_role(workspace: Workspace, actor: Any, role: Role) -> Role:
+    """The role ``actor`` holds in ``workspace``, if at least ``role``; else a refusal."""
     held = workspace.role_of(actor)
     if held is None or not held.at_least(role):
         raise WorkspaceError("permission_denied", _("Your role in this workspace does not allow this."))
     return held
 
 
-def _shared(workspace: Workspace) -> None:
+def require_team(workspace: Workspace) -> None:
+    """Refuses changes to the membership of a personal workspace."""
     if workspace.personal:
         raise WorkspaceError("personal_workspace", _("A personal workspace has no other members."))
 
@@ -57,7 +59,7 @@ def change_settings(workspace: Workspace, actor: Any, **changes: Any) -> Workspa
     """Admins rename a workspace, change its short name or who sees its jobs (a personal
     workspace's owner too). ``changes``: some of ``SETTINGS_FIELDS``; only those that
     differ are saved and recorded, as {field: [old, new]}."""
-    _require(workspace, actor, Role.ADMIN)
+    require_role(workspace, actor, Role.ADMIN)
     unknown = set(changes) - set(SETTINGS_FIELDS)
     if unknown:
         raise ValueError(f"Not a workspace setting: {', '.join(sorted(unknown))}.")
@@ -86,8 +88,8 @@ def change_settings(workspace: Workspace, actor: Any, **changes: Any) -> Workspa
 def change_role(workspace: Workspace, actor: Any, membership: Membership, role: Role) -> Membership:
     """Admins set any role but owner on anyone but the owner; only the owner makes or
     unmakes admins (``transfer_ownership`` hands the owner's role over)."""
-    _shared(workspace)
-    held = _require(workspace, actor, Role.ADMIN)
+    require_team(workspace)
+    held = require_role(workspace, actor, Role.ADMIN)
     if role == Role.OWNER:
         raise WorkspaceError("use_transfer", _("Hand the workspace over to make someone its owner."))
     if membership.role == Role.OWNER:
@@ -111,11 +113,11 @@ def change_role(workspace: Workspace, actor: Any, membership: Membership, role: 
 @transaction.atomic
 def remove_member(workspace: Workspace, actor: Any, membership: Membership) -> None:
     """Admins remove members, editors and (the owner only) admins; nobody removes the owner."""
-    _shared(workspace)
+    require_team(workspace)
     if membership.user_id == getattr(actor, "pk", None):
         leave(workspace, actor)
         return
-    held = _require(workspace, actor, Role.ADMIN)
+    held = require_role(workspace, actor, Role.ADMIN)
     if membership.role == Role.OWNER:
         raise WorkspaceError(
             "owner_role", _("The owner cannot be removed; they can hand the workspace over.")
@@ -135,7 +137,7 @@ def remove_member(workspace: Workspace, actor: Any, membership: Membership) -> N
 
 @transaction.atomic
 def leave(workspace: Workspace, actor: Any) -> None:
-    _shared(workspace)
+    require_team(workspace)
     membership = Membership.objects.filter(workspace=workspace, user=actor).first()
     if membership is None:
         raise WorkspaceError("not_a_member", _("You are not a member of this workspace."))
@@ -153,8 +155,8 @@ def leave(workspace: Workspace, actor: Any) -> None:
 @transaction.atomic
 def transfer_ownership(workspace: Workspace, actor: Any, new_owner: Membership) -> None:
     """The owner hands the workspace to another member and stays on as an admin."""
-    _shared(workspace)
-    _require(workspace, actor, Role.OWNER)
+    require_team(workspace)
+    require_role(workspace, actor, Role.OWNER)
     if new_owner.user_id == actor.pk:
         raise WorkspaceError("owner_role", _("You already own this workspace."))
     # Locked in a fixed order, so two transfers at once can't leave two owners or none.
@@ -176,8 +178,8 @@ def transfer_ownership(workspace: Workspace, actor: Any, new_owner: Membership) 
 @transaction.atomic
 def delete_workspace(workspace: Workspace, actor: Any) -> None:
     """The owner deletes a team workspace once it holds no template (deleted ones too)."""
-    _shared(workspace)
-    _require(workspace, actor, Role.OWNER)
+    require_team(workspace)
+    require_role(workspace, actor, Role.OWNER)
     held = workspace.templates.model.all_objects.filter(workspace=workspace).count()
     if held:
         raise WorkspaceError(

@@ -3,9 +3,11 @@ signed in with the invited address, accepts or declines with the link's token.""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -150,54 +152,53 @@ class WorkspaceInvitationView(WorkspaceInvitationsMixin, generics.GenericAPIView
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AcceptInvitationView(generics.GenericAPIView):
+class InvitationAnswerView(generics.GenericAPIView):
+    """The invitee's answer, sent with the link's token; refusals as ``_refusal`` says."""
+
     serializer_class = AcceptSerializer
 
-    @extend_schema(
+    def answer(self, token: str, user: Any) -> Response:
+        raise NotImplementedError
+
+    def post(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            return self.answer(serializer.validated_data["token"], request.user)
+        except InvitationError as error:
+            return _refusal(error)
+
+
+CLOSED = OpenApiResponse(ERROR_REFERENCE, description="The invitation expired, was revoked or declined.")
+
+
+@extend_schema_view(
+    post=extend_schema(
         summary="Accept an invitation",
         description="Needs no role: any signed-in user whose address is the one invited. Makes you a "
         "member of the workspace with the role offered (a member already keeps their role). Refused "
         "with 403 `invitation_for_another_address` for another account, 409 `invitation_used` once "
         "accepted, 410 `invitation_expired`, `invitation_revoked` or `invitation_declined`, and 404 "
         "for a token that is no invitation's.",
-        responses={
-            200: MembershipSerializer,
-            410: OpenApiResponse(
-                ERROR_REFERENCE, description="The invitation expired, was revoked or declined."
-            ),
-        },
+        responses={200: MembershipSerializer, 410: CLOSED},
     )
-    def post(self, request: Request) -> Response:
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        try:
-            membership = invitations.accept(serializer.validated_data["token"], request.user)
-        except InvitationError as error:
-            return _refusal(error)
-        return Response(MembershipSerializer(membership).data)
+)
+class AcceptInvitationView(InvitationAnswerView):
+    def answer(self, token: str, user: Any) -> Response:
+        return Response(MembershipSerializer(invitations.accept(token, user)).data)
 
 
-class DeclineInvitationView(generics.GenericAPIView):
-    serializer_class = AcceptSerializer
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         summary="Decline an invitation",
         description="Needs no role: any signed-in user whose address is the one invited. The link "
-        "stops working, and the workspace's admins see it declined. Refused as accepting is: 403 "
-        "`invitation_for_another_address`, 409 `invitation_used`, 410 `invitation_expired`, "
-        "`invitation_revoked` or `invitation_declined`, 404 for a token that is no invitation's.",
-        responses={
-            204: None,
-            410: OpenApiResponse(
-                ERROR_REFERENCE, description="The invitation expired, was revoked or declined."
-            ),
-        },
+        "stops working. Refused as accepting is: 403 `invitation_for_another_address`, 409 "
+        "`invitation_used`, 410 `invitation_expired`, `invitation_revoked` or `invitation_declined`, "
+        "404 for a token that is no invitation's.",
+        responses={204: None, 410: CLOSED},
     )
-    def post(self, request: Request) -> Response:
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        try:
-            invitations.decline(serializer.validated_data["token"], request.user)
-        except InvitationError as error:
-            return _refusal(error)
+)
+class DeclineInvitationView(InvitationAnswerView):
+    def answer(self, token: str, user: Any) -> Response:
+        invitations.decline(token, user)
         return Response(status=status.HTTP_204_NO_CONTENT)
