@@ -57,6 +57,63 @@ def setup(root: Path) -> None:
         subprocess.run([python, "manage.py", *command], cwd=root, env=env, check=True, capture_output=True)
 
 
+# The start of a script a side runs in its own checkout (``in_checkout``): Django set up,
+# and ``timed(call, requests)``, the median milliseconds of ``requests`` calls after a
+# warm-up, each answered 200. Kept as text: it runs under the old commit's code.
+TIMED_PRELUDE = r"""
+import json, statistics, sys, time
+import django
+django.setup()
+from django.test import Client
+from django.test.utils import setup_test_environment
+setup_test_environment()
+
+def timed(call, requests):
+    for _ in range(20):
+        call()
+    times = []
+    for _ in range(requests):
+        start = time.perf_counter()
+        response = call()
+        times.append(time.perf_counter() - start)
+        assert response.status_code == 200, response.status_code
+    return statistics.median(times) * 1000
+"""
+
+
+def in_checkout(root: Path, script: str, *args: str, database_url: str, redis_url: str) -> dict[str, Any]:
+    """Run ``script`` with ``root``'s code and venv, settings from the environment (no rate
+    limits, no metrics, the test client's host); its last line of output, as JSON."""
+    environment = {
+        "PATH": f"{root / '.venv' / 'bin'}:/usr/bin:/bin",
+        "HOME": str(Path.home()),
+        "DJANGO_SETTINGS_MODULE": "promptlab.settings",
+        "SECRET_KEY": "benchmark-only-secret",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "RATELIMIT_ENABLE": "0",
+        "METRICS_ENABLED": "0",
+        "LOG_LEVEL": "WARNING",
+        "ALLOWED_HOSTS": "testserver",
+    }
+    python = str(root / ".venv" / "bin" / "python")
+    done = subprocess.run(
+        [python, "-c", script, *args], cwd=root, env=environment, check=True, capture_output=True, text=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def print_table(results: dict[str, list[dict[str, float]]], base_root: Path, rounds: int) -> None:
+    """Each figure's median over the rounds, base and new, and new/base."""
+    base_rev = git("rev-parse", "--short", "HEAD", cwd=base_root)
+    print(f"base {base_rev}, new {git('rev-parse', '--short', 'HEAD')}: median of {rounds} rounds")
+    print(f"{'':34} {'base':>8} {'new':>8} {'new/base':>9}")
+    for figure in results["base"][0]:
+        base = median([row[figure] for row in results["base"]])
+        new = median([row[figure] for row in results["new"]])
+        print(f"{figure:34} {base:8.2f} {new:8.2f} {new / base:9.2f}")
+
+
 def ensure_database(url: str) -> None:
     name = url.rsplit("/", 1)[1]
     admin = url.rsplit("/", 1)[0] + "/postgres"

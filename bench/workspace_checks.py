@@ -14,25 +14,27 @@ of each side, and new/base.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, median  # noqa: E402
-from bench.compare import POSTGRES, base_checkout, ensure_database, git, setup  # noqa: E402
+from bench.common import ROOT  # noqa: E402
+from bench.compare import (  # noqa: E402
+    POSTGRES,
+    TIMED_PRELUDE,
+    base_checkout,
+    ensure_database,
+    in_checkout,
+    print_table,
+    setup,
+)
 
-# Run inside each checkout: only what both the old code and the new one have.
-CHILD = r"""
-import json, os, statistics, sys, time
-import django
-django.setup()
+# Run inside each checkout (after TIMED_PRELUDE): only what both the old code and the new one have.
+CHILD = (
+    TIMED_PRELUDE
+    + r"""
 from django.core.management import call_command
-from django.test import Client
-from django.test.utils import setup_test_environment
-setup_test_environment()
 call_command("migrate", verbosity=0, interactive=False)
 from accounts.models import PersonalToken, User
 from templates_app.models import Template
@@ -53,47 +55,12 @@ _token, raw = PersonalToken.issue(reader, "bench")
 page, api = Client(), Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
 page.force_login(reader)
 
-def timed(call):
-    for _ in range(20):
-        call()
-    times = []
-    for _ in range(requests):
-        start = time.perf_counter()
-        response = call()
-        times.append(time.perf_counter() - start)
-        assert response.status_code == 200, response.status_code
-    return statistics.median(times) * 1000
-
 print(json.dumps({
-    "form page, signed in (ms)": timed(lambda: page.get("/t/bench-haiku/")),
-    "template read, API token (ms)": timed(lambda: api.get("/api/v1/templates/bench-haiku")),
+    "form page, signed in (ms)": timed(lambda: page.get("/t/bench-haiku/"), requests),
+    "template read, API token (ms)": timed(lambda: api.get("/api/v1/templates/bench-haiku"), requests),
 }))
 """
-
-
-def measure(root: Path, database_url: str, redis_url: str, requests: int) -> dict[str, float]:
-    python = str(root / ".venv" / "bin" / "python")
-    environment = {
-        "PATH": f"{root / '.venv' / 'bin'}:/usr/bin:/bin",
-        "HOME": str(Path.home()),
-        "DJANGO_SETTINGS_MODULE": "promptlab.settings",
-        "SECRET_KEY": "benchmark-only-secret",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "RATELIMIT_ENABLE": "0",
-        "METRICS_ENABLED": "0",
-        "LOG_LEVEL": "WARNING",
-        "ALLOWED_HOSTS": "testserver",
-    }
-    done = subprocess.run(
-        [python, "-c", CHILD, str(requests)],
-        cwd=root,
-        env=environment,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+)
 
 
 def main() -> None:
@@ -113,14 +80,11 @@ def main() -> None:
     for number in range(args.rounds):
         for side in ("base", "new") if number % 2 == 0 else ("new", "base"):
             print(f"round {number + 1}/{args.rounds}: {side}", file=sys.stderr, flush=True)
-            results[side].append(measure(*sides[side], args.requests))
-    base_rev = git("rev-parse", "--short", "HEAD", cwd=sides["base"][0])
-    print(f"base {base_rev}, new {git('rev-parse', '--short', 'HEAD')}: median of {args.rounds} rounds")
-    print(f"{'':34} {'base':>8} {'new':>8} {'new/base':>9}")
-    for figure in results["base"][0]:
-        base = median([row[figure] for row in results["base"]])
-        new = median([row[figure] for row in results["new"]])
-        print(f"{figure:34} {base:8.2f} {new:8.2f} {new / base:9.2f}")
+            root, database_url, redis_url = sides[side]
+            results[side].append(
+                in_checkout(root, CHILD, str(args.requests), database_url=database_url, redis_url=redis_url)
+            )
+    print_table(results, sides["base"][0], args.rounds)
 
 
 if __name__ == "__main__":

@@ -78,11 +78,21 @@ class JobQuerySet(models.QuerySet["Job"]):
         templates: read-only (``is_run_by`` says who may act on one). Not the runs of
         people outside the workspace (a visitor's run of a public template): they never
         agreed to show their inputs to a team. An anonymous visitor: their jobs of this
-        browser session. Memberships are read by the query itself, so whoever leaves a
-        workspace stops seeing its jobs on their next request, at no extra query.
+        browser session. Memberships are read on every call (a query, made by the call
+        itself: an async caller calls it through ``sync_to_async``), so whoever leaves a
+        workspace stops seeing its jobs on their next request.
         """
         if user is not None and user.is_authenticated:
-            shared = Workspace.objects.filter(members_see_all_jobs=True, memberships__user=user).values("pk")
+            # Asked first, in a query of its own: most people share no workspace's jobs, and
+            # their lists then read the owner's index in order (0.05 ms at 400,000 jobs)
+            # instead of sorting every visible job under the union below (1-9 ms).
+            shared = list(
+                Workspace.objects.filter(members_see_all_jobs=True, memberships__user=user).values_list(
+                    "pk", flat=True
+                )
+            )
+            if not shared:
+                return self.filter(owner=user)
             run_by_a_member = Exists(
                 Membership.objects.filter(
                     user=OuterRef("owner"), workspace=OuterRef("template_version__template__workspace")
@@ -96,8 +106,7 @@ class JobQuerySet(models.QuerySet["Job"]):
             )
             # A UNION of the two, not an OR: PostgreSQL plans "owner = me OR (a condition
             # across the template's join)" as a scan of every job in the table (~250 ms at
-            # 400,000 jobs), the UNION as the owner's index plus the shared templates' jobs
-            # (~2 ms for 200 jobs of one's own), in the one query as before.
+            # 400,000 jobs), the UNION as the owner's index plus the shared templates' jobs.
             return self.filter(pk__in=own.union(theirs, all=True))
         if not session_key:
             return self.none()

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -372,7 +373,9 @@ async def job_events(request: HttpRequest, job_id: UUID) -> HttpResponse:
     if not streaming_enabled():
         raise Http404
     user = await request.auser()
-    jobs = Job.objects.visible_to(user, request.session.session_key).filter(pk=job_id)
+    # visible_to reads the caller's sharing workspaces when called: not in the event loop.
+    visible = await sync_to_async(Job.objects.visible_to)(user, request.session.session_key)
+    jobs = visible.filter(pk=job_id)
     # Who ran it too: another member's run streams without its retry (``is_run_by``).
     opening = (*STREAM_OPENING_FIELDS, "owner", "session_key")
     job = await jobs.select_related("template_version").only(*opening).afirst()
