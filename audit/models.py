@@ -31,6 +31,7 @@ class Action(models.TextChoices):
     INVITATION_SENT = "invitation_sent", _("Invitation sent")
     INVITATION_ACCEPTED = "invitation_accepted", _("Invitation accepted")
     INVITATION_REVOKED = "invitation_revoked", _("Invitation withdrawn")
+    INVITATION_DECLINED = "invitation_declined", _("Invitation declined")
     BUDGET_CHANGED = "budget_changed", _("Budget changed")
     TEMPLATE_CREATED = "template_created", _("Template created")
     TEMPLATE_EDITED = "template_edited", _("Template edited")

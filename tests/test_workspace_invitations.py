@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from audit.models import Action, AuditEntry
 from workspaces.models import Invitation, InvitationState, Membership, Role, Workspace
 from workspaces.services import create_team_workspace
 
@@ -188,6 +189,8 @@ def test_a_closed_invitation_does_not_count_against_a_new_one(team: dict[str, An
     invite_on_site(admin, "dana@example.com")
     Client().post(reverse("workspaces:decline-invitation", args=[token_of(link_in(mailoutbox[0]))]))
     assert Invitation.objects.get().state == InvitationState.DECLINED
+    declined = AuditEntry.objects.get(action=Action.INVITATION_DECLINED)  # by whoever held the link
+    assert (declined.actor, declined.details["email"]) == (None, "dana@example.com")
     assert invite_on_site(admin, "dana@example.com").status_code == 302
     assert Invitation.objects.count() == 2 and Invitation.objects.open().count() == 1
 
@@ -512,6 +515,12 @@ def test_api_decline(invited: dict[str, Any]) -> None:
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "invitation_for_another_address"
     client = client_for(invited["invitee"])
     assert decline(client).status_code == 204
+    entry = AuditEntry.objects.get(action=Action.INVITATION_DECLINED)
+    assert (entry.actor, entry.workspace.slug, entry.target_text) == (
+        invited["invitee"],
+        "acme",
+        "dana@example.com",
+    )
     again = accept_on_api(client, invited["token"])
     assert again.status_code == 410 and again.json()["error"]["code"] == "invitation_declined"
     assert not Membership.objects.filter(user=invited["invitee"], workspace__slug="acme").exists()

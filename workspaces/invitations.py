@@ -195,6 +195,16 @@ def decline(token: str, user: Any) -> Invitation:
             _check_addressed_to(invitation, user)
         invitation.declined_at = timezone.now()
         invitation.save(update_fields=["declined_at"])
+        # Whoever holds the link may decline, signed in or not: a visitor is nobody's account.
+        record(
+            Action.INVITATION_DECLINED,
+            workspace=invitation.workspace,
+            actor=user if user.is_authenticated else None,
+            target_type="invitation",
+            target_id=str(invitation.pk),
+            target_text=invitation.email,
+            details={"email": invitation.email, "role": invitation.role},
+        )
     return invitation
 
 
