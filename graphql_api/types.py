@@ -17,6 +17,8 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from jobs.models import Job, JobStatus
+from jobs.workflow_page import is_workflow_run, item_of, step_error, step_rows
+from jobs.workflows.models import JobStep, StepStatus
 from templates_app.models import Template, TemplateVersion
 
 JobStatusEnum = strawberry.enum(
@@ -111,6 +113,45 @@ class TemplateType:
         return list(versions.order_by("-number"))  # type: ignore[arg-type]
 
 
+StepStatusEnum = strawberry.enum(
+    enum.Enum("StepStatus", {status.value.upper(): status.value for status in StepStatus}),  # type: ignore[misc]
+    name="StepStatus",
+    description="Where a workflow step is: waiting, running, or ended (skipped, succeeded, failed, "
+    "cancelled).",
+)
+
+
+@strawberry.type(name="JobStep", description="One step of a workflow run, or one item of a for_each step.")
+class JobStepType:
+    name: str
+    output: str
+    output_data: JSON | None = strawberry.field(
+        description="Parsed JSON output, a transform's value, or the items' outputs."
+    )
+    error_code: str
+    input_tokens: int | None
+    output_tokens: int | None
+    cost: decimal.Decimal | None
+    started_at: datetime.datetime | None
+    finished_at: datetime.datetime | None
+
+    @strawberry.field
+    def status(self, root: strawberry.Parent[JobStep]) -> StepStatusEnum:  # type: ignore[valid-type]
+        return StepStatusEnum(root.status)
+
+    @strawberry.field(description="The item's index in a for_each step; null: the step as a whole.")
+    def item(self, root: strawberry.Parent[JobStep]) -> int | None:
+        return item_of(root)
+
+    @strawberry.field(description="The step's error, for people; empty if none.")
+    def error(self, root: strawberry.Parent[JobStep]) -> str:
+        return step_error(root)
+
+    @strawberry.field(description="The id of the step's own job (a prompt step's call).")
+    def job(self, root: strawberry.Parent[JobStep]) -> uuid.UUID | None:
+        return root.job_id
+
+
 @strawberry.type(name="JobError")
 class JobErrorType:
     code: str
@@ -160,6 +201,12 @@ class JobType:
     @strawberry.field(description="Answered from an identical recent result, or following a twin.")
     def cached(self, root: strawberry.Parent[Job]) -> bool:
         return root.cached_from_id is not None or root.leader_id is not None
+
+    @strawberry.field(
+        description="A workflow run's steps in graph order (a for_each step before its items); [] for a job."
+    )
+    def steps(self, root: strawberry.Parent[Job]) -> list[JobStepType]:
+        return step_rows(root) if is_workflow_run(root) else []  # type: ignore[return-value]
 
     @strawberry.field
     def error(self, root: strawberry.Parent[Job]) -> JobErrorType | None:

@@ -324,3 +324,33 @@ def test_a_signed_in_template_is_typed_for_every_signed_in_user(
     make_template(slug="shared", owner=owner, visibility=Visibility.SIGNED_IN)
     result = gql(client, other_user, 'mutation { generateShared(inputs: {topic: "sea"}) { inputs } }')
     assert result["data"]["generateShared"]["inputs"] == {"topic": "sea", "count": 3}
+
+
+def test_a_workflow_runs_steps_are_read_as_the_rest_api_lists_them(
+    client: Client, owner: User, make_template
+) -> None:
+    from decimal import Decimal
+
+    from jobs.services import submit_generation
+
+    from .workflow_helpers import add_step, failed_run, make_workflow
+
+    run = failed_run(make_workflow(owner=owner), owner)
+    add_step(
+        run, "lines", 2, "succeeded", item=0, output="A", input_tokens=1, output_tokens=2, cost=Decimal("0.5")
+    )
+    query = """query ($id: UUID!) { job(id: $id) { steps {
+        name item status output outputData errorCode error inputTokens outputTokens cost job } } }"""
+    steps = gql(client, owner, query, {"id": str(run.pk)})["data"]["job"]["steps"]
+    rest = client.get(f"/api/v1/jobs/{run.pk}", headers=token_headers(owner)).json()["steps"]
+    assert [(s["name"], s["item"], s["status"].lower()) for s in steps] == [
+        (s["name"], s["item"], s["status"]) for s in rest
+    ]
+    for ours, theirs in zip(steps, rest, strict=True):
+        assert (ours["output"], ours["outputData"], ours["error"], ours["job"]) == (
+            theirs["output"], theirs["output_data"], theirs["error"], theirs["job"],
+        )  # fmt: skip
+        assert (ours["inputTokens"], ours["cost"]) == (theirs["input_tokens"], theirs["cost"])
+    template = make_template(slug="haiku", owner=owner)
+    plain = submit_generation(template.published_version, {"topic": "tea", "count": 2}, owner=owner)
+    assert gql(client, owner, query, {"id": str(plain.pk)})["data"]["job"]["steps"] == []
