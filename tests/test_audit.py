@@ -338,15 +338,16 @@ def test_provider_connection_changes_in_the_admin_are_recorded_with_what_changed
         )
 
 
-def test_role_changes_removals_and_settings_in_the_workspace_admin_are_recorded(
-    staff: User, team: Workspace, owner: User
-) -> None:
-    editor, member = join(team, Role.EDITOR), join(team, Role.MEMBER)
+def workspace_admin_form(
+    team: Workspace, roles: dict[User, str], removed: tuple[User, ...] = (), **fields: str
+) -> dict[str, str]:
+    """The workspace admin's change form as posted: its fields and a row per membership,
+    with the roles given (the others as they are) and the rows of ``removed`` deleted."""
     rows = list(team.memberships.order_by("pk"))
     form = {
-        "name": "Acme Ltd",
+        "name": team.name,
         "slug": team.slug,
-        "members_see_all_jobs": "on",
+        **fields,
         "memberships-TOTAL_FORMS": str(len(rows)),
         "memberships-INITIAL_FORMS": str(len(rows)),
         "memberships-MIN_NUM_FORMS": "0",
@@ -357,10 +358,20 @@ def test_role_changes_removals_and_settings_in_the_workspace_admin_are_recorded(
             f"memberships-{n}-id": str(row.pk),
             f"memberships-{n}-workspace": str(team.pk),
             f"memberships-{n}-user": str(row.user_id),
-            f"memberships-{n}-role": "admin" if row.user == editor else row.role,
+            f"memberships-{n}-role": roles.get(row.user, row.role),
         }
-        if row.user == member:
+        if row.user in removed:
             form[f"memberships-{n}-DELETE"] = "on"
+    return form
+
+
+def test_role_changes_removals_and_settings_in_the_workspace_admin_are_recorded(
+    staff: User, team: Workspace, owner: User
+) -> None:
+    editor, member = join(team, Role.EDITOR), join(team, Role.MEMBER)
+    form = workspace_admin_form(
+        team, {editor: "admin"}, removed=(member,), name="Acme Ltd", members_see_all_jobs="on"
+    )
     response = signed_in(staff).post(f"/admin/workspaces/workspace/{team.pk}/change/", form)
     assert response.status_code == 302, response.content.decode()[:2000]
     assert team.memberships.get(user=editor).role == Role.ADMIN
@@ -375,6 +386,26 @@ def test_role_changes_removals_and_settings_in_the_workspace_admin_are_recorded(
         "name": ["Acme", "Acme Ltd"],
         "members_see_all_jobs": [False, True],
     }
+
+
+@pytest.mark.parametrize("change", ["a second owner", "no owner", "the owner removed"])
+def test_the_workspace_admin_keeps_exactly_one_owner(
+    staff: User, team: Workspace, owner: User, change: str
+) -> None:
+    editor = join(team, Role.EDITOR)
+    form = {
+        "a second owner": workspace_admin_form(team, {editor: "owner"}),
+        "no owner": workspace_admin_form(team, {owner: "admin"}),
+        "the owner removed": workspace_admin_form(team, {}, removed=(owner,)),
+    }[change]
+    response = signed_in(staff).post(f"/admin/workspaces/workspace/{team.pk}/change/", form)
+    assert response.status_code == 200
+    assert "A workspace has exactly one owner" in response.content.decode()
+    assert dict(team.memberships.values_list("user__email", "role")) == {
+        owner.email: "owner",
+        editor.email: "editor",
+    }
+    assert not entries(Action.ROLE_CHANGED) and not entries(Action.MEMBER_REMOVED)
 
 
 def test_connections_deleted_in_bulk_in_the_admin_are_each_recorded(staff: User) -> None:

@@ -3,15 +3,40 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
+from django.utils.translation import gettext as _
 
 from audit.models import Action
 from audit.services import record
 
-from .models import Membership, Workspace, forget_roles
+from .models import Membership, Role, Workspace, forget_roles
+
+
+class MembershipFormSet(BaseInlineFormSet):
+    def clean(self) -> None:
+        """One owner, as the services keep it: a second is refused by the database's
+        constraint only when the first is not being changed in the same form, and none at
+        all by nothing, which would leave a workspace nobody can hand over or delete."""
+        super().clean()
+        kept = [
+            form
+            for form in self.forms
+            if form.has_changed() or form.instance.pk
+            if not (self.can_delete and self._should_delete_form(form))
+        ]
+        owners = sum(1 for form in kept if form.cleaned_data.get("role") == Role.OWNER)
+        if owners != 1:
+            raise ValidationError(
+                _("A workspace has exactly one owner (now %(count)d): keep one member's role as owner.")
+                % {"count": owners},
+                code="one_owner",
+            )
 
 
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = MembershipFormSet
     extra = 0
     raw_id_fields = ("user",)
     fields = ("user", "role", "joined_at")
