@@ -108,11 +108,12 @@ class User(AbstractUser):
         from .signals import tokens_revoked
 
         now = timezone.now()
-        usable = list(PersonalToken.objects.filter(user_id=self.pk, revoked_at__isnull=True))
-        # Only the rows still usable at the update: a token revoked meanwhile is not told twice.
-        PersonalToken.objects.filter(pk__in=[token.pk for token in usable], revoked_at__isnull=True).update(
-            revoked_at=now
-        )
+        with transaction.atomic():
+            # Locked: a token revoked meanwhile (its own page) is neither revoked nor told twice.
+            usable = list(
+                PersonalToken.objects.select_for_update().filter(user_id=self.pk, revoked_at__isnull=True)
+            )
+            PersonalToken.objects.filter(pk__in=[token.pk for token in usable]).update(revoked_at=now)
         for token in usable:
             token.revoked_at = now
         revoke_all_for(self.pk)

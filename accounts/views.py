@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -178,17 +179,20 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("accounts:account")
 
+    @cached_property
+    def first_password(self) -> bool:
+        # Read once, before the form saves one.
+        return not self.request.user.has_usable_password()
+
     def get_form_class(self) -> type[SetPasswordForm]:
-        return PasswordChangeFormWithHint if self.request.user.has_usable_password() else ResetPasswordForm
+        return ResetPasswordForm if self.first_password else PasswordChangeFormWithHint
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        first = not self.request.user.has_usable_password()
-        return super().get_context_data(first_password=first, **kwargs)
+        return super().get_context_data(first_password=self.first_password, **kwargs)
 
     def form_valid(self, form: SetPasswordForm) -> HttpResponse:
-        first = not self.request.user.has_usable_password()
         response = super().form_valid(form)  # keeps this session signed in
-        if first:
+        if self.first_password:
             done = _("Your password was set: you can sign in with it too. Your API tokens were revoked.")
         else:
             done = _(

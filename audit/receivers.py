@@ -35,6 +35,10 @@ def acting_on(user: Any) -> Any:
     return by if by is not None and by.is_authenticated else user
 
 
+def token_details(token: PersonalToken) -> dict[str, Any]:
+    return {"prefix": token.prefix, "expires_at": token.expires_at and token.expires_at.isoformat()}
+
+
 @receiver(user_logged_in, dispatch_uid="audit.signed_in")
 def signed_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     record(Action.SIGNED_IN, workspace=personal_workspace(user), actor=user, target=user, request=request)
@@ -85,10 +89,7 @@ def token_saved(
         workspace=personal_workspace(instance.user),
         actor=acting_on(instance.user),
         target=instance,
-        details={
-            "prefix": instance.prefix,
-            "expires_at": instance.expires_at and instance.expires_at.isoformat(),
-        },
+        details=token_details(instance),
     )
 
 
@@ -102,11 +103,7 @@ def tokens_revoked_in_bulk(
             workspace=personal_workspace(user),
             actor=acting_on(user),
             target=token,
-            details={
-                "prefix": token.prefix,
-                "expires_at": token.expires_at and token.expires_at.isoformat(),
-                "reason": reason,
-            },
+            details={**token_details(token), "reason": reason},
         )
 
 

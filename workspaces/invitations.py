@@ -95,15 +95,7 @@ def invite(request: HttpRequest, workspace: Workspace, actor: Any, email: str, r
                 invitation.invited_by = actor
                 token = invitation.issue_token()
                 invitation.save()
-                record(
-                    Action.INVITATION_SENT,
-                    workspace=workspace,
-                    actor=actor,
-                    target_type="invitation",
-                    target_id=str(invitation.pk),
-                    target_text=email,
-                    details={"email": email, "role": role.value},
-                )
+                _record(Action.INVITATION_SENT, workspace, invitation, actor)
             break
         except IntegrityError:
             # Two invitations of one address at once: the other one's row now exists and
@@ -121,15 +113,7 @@ def revoke(workspace: Workspace, actor: Any, invitation: Invitation) -> None:
     if not updated:
         code, message = CLOSED[Invitation.objects.get(pk=invitation.pk).state]
         raise InvitationError(code, message)
-    record(
-        Action.INVITATION_REVOKED,
-        workspace=workspace,
-        actor=actor,
-        target_type="invitation",
-        target_id=str(invitation.pk),
-        target_text=invitation.email,
-        details={"email": invitation.email},
-    )
+    _record(Action.INVITATION_REVOKED, workspace, invitation, actor, with_role=False)
 
 
 def check_open(invitation: Invitation) -> None:
@@ -170,15 +154,7 @@ def accept(token: str, user: Any) -> Membership:
         invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
         # "Member joined" is the membership's own entry (audit's receiver): this one says how.
-        record(
-            Action.INVITATION_ACCEPTED,
-            workspace=invitation.workspace,
-            actor=user,
-            target_type="invitation",
-            target_id=str(invitation.pk),
-            target_text=invitation.email,
-            details={"email": invitation.email, "role": invitation.role},
-        )
+        _record(Action.INVITATION_ACCEPTED, invitation.workspace, invitation, user)
     forget_roles(user)
     return membership
 
@@ -196,16 +172,31 @@ def decline(token: str, user: Any) -> Invitation:
         invitation.declined_at = timezone.now()
         invitation.save(update_fields=["declined_at"])
         # Whoever holds the link may decline, signed in or not: a visitor is nobody's account.
-        record(
+        _record(
             Action.INVITATION_DECLINED,
-            workspace=invitation.workspace,
-            actor=user if user.is_authenticated else None,
-            target_type="invitation",
-            target_id=str(invitation.pk),
-            target_text=invitation.email,
-            details={"email": invitation.email, "role": invitation.role},
+            invitation.workspace,
+            invitation,
+            user if user.is_authenticated else None,
         )
     return invitation
+
+
+def _record(
+    action: Action, workspace: Workspace, invitation: Invitation, actor: Any, *, with_role: bool = True
+) -> None:
+    """An invitation's step in the workspace's audit log: its address, and the role offered."""
+    details = {"email": invitation.email}
+    if with_role:
+        details["role"] = str(invitation.role)
+    record(
+        action,
+        workspace=workspace,
+        actor=actor,
+        target_type="invitation",
+        target_id=str(invitation.pk),
+        target_text=invitation.email,
+        details=details,
+    )
 
 
 def invitation_url(request: HttpRequest, token: str) -> str:
